@@ -1,0 +1,66 @@
+# tradeopt — developer entry points. `make test` is the CI command; `make demo` the first run.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PACKAGES := -e libs/common -e 'libs/ml[rl]' -e services/data -e cli
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: help install lock lint format test test-unit test-integration test-e2e demo dev down status db-upgrade clean
+
+help:  ## list targets
+	@grep -E '^[a-zA-Z_-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements/constraints.txt requirements/dev.txt libs/common/pyproject.toml libs/ml/pyproject.toml services/data/pyproject.toml cli/pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c requirements/constraints.txt $(PACKAGES) -r requirements/dev.txt
+	touch $@
+
+install: $(VENV)/.installed  ## create .venv and install every package editable (pinned)
+
+lock: install  ## re-pin requirements/constraints.txt from the venv
+	{ echo '# Pinned versions of every third-party dependency (pip freeze of the dev venv). Regenerate with `make lock`.'; \
+	  $(PIP) freeze --exclude-editable | sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/'; } > requirements/constraints.txt
+
+lint: install  ## ruff
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check libs services cli tests
+
+format: install  ## ruff format + autofix
+	$(VENV)/bin/ruff format libs services cli tests
+	$(VENV)/bin/ruff check --fix .
+
+test: install  ## lint + every test (unit, integration, e2e) — the CI command
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+test-unit: install  ## fast tests only
+	$(PY) -m pytest -m unit
+
+test-integration: install  ## tests with real PostgreSQL, Redis, S3 and workers
+	$(PY) -m pytest -m integration
+
+test-e2e: install  ## the local fleet behind nginx
+	$(PY) -m pytest -m e2e
+
+demo: install  ## the one-command demo (for now: the data-service slice, in-process)
+	$(VENV)/bin/tradeopt demo
+
+dev: install  ## start the local fleet (APIs, workers, beat, S3, nginx on :8080) as processes
+	bash scripts/fleet.sh up
+
+down:  ## stop the local fleet
+	bash scripts/fleet.sh down
+
+status:  ## show the local fleet's processes
+	bash scripts/fleet.sh status
+
+db-upgrade: install  ## migrate the configured database
+	$(VENV)/bin/tradeopt db upgrade
+
+clean:  ## remove caches and local data (keeps .venv)
+	rm -rf .tradeopt .run .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+-include docker/images.mk

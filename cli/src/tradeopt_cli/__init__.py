@@ -1,0 +1,1 @@
+"""The ``tradeopt`` command line."""

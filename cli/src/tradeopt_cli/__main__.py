@@ -1,0 +1,3 @@
+from tradeopt_cli.main import app
+
+app()

@@ -1,0 +1,1 @@
+"""API keys: stored hashed, with scopes ``read`` < ``write`` < ``admin``."""

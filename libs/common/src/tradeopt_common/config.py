@@ -1,0 +1,144 @@
+"""Settings shared by every tradeopt process (DESIGN §2).
+
+Environment first, prefix ``TRADING_OPT_``; an optional YAML file named by ``TRADING_OPT_CONFIG``
+supplies values the environment does not set; a ``.env`` file in the working directory is read too.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Self
+
+import yaml
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+ENV_PREFIX = "TRADING_OPT_"
+
+#: Values that are obviously not real secrets; refused outside development and test.
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "changethis", "secret", "password", "minioadmin", "admin", "dev"}
+)
+
+
+class Environment(StrEnum):
+    """Where the process runs; production refuses placeholder secrets."""
+
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("TRADING_OPT_DATA_DIR", ".tradeopt")).resolve()
+
+
+class CommonSettings(BaseSettings):
+    """Settings every service, worker and the CLI share. Services subclass it."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True
+    )
+
+    env: Environment = Environment.DEVELOPMENT
+    data_dir: Path = Field(default_factory=_default_data_dir)
+    db_uri: str = ""
+    redis_uri: str = "redis://127.0.0.1:6379/0"
+    storage_endpoint: str | None = None
+    storage_access_key: str = ""
+    storage_secret_key: SecretStr = SecretStr("")
+    storage_bucket: str = "trading-optimization"
+    storage_secure: bool = False
+    storage_region: str | None = None
+    api_key: SecretStr | None = None
+    log_level: str = "INFO"
+    log_json: bool = False
+    config: Path | None = None
+
+    # HTTP
+    max_request_bytes: int = 10 * 1024 * 1024
+    max_upload_bytes: int = 512 * 1024 * 1024
+    internal_timeout_seconds: float = 30.0
+    data_url: str = "http://127.0.0.1:8001"
+    training_url: str = "http://127.0.0.1:8002"
+    tuning_url: str = "http://127.0.0.1:8003"
+    evaluation_url: str = "http://127.0.0.1:8004"
+    strategy_url: str = "http://127.0.0.1:8005"
+
+    # Jobs (DESIGN §4)
+    job_heartbeat_seconds: float = 10.0
+    job_stale_after_seconds: float = 60.0
+    job_max_attempts: int = 3
+    job_requeue_after_seconds: float = 600.0
+    reaper_interval_seconds: float = 30.0
+    broker_visibility_timeout: int = 12 * 3600
+    worker_soft_shutdown_seconds: float = 60.0
+    worker_metrics_port: int | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Order: init kwargs, environment, ``.env``, secrets dir, then the YAML file if any."""
+        sources: list[PydanticBaseSettingsSource] = [
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            file_secret_settings,
+        ]
+        yaml_path = os.environ.get(f"{ENV_PREFIX}CONFIG")
+        if yaml_path:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_path))
+        return tuple(sources)
+
+    @model_validator(mode="after")
+    def _defaults_and_guards(self) -> Self:
+        if not self.db_uri:
+            self.db_uri = f"sqlite+aiosqlite:///{self.data_dir / 'tradeopt.db'}"
+        if self.env is Environment.PRODUCTION:
+            problems = []
+            key = self.api_key.get_secret_value() if self.api_key else ""
+            if key.lower() in PLACEHOLDER_SECRETS or len(key) < 16:
+                problems.append("TRADING_OPT_API_KEY must be a real secret (16+ characters)")
+            if self.storage_endpoint and (
+                self.storage_secret_key.get_secret_value().lower() in PLACEHOLDER_SECRETS
+            ):
+                problems.append("TRADING_OPT_STORAGE_SECRET_KEY must not be a placeholder")
+            if self.db_uri.startswith("sqlite"):
+                problems.append("TRADING_OPT_DB_URI must point at PostgreSQL in production")
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is the embedded SQLite default."""
+        return self.db_uri.startswith("sqlite")
+
+    @property
+    def artifact_dir(self) -> Path:
+        """The local artifact folder used when no storage endpoint is configured."""
+        return self.data_dir / "artifacts"
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings with secrets masked, for logs and diagnostics."""
+        return yaml.safe_load(self.model_dump_json())
+
+
+@lru_cache
+def get_settings() -> CommonSettings:
+    """The process-wide settings (cached; tests call ``get_settings.cache_clear()``)."""
+    return CommonSettings()

@@ -1,0 +1,120 @@
+"""Engines and the unit of work: one transaction per request or task, hooks after commit."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from tradeopt_common.db.base import SCHEMAS
+from tradeopt_common.logging import get_logger
+
+log = get_logger(__name__)
+
+AfterCommit = Callable[[], Awaitable[None] | None]
+_AFTER_COMMIT_KEY = "tradeopt.after_commit"
+
+
+def is_sqlite(url: str) -> bool:
+    """Whether a SQLAlchemy URL points at SQLite."""
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_schema_map() -> dict[str, str | None]:
+    """Schema names translated away on SQLite, which has no schemas."""
+    return dict.fromkeys(SCHEMAS)
+
+
+def create_engine(url: str, *, echo: bool = False, **kwargs: Any) -> AsyncEngine:
+    """An async engine for PostgreSQL (asyncpg) or the embedded SQLite (aiosqlite).
+
+    SQLite gets the schema names translated away, WAL mode, a busy timeout and foreign keys on,
+    so the same models and migrations run on both.
+    """
+    if is_sqlite(url):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, **kwargs)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine.execution_options(schema_translate_map=sqlite_schema_map())
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 5)
+    kwargs.setdefault("max_overflow", 10)
+    return create_async_engine(url, echo=echo, **kwargs)
+
+
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run ``callback`` once the unit of work that owns ``session`` has committed.
+
+    Used to enqueue jobs only after their rows are visible to workers. Dropped on rollback.
+    """
+    session.info.setdefault(_AFTER_COMMIT_KEY, []).append(callback)
+
+
+class Database:
+    """An engine and its session factory, created in a lifespan and disposed on shutdown."""
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        self.url = url
+        self.engine = create_engine(url, **engine_kwargs)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """A session whose work commits on success and rolls back on error.
+
+        Services only ``flush``; this is the one place that commits. Callbacks registered with
+        :func:`after_commit` run after a successful commit; their failures are logged, not raised
+        (the committed state stands and the job reaper recovers an unsent job).
+        """
+        async with self.sessionmaker() as session:
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                session.info.pop(_AFTER_COMMIT_KEY, None)
+                raise
+            callbacks: list[AfterCommit] = session.info.pop(_AFTER_COMMIT_KEY, [])
+        for callback in callbacks:
+            try:
+                result = callback()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.exception("db.after_commit_failed", callback=getattr(callback, "__name__", "?"))
+
+    async def ping(self) -> None:
+        """Raise if the database does not answer ``SELECT 1`` within 5 seconds."""
+        from sqlalchemy import text
+
+        async def _ping() -> None:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+
+        await asyncio.wait_for(_ping(), timeout=5)
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()

@@ -1,0 +1,66 @@
+"""structlog configuration: JSON in containers, console in development, context ids.
+
+Bind ``request_id``/``job_id`` with :func:`bind_context`; every log line in that context
+carries them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+from structlog.contextvars import bind_contextvars, clear_contextvars, unbind_contextvars
+
+__all__ = ["bind_context", "clear_context", "configure_logging", "get_logger", "unbind_context"]
+
+bind_context = bind_contextvars
+clear_context = clear_contextvars
+unbind_context = unbind_contextvars
+
+
+def configure_logging(level: str = "INFO", json: bool = False) -> None:
+    """Route stdlib and structlog logging through one structlog renderer.
+
+    Args:
+        level: minimum level name (``DEBUG``, ``INFO``, ...).
+        json: render one JSON object per line (containers) instead of coloured console output.
+    """
+    shared: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+    ]
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *([structlog.processors.format_exc_info] if json else []),
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("uvicorn.access", "httpx", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
+    """A structlog logger; events are named ``noun.verb`` (``job.claimed``)."""
+    return structlog.stdlib.get_logger(name)

@@ -1,0 +1,1 @@
+"""Prometheus metrics, declared in one module."""

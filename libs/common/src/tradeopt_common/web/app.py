@@ -1,0 +1,120 @@
+"""``create_service_app``: the one way every tradeopt service builds its FastAPI app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from fastapi import APIRouter, FastAPI
+from prometheus_fastapi_instrumentator import Instrumentator
+
+from tradeopt_common.config import CommonSettings, get_settings
+from tradeopt_common.db.base import utcnow
+from tradeopt_common.db.session import Database
+from tradeopt_common.jobs import service as jobs
+from tradeopt_common.jobs.celery import make_celery
+from tradeopt_common.jobs.dispatch import CeleryDispatcher
+from tradeopt_common.jobs.routes import router as jobs_router
+from tradeopt_common.logging import configure_logging, get_logger
+from tradeopt_common.observability import metrics
+from tradeopt_common.storage.configured import store_from_settings
+from tradeopt_common.web import health
+from tradeopt_common.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from tradeopt_common.web.problems import install_problem_handlers
+from tradeopt_common.web.state import AppState
+
+log = get_logger(__name__)
+
+JOB_GAUGE_INTERVAL_SECONDS = 15.0
+
+
+async def _refresh_job_gauges(state: AppState) -> None:
+    """Keep the queued/running gauges and the oldest-heartbeat age current."""
+    while True:
+        try:
+            async with state.db.unit_of_work() as session:
+                counts = await jobs.count_by_status(session)
+                oldest = await jobs.oldest_heartbeat(session)
+            metrics.JOBS_QUEUED.clear()
+            metrics.JOBS_RUNNING.clear()
+            for (kind, status), n in counts.items():
+                gauge = metrics.JOBS_QUEUED if status == "queued" else metrics.JOBS_RUNNING
+                gauge.labels(kind).set(n)
+            age = (utcnow() - oldest).total_seconds() if oldest else 0.0
+            metrics.JOB_HEARTBEAT_AGE.set(age)
+        except Exception as exc:
+            log.debug("metrics.job_gauges_failed", error=str(exc))
+        await asyncio.sleep(JOB_GAUGE_INTERVAL_SECONDS)
+
+
+def create_service_app(
+    service: str,
+    *,
+    routers: Sequence[APIRouter],
+    settings: CommonSettings | None = None,
+    version: str = "0.1.0",
+    description: str = "",
+    upload_limit_for: Callable[[str], int | None] | None = None,
+) -> FastAPI:
+    """A FastAPI app with lifespan-managed clients, problem+json errors, auth-ready deps,
+    request ids, a body-size limit, ``/healthz``, ``/readyz``, ``/metrics`` and ``/api/v1/jobs``.
+    """
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.db_uri)
+        redis = aioredis.Redis.from_url(
+            settings.redis_uri, socket_timeout=5, socket_connect_timeout=5
+        )
+        store = store_from_settings(settings)
+        try:
+            await asyncio.to_thread(store.ensure_ready)
+        except Exception as exc:
+            log.warning("storage.not_ready", error=str(exc))
+        celery = make_celery(service, settings)
+        state = AppState(
+            service=service,
+            settings=settings,
+            db=db,
+            redis=redis,
+            store=store,
+            celery=celery,
+            dispatcher=CeleryDispatcher(celery),
+        )
+        app.state.tradeopt = state
+        gauges = asyncio.create_task(_refresh_job_gauges(state))
+        log.info("service.started", service=service, env=settings.env.value)
+        try:
+            yield
+        finally:
+            gauges.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gauges
+            await redis.aclose()
+            await db.dispose()
+            log.info("service.stopped", service=service)
+
+    app = FastAPI(
+        title=f"tradeopt {service}",
+        version=version,
+        description=description,
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(jobs_router)
+    for router in routers:
+        app.include_router(router)
+    Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
+        app, endpoint="/metrics", include_in_schema=False
+    )
+    app.add_middleware(
+        BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes, limit_for=upload_limit_for
+    )
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,98 @@
+"""FastAPI dependencies and their ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tradeopt_common.auth.keys import Principal, Scope, authenticate
+from tradeopt_common.config import CommonSettings
+from tradeopt_common.errors import Forbidden, Unauthorized
+from tradeopt_common.jobs.dispatch import Dispatcher
+from tradeopt_common.storage import ArtifactStore
+from tradeopt_common.web.idempotency import Idempotency
+from tradeopt_common.web.state import AppState
+
+
+def get_state(request: Request) -> AppState:
+    """The app's typed state."""
+    return request.app.state.tradeopt
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_settings_dep(state: StateDep) -> CommonSettings:
+    """The app's settings."""
+    return state.settings
+
+
+async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: commits after the endpoint returns, before the response is
+    sent (``scope="function"``), so a client never sees a resource that is not committed.
+    """
+    async with state.db.unit_of_work() as session:
+        yield session
+
+
+def get_store(state: StateDep) -> ArtifactStore:
+    """The artifact store."""
+    return state.store
+
+
+def get_dispatcher(state: StateDep) -> Dispatcher:
+    """The job dispatcher."""
+    return state.dispatcher
+
+
+SettingsDep = Annotated[CommonSettings, Depends(get_settings_dep)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+StoreDep = Annotated[ArtifactStore, Depends(get_store)]
+DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
+
+_bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
+
+
+async def get_principal(
+    session: SessionDep,
+    state: StateDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, from ``Authorization: Bearer <key>``; 401 without a valid key."""
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized("missing API key: send `Authorization: Bearer <key>`")
+    bootstrap = state.settings.api_key.get_secret_value() if state.settings.api_key else None
+    principal = await authenticate(session, credentials.credentials, bootstrap)
+    if principal is None:
+        raise Unauthorized("invalid or revoked API key")
+    return principal
+
+
+def require(scope: Scope) -> object:
+    """A dependency that admits callers holding ``scope`` (or a higher one); 403 otherwise."""
+
+    async def _check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+        if not principal.has(scope):
+            raise Forbidden(f"this operation needs the {scope.value!r} scope")
+        return principal
+
+    return Depends(_check)
+
+
+ReadPrincipal = Annotated[Principal, require(Scope.READ)]
+WritePrincipal = Annotated[Principal, require(Scope.WRITE)]
+AdminPrincipal = Annotated[Principal, require(Scope.ADMIN)]
+
+
+def get_idempotency(
+    request: Request, session: SessionDep, principal: WritePrincipal
+) -> Idempotency:
+    """The ``Idempotency-Key`` helper for a creating POST."""
+    return Idempotency(request, session, principal.id)
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(get_idempotency)]

@@ -1,0 +1,133 @@
+"""``Idempotency-Key`` for creating POSTs: a retry with the same key returns the first response.
+
+The record is inserted at the start of the request, in the request's own transaction, so a
+concurrent duplicate blocks on the unique key and then replays the committed result; a key reused
+with a different request is a 422; a key whose first request is still running is a 409.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from sqlalchemy import Index, String, Text, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tradeopt_common.db.base import Base, IdMixin, JSONType, utcnow
+from tradeopt_common.errors import IdempotencyConflict, ValidationFailed
+
+HEADER = "Idempotency-Key"
+RETENTION = timedelta(hours=24)
+
+
+class IdempotencyRecord(IdMixin, Base):
+    """The first response to a keyed request (table ``core.idempotency_record``)."""
+
+    __tablename__ = "idempotency_record"
+    __table_args__ = (
+        Index("uq_idempotency_record_principal_key", "principal", "key", unique=True),
+        {"schema": "core"},
+    )
+
+    principal: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column()
+    body: Mapped[str | None] = mapped_column(Text)
+    headers: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Idempotency:
+    """Per-request helper. ``await begin()`` returns a replayed response or ``None``; after the
+    work, ``await respond(...)`` builds the response and stores it with the same commit.
+    """
+
+    def __init__(self, request: Request, session: AsyncSession, principal_id: str) -> None:
+        raw = request.headers.get(HEADER)
+        self.session, self.principal, self.request = session, principal_id, request
+        self.key = raw.strip() if raw else None
+        self.record: IdempotencyRecord | None = None
+        if self.key is not None and not (1 <= len(self.key) <= 255 and self.key.isprintable()):
+            raise ValidationFailed(
+                f"{HEADER} must be 1 to 255 printable characters",
+                errors=[{"loc": ["header", HEADER], "msg": "invalid idempotency key"}],
+            )
+
+    async def _hash(self) -> str:
+        digest = hashlib.sha256()
+        digest.update(f"{self.request.method} {self.request.url.path}\n".encode())
+        digest.update(await self.request.body())
+        return digest.hexdigest()
+
+    async def _existing(self) -> IdempotencyRecord | None:
+        stmt = select(IdempotencyRecord).where(
+            IdempotencyRecord.principal == self.principal, IdempotencyRecord.key == self.key
+        )
+        return (
+            await self.session.execute(stmt.execution_options(populate_existing=True))
+        ).scalar_one_or_none()
+
+    def _replay(self, record: IdempotencyRecord, request_hash: str) -> JSONResponse:
+        if record.request_hash != request_hash:
+            raise ValidationFailed(
+                f"{HEADER} {self.key!r} was already used with a different request",
+                errors=[{"loc": ["header", HEADER], "msg": "key reused with another request"}],
+            )
+        if record.status_code is None:
+            raise IdempotencyConflict(f"a request with {HEADER} {self.key!r} is still in progress")
+        headers = {**(record.headers or {}), "Idempotent-Replayed": "true"}
+        return JSONResponse(
+            json.loads(record.body or "null"), status_code=record.status_code, headers=headers
+        )
+
+    async def begin(self) -> JSONResponse | None:
+        """Replay the stored response for this key, or reserve the key and return ``None``."""
+        if self.key is None:
+            return None
+        request_hash = await self._hash()
+        existing = await self._existing()
+        if existing is not None:
+            return self._replay(existing, request_hash)
+        record = IdempotencyRecord(
+            principal=self.principal, key=self.key, request_hash=request_hash
+        )
+        try:
+            async with self.session.begin_nested():
+                self.session.add(record)
+                await self.session.flush()
+        except IntegrityError:
+            existing = await self._existing()
+            if existing is None:
+                raise IdempotencyConflict(f"{HEADER} {self.key!r} is in use; retry") from None
+            return self._replay(existing, request_hash)
+        self.record = record
+        return None
+
+    async def respond(
+        self, content: Any, status_code: int = 200, headers: dict[str, str] | None = None
+    ) -> JSONResponse:
+        """The response; stored against the key when there is one."""
+        body = jsonable_encoder(content)
+        if self.record is not None:
+            self.record.status_code = status_code
+            self.record.body = json.dumps(body)
+            self.record.headers = headers or {}
+            await self.session.flush()
+        return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+async def purge_expired(session: AsyncSession, now: datetime | None = None) -> int:
+    """Delete records older than the retention window."""
+    cutoff = (now or utcnow()) - RETENTION
+    result = await session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff)
+    )
+    return result.rowcount or 0

@@ -1,0 +1,97 @@
+"""One renderer for every error: RFC 9457 ``application/problem+json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tradeopt_common.errors import (
+    AppError,
+    BadRequest,
+    MalformedJSON,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from tradeopt_common.logging import get_logger
+
+log = get_logger(__name__)
+PROBLEM_JSON = "application/problem+json"
+
+_HTTP_STATUS_ERRORS: dict[int, type[AppError]] = {
+    400: BadRequest,
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    422: ValidationFailed,
+}
+
+
+class ProblemResponse(JSONResponse):
+    """A JSON response with the problem media type."""
+
+    media_type = PROBLEM_JSON
+
+
+def problem_response(error: AppError, request: Request | None = None) -> ProblemResponse:
+    """Render an :class:`AppError`."""
+    instance = request.url.path if request is not None else None
+    return ProblemResponse(
+        error.to_problem(instance), status_code=error.status, headers=error.headers or None
+    )
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors():
+        item: dict[str, Any] = {
+            "loc": [str(p) for p in err.get("loc", ())],
+            "msg": err.get("msg", ""),
+            "type": err.get("type", ""),
+        }
+        if "input" in err and isinstance(err["input"], str | int | float | bool | None):
+            item["input"] = err["input"]
+        out.append(item)
+    return out
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+
+    @app.exception_handler(AppError)
+    async def _app_error(request: Request, exc: AppError) -> ProblemResponse:
+        if exc.status >= 500:
+            log.error("request.failed", error=exc.detail)
+        return problem_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> ProblemResponse:
+        errors = _field_errors(exc)
+        if any(e["type"] == "json_invalid" for e in errors):
+            return problem_response(
+                MalformedJSON("the request body is not valid JSON", errors=errors), request
+            )
+        summary = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
+        return problem_response(ValidationFailed(summary, errors=errors), request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
+        cls = _HTTP_STATUS_ERRORS.get(exc.status_code)
+        if cls is None:
+            err = AppError(str(exc.detail), headers=dict(exc.headers or {}))
+            err.status, err.title = exc.status_code, str(exc.detail)
+        else:
+            err = cls(str(exc.detail), headers=dict(exc.headers or {}))
+        return problem_response(err, request)
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> ProblemResponse:
+        log.exception("request.crashed", path=request.url.path)
+        return problem_response(AppError("an unexpected error occurred"), request)

@@ -1,0 +1,26 @@
+"""Clients an app creates in its lifespan and keeps on ``app.state.tradeopt``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from celery import Celery
+
+from tradeopt_common.config import CommonSettings
+from tradeopt_common.db.session import Database
+from tradeopt_common.jobs.dispatch import Dispatcher
+from tradeopt_common.storage import ArtifactStore
+
+
+@dataclass
+class AppState:
+    """Typed app state: settings, database, Redis, artifact store, job dispatcher."""
+
+    service: str
+    settings: CommonSettings
+    db: Database
+    redis: aioredis.Redis
+    store: ArtifactStore
+    celery: Celery
+    dispatcher: Dispatcher

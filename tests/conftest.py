@@ -1,0 +1,165 @@
+"""Shared fixtures: a real PostgreSQL test database (migrated), Redis (own db index), a real S3
+server, settings for the fleet under test, and an in-process client for the data service."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import redis
+
+from tests.support.processes import REPO
+from tradeopt_common.asyncutil import run_sync
+
+PG_ADMIN_DSN = os.environ.get(
+    "TRADEOPT_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+TEST_DB = os.environ.get("TRADEOPT_TEST_DB", "tradeopt_test")
+REDIS_URL = os.environ.get("TRADEOPT_TEST_REDIS", "redis://127.0.0.1:6379/15")
+API_KEY = "test-bootstrap-key-0123456789abcdef"
+
+
+async def recreate_database(name: str) -> None:
+    """Drop and create a database on the machine's PostgreSQL."""
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def pg_url_for(name: str) -> str:
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    """The migrated test database (migrations, not create_all)."""
+    from tradeopt_common.db.migrations import upgrade
+
+    run_sync(recreate_database(TEST_DB))
+    url = pg_url_for(TEST_DB)
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real S3-compatible server for the session."""
+    from tests.support.s3server import S3Server
+
+    server = S3Server(tmp_path_factory.mktemp("s3"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """Redis db reserved for tests, emptied before each test."""
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    return REDIS_URL
+
+
+@pytest.fixture
+def clean_db(pg_url: str) -> str:
+    """Empty every table (except migration versions) before the test."""
+
+    async def _truncate() -> None:
+        conn = await asyncpg.connect(pg_url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            rows = await conn.fetch(
+                "SELECT schemaname, tablename FROM pg_tables WHERE schemaname = ANY($1) "
+                "AND tablename NOT LIKE 'alembic_version%'",
+                ["core", "data", "training", "tuning", "evaluation", "strategy"],
+            )
+            if rows:
+                names = ", ".join(f'"{r["schemaname"]}"."{r["tablename"]}"' for r in rows)
+                await conn.execute(f"TRUNCATE {names} CASCADE")
+        finally:
+            await conn.close()
+
+    run_sync(_truncate())
+    return pg_url
+
+
+@pytest.fixture
+def fleet_env(
+    clean_db: str, redis_url: str, s3_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """Environment of a fleet under test; also applied to this process."""
+    env = {
+        "TRADING_OPT_ENV": "test",
+        "TRADING_OPT_DB_URI": clean_db,
+        "TRADING_OPT_REDIS_URI": redis_url,
+        "TRADING_OPT_STORAGE_ENDPOINT": s3_server.endpoint,
+        "TRADING_OPT_STORAGE_ACCESS_KEY": s3_server.access_key,
+        "TRADING_OPT_STORAGE_SECRET_KEY": s3_server.secret_key,
+        "TRADING_OPT_STORAGE_BUCKET": f"tradeopt-test-{uuid.uuid4().hex[:8]}",
+        "TRADING_OPT_API_KEY": API_KEY,
+        "TRADING_OPT_DATA_DIR": str(tmp_path / "data"),
+        "TRADING_OPT_LOG_LEVEL": "INFO",
+        "TRADING_OPT_JOB_HEARTBEAT_SECONDS": "0.5",
+        "TRADING_OPT_JOB_STALE_AFTER_SECONDS": "3",
+        "TRADING_OPT_JOB_REQUEUE_AFTER_SECONDS": "2",
+        "TRADING_OPT_REAPER_INTERVAL_SECONDS": "1",
+        "TRADING_OPT_JOB_MAX_ATTEMPTS": "3",
+        "TRADING_OPT_WORKER_SOFT_SHUTDOWN_SECONDS": "2",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    _clear_settings_caches()
+    yield env
+    _clear_settings_caches()
+    from tradeopt_common.jobs.runtime import reset_runtime
+
+    reset_runtime()
+
+
+def _clear_settings_caches() -> None:
+    from tradeopt_common.config import get_settings
+    from tradeopt_data.config import get_data_settings
+
+    get_settings.cache_clear()
+    get_data_settings.cache_clear()
+
+
+@pytest.fixture
+async def data_app(fleet_env: dict[str, str]) -> AsyncIterator[object]:
+    """The data service app with its lifespan running."""
+    from tradeopt_data.app import create_app
+
+    app = create_app()
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(data_app) -> AsyncIterator[httpx.AsyncClient]:
+    """An authenticated (bootstrap admin) client for the in-process data service."""
+    transport = httpx.ASGITransport(app=data_app)
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://data.test",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+def log_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "logs"
+    d.mkdir()
+    return d
+
+
+__all__ = ["API_KEY", "REPO"]

@@ -1,0 +1,197 @@
+"""The job state machine on both databases: claims are idempotent, transitions conditional,
+the reaper recovers dead workers and lost messages."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from tradeopt_common.db.base import utcnow
+from tradeopt_common.db.migrations import upgrade
+from tradeopt_common.db.session import Database
+from tradeopt_common.errors import JobNotFound, JobStateConflict
+from tradeopt_common.jobs import service as jobs
+from tradeopt_common.jobs.models import Job, JobStatus
+
+pytestmark = pytest.mark.integration
+
+
+class RecordingDispatcher:
+    """Collects what would be published (the broker itself is exercised by the worker tests)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+
+    def send(self, job_id: str, task_name: str, queue: str, task_id: str | None = None) -> None:
+        self.sent.append((job_id, task_name, queue))
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def db(request, tmp_path):
+    if request.param == "postgresql":
+        url = request.getfixturevalue("clean_db")
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}"
+        upgrade(url)
+    database = Database(url)
+    yield database
+    await database.dispose()
+
+
+async def _create(db: Database, dispatcher: RecordingDispatcher, **kw) -> Job:
+    async with db.unit_of_work() as s:
+        return await jobs.create_job(s, dispatcher, "data.ingest_bars", **kw)
+
+
+async def _get(db: Database, job_id: uuid.UUID) -> Job:
+    async with db.unit_of_work() as s:
+        return await jobs.get_job(s, job_id)
+
+
+async def test_enqueue_happens_only_after_commit(db):
+    d = RecordingDispatcher()
+    async with db.unit_of_work() as s:
+        job = await jobs.create_job(s, d, "data.ingest_bars", params={"x": 1})
+        assert d.sent == []  # not before commit
+    assert d.sent == [(str(job.id), "data.ingest_bars", "data")]
+    with pytest.raises(RuntimeError):
+        async with db.unit_of_work() as s:
+            await jobs.create_job(s, d, "data.ingest_bars")
+            raise RuntimeError("boom")
+    assert len(d.sent) == 1  # rolled back → never published
+    stored = await _get(db, job.id)
+    assert stored.status == JobStatus.QUEUED
+    assert stored.params == {"x": 1}
+
+
+async def test_claim_is_idempotent(db):
+    job = await _create(db, RecordingDispatcher())
+    async with db.unit_of_work() as s:
+        claimed = await jobs.claim(s, job.id, "w1")
+    assert claimed is not None
+    assert claimed.status == JobStatus.RUNNING
+    assert claimed.attempts == 1
+    assert claimed.worker == "w1"
+    assert claimed.heartbeat_at is not None
+    async with db.unit_of_work() as s:
+        assert await jobs.claim(s, job.id, "w2") is None  # duplicate delivery
+        assert await jobs.claim(s, uuid.uuid4(), "w2") is None  # unknown id
+
+
+async def test_touch_progress_and_finish_only_by_owner(db):
+    job = await _create(db, RecordingDispatcher())
+    async with db.unit_of_work() as s:
+        await jobs.claim(s, job.id, "w1")
+        t = await jobs.touch(s, job.id, "w1", progress=0.5, message="half")
+        assert t.owned
+        assert not t.cancel_requested
+        assert not (await jobs.touch(s, job.id, "intruder")).owned
+        assert not await jobs.finish(s, job.id, "intruder", JobStatus.SUCCEEDED)
+        assert await jobs.finish(s, job.id, "w1", JobStatus.SUCCEEDED, result={"rows": 3})
+        assert not await jobs.finish(s, job.id, "w1", JobStatus.FAILED)  # already ended
+    done = await _get(db, job.id)
+    assert done.status == JobStatus.SUCCEEDED
+    assert done.progress == 1.0
+    assert done.result == {"rows": 3}
+    assert done.finished_at is not None
+
+
+async def test_cancel_queued_running_and_finished(db):
+    d = RecordingDispatcher()
+    queued = await _create(db, d)
+    async with db.unit_of_work() as s:
+        canceled = await jobs.request_cancel(s, queued.id, d)
+    assert canceled.status == JobStatus.CANCELED
+    assert (str(queued.id), "data.job_ended", "data") in d.sent  # end hook notified
+    async with db.unit_of_work() as s:
+        assert await jobs.claim(s, queued.id, "w1") is None  # a late message does nothing
+
+    running = await _create(db, d)
+    async with db.unit_of_work() as s:
+        await jobs.claim(s, running.id, "w1")
+        after = await jobs.request_cancel(s, running.id, d)
+        assert after.status == JobStatus.RUNNING
+        assert after.cancel_requested
+        assert (await jobs.touch(s, running.id, "w1")).cancel_requested
+        await jobs.finish(s, running.id, "w1", JobStatus.CANCELED)
+    with pytest.raises(JobStateConflict):
+        async with db.unit_of_work() as s:
+            await jobs.request_cancel(s, running.id, d)
+    with pytest.raises(JobNotFound):
+        async with db.unit_of_work() as s:
+            await jobs.request_cancel(s, uuid.uuid4(), d)
+
+
+async def test_reaper_requeues_then_fails_after_max_attempts(db):
+    d = RecordingDispatcher()
+    job = await _create(db, d, max_attempts=2)
+    stale, requeue = timedelta(seconds=30), timedelta(hours=1)
+    for attempt in (1, 2):
+        async with db.unit_of_work() as s:
+            assert (await jobs.claim(s, job.id, f"w{attempt}")).attempts == attempt
+        later = utcnow() + timedelta(seconds=31)
+        async with db.unit_of_work() as s:
+            report = await jobs.reap(
+                s, stale_after=stale, requeue_after=requeue, in_broker=set(), now=later
+            )
+        current = await _get(db, job.id)
+        if attempt == 1:
+            assert [j.id for j in report.requeued] == [job.id]
+            assert current.status == JobStatus.QUEUED
+            assert current.worker is None
+            assert "stopped heartbeating" in current.message
+        else:
+            assert [j.id for j in report.failed] == [job.id]
+            assert current.status == JobStatus.FAILED
+            assert current.error.startswith("gave up after 2 attempts")
+
+
+async def test_reaper_leaves_fresh_jobs_and_cancels_pending_cancels(db):
+    d = RecordingDispatcher()
+    fresh, cancelling = await _create(db, d), await _create(db, d)
+    async with db.unit_of_work() as s:
+        await jobs.claim(s, fresh.id, "w1")
+        await jobs.claim(s, cancelling.id, "w2")
+        await jobs.request_cancel(s, cancelling.id, d)
+    async with db.unit_of_work() as s:
+        await jobs.touch(s, fresh.id, "w1")
+    # Only the cancelling job's heartbeat is old: pretend w1 just beat.
+    async with db.unit_of_work() as s:
+        report = await jobs.reap(
+            s,
+            stale_after=timedelta(seconds=0),
+            requeue_after=timedelta(hours=1),
+            in_broker=set(),
+            now=utcnow() + timedelta(seconds=1),
+        )
+    assert {j.id for j in report.canceled} == {cancelling.id}
+    assert {j.id for j in report.requeued} == {fresh.id}  # stale_after=0: both are stale
+    assert (await _get(db, cancelling.id)).status == JobStatus.CANCELED
+
+
+async def test_reaper_republishes_queued_jobs_missing_from_broker(db):
+    d = RecordingDispatcher()
+    lost, waiting = await _create(db, d), await _create(db, d)
+    later = utcnow() + timedelta(minutes=5)
+    async with db.unit_of_work() as s:
+        report = await jobs.reap(
+            s,
+            stale_after=timedelta(minutes=1),
+            requeue_after=timedelta(minutes=1),
+            in_broker={str(waiting.id)},
+            now=later,
+        )
+        jobs.publish_all(s, d, report)
+    assert [j.id for j in report.republished] == [lost.id]
+    assert d.sent[-1] == (str(lost.id), "data.ingest_bars", "data")
+    async with db.unit_of_work() as s:  # not again right away
+        again = await jobs.reap(
+            s,
+            stale_after=timedelta(minutes=1),
+            requeue_after=timedelta(minutes=1),
+            in_broker=set(),
+            now=later,
+        )
+    assert {j.id for j in again.republished} == {waiting.id}

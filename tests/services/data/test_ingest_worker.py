@@ -1,0 +1,93 @@
+"""The data service end to end in one process plus a real data worker: POST → job on the
+``data`` queue → Parquet in S3 + metadata in PostgreSQL → GET, SSE, DELETE."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+
+import httpx
+import pandas as pd
+import pytest
+
+from tests.support.processes import celery_worker, wait_worker_ready
+from tradeopt_ml.data import bars_checksum, load_sample
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def data_worker(fleet_env, log_dir):
+    worker = celery_worker(
+        "tradeopt_data.worker:celery_app", "data,maintenance", fleet_env, log_dir
+    )
+    worker.start()
+    wait_worker_ready(worker)
+    yield worker
+    worker.stop()
+
+
+async def _wait_job(client: httpx.AsyncClient, job_id: str, timeout: float = 60) -> dict:
+    for _ in range(int(timeout / 0.2)):
+        job = (await client.get(f"/api/v1/jobs/{job_id}")).json()
+        if job["status"] in ("succeeded", "failed", "canceled"):
+            return job
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+async def test_sample_ingest_through_a_real_worker(client, data_app, data_worker):
+    created = (
+        await client.post("/api/v1/datasets", json={"source": "sample", "symbol": "SPY"})
+    ).json()
+    job = await _wait_job(client, created["job_id"])
+    assert job["status"] == "succeeded", (job, data_worker.log()[-3000:])
+    assert job["progress"] == 1.0
+    assert job["attempts"] == 1
+
+    dataset = (await client.get(f"/api/v1/datasets/{created['id']}")).json()
+    expected = load_sample("SPY")
+    assert dataset["status"] == "ready"
+    assert dataset["rows"] == len(expected) == 8222
+    assert dataset["start"].startswith("1993-01-29")
+    assert dataset["end"].startswith("2025-09-26")
+    assert dataset["checksum"] == bars_checksum(expected)
+    assert dataset["meta"]["price_for_returns"] == "adj_close"
+
+    store = data_app.state.tradeopt.store
+    key = f"datasets/{created['id']}/bars.parquet"
+    info = store.stat(key)
+    assert info.sha256 == dataset["file_checksum"]
+    stored = pd.read_parquet(io.BytesIO(store.get_bytes(key)))
+    pd.testing.assert_frame_equal(stored, expected, check_dtype=False)
+
+    # Deleting removes the row and, after commit, the objects.
+    assert (await client.delete(f"/api/v1/datasets/{created['id']}")).status_code == 204
+    for _ in range(50):
+        if not store.exists(key):
+            break
+        await asyncio.sleep(0.1)
+    assert not store.exists(key)
+
+
+async def test_sse_stream_reports_progress_until_done(client, data_worker):
+    created = (
+        await client.post("/api/v1/datasets", json={"source": "sample", "symbol": "GLD"})
+    ).json()
+    events = []
+    async with client.stream("GET", f"/api/v1/jobs/{created['job_id']}/events?poll=0.2") as resp:
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        async for line in resp.aiter_lines():
+            if line.startswith("data:"):
+                events.append(json.loads(line[5:]))
+    assert events[-1]["status"] == "succeeded"
+    assert len({(e["status"], e["progress"]) for e in events}) >= 2
+    progress = [e["progress"] for e in events]
+    assert progress == sorted(progress)
+
+
+async def test_unknown_job_stream_is_404(client):
+    resp = await client.get("/api/v1/jobs/00000000-0000-0000-0000-000000000000/events")
+    assert resp.status_code == 404
