@@ -63,12 +63,15 @@ def live_data_api(pg_url, s3_server, tmp_path_factory):
     assert not errors, errors
 
 
-@pytest.fixture(scope="module")
-def api_schema(live_data_api):
-    return schemathesis.openapi.from_url(f"{live_data_api}/openapi.json")
+def _openapi_document() -> dict:
+    """The service's own OpenAPI document (generating it needs no lifespan or servers)."""
+    from tradeopt_data.app import create_app
+
+    return create_app().openapi()
 
 
-schema = schemathesis.pytest.from_fixture("api_schema")
+# Loaded at import from the app itself; the calls go to the live server below.
+schema = schemathesis.openapi.from_dict(_openapi_document())
 
 
 @schema.parametrize()

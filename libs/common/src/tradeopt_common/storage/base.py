@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -271,7 +271,7 @@ def write_atomic(
         parent.mkdir(parents=True, exist_ok=True)
         try:
             fd, tmp_name = tempfile.mkstemp(
-                dir=parent, prefix=f"{_TMP_PREFIX}{target.name}.", suffix=_TMP_SUFFIX
+                dir=parent, prefix=f"{_TMP_PREFIX}{target.name[:100]}.", suffix=_TMP_SUFFIX
             )
             break
         except FileNotFoundError:  # a concurrent delete pruned the fresh folder; try again
@@ -570,7 +570,7 @@ class ArtifactStore(abc.ABC):
         keys = self.list_keys(prefix)
         return self._stat_each(keys)
 
-    def _stat_each(self, keys: list[str]) -> Iterator[ObjectInfo]:
+    def _stat_each(self, keys: Sequence[str]) -> Iterator[ObjectInfo]:
         for key in keys:
             try:
                 yield self.stat(key)

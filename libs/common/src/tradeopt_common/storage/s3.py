@@ -50,10 +50,17 @@ from tradeopt_common.storage.base import (
     write_atomic,
 )
 
-__all__ = ["SHA256_METADATA", "S3ArtifactStore", "normalize_endpoint"]
+__all__ = ["CONTENT_TYPE_METADATA", "SHA256_METADATA", "S3ArtifactStore", "normalize_endpoint"]
 
 SHA256_METADATA = "x-amz-meta-sha256"
 """The object header that carries the content's SHA-256."""
+
+CONTENT_TYPE_METADATA = "x-amz-meta-content-type"
+"""The object header that repeats the content type given at upload.
+
+Some servers (SeaweedFS) replace ``application/octet-stream`` with a type guessed from the key's
+extension; the copy in user metadata keeps the round trip exact.
+"""
 
 DEFAULT_PART_SIZE = 16 * 1024 * 1024
 _DELETE_BATCH = 1000
@@ -167,7 +174,7 @@ class S3ArtifactStore(ArtifactStore):
         part_size: int = DEFAULT_PART_SIZE,
         parallel_uploads: int = 2,
         connect_timeout: float = 10.0,
-        read_timeout: float = 60.0,
+        read_timeout: float = 30.0,
         retries: int = 2,
         cert_check: bool = True,
         spool_dir: Path | str | None = None,
@@ -225,16 +232,20 @@ class S3ArtifactStore(ArtifactStore):
 
     # -- error mapping -------------------------------------------------------------------
 
+    def _bucket_missing(self) -> StorageUnavailable:
+        scheme = "https" if self.secure else "http"
+        return StorageUnavailable(
+            f"bucket {self.bucket!r} does not exist at {scheme}://{self.endpoint} "
+            "(create it with ensure_ready / python -m tradeopt_common.storage.init)"
+        )
+
     def _raise_mapped(self, exc: Exception, key: str | None) -> NoReturn:
         where = f"{'https' if self.secure else 'http'}://{self.endpoint}"
         if isinstance(exc, S3Error):
             if exc.code == "NoSuchKey" and key is not None:
                 raise ArtifactNotFound(key) from exc
             if exc.code == "NoSuchBucket":
-                raise StorageUnavailable(
-                    f"bucket {self.bucket!r} does not exist at {where} "
-                    "(create it with ensure_ready / python -m tradeopt_common.storage.init)"
-                ) from exc
+                raise self._bucket_missing() from exc
             if exc.code in _AUTH_CODES:
                 raise StorageUnavailable(
                     f"S3 at {where} refused access to bucket {self.bucket!r}: "
@@ -284,9 +295,7 @@ class S3ArtifactStore(ArtifactStore):
         with self._errors():
             exists = self._probe.bucket_exists(self.bucket)
         if not exists:
-            raise StorageUnavailable(
-                f"bucket {self.bucket!r} does not exist at {self.endpoint} (run ensure_ready)"
-            )
+            raise self._bucket_missing()
 
     # -- writes --------------------------------------------------------------------------
 
@@ -302,7 +311,7 @@ class S3ArtifactStore(ArtifactStore):
                     data=data,
                     length=size,
                     content_type=content_type,
-                    metadata={SHA256_METADATA: sha256},
+                    metadata={SHA256_METADATA: sha256, CONTENT_TYPE_METADATA: content_type},
                     part_size=self._part_size,
                     num_parallel_uploads=self._parallel,
                 )
@@ -348,16 +357,31 @@ class S3ArtifactStore(ArtifactStore):
     # -- reads ---------------------------------------------------------------------------
 
     def stat(self, key: str) -> ObjectInfo:
-        """Return the info of ``key`` (one HEAD request). See :meth:`ArtifactStore.stat`."""
+        """Return the info of ``key`` (one HEAD request). See :meth:`ArtifactStore.stat`.
+
+        A HEAD answer has no body, so a missing bucket looks like a missing key; on a miss the
+        bucket is checked too, to raise :class:`StorageUnavailable` rather than
+        :class:`ArtifactNotFound`.
+        """
         validate_key(key)
-        with self._errors(key):
-            obj = self._client.stat_object(self.bucket, key)
-        sha256 = (obj.metadata or {}).get(SHA256_METADATA, "") or ""
+        try:
+            with self._errors(key):
+                obj = self._client.stat_object(self.bucket, key)
+        except ArtifactNotFound:
+            with self._errors():
+                bucket_exists = self._client.bucket_exists(self.bucket)
+            if not bucket_exists:
+                raise self._bucket_missing() from None
+            raise
+        metadata = obj.metadata or {}
+        sha256 = metadata.get(SHA256_METADATA, "") or ""
         return ObjectInfo(
             key=key,
             size=int(obj.size or 0),
             sha256=str(sha256).lower(),
-            content_type=obj.content_type or DEFAULT_CONTENT_TYPE,
+            content_type=(
+                metadata.get(CONTENT_TYPE_METADATA) or obj.content_type or DEFAULT_CONTENT_TYPE
+            ),
             last_modified=utc(obj.last_modified) if obj.last_modified else datetime.now(UTC),
         )
 
@@ -370,7 +394,11 @@ class S3ArtifactStore(ArtifactStore):
             key=key,
             size=int(headers.get("Content-Length") or 0),
             sha256=(headers.get(SHA256_METADATA) or "").lower(),
-            content_type=headers.get("Content-Type") or DEFAULT_CONTENT_TYPE,
+            content_type=(
+                headers.get(CONTENT_TYPE_METADATA)
+                or headers.get("Content-Type")
+                or DEFAULT_CONTENT_TYPE
+            ),
             last_modified=_http_date(headers.get("Last-Modified")),
         )
         return response, info
