@@ -7,12 +7,12 @@ the fleet's workers run, and print what was stored.
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from rich.console import Console
 from rich.table import Table
 
+from tradeopt_common.asyncutil import run_sync
 from tradeopt_common.config import get_settings
 from tradeopt_common.db.migrations import upgrade
 from tradeopt_common.db.session import Database
@@ -61,5 +61,5 @@ def run_demo(symbol: str = "SPY") -> None:
         if dataset.status != "ready":
             raise SystemExit(f"demo failed: {dataset.error or job.error}")
 
-    asyncio.run(_go())
+    run_sync(_go())
     console.print(f"done in {time.perf_counter() - started:.1f}s")

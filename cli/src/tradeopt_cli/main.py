@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
@@ -14,6 +14,7 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tradeopt_common.asyncutil import run_sync
 from tradeopt_common.auth import keys as api_keys
 from tradeopt_common.config import get_settings
 from tradeopt_common.db.session import Database
@@ -34,7 +35,11 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(storage_app, name="storage")
-console = Console()
+
+
+def _console() -> Console:
+    """A console on the current stdout; wide when piped, so ids and names are never cut."""
+    return Console(width=None if sys.stdout.isatty() else 200)
 
 
 @app.callback()
@@ -55,9 +60,9 @@ def _with_session(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
             await db.dispose()
 
     try:
-        return asyncio.run(_go())
+        return run_sync(_go())
     except AppError as exc:
-        console.print(f"[red]error:[/red] {exc.detail}")
+        _console().print(f"[red]error:[/red] {exc.detail}")
         raise typer.Exit(1) from exc
 
 
@@ -71,7 +76,7 @@ def db_upgrade(
     url = get_settings().db_uri
     upgrade(url, revision=revision)
     for tree, rev in current(url).items():
-        console.print(f"{tree}: {rev}")
+        _console().print(f"{tree}: {rev}")
 
 
 @db_app.command("current")
@@ -80,7 +85,7 @@ def db_current() -> None:
     from tradeopt_common.db.migrations import current
 
     for tree, rev in current(get_settings().db_uri).items():
-        console.print(f"{tree}: {rev}")
+        _console().print(f"{tree}: {rev}")
 
 
 @keys_app.command("create")
@@ -94,8 +99,8 @@ def keys_create(
     """Create an API key and print it once."""
     scopes = scope or [api_keys.Scope.READ]
     row, key = _with_session(lambda s: api_keys.create_key(s, name, scopes))
-    console.print(f"id:     {row.id}\nprefix: {row.prefix}\nscopes: {', '.join(row.scopes)}")
-    console.print("key (shown once, store it now):")
+    _console().print(f"id:     {row.id}\nprefix: {row.prefix}\nscopes: {', '.join(row.scopes)}")
+    _console().print("key (shown once, store it now):")
     typer.echo(key)
 
 
@@ -105,24 +110,25 @@ def keys_list(
 ) -> None:
     """List API keys (never the keys themselves)."""
     rows = _with_session(lambda s: api_keys.list_keys(s, include_revoked=all_))
-    table = Table("id", "name", "prefix", "scopes", "created", "revoked")
+    table = Table("name", "prefix", "scopes", "created", "revoked")
+    table.add_column("id", no_wrap=True, min_width=36)
     for r in rows:
         table.add_row(
-            str(r.id),
             r.name,
             r.prefix,
             ",".join(r.scopes),
             f"{r.created_at:%Y-%m-%d %H:%M}",
             f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "",
+            str(r.id),
         )
-    console.print(table)
+    _console().print(table)
 
 
 @keys_app.command("revoke")
 def keys_revoke(key: Annotated[str, typer.Argument(help="Key id or prefix.")]) -> None:
     """Revoke a key; requests with it get 401 from now on."""
     row = _with_session(lambda s: api_keys.revoke_key(s, key))
-    console.print(f"revoked {row.prefix} ({row.name})")
+    _console().print(f"revoked {row.prefix} ({row.name})")
 
 
 @jobs_app.command("list")
@@ -138,7 +144,10 @@ def jobs_list(
             stmt = stmt.where(Job.status == status)
         return list((await session.execute(stmt)).scalars())
 
-    table = Table("id", "kind", "status", "progress", "attempts", "created", "message")
+    table = Table(box=None)
+    table.add_column("id", no_wrap=True, min_width=36)
+    for name in ("kind", "status", "progress", "attempts", "created", "message"):
+        table.add_column(name)
     for j in _with_session(_q):
         table.add_row(
             str(j.id),
@@ -149,7 +158,7 @@ def jobs_list(
             f"{j.created_at:%Y-%m-%d %H:%M:%S}",
             (j.error or j.message or "")[:60],
         )
-    console.print(table)
+    _console().print(table)
 
 
 @jobs_app.command("show")
@@ -167,7 +176,7 @@ def storage_init() -> None:
     from tradeopt_common.storage.init import init_storage
 
     where = init_storage(get_settings())
-    console.print(f"storage ready: {where}")
+    _console().print(f"storage ready: {where}")
 
 
 @app.command("demo")

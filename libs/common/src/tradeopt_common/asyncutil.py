@@ -12,7 +12,8 @@ T = TypeVar("T")
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` to completion from sync code, even when this thread already runs an event
-    loop (then a helper thread with its own loop runs it)."""
+    loop (then a helper thread with its own loop runs it).
+    """
     try:
         asyncio.get_running_loop()
     except RuntimeError:

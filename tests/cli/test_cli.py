@@ -1,0 +1,61 @@
+"""The ``tradeopt`` CLI against the real test database."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from tradeopt_cli.main import app
+
+pytestmark = pytest.mark.integration
+runner = CliRunner()
+
+
+def invoke(*args: str) -> str:
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_db_upgrade_reports_every_tree(fleet_env):
+    out = invoke("db", "upgrade")
+    assert "core: 0001" in out and "data: 0001" in out
+    assert "core: 0001" in invoke("db", "current")
+
+
+def test_keys_create_list_revoke(fleet_env):
+    out = invoke("keys", "create", "--name", "ci-bot", "--scope", "write")
+    key = re.search(r"^(to_\S+)$", out, re.MULTILINE).group(1)
+    prefix = re.search(r"prefix: (\w+)", out).group(1)
+    listed = invoke("keys", "list")
+    assert "ci-bot" in listed and prefix in listed and key not in listed
+    invoke("keys", "revoke", prefix)
+    assert "ci-bot" not in invoke("keys", "list")
+    assert "ci-bot" in invoke("keys", "list", "--all")
+    result = runner.invoke(app, ["keys", "revoke", "nosuchkey"])
+    assert result.exit_code == 1 and "no API key" in result.output
+
+
+async def test_created_key_authenticates_with_its_scope(fleet_env, client):
+    out = invoke("keys", "create", "--name", "reader")
+    key = re.search(r"^(to_\S+)$", out, re.MULTILINE).group(1)
+    headers = {"Authorization": f"Bearer {key}"}
+    assert (await client.get("/api/v1/datasets", headers=headers)).status_code == 200
+    denied = await client.post(
+        "/api/v1/datasets", json={"source": "sample", "symbol": "SPY"}, headers=headers
+    )
+    assert denied.status_code == 403
+
+
+async def test_jobs_list_and_show(fleet_env, client):
+    job_id = (
+        await client.post("/api/v1/datasets", json={"source": "sample", "symbol": "TLT"})
+    ).json()["job_id"]
+    assert job_id in invoke("jobs", "list", "--status", "queued")
+    shown = json.loads(invoke("jobs", "show", job_id))
+    assert shown["id"] == job_id and shown["kind"] == "data.ingest_bars"
+    result = runner.invoke(app, ["jobs", "show", "00000000-0000-0000-0000-000000000000"])
+    assert result.exit_code == 1 and "does not exist" in result.output
