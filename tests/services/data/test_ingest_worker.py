@@ -11,7 +11,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from tests.support.processes import celery_worker, wait_worker_ready
+from tests.support.processes import celery_worker, free_port, wait_worker_ready
 from tradeopt_ml.data import bars_checksum, load_sample
 
 pytestmark = pytest.mark.integration
@@ -19,9 +19,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def data_worker(fleet_env, log_dir):
-    worker = celery_worker(
-        "tradeopt_data.worker:celery_app", "data,maintenance", fleet_env, log_dir
-    )
+    env = {**fleet_env, "TRADING_OPT_WORKER_METRICS_PORT": str(free_port())}
+    worker = celery_worker("tradeopt_data.worker:celery_app", "data,maintenance", env, log_dir)
+    worker.metrics_url = f"http://127.0.0.1:{env['TRADING_OPT_WORKER_METRICS_PORT']}/metrics"
     worker.start()
     wait_worker_ready(worker)
     yield worker
@@ -61,6 +61,13 @@ async def test_sample_ingest_through_a_real_worker(client, data_app, data_worker
     assert info.sha256 == dataset["file_checksum"]
     stored = pd.read_parquet(io.BytesIO(store.get_bytes(key)))
     pd.testing.assert_frame_equal(stored, expected, check_dtype=False)
+
+    # The worker exports its job metrics for Prometheus.
+    async with httpx.AsyncClient() as plain:
+        exported = (await plain.get(data_worker.metrics_url)).text
+    assert (
+        'tradeopt_jobs_finished_total{kind="data.ingest_bars",status="succeeded"} 1.0' in exported
+    )
 
     # Deleting removes the row and, after commit, the objects.
     assert (await client.delete(f"/api/v1/datasets/{created['id']}")).status_code == 204
