@@ -229,3 +229,51 @@ def test_jobs_queued_when_redis_restarts_are_not_lost(
         assert sorted(line.split()[0] for line in completions(marker)) == sorted(map(str, ids))
     finally:
         redis_server.stop()
+
+
+def test_sigterm_then_grace_period_kill_never_fails_the_job(
+    harness, processes, fleet_env, log_dir, tmp_path
+):
+    """A rolling deploy: SIGTERM (remapped to SIGQUIT) starts the soft shutdown; the pod's grace
+    period ends in SIGKILL; the job is never marked failed and another worker finishes it,
+    exactly once."""
+    import signal
+    import subprocess
+
+    processes(celery_beat(fleet_env, log_dir))
+    first = processes(celery_worker(APP, QUEUES, fleet_env, log_dir, name="leaving"))
+    wait_worker_ready(first)
+    marker = tmp_path / "done.txt"
+    job_id = harness.create(steps=40, delay=0.25, marker=str(marker))
+    wait_for(lambda: harness.get(job_id).progress >= 0.05, 30, 0.1, "job to be under way")
+    first.kill(signal.SIGTERM)
+    try:
+        first.proc.wait(4)  # terminationGracePeriodSeconds, scaled down
+    except subprocess.TimeoutExpired:
+        first.kill(signal.SIGKILL)
+    assert "Soft Shutdown" in first.log()
+    cut = harness.get(job_id)
+    assert cut.status in (JobStatus.RUNNING, JobStatus.QUEUED), (cut.status, cut.error)
+    second = processes(celery_worker(APP, QUEUES, fleet_env, log_dir, name="arriving"))
+    wait_worker_ready(second)
+    job = harness.wait_status(job_id, {"succeeded", "failed"}, 90)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.attempts == 2
+    assert len(completions(marker)) == 1
+
+
+def test_short_job_finishes_inside_the_soft_shutdown_window(
+    harness, processes, fleet_env, log_dir, tmp_path
+):
+    import signal
+
+    first = processes(celery_worker(APP, QUEUES, fleet_env, log_dir, name="draining"))
+    wait_worker_ready(first)
+    marker = tmp_path / "done.txt"
+    job_id = harness.create(steps=6, delay=0.2, marker=str(marker))  # ~1.2 s < 2 s window
+    wait_for(lambda: harness.get(job_id).status == JobStatus.RUNNING, 30, 0.05, "job to start")
+    first.kill(signal.SIGTERM)
+    first.proc.wait(30)
+    job = harness.get(job_id)
+    assert job.status == JobStatus.SUCCEEDED and job.attempts == 1
+    assert len(completions(marker)) == 1

@@ -87,7 +87,8 @@ class ManagedProcess:
 def celery_worker(
     app: str, queues: str, env: dict[str, str], log_dir: Path, name: str = "worker"
 ) -> ManagedProcess:
-    """A solo-pool Celery worker (one process: kill -9 takes the job down with it)."""
+    """A one-thread Celery worker (threads pool, one process: kill -9 takes the job with it;
+    SIGTERM's soft shutdown lets the running task continue while the main thread waits)."""
     argv = [
         sys.executable,
         "-m",
@@ -97,14 +98,15 @@ def celery_worker(
         "worker",
         "-Q",
         queues,
-        "--pool=solo",
+        "--pool=threads",
+        "--concurrency=1",
         "--loglevel=INFO",
         "--without-mingle",
         "--without-gossip",
         "-n",
         f"{name}-{os.getpid()}@%h",
     ]
-    return ManagedProcess(name, argv, env, log_dir)
+    return ManagedProcess(name, argv, {**env, "REMAP_SIGTERM": "SIGQUIT"}, log_dir)
 
 
 def wait_worker_ready(worker: ManagedProcess, timeout: float = 60) -> None:

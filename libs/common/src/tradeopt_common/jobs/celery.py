@@ -53,8 +53,10 @@ def make_celery(
 
     Workers import the app from ``tradeopt_<svc>.worker``; APIs use one only to ``send_task``.
     The reaper task is always included, so every worker can run it from ``maintenance``.
+    Workers must be started with ``REMAP_SIGTERM=SIGQUIT`` in their environment (billiard reads
+    it when Celery is imported, so it cannot be set from here); :func:`_check_sigterm_remap`
+    warns when it is missing.
     """
-    os.environ.setdefault("REMAP_SIGTERM", "SIGQUIT")
     settings = settings or get_settings()
     app = Celery(
         f"tradeopt-{service}",
@@ -85,6 +87,19 @@ def _reset_after_fork(**_: Any) -> None:
     from tradeopt_common.jobs.runtime import reset_runtime
 
     reset_runtime()
+
+
+@signals.worker_init.connect
+def _check_sigterm_remap(**_: Any) -> None:
+    """Warn when SIGTERM would not start a soft shutdown (env ``REMAP_SIGTERM=SIGQUIT``)."""
+    from billiard.common import REMAP_SIGTERM
+
+    if REMAP_SIGTERM != "SIGQUIT":
+        log.warning(
+            "worker.sigterm_not_remapped",
+            hint="start workers with REMAP_SIGTERM=SIGQUIT so SIGTERM begins a soft shutdown",
+            current=os.environ.get("REMAP_SIGTERM"),
+        )
 
 
 @signals.worker_init.connect

@@ -200,6 +200,9 @@ def execute_job(
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         log.error("job.crashed", error=error, traceback=traceback.format_exc())
+    except BaseException as exc:  # SystemExit, Ctrl+C: hand the job back, then exit
+        _release(ctx, f"worker {worker} shut down ({type(exc).__name__})")
+        raise
     finally:
         heartbeat.stopped.set()
         heartbeat.join(timeout=5)
@@ -221,6 +224,14 @@ def execute_job(
     publish(rt, job_id, status=status)
     log.info("job.finished", job_id=job_id, status=status, seconds=round(elapsed, 3), error=error)
     return status
+
+
+def _release(ctx: JobContext, reason: str) -> None:
+    try:
+        released = ctx.db(lambda s: jobs.release(s, ctx.job_id, ctx.worker, reason))
+        log.warning("job.released", job_id=str(ctx.job_id), reason=reason, released=released)
+    except Exception as exc:  # the reaper recovers it anyway
+        log.warning("job.release_failed", job_id=str(ctx.job_id), error=str(exc))
 
 
 async def _claim(rt: JobRuntime, job_id: uuid.UUID, worker: str) -> Job | None:

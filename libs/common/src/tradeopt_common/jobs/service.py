@@ -164,6 +164,26 @@ async def finish(
     return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
+async def release(session: AsyncSession, job_id: uuid.UUID, worker: str, reason: str) -> bool:
+    """Give a running job back to the queue (its worker is shutting down). The attempt stays
+    counted. Whoever holds the broker message, or the reaper, runs it again.
+    """
+    now = utcnow()
+    stmt = (
+        update(Job)
+        .where(Job.id == job_id, Job.worker == worker, Job.status == JobStatus.RUNNING)
+        .values(
+            status=JobStatus.QUEUED,
+            worker=None,
+            enqueued_at=now,
+            updated_at=now,
+            message=f"released: {reason}",
+        )
+        .returning(Job.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
 async def request_cancel(
     session: AsyncSession, job_id: uuid.UUID, dispatcher: Dispatcher | None = None
 ) -> Job:
