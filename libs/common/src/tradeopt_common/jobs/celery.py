@@ -36,7 +36,7 @@ def celery_config(settings: CommonSettings, default_queue: str) -> dict[str, Any
         # SIGTERM is remapped to SIGQUIT (env REMAP_SIGTERM): a soft shutdown lets running tasks
         # finish for this long, then unacked messages go back to the queue.
         "worker_soft_shutdown_timeout": settings.worker_soft_shutdown_seconds,
-        "worker_enable_soft_shutdown_on_idle": True,
+        "worker_enable_soft_shutdown_on_idle": False,
         "worker_hijack_root_logger": False,
         "worker_cancel_long_running_tasks_on_connection_loss": False,
         "worker_send_task_events": True,

@@ -1,0 +1,609 @@
+"""Helpers of ``scripts/fleet.sh`` (the local fleet): render configs, probe dependencies, find
+the fleet's processes. Runs with the venv's Python; reads its inputs from the environment that
+fleet.sh prepared (``FLEET_*``, ``GATEWAY_PORT``, ``DATA_PORT``, ``S3_*``, ``TRADING_OPT_*``).
+
+    python scripts/fleet/fleetctl.py dotenv FILE        # `export K=V` lines for keys not yet set
+    python scripts/fleet/fleetctl.py render             # supervisord.conf, nginx, S3 identities
+    python scripts/fleet/fleetctl.py check-ports        # the fleet's ports are free
+    python scripts/fleet/fleetctl.py ensure-db          # PostgreSQL + Redis up; create the database
+    python scripts/fleet/fleetctl.py wait-s3            # S3 answers signed requests
+    python scripts/fleet/fleetctl.py wait-gateway       # GET /api/v1/datasets -> 200 with the key
+    python scripts/fleet/fleetctl.py procs RUN_DIR      # pids of processes of the fleet in RUN_DIR
+    python scripts/fleet/fleetctl.py genkey             # a random key
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import grp
+import json
+import os
+import pwd
+import re
+import secrets
+import shlex
+import socket
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+NGINX_DIR = REPO / "docker" / "nginx"
+GATEWAY_TEMPLATE = NGINX_DIR / "templates" / "gateway.conf.template"
+GRPC_OFFSET = 10000  # SeaweedFS dials <http port> + 10000 for gRPC peers
+#: The variables gateway.conf.template uses (all must be given, like the image's ENV does).
+TEMPLATE_VARS = (
+    "GATEWAY_LISTEN",
+    "DASHBOARD_ROOT",
+    "NGINX_LOCAL_RESOLVERS",
+    "DATA_UPSTREAM",
+    "TRAINING_UPSTREAM",
+    "TUNING_UPSTREAM",
+    "EVALUATION_UPSTREAM",
+    "STRATEGY_UPSTREAM",
+)
+#: Service -> env var of its local port and the port's default (DESIGN §1).
+SERVICE_PORTS = {
+    "DATA": ("DATA_PORT", 8001),
+    "TRAINING": ("TRAINING_PORT", 8002),
+    "TUNING": ("TUNING_PORT", 8003),
+    "EVALUATION": ("EVALUATION_PORT", 8004),
+    "STRATEGY": ("STRATEGY_PORT", 8005),
+}
+MARKER = "TRADEOPT_FLEET_RUN_DIR"
+
+
+class FleetError(RuntimeError):
+    """A problem the user has to fix; printed without a traceback."""
+
+
+def env(name: str, default: str | None = None) -> str:
+    """An environment variable; empty counts as unset; ``default`` or a FleetError."""
+    value = os.environ.get(name)
+    if value is None or value == "":
+        if default is None:
+            raise FleetError(f"{name} is not set")
+        return default
+    return value
+
+
+def env_int(name: str, default: int) -> int:
+    """An integer environment variable (a port)."""
+    raw = env(name, str(default))
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise FleetError(f"{name}={raw!r} is not a port number") from exc
+
+
+# --- .env ------------------------------------------------------------------------------------
+
+
+def cmd_dotenv(path: str) -> None:
+    """Print ``export`` lines for the file's keys that the environment does not set already
+    (the environment wins, as in the services' settings).
+    """
+    from dotenv import dotenv_values
+
+    for key, value in dotenv_values(path).items():
+        if value is None or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            continue
+        if key in os.environ:
+            continue
+        print(f"export {key}={shlex.quote(value)}")
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def render_template(text: str, values: dict[str, str]) -> str:
+    """Envsubst restricted to ``values`` (``$NAME`` and ``${NAME}``), as the nginx image does."""
+
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        return values[name] if name in values else match.group(0)
+
+    out = re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)", sub, text)
+    left = sorted(set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", out)))
+    if left:
+        raise FleetError(f"gateway template variables without a value: {', '.join(left)}")
+    return out
+
+
+def local_resolvers() -> str:
+    """Nameservers of /etc/resolv.conf, formatted like the nginx image's entrypoint does."""
+    servers = []
+    try:
+        for line in Path("/etc/resolv.conf").read_text().splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == "nameserver":
+                servers.append(f"[{parts[1]}]" if ":" in parts[1] else parts[1])
+    except OSError:
+        pass
+    return " ".join(servers) or "127.0.0.1"
+
+
+def gateway_values() -> dict[str, str]:
+    """Template values for the local fleet: every service on 127.0.0.1 at its port."""
+    values = {
+        "GATEWAY_LISTEN": f"127.0.0.1:{env_int('GATEWAY_PORT', 8080)}",
+        "DASHBOARD_ROOT": env("DASHBOARD_ROOT", str(NGINX_DIR / "html")),
+        "NGINX_LOCAL_RESOLVERS": env("NGINX_LOCAL_RESOLVERS", local_resolvers()),
+    }
+    for svc, (port_var, default) in SERVICE_PORTS.items():
+        values[f"{svc}_UPSTREAM"] = env(
+            f"{svc}_UPSTREAM", f"127.0.0.1:{env_int(port_var, default)}"
+        )
+    return values
+
+
+def nginx_main_conf(prefix: Path) -> str:
+    """The local main file: like docker/nginx/nginx.conf, with every path under ``prefix``."""
+    user = ""
+    if os.geteuid() == 0:
+        # A root master drops its workers to `user`: the owner of the checkout, who can read the
+        # dashboard folder and the run dir (nginx's default, nobody, often cannot).
+        owner = REPO.stat()
+        user = f"user {pwd.getpwuid(owner.st_uid).pw_name} {grp.getgrgid(owner.st_gid).gr_name};\n"
+    mime = (
+        "include /etc/nginx/mime.types;"
+        if Path("/etc/nginx/mime.types").exists()
+        else (
+            "types { text/html html; text/css css; application/javascript js; "
+            "application/json json; image/svg+xml svg; image/png png; }"
+        )
+    )
+    return f"""# Generated by scripts/fleet/fleetctl.py for the local fleet; do not edit (see
+# docker/nginx/nginx.conf and docker/nginx/templates/gateway.conf.template).
+{user}daemon off;
+worker_processes 2;
+error_log stderr notice;
+pid {prefix}/nginx.pid;
+
+events {{
+    worker_connections 1024;
+}}
+
+http {{
+    {mime}
+    default_type application/octet-stream;
+
+    client_body_temp_path {prefix}/temp/client_body;
+    proxy_temp_path       {prefix}/temp/proxy;
+    fastcgi_temp_path     {prefix}/temp/fastcgi;
+    uwsgi_temp_path       {prefix}/temp/uwsgi;
+    scgi_temp_path        {prefix}/temp/scgi;
+
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 65;
+    server_tokens off;
+
+    include {prefix}/conf.d/*.conf;
+
+    access_log {prefix}/logs/access.log tradeopt_gateway;
+}}
+"""
+
+
+def s3_ports() -> dict[str, int]:
+    """Weed mini's ports: S3_PORT and, unless given, the next four ports (+10000 for gRPC)."""
+    s3 = env_int("S3_PORT", 8333)
+    return {
+        "s3": s3,
+        "master": env_int("S3_MASTER_PORT", s3 + 1),
+        "volume": env_int("S3_VOLUME_PORT", s3 + 2),
+        "filer": env_int("S3_FILER_PORT", s3 + 3),
+        "admin": env_int("S3_ADMIN_PORT", s3 + 4),
+    }
+
+
+def weed_command(run_dir: Path) -> str:
+    """The weed mini command line: same flags as tests/support/s3server.py."""
+    weed = env("FLEET_WEED", str(Path(sys.executable).parent / "weed"))
+    ports = s3_ports()
+    data_dir = Path(env("S3_DATA_DIR"))
+    args = [
+        weed,
+        "mini",
+        f"-dir={data_dir}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+    ]
+    for name in ("master", "volume", "filer", "s3", "admin"):
+        args += [f"-{name}.port={ports[name]}", f"-{name}.port.grpc={ports[name] + GRPC_OFFSET}"]
+    args += [
+        f"-s3.config={run_dir / 's3.json'}",
+        "-master.telemetry=false",
+        "-admin.ui=false",
+        "-webdav=false",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-volume.preStopSeconds=0",
+    ]
+    # Unix sockets: inside the run dir when the path fits (sun_path is ~107 bytes).
+    if len(str(run_dir)) < 80:
+        args += [
+            f"-filer.localSocket={run_dir}/s3-filer.sock",
+            f"-s3.localSocket={run_dir}/s3.sock",
+        ]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def _program(
+    name: str,
+    command: str,
+    priority: int,
+    *,
+    stopwaitsecs: int = 15,
+    startsecs: int = 3,
+    stopsignal: str = "TERM",
+    environment: str = "",
+    run_dir: Path,
+) -> str:
+    lines = [
+        f"[program:{name}]",
+        f"command={command.replace('%', '%%')}",
+        f"directory={REPO}",
+        f"priority={priority}",
+        # fleet.sh starts programs in stages (S3 -> migrations -> services -> gateway).
+        "autostart=false",
+        "autorestart=true",
+        f"startsecs={startsecs}",
+        "startretries=5",
+        f"stopsignal={stopsignal}",
+        f"stopwaitsecs={stopwaitsecs}",
+        "stopasgroup=true",
+        "killasgroup=true",
+        "redirect_stderr=true",
+        f"stdout_logfile={run_dir}/logs/{name}.log",
+        "stdout_logfile_maxbytes=20MB",
+        "stdout_logfile_backups=2",
+    ]
+    if environment:
+        lines.append(f"environment={environment}")
+    return "\n".join(lines) + "\n"
+
+
+def supervisord_conf(run_dir: Path, with_s3: bool, nginx: str) -> str:
+    """The supervisord config: socket, logs and pid in ``run_dir``; one program per process."""
+    venv_bin = Path(sys.executable).parent
+    data_port = env_int("DATA_PORT", 8001)
+    soft = float(env("TRADING_OPT_WORKER_SOFT_SHUTDOWN_SECONDS", "60"))
+    worker_wait = max(90, int(soft) + 30)  # above the soft shutdown: running jobs requeue cleanly
+    out = [
+        "; Generated by scripts/fleet/fleetctl.py (make dev); do not edit.",
+        "[unix_http_server]",
+        f"file={run_dir}/supervisor.sock",
+        "chmod=0700",
+        "",
+        "[supervisord]",
+        f"logfile={run_dir}/logs/supervisord.log",
+        "logfile_maxbytes=10MB",
+        "logfile_backups=2",
+        f"pidfile={run_dir}/supervisord.pid",
+        f"childlogdir={run_dir}/logs",
+        f"directory={REPO}",
+        "identifier=tradeopt-fleet",
+        "nodaemon=false",
+        "",
+        "[rpcinterface:supervisor]",
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+        "",
+        "[supervisorctl]",
+        f"serverurl=unix://{run_dir}/supervisor.sock",
+        "",
+    ]
+    if with_s3:
+        out.append(_program("s3", weed_command(run_dir), 10, run_dir=run_dir))
+    out.append(
+        _program(
+            "data-api",
+            f"{venv_bin}/uvicorn tradeopt_data.app:create_app --factory "
+            f"--host 127.0.0.1 --port {data_port}",
+            20,
+            run_dir=run_dir,
+        )
+    )
+    out.append(
+        _program(
+            "data-worker",
+            f"{venv_bin}/celery -A tradeopt_data.worker:celery_app worker -Q data,maintenance "
+            f"--pool=threads --concurrency=2 --loglevel=INFO -n data-worker@%h",
+            30,
+            stopwaitsecs=worker_wait,
+            startsecs=5,
+            environment='REMAP_SIGTERM="SIGQUIT"',
+            run_dir=run_dir,
+        )
+    )
+    out.append(
+        _program(
+            "beat",
+            f"{venv_bin}/celery -A tradeopt_common.jobs.beat:celery_app beat "
+            f"--schedule {run_dir}/celerybeat-schedule --loglevel=INFO",
+            40,
+            run_dir=run_dir,
+        )
+    )
+    out.append(
+        _program(
+            "gateway",
+            f"{nginx} -p {run_dir}/nginx -c {run_dir}/nginx/nginx.conf -e stderr",
+            90,
+            stopwaitsecs=10,
+            startsecs=2,
+            run_dir=run_dir,
+        )
+    )
+    return "\n".join(out)
+
+
+def cmd_render() -> None:
+    """Write supervisord.conf, nginx/nginx.conf, nginx/conf.d/gateway.conf and s3.json."""
+    run_dir = Path(env("FLEET_RUN_DIR")).resolve()
+    with_s3 = env("FLEET_S3", "on") == "on"
+    nginx = env("FLEET_NGINX")
+    for sub in ("logs", "nginx/conf.d", "nginx/logs", "nginx/temp"):
+        (run_dir / sub).mkdir(parents=True, exist_ok=True)
+    prefix = run_dir / "nginx"
+    (prefix / "nginx.conf").write_text(nginx_main_conf(prefix))
+    (prefix / "conf.d" / "gateway.conf").write_text(
+        render_template(GATEWAY_TEMPLATE.read_text(), gateway_values())
+    )
+    (run_dir / "supervisord.conf").write_text(supervisord_conf(run_dir, with_s3, nginx))
+    if with_s3:
+        Path(env("S3_DATA_DIR")).mkdir(parents=True, exist_ok=True)
+        identities = {
+            "identities": [
+                {
+                    "name": "tradeopt",
+                    "credentials": [
+                        {
+                            "accessKey": env("TRADING_OPT_STORAGE_ACCESS_KEY"),
+                            "secretKey": env("TRADING_OPT_STORAGE_SECRET_KEY"),
+                        }
+                    ],
+                    "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                }
+            ]
+        }
+        path = run_dir / "s3.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(identities, fh)
+
+
+# --- probes ----------------------------------------------------------------------------------
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def cmd_check_ports() -> None:
+    """Fail when a port the fleet would listen on is taken."""
+    ports = {"GATEWAY_PORT": env_int("GATEWAY_PORT", 8080), "DATA_PORT": env_int("DATA_PORT", 8001)}
+    if env("FLEET_S3", "on") == "on":
+        for name, port in s3_ports().items():
+            ports[f"S3 {name}"] = port
+            ports[f"S3 {name} gRPC"] = port + GRPC_OFFSET
+    busy = [f"{name}={port}" for name, port in ports.items() if not _port_free(port)]
+    if busy:
+        raise FleetError(
+            "ports already in use: " + ", ".join(busy) + " (another fleet? another FLEET_RUN_DIR? "
+            "set GATEWAY_PORT / DATA_PORT / S3_PORT)"
+        )
+
+
+def cmd_ensure_db(timeout: float) -> None:
+    """Wait for PostgreSQL and Redis; create the database named in the URI if it is missing."""
+    import redis
+    from sqlalchemy.engine import make_url
+
+    deadline = time.monotonic() + timeout
+    redis_uri = env("TRADING_OPT_REDIS_URI")
+    while True:
+        try:
+            redis.Redis.from_url(redis_uri, socket_timeout=2, socket_connect_timeout=2).ping()
+            break
+        except redis.RedisError as exc:
+            if time.monotonic() > deadline:
+                raise FleetError(f"Redis at {redis_uri} is not reachable: {exc}") from exc
+            time.sleep(0.5)
+
+    url = make_url(env("TRADING_OPT_DB_URI"))
+    if not url.drivername.startswith("postgresql"):
+        return  # SQLite: nothing to create
+    if not url.database:
+        raise FleetError("TRADING_OPT_DB_URI names no database")
+
+    async def ensure() -> bool:
+        import asyncpg
+
+        host, port = url.host or "127.0.0.1", url.port or 5432
+        user = url.username or "postgres"
+        last: Exception | None = None
+        conn = None
+        while conn is None:
+            try:
+                conn = await asyncpg.connect(
+                    host=host,
+                    port=port,
+                    user=user,
+                    password=url.password,
+                    database="postgres",
+                    timeout=5,
+                )
+            except (TimeoutError, OSError, asyncpg.CannotConnectNowError) as exc:
+                last = exc  # not up (yet)
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
+            except asyncpg.PostgresError as exc:  # up, but refuses us: waiting will not help
+                last = exc
+                break
+        if conn is None:
+            raise FleetError(
+                f"PostgreSQL at {host}:{port} is not usable as {user!r}: {last} "
+                "(start PostgreSQL or set TRADING_OPT_DB_URI)"
+            )
+        try:
+            exists = await conn.fetchval(
+                "SELECT 1 FROM pg_database WHERE datname = $1", url.database
+            )
+            if not exists:
+                name = url.database.replace('"', '""')
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            return not exists
+        finally:
+            await conn.close()
+
+    if asyncio.run(ensure()):
+        print(f"fleet: created database {url.database}")
+
+
+def cmd_wait_s3(timeout: float) -> None:
+    """Wait until S3 answers a signed request with the configured keys."""
+    from minio import Minio
+    from urllib3 import PoolManager, Retry, Timeout
+
+    endpoint = env("TRADING_OPT_STORAGE_ENDPOINT")
+    http = PoolManager(timeout=Timeout(connect=1.0, read=3.0), retries=Retry(total=0))
+    client = Minio(
+        endpoint,
+        access_key=env("TRADING_OPT_STORAGE_ACCESS_KEY"),
+        secret_key=env("TRADING_OPT_STORAGE_SECRET_KEY"),
+        secure=False,
+        region="us-east-1",
+        http_client=http,
+    )
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            client.bucket_exists("readiness-probe")
+            return
+        except Exception as exc:  # not up yet
+            last = exc
+            time.sleep(0.2)
+    raise FleetError(f"S3 at {endpoint} did not answer within {timeout:.0f}s ({last!r})")
+
+
+def cmd_wait_gateway(url: str, timeout: float) -> None:
+    """Wait until ``url`` answers 200 with the API key."""
+    import httpx
+
+    key = env("TRADING_OPT_API_KEY")
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            resp = httpx.get(url, headers={"Authorization": f"Bearer {key}"}, timeout=5)
+            if resp.status_code == 200:
+                return
+            last = f"HTTP {resp.status_code}: {resp.text[:200].strip()}"
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.5)
+    raise FleetError(f"{url} did not answer 200 within {timeout:.0f}s (last: {last})")
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+def fleet_pids(run_dir: Path) -> list[int]:
+    """Processes of the fleet in ``run_dir``, and their descendants; never this process.
+
+    Every program inherits the marker ``TRADEOPT_FLEET_RUN_DIR=<run dir>`` from supervisord;
+    nginx overwrites its environment with its process title, so its master is recognised by
+    ``-p <run dir>/nginx`` on its command line (its workers are its children).
+    """
+    marker = f"{MARKER}={run_dir}".encode()
+    nginx = f"-p {run_dir}/nginx ".encode()
+    me = {os.getpid(), os.getppid()}
+    parents: dict[int, int] = {}
+    roots: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            stat = (entry / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            state = stat.rsplit(")", 1)[1].split()[0]
+            if state == "Z":
+                continue
+            parents[pid] = ppid
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+        except (OSError, IndexError, ValueError):
+            continue
+        if marker in environ or nginx in cmdline:
+            roots.add(pid)
+    found = set(roots)
+    changed = True
+    while changed:
+        changed = False
+        for pid, ppid in parents.items():
+            if ppid in found and pid not in found:
+                found.add(pid)
+                changed = True
+    return sorted(found - me)
+
+
+def cmd_procs(run_dir: str) -> None:
+    """Print the pids of the fleet in ``run_dir``, one a line."""
+    for pid in fleet_pids(Path(run_dir).resolve()):
+        print(pid)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(prog="fleetctl")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("dotenv").add_argument("path")
+    sub.add_parser("render")
+    sub.add_parser("check-ports")
+    sub.add_parser("ensure-db").add_argument("--timeout", type=float, default=15)
+    sub.add_parser("wait-s3").add_argument("--timeout", type=float, default=30)
+    p = sub.add_parser("wait-gateway")
+    p.add_argument("url")
+    p.add_argument("--timeout", type=float, default=90)
+    sub.add_parser("procs").add_argument("run_dir")
+    sub.add_parser("genkey")
+    args = parser.parse_args(argv)
+    try:
+        match args.cmd:
+            case "dotenv":
+                cmd_dotenv(args.path)
+            case "render":
+                cmd_render()
+            case "check-ports":
+                cmd_check_ports()
+            case "ensure-db":
+                cmd_ensure_db(args.timeout)
+            case "wait-s3":
+                cmd_wait_s3(args.timeout)
+            case "wait-gateway":
+                cmd_wait_gateway(args.url, args.timeout)
+            case "procs":
+                cmd_procs(args.run_dir)
+            case "genkey":
+                print(secrets.token_urlsafe(32))
+    except FleetError as exc:
+        print(f"fleet: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""The local fleet (`make dev`) as a fixture: ``scripts/fleet.sh up`` in a temp run dir, on spare
+ports, against a dedicated database (``tradeopt_e2e``) and Redis db 14, so that a developer's own
+fleet (``.run``, :8080) is never touched. Always ``fleet.sh down`` afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import random
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis
+
+REPO = Path(__file__).resolve().parents[2]
+FLEET_SH = REPO / "scripts" / "fleet.sh"
+PG_ADMIN_DSN = os.environ.get(
+    "TRADEOPT_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+E2E_DB = os.environ.get("TRADEOPT_E2E_DB", "tradeopt_e2e")
+E2E_REDIS = os.environ.get("TRADEOPT_E2E_REDIS", "redis://127.0.0.1:6379/14")
+E2E_API_KEY = "e2e-bootstrap-key-0123456789abcdef"
+GRPC_OFFSET = 10000
+SUPERVISORCTL = str(Path(sys.executable).parent / "supervisorctl")
+
+
+def load_fleetctl():
+    """scripts/fleet/fleetctl.py as a module (it is a script, not a package)."""
+    spec = importlib.util.spec_from_file_location(
+        "fleetctl", REPO / "scripts" / "fleet" / "fleetctl.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(taken: set[int]) -> int:
+    """A free loopback port, not in ``taken``."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in taken:
+            taken.add(port)
+            return port
+
+
+def free_s3_base(taken: set[int]) -> int:
+    """P such that P..P+4 and P+10000..P+10004 are free: weed mini's ports (see fleetctl)."""
+    rng = random.SystemRandom()
+    for _ in range(500):
+        base = rng.randint(20000, 65535 - GRPC_OFFSET - 5)
+        ports = [base + i for i in range(5)] + [base + GRPC_OFFSET + i for i in range(5)]
+        if any(p in taken for p in ports) or not all(_free(p) for p in ports):
+            continue
+        taken.update(ports)
+        return base
+    raise RuntimeError("no free port block for the S3 server")
+
+
+async def _recreate_database(name: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def _drop_database(name: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@dataclass
+class Fleet:
+    """A running fleet under test."""
+
+    run_dir: Path
+    env: dict[str, str]
+    gateway_port: int
+    data_port: int
+    s3_port: int
+    api_key: str
+    up_output: str = ""
+    seen_pids: set[int] = field(default_factory=set)
+
+    @property
+    def gateway(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    def sh(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        """Run ``scripts/fleet.sh ARGS`` with the fleet's environment."""
+        return subprocess.run(
+            ["bash", str(FLEET_SH), *args],
+            env=self.env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def supervisorctl(self, *args: str) -> str:
+        """supervisorctl with the fleet's rendered config."""
+        out = subprocess.run(
+            [
+                str(REPO / ".venv" / "bin" / "supervisorctl"),
+                "-c",
+                str(self.run_dir / "supervisord.conf"),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        return out.stdout.strip()
+
+    def pids(self) -> list[int]:
+        """Every process of this fleet right now (supervisord, programs and their children)."""
+        found = load_fleetctl().fleet_pids(self.run_dir)
+        self.seen_pids.update(found)
+        return found
+
+    def logs(self, lines: int = 60) -> str:
+        """Tails of every log of the fleet, for failure messages."""
+        out = []
+        for path in sorted((self.run_dir / "logs").glob("*.log")):
+            text = path.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"----- {path.name} -----\n" + "\n".join(text))
+        return "\n".join(out)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    """``fleet.sh up`` on spare ports; ``fleet.sh down`` and no leftover process afterwards."""
+    asyncio.run(_recreate_database(E2E_DB))
+    redis.Redis.from_url(E2E_REDIS).flushdb()
+
+    run_dir = tmp_path_factory.mktemp("fleet")
+    taken: set[int] = set()
+    gateway_port, data_port = free_port(taken), free_port(taken)
+    s3_port = free_s3_base(taken)
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TRADING_OPT_", "FLEET_", "S3_", "AWS_"))
+        and k not in {"GATEWAY_PORT", "DATA_PORT", "DATA_API_PORT", "DASHBOARD_ROOT"}
+    }
+    env.update(
+        {
+            "FLEET_RUN_DIR": str(run_dir),
+            "FLEET_ENV_FILE": "",  # the developer's .env does not leak into the test fleet
+            "FLEET_S3": "on",
+            "FLEET_TIMEOUT": "60",
+            "GATEWAY_PORT": str(gateway_port),
+            "DATA_PORT": str(data_port),
+            "S3_PORT": str(s3_port),
+            "TRADING_OPT_ENV": "test",
+            "TRADING_OPT_API_KEY": E2E_API_KEY,
+            "TRADING_OPT_DB_URI": f"{base}/{E2E_DB}",
+            "TRADING_OPT_REDIS_URI": E2E_REDIS,
+            "TRADING_OPT_STORAGE_BUCKET": "tradeopt-e2e",
+            "TRADING_OPT_DATA_DIR": str(run_dir / "data"),
+            "TRADING_OPT_LOG_JSON": "false",
+            # An idle worker waits this long on shutdown; keep `down` quick.
+            "TRADING_OPT_WORKER_SOFT_SHUTDOWN_SECONDS": "2",
+        }
+    )
+    fleet = Fleet(run_dir, env, gateway_port, data_port, s3_port, E2E_API_KEY)
+    try:
+        up = fleet.sh("up")
+        fleet.up_output = up.stdout + up.stderr
+        assert up.returncode == 0, f"fleet.sh up failed:\n{fleet.up_output}\n{fleet.logs()}"
+        fleet.pids()
+        yield fleet
+    finally:
+        fleet.pids()
+        down = fleet.sh("down")
+        leftovers = [pid for pid in fleet.pids() if _alive(pid)]
+        still = [pid for pid in sorted(fleet.seen_pids) if _alive(pid)]
+        asyncio.run(_drop_database(E2E_DB))
+        assert down.returncode == 0, f"fleet.sh down failed:\n{down.stdout}{down.stderr}"
+        assert not leftovers and not still, (
+            f"processes of the fleet survived `fleet.sh down`: {leftovers or still}"
+        )

@@ -1,0 +1,222 @@
+"""End to end: the local fleet (`make dev`) behind the nginx gateway, plus the gateway config
+itself (rendered the way the image and the fleet render it, checked with ``nginx -t``)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import REPO, Fleet, load_fleetctl
+
+pytestmark = pytest.mark.e2e
+
+PROBLEM_JSON = "application/problem+json"
+SPY_ROWS = 8222  # /work/shared/data/market/SPY.csv, the bundled sample
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
+    )
+    assert found, "nginx is not installed: run `bash scripts/install-system-deps.sh`"
+    return found
+
+
+def assert_problem(resp: httpx.Response, status: int) -> dict:
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith(PROBLEM_JSON), resp.headers
+    body = resp.json()
+    assert body["status"] == status
+    assert body["type"].startswith("https://") and body["title"] and body["detail"]
+    return body
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.25):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+# --- the gateway configuration ---------------------------------------------------------------
+
+
+def _nginx_test(main_conf: Path, prefix: Path) -> None:
+    out = subprocess.run(
+        [nginx_binary(), "-t", "-p", str(prefix), "-c", str(main_conf), "-e", "stderr"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+
+
+def test_gateway_template_renders_for_the_image(tmp_path: Path) -> None:
+    """docker/nginx as the gateway image uses it: nginx.conf + the template rendered with the
+    image's names (resolved at run time through the Docker DNS), valid for ``nginx -t``."""
+    fleetctl = load_fleetctl()
+    template = (REPO / "docker/nginx/templates/gateway.conf.template").read_text()
+    used = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)\}", template))
+    assert used == set(fleetctl.TEMPLATE_VARS), "document every template variable in fleetctl"
+    image_env = {
+        "GATEWAY_LISTEN": "8080",
+        "DASHBOARD_ROOT": "/usr/share/nginx/html",
+        "NGINX_LOCAL_RESOLVERS": "127.0.0.11",
+        "DATA_UPSTREAM": "data-api:8001",
+        "TRAINING_UPSTREAM": "training-api:8002",
+        "TUNING_UPSTREAM": "tuning-api:8003",
+        "EVALUATION_UPSTREAM": "evaluation-api:8004",
+        "STRATEGY_UPSTREAM": "strategy-api:8005",
+    }
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    (conf_d / "gateway.conf").write_text(fleetctl.render_template(template, image_env))
+    main = (REPO / "docker/nginx/nginx.conf").read_text()
+    assert "include /etc/nginx/conf.d/*.conf;" in main
+    main = main.replace("/tmp/", f"{tmp_path}/").replace("/etc/nginx/conf.d/", f"{conf_d}/")
+    if not Path("/etc/nginx/mime.types").exists():
+        main = main.replace("include /etc/nginx/mime.types;", "")
+    (tmp_path / "nginx.conf").write_text(main)
+    _nginx_test(tmp_path / "nginx.conf", tmp_path)
+    assert (REPO / "docker/nginx/html/.keep").exists()
+
+
+def test_gateway_config_renders_for_the_fleet(tmp_path: Path, monkeypatch) -> None:
+    """The local fleet's rendering (127.0.0.1 upstreams, paths in the run dir) is valid."""
+    fleetctl = load_fleetctl()
+    monkeypatch.setenv("FLEET_RUN_DIR", str(tmp_path))
+    monkeypatch.setenv("FLEET_S3", "off")
+    monkeypatch.setenv("FLEET_NGINX", nginx_binary())
+    monkeypatch.setenv("GATEWAY_PORT", "18080")
+    monkeypatch.setenv("DATA_PORT", "18001")
+    fleetctl.cmd_render()
+    gateway = (tmp_path / "nginx/conf.d/gateway.conf").read_text()
+    assert "listen 127.0.0.1:18080;" in gateway
+    assert '"127.0.0.1:18001"' in gateway and '"127.0.0.1:8002"' in gateway
+    assert "${" not in gateway
+    supervisord = (tmp_path / "supervisord.conf").read_text()
+    assert "[program:s3]" not in supervisord
+    for program in ("data-api", "data-worker", "beat", "gateway"):
+        assert f"[program:{program}]" in supervisord
+    _nginx_test(tmp_path / "nginx/nginx.conf", tmp_path / "nginx")
+
+
+# --- the running fleet -----------------------------------------------------------------------
+
+
+def test_fleet_serves_the_data_api_through_the_gateway(fleet: Fleet) -> None:
+    auth = {"Authorization": f"Bearer {fleet.api_key}"}
+    with httpx.Client(base_url=fleet.gateway, timeout=10) as client:
+        # the process table: every long-running program is up
+        status = fleet.sh("status")
+        assert status.returncode == 0, status.stdout + status.stderr
+        for program in ("s3", "data-api", "data-worker", "beat", "gateway"):
+            assert re.search(rf"^{program}\s+RUNNING", status.stdout, re.M), status.stdout
+
+        # `up` again: idempotent
+        again = fleet.sh("up")
+        assert again.returncode == 0 and "already running" in again.stdout, again.stdout
+
+        resp = client.get("/api/v1/datasets", headers=auth)
+        assert resp.status_code == 200, resp.text
+        page = resp.json()
+        assert isinstance(page["items"], list) and "next_cursor" in page
+
+        assert_problem(client.get("/api/v1/datasets"), 401)
+
+        # request ids: a well-formed one is kept, otherwise the gateway makes one
+        resp = client.get("/api/v1/datasets", headers={**auth, "X-Request-ID": "e2e-req.1"})
+        assert resp.headers["x-request-id"] == "e2e-req.1"
+        assert re.fullmatch(r"[0-9a-f]{32}", client.get("/healthz").headers["x-request-id"])
+
+        # ingest the bundled SPY sample as a job
+        resp = client.post(
+            "/api/v1/datasets", json={"source": "sample", "symbol": "SPY"}, headers=auth
+        )
+        assert resp.status_code == 202, resp.text
+        dataset = resp.json()
+        assert resp.headers["location"].endswith(f"/api/v1/datasets/{dataset['id']}")
+        job_id = dataset["job_id"]
+
+        def job_done() -> dict | None:
+            job = client.get(f"/api/v1/jobs/{job_id}", headers=auth).json()
+            assert job["status"] not in ("failed", "canceled"), job
+            return job if job["status"] == "succeeded" else None
+
+        wait_for(job_done, 60, f"job {job_id} to succeed")
+        resp = client.get(f"/api/v1/datasets/{dataset['id']}", headers=auth)
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["status"] == "ready" and resp.json()["rows"] == SPY_ROWS
+
+        # the job's event stream passes the gateway unbuffered (SSE)
+        with client.stream("GET", f"/api/v1/jobs/{job_id}/events", headers=auth) as stream:
+            assert stream.status_code == 200
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            first = next(stream.iter_lines())
+            assert first.startswith(("event:", "data:", ":", "id:", "retry:")), first
+
+        # a resource whose service does not run (yet): problem+json from nginx
+        body = assert_problem(client.get("/api/v1/runs", headers=auth), 502)
+        assert body["type"].endswith("/bad-gateway")
+        assert_problem(client.get("/api/v1/unknown-things", headers=auth), 404)
+
+        # the gateway's request-size limit
+        body = assert_problem(
+            client.post(
+                "/api/v1/jobs",
+                content=b"x" * (10 * 1024 * 1024 + 1),
+                headers={**auth, "Content-Type": "application/json"},
+            ),
+            413,
+        )
+        assert "request_id" in body  # nginx's own problem document, not the service's
+
+
+def test_supervisor_restarts_a_killed_api(fleet: Fleet) -> None:
+    auth = {"Authorization": f"Bearer {fleet.api_key}"}
+    pid = int(fleet.supervisorctl("pid", "data-api"))
+    fleet.pids()  # remember the current processes for the leftover check
+    os.kill(pid, signal.SIGKILL)
+
+    def restarted() -> bool:
+        new = fleet.supervisorctl("pid", "data-api")
+        if not new.isdigit() or int(new) in (0, pid):
+            return False
+        try:
+            resp = httpx.get(f"{fleet.gateway}/api/v1/datasets", headers=auth, timeout=5)
+        except httpx.HTTPError:
+            return False
+        return resp.status_code == 200
+
+    wait_for(restarted, 30, "supervisord to restart the data API", interval=0.5)
+    fleet.pids()
+
+
+def test_gateway_rate_limit(fleet: Fleet) -> None:
+    """Beyond the burst, nginx answers 429 problem+json with Retry-After (runs last: it uses up
+    this client's budget for a moment)."""
+    with httpx.Client(base_url=fleet.gateway, timeout=10) as client:
+        statuses = []
+        limited = None
+        for _ in range(200):
+            resp = client.get("/api/v1/datasets")  # no key: cheap 401s from the service
+            statuses.append(resp.status_code)
+            if resp.status_code == 429:
+                limited = resp
+                break
+        assert limited is not None, f"no 429 after {len(statuses)} requests"
+        assert_problem(limited, 429)
+        assert limited.headers["retry-after"] == "1"
