@@ -19,7 +19,7 @@ LABEL org.opencontainers.image.title="trading-optimization-compute" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.vendor="tradeopt"
 
-USER root
+USER 0
 WORKDIR /opt/tradeopt
 COPY requirements/constraints.txt docker/scripts/requirements.py ./
 COPY libs/common/pyproject.toml src/libs/common/

@@ -16,7 +16,7 @@ case "$role" in
     exec uvicorn "tradeopt_${svc}.app:create_app" --factory --host 0.0.0.0 --port "$port" "$@" ;;
   worker)
     exec celery -A "tradeopt_${svc}.worker:celery_app" worker \
-      -Q "${TRADEOPT_WORKER_QUEUES:-$svc}" --concurrency="${TRADEOPT_WORKER_CONCURRENCY:-2}" \
+      -Q "${TRADEOPT_WORKER_QUEUES:-$svc}" --pool="${TRADEOPT_WORKER_POOL:-threads}" --concurrency="${TRADEOPT_WORKER_CONCURRENCY:-2}" \
       --loglevel="$level" "$@" ;;
   beat)
     exec celery -A tradeopt_common.jobs.beat:celery_app beat \

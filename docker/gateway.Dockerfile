@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1.7
 # trading-optimization-gateway: nginx (unprivileged, uid 101, port 8080) with the config from
 # docker/nginx/ (nginx.conf, templates/*.template rendered by the image's envsubst entrypoint,
-# optional conf.d/) and the static dashboard from docker/nginx/html/ (may be empty).
+# optional conf.d/) and the static dashboard from docker/nginx/html/ (may hold only a dotfile
+# placeholder: then / answers the gateway's 404 problem document, not nginx's welcome page).
 #   docker build -f docker/gateway.Dockerfile -t trading-optimization-gateway:$VERSION .
 ARG NGINX_IMAGE=nginxinc/nginx-unprivileged:1.27.4-alpine
 FROM ${NGINX_IMAGE}
@@ -16,7 +17,7 @@ LABEL org.opencontainers.image.title="trading-optimization-gateway" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.vendor="tradeopt"
 
-USER root
+USER 0
 # Bind-mount the source so optional or empty folders (html/ before the dashboard exists) are fine.
 RUN --mount=type=bind,source=docker/nginx,target=/src \
     set -eu; \
@@ -24,18 +25,30 @@ RUN --mount=type=bind,source=docker/nginx,target=/src \
     if [ -f /src/nginx.conf ]; then cp /src/nginx.conf /etc/nginx/nginx.conf; fi; \
     if [ -d /src/templates ]; then mkdir -p /etc/nginx/templates && cp -R /src/templates/. /etc/nginx/templates/; fi; \
     if [ -d /src/conf.d ]; then cp -R /src/conf.d/. /etc/nginx/conf.d/; fi; \
-    if [ -d /src/html ] && [ -n "$(find /src/html -mindepth 1 ! -name .gitkeep -print -quit)" ]; then \
-      cp -R /src/html/. /usr/share/nginx/html/ && rm -f /usr/share/nginx/html/.gitkeep; \
+    rm -rf /usr/share/nginx/html/*; \
+    has_html=; \
+    for f in /src/html/*; do if [ -e "$f" ]; then has_html=1; fi; done; \
+    if [ -n "$has_html" ]; then \
+      cp -R /src/html/. /usr/share/nginx/html/; \
+      rm -f /usr/share/nginx/html/.keep /usr/share/nginx/html/.gitkeep; \
     fi; \
     chown -R 101:0 /etc/nginx/conf.d /etc/nginx/templates 2>/dev/null || true; \
     chmod -R g+w /etc/nginx/conf.d
 
-# Template defaults for docker compose; k8s sets fully qualified names (nginx's resolver does
-# not use the search path). NGINX_LOCAL_RESOLVERS is filled from /etc/resolv.conf at start.
-ENV DATA_UPSTREAM=data-api:8001 \
+# Every variable templates/gateway.conf.template uses must be defined (envsubst leaves unknown
+# ones in place). Upstream defaults are the compose service names; k8s sets fully qualified
+# names (nginx's own resolver ignores the search path). A service that is not deployed answers
+# 502. NGINX_LOCAL_RESOLVERS is filled from /etc/resolv.conf by the entrypoint.
+ENV GATEWAY_LISTEN=8080 \
+    DASHBOARD_ROOT=/usr/share/nginx/html \
+    DATA_UPSTREAM=data-api:8001 \
+    TRAINING_UPSTREAM=training-api:8002 \
+    TUNING_UPSTREAM=tuning-api:8003 \
+    EVALUATION_UPSTREAM=evaluation-api:8004 \
+    STRATEGY_UPSTREAM=strategy-api:8005 \
     NGINX_ENTRYPOINT_LOCAL_RESOLVERS=1
 
 EXPOSE 8080
 USER 101
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD wget -q -O /dev/null http://127.0.0.1:8080/healthz || exit 1
+  CMD ["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/healthz"]

@@ -9,7 +9,8 @@ ARG BASE_IMAGE=trading-optimization-base:dev
 # --- requirements: third-party deps of the service, from pyproject files only ----------------
 FROM ${BASE_IMAGE} AS requirements
 ARG SERVICE
-USER root
+# hadolint ignore=DL3002  # build stage, never run
+USER 0
 WORKDIR /build
 COPY requirements/constraints.txt docker/scripts/requirements.py ./
 COPY libs/common/pyproject.toml src/libs/common/
@@ -22,7 +23,8 @@ RUN test -n "${SERVICE}" || { echo "--build-arg SERVICE=<name> is required" >&2;
 # --- builder: wheels of the local projects the service needs ---------------------------------
 FROM ${BASE_IMAGE} AS builder
 ARG SERVICE
-USER root
+# hadolint ignore=DL3002  # build stage, never run
+USER 0
 WORKDIR /build
 COPY requirements/constraints.txt ./
 COPY libs/ libs/
@@ -45,7 +47,7 @@ LABEL org.opencontainers.image.title="trading-optimization-${SERVICE}" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.vendor="tradeopt"
 
-USER root
+USER 0
 COPY --chmod=0755 docker/entrypoint.sh /usr/local/bin/tradeopt-entrypoint
 
 # Dependencies before code: this layer changes only with a pyproject.toml or the constraints.
@@ -57,7 +59,8 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     pip install --no-deps --no-index /wheels/*.whl \
  && python -c "import tradeopt_${SERVICE}.app"
 
-ENV TRADEOPT_SERVICE=${SERVICE} \
+ENV PYTHONUNBUFFERED=1 \
+    TRADEOPT_SERVICE=${SERVICE} \
     TRADEOPT_PORT=${SERVICE_PORT} \
     TRADING_OPT_WORKER_METRICS_PORT=9808
 EXPOSE ${SERVICE_PORT} 9808
@@ -66,7 +69,7 @@ USER 10001:10001
 
 # API liveness; compose/k8s override it for the worker, beat and one-shot roles.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('TRADEOPT_PORT', '8001') + '/healthz', timeout=4)"
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('TRADEOPT_PORT', '8001') + '/healthz', timeout=4)"]
 
 ENTRYPOINT ["tini", "--", "tradeopt-entrypoint"]
 CMD ["api"]

@@ -9,7 +9,8 @@ only the ``pyproject.toml`` files need to be in the build context at that point.
     python requirements.py --root /src --local services/data   # the local project folders instead
 
 Local dependencies (``tradeopt-*``) are followed transitively, with their extras, by looking for
-their ``pyproject.toml`` under ``--root`` (``libs/*``, ``services/*``, ``cli``); they are not printed.
+their ``pyproject.toml`` under ``--root`` (``libs/*``, ``services/*``, ``cli``); they are not
+printed.
 Standard library only (runs before anything is installed).
 """
 
@@ -98,6 +99,7 @@ def resolve(root: Path, targets: list[str]) -> tuple[list[str], list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line entry point; prints one requirement (or project folder) per line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root")
     parser.add_argument(
@@ -106,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--local", action="store_true", help="print the local project folders, not requirements"
     )
-    parser.add_argument("targets", nargs="+", help="project folders, e.g. services/data, 'libs/ml[rl]'")
+    parser.add_argument(
+        "targets", nargs="+", help="project folders, e.g. services/data, 'libs/ml[rl]'"
+    )
     args = parser.parse_args(argv)
     excluded = {normalize(name) for name in args.exclude}
     requirements, folders = resolve(args.root, args.targets)

@@ -1,15 +1,10 @@
-"""Shared fixtures for the offline infrastructure checks (docker/, compose, k8s/, monitoring/).
-
-Tools come from scripts/install-system-deps.sh. A missing tool fails the test with the install
-hint; nothing is skipped silently.
-"""
+"""Shared fixtures for the offline infrastructure checks (docker/, compose, k8s/, monitoring/)."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,44 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-INSTALL_HINT = "run scripts/install-system-deps.sh (CI does)"
-
-
-def find_tool(name: str) -> str:
-    """Path of an executable on PATH or next to this interpreter (venv scripts), or fail."""
-    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if not found:
-        pytest.fail(f"`{name}` is not installed: {INSTALL_HINT}", pytrace=False)
-    return found
-
-
-def run(cmd: list[str], *, cwd: Path = ROOT, env: dict[str, str] | None = None,
-        timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run a command, failing the test with its output when it exits non-zero."""
-    proc = subprocess.run(
-        cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if check and proc.returncode != 0:
-        pytest.fail(
-            f"{' '.join(cmd)} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n"
-            f"{proc.stderr}",
-            pytrace=False,
-        )
-    return proc
-
-
-@pytest.fixture(scope="session")
-def root() -> Path:
-    return ROOT
-
-
-@pytest.fixture(scope="session")
-def load_yaml() -> Callable[[Path], Any]:
-    def _load(path: Path) -> Any:
-        return yaml.safe_load(path.read_text())
-
-    return _load
+from tests.infra.support import INSTALL_HINT, find_tool, run
 
 
 @pytest.fixture(scope="session")

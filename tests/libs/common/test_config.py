@@ -23,7 +23,10 @@ def test_environment_variables_with_prefix(monkeypatch):
     assert s.job_max_attempts == 7
 
 
-@pytest.mark.parametrize("key", [None, "changeme", "short", "minioadmin"])
+@pytest.mark.parametrize(
+    "key",
+    [None, "changeme", "short", "minioadmin", "change-me-app-key-please", "CHANGEME123456789"],
+)
 def test_production_refuses_placeholder_api_key(key, monkeypatch):
     monkeypatch.delenv("TRADING_OPT_API_KEY", raising=False)
     with pytest.raises(ValidationError, match="TRADING_OPT_API_KEY"):

@@ -37,6 +37,12 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+def is_placeholder(secret: str) -> bool:
+    """Whether a secret is empty, a known default, or a ``change-me…`` style placeholder."""
+    lowered = secret.strip().lower()
+    return lowered in PLACEHOLDER_SECRETS or lowered.replace("-", "").startswith("changeme")
+
+
 def _default_data_dir() -> Path:
     return Path(os.environ.get("TRADING_OPT_DATA_DIR", ".tradeopt")).resolve()
 
@@ -111,11 +117,9 @@ class CommonSettings(BaseSettings):
         if self.env is Environment.PRODUCTION:
             problems = []
             key = self.api_key.get_secret_value() if self.api_key else ""
-            if key.lower() in PLACEHOLDER_SECRETS or len(key) < 16:
+            if is_placeholder(key) or len(key) < 16:
                 problems.append("TRADING_OPT_API_KEY must be a real secret (16+ characters)")
-            if self.storage_endpoint and (
-                self.storage_secret_key.get_secret_value().lower() in PLACEHOLDER_SECRETS
-            ):
+            if self.storage_endpoint and is_placeholder(self.storage_secret_key.get_secret_value()):
                 problems.append("TRADING_OPT_STORAGE_SECRET_KEY must not be a placeholder")
             if self.db_uri.startswith("sqlite"):
                 problems.append("TRADING_OPT_DB_URI must point at PostgreSQL in production")

@@ -110,9 +110,9 @@ def create_service_app(
     app.include_router(jobs_router)
     for router in routers:
         app.include_router(router)
-    Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
-        app, endpoint="/metrics", include_in_schema=False
-    )
+    Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(
+        app, latency_lowr_buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
+    ).expose(app, endpoint="/metrics", include_in_schema=False)
     app.add_middleware(
         BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes, limit_for=upload_limit_for
     )

@@ -1,0 +1,104 @@
+"""Helpers for the offline infrastructure checks: paths, tools, subprocesses, Dockerfiles.
+
+Tools come from scripts/install-system-deps.sh. A missing tool fails the test with the install
+hint; nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+INSTALL_HINT = "run scripts/install-system-deps.sh (CI does)"
+
+
+def find_tool(name: str) -> str:
+    """Path of an executable on PATH or next to this interpreter (venv scripts), or fail."""
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if not found:
+        pytest.fail(f"`{name}` is not installed: {INSTALL_HINT}", pytrace=False)
+    return found
+
+
+def run(
+    cmd: list[str],
+    *,
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command, failing the test with its output when it exits non-zero."""
+    proc = subprocess.run(
+        cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and proc.returncode != 0:
+        pytest.fail(
+            f"{' '.join(cmd)} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n"
+            f"{proc.stderr}",
+            pytrace=False,
+        )
+    return proc
+
+
+@dataclass
+class Stage:
+    base: str
+    name: str | None
+    instructions: list[tuple[str, str]] = field(default_factory=list)
+
+    def all(self, keyword: str) -> list[str]:
+        return [args for kw, args in self.instructions if kw == keyword]
+
+
+@dataclass
+class Dockerfile:
+    path: Path
+    global_args: dict[str, str]
+    stages: list[Stage]
+
+    @property
+    def final(self) -> Stage:
+        return self.stages[-1]
+
+
+def parse(path: Path) -> Dockerfile:
+    """A small Dockerfile parser: continuations joined, comments dropped, stages split."""
+    logical: list[str] = []
+    buf = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if line.startswith("#") or not line:
+            continue
+        if line.endswith("\\"):
+            buf += line[:-1] + " "
+            continue
+        logical.append(buf + line)
+        buf = ""
+    global_args: dict[str, str] = {}
+    stages: list[Stage] = []
+    for line in logical:
+        keyword, _, args = line.partition(" ")
+        keyword = keyword.upper()
+        if keyword == "FROM":
+            parts = args.split()
+            name = parts[2] if len(parts) >= 3 and parts[1].upper() == "AS" else None
+            stages.append(Stage(parts[0], name))
+        elif not stages:
+            if keyword == "ARG":
+                key, _, value = args.partition("=")
+                global_args[key.strip()] = value.strip()
+        else:
+            stages[-1].instructions.append((keyword, args.strip()))
+    return Dockerfile(path, global_args, stages)
+
+
+def resolve(ref: str, args: dict[str, str]) -> str:
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args.get(m[1] or m[2], m[0]), ref)

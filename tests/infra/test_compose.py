@@ -1,0 +1,310 @@
+"""docker-compose*.yml: validated by `docker compose config` (offline), then checked structurally on
+the normalised model compose prints (anchors merged, variables interpolated)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra.support import ROOT, run
+from tradeopt_common.config import PLACEHOLDER_SECRETS, CommonSettings
+
+pytestmark = pytest.mark.unit
+
+DEV = ROOT / "docker-compose.yml"
+PROD = ROOT / "docker-compose.prod.yml"
+MONITORING = ROOT / "docker-compose.monitoring.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
+
+# name -> (compose files, extra arguments)
+STACKS = {
+    "dev": ([DEV], []),
+    "prod": ([PROD], ["--env-file", str(ENV_EXAMPLE)]),
+    "monitoring": ([MONITORING], []),
+    "dev+monitoring": ([DEV, MONITORING], []),
+    "prod+monitoring": ([PROD, MONITORING], ["--env-file", str(ENV_EXAMPLE)]),
+}
+SOFT_SHUTDOWN_DEFAULT = CommonSettings.model_fields["worker_soft_shutdown_seconds"].default
+DATA_COMMANDS = {
+    "data-api": [
+        "uvicorn",
+        "tradeopt_data.app:create_app",
+        "--factory",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8001",
+    ],
+    "data-worker": [
+        "celery",
+        "-A",
+        "tradeopt_data.worker:celery_app",
+        "worker",
+        "-Q",
+        "data,maintenance",
+        "--pool=threads",
+        "--concurrency=2",
+        "--loglevel=INFO",
+    ],
+    "beat": [
+        "celery",
+        "-A",
+        "tradeopt_common.jobs.beat:celery_app",
+        "beat",
+        "--schedule",
+        "/tmp/celerybeat-schedule",
+        "--loglevel=INFO",
+    ],
+    "data-migrate": ["python", "-m", "tradeopt_common.db.upgrade"],
+}
+
+
+@pytest.fixture(scope="module")
+def model(compose_cmd: list[str]) -> dict[str, dict[str, Any]]:
+    """`docker compose config --format json` of every stack; also proves each one is valid."""
+    models = {}
+    for name, (files, extra) in STACKS.items():
+        cmd = [*compose_cmd, "--project-directory", str(ROOT)]
+        for f in files:
+            cmd += ["-f", str(f)]
+        out = run([*cmd, *extra, "config", "--format", "json"]).stdout
+        models[name] = json.loads(out)
+    return models
+
+
+def services(model: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return model["services"]
+
+
+def seconds(duration: str) -> float:
+    """Go duration as compose prints it ("1m30s", "90s") to seconds."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    return sum(float(n) * units[u] for n, u in re.findall(r"([\d.]+)(ms|h|m|s)", duration))
+
+
+def completed_targets(all_services: dict[str, dict[str, Any]]) -> set[str]:
+    return {
+        target
+        for svc in all_services.values()
+        for target, dep in (svc.get("depends_on") or {}).items()
+        if dep.get("condition") == "service_completed_successfully"
+    }
+
+
+@pytest.mark.parametrize("stack", list(STACKS))
+def test_every_service_is_health_checked_or_one_shot(model: dict, stack: str) -> None:
+    svcs = services(model[stack])
+    one_shots = completed_targets(svcs)
+    for name, svc in svcs.items():
+        if svc.get("scale") == 0:
+            assert "build" in svc, f"{stack}/{name}: scale 0 is only for build-only services"
+            continue
+        if name in one_shots:
+            assert svc.get("restart", "no") == "no", f"{stack}/{name}: one-shot must not restart"
+            continue
+        check = svc.get("healthcheck")
+        assert check and not check.get("disable") and check.get("test"), (
+            f"{stack}/{name}: a long-running service needs a healthcheck"
+        )
+        assert svc.get("restart") == "unless-stopped", f"{stack}/{name}: restart policy"
+
+
+@pytest.mark.parametrize("stack", list(STACKS))
+def test_depends_on_conditions_are_sound(model: dict, stack: str) -> None:
+    svcs = services(model[stack])
+    for name, svc in svcs.items():
+        for target, dep in (svc.get("depends_on") or {}).items():
+            assert target in svcs, f"{stack}/{name} depends on unknown {target}"
+            condition = dep.get("condition")
+            assert condition in {
+                "service_started",
+                "service_healthy",
+                "service_completed_successfully",
+            }
+            if condition == "service_healthy":
+                check = svcs[target].get("healthcheck") or {}
+                assert check.get("test") and not check.get("disable"), (
+                    f"{stack}/{name} waits for {target} to be healthy, but it has no healthcheck"
+                )
+
+
+@pytest.mark.parametrize("stack", list(STACKS))
+def test_images_are_pinned(model: dict, stack: str) -> None:
+    for name, svc in services(model[stack]).items():
+        image = svc["image"]
+        repo, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
+        assert tag and tag != "latest", f"{stack}/{name}: {image} is not pinned"
+        if "trading-optimization-" not in repo:
+            assert re.search(r"\d", tag), f"{stack}/{name}: {image} has no version in its tag"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_data_processes_run_the_specified_commands(model: dict, stack: str) -> None:
+    svcs = services(model[stack])
+    for name, command in DATA_COMMANDS.items():
+        actual = svcs[name]["command"]
+        if name == "data-api" and stack == "dev":
+            assert actual[:3] == command[:3] and "--reload" in actual
+            assert "--port=8001" in actual and "--host=0.0.0.0" in actual
+        else:
+            assert actual == command, f"{stack}/{name}"
+        assert svcs[name]["image"].split("/")[-1].startswith("trading-optimization-data:")
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_worker_shutdown_grace_exceeds_soft_shutdown(model: dict, stack: str) -> None:
+    worker = services(model[stack])["data-worker"]
+    env = worker["environment"]
+    soft = float(env.get("TRADING_OPT_WORKER_SOFT_SHUTDOWN_SECONDS", SOFT_SHUTDOWN_DEFAULT))
+    assert seconds(worker["stop_grace_period"]) > soft
+    assert env["REMAP_SIGTERM"] == "SIGQUIT"
+    assert env["TRADING_OPT_WORKER_METRICS_PORT"] == "9808"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_app_environment_matches_infra(model: dict, stack: str) -> None:
+    svcs = services(model[stack])
+    pg = svcs["postgres"]["environment"]
+    minio_init = svcs["minio-init"]["environment"]
+    fields = set(CommonSettings.model_fields)
+    for name in ("data-api", "data-worker", "beat", "data-migrate"):
+        env = svcs[name]["environment"]
+        assert env["TRADING_OPT_DB_URI"] == (
+            f"postgresql+asyncpg://{pg['POSTGRES_USER']}:{pg['POSTGRES_PASSWORD']}"
+            f"@postgres:5432/{pg['POSTGRES_DB']}"
+        )
+        assert env["TRADING_OPT_REDIS_URI"] == "redis://redis:6379/0"
+        assert env["TRADING_OPT_STORAGE_ENDPOINT"] == "minio:9000"
+        assert env["TRADING_OPT_STORAGE_SECURE"] == "false"
+        assert env["TRADING_OPT_DATA_URL"] == "http://data-api:8001"
+        for key in ("STORAGE_ACCESS_KEY", "STORAGE_SECRET_KEY", "STORAGE_BUCKET"):
+            assert env[f"TRADING_OPT_{key}"] == minio_init[f"TRADING_OPT_{key}"]
+        assert env["TRADING_OPT_LOG_JSON"] == "true"
+        for key in env:
+            if key.startswith("TRADING_OPT_"):
+                assert key.removeprefix("TRADING_OPT_").lower() in fields, f"unknown setting {key}"
+    expected_env = "production" if stack == "prod" else "development"
+    assert svcs["data-api"]["environment"]["TRADING_OPT_ENV"] == expected_env
+
+
+def test_dev_builds_service_images_from_the_base_service(model: dict) -> None:
+    svcs = services(model["dev"])
+    assert svcs["base"]["scale"] == 0
+    base_image = svcs["base"]["image"]
+    for name in DATA_COMMANDS:
+        build = svcs[name]["build"]
+        assert build["dockerfile"] == "docker/service.Dockerfile"
+        assert build["args"] == {
+            "SERVICE": "data",
+            "SERVICE_PORT": "8001",
+            "BASE_IMAGE": base_image,
+        }
+        assert build["additional_contexts"] == {base_image: "service:base"}
+    assert svcs["gateway"]["build"]["dockerfile"] == "docker/gateway.Dockerfile"
+    assert svcs["gateway"]["environment"]["DATA_UPSTREAM"] == "data-api:8001"
+
+
+def test_dev_publishes_infra_on_loopback_only(model: dict) -> None:
+    for name in ("postgres", "redis", "minio", "data-api"):
+        for port in services(model["dev"])[name].get("ports", []):
+            assert port.get("host_ip") == "127.0.0.1", f"dev {name} publishes {port} publicly"
+    assert [p["target"] for p in services(model["dev"])["gateway"]["ports"]] == [8080]
+
+
+def test_redis_is_persistent_and_never_evicts(model: dict) -> None:
+    for stack in ("dev", "prod"):
+        command = services(model[stack])["redis"]["command"]
+        assert command[:3] == ["redis-server", "--appendonly", "yes"]
+        assert "noeviction" in command
+
+
+def test_prod_publishes_only_the_gateway(model: dict) -> None:
+    for name, svc in services(model["prod"]).items():
+        if name == "gateway":
+            assert [p["target"] for p in svc["ports"]] == [8080]
+        else:
+            assert not svc.get("ports"), f"prod {name} publishes {svc['ports']}"
+
+
+def test_prod_limits_logging_restart_and_hardening(model: dict) -> None:
+    svcs = services(model["prod"])
+    one_shots = completed_targets(svcs)
+    for name, svc in svcs.items():
+        logging = svc.get("logging", {})
+        assert logging.get("driver") == "json-file", name
+        assert {"max-size", "max-file"} <= set(logging.get("options", {})), name
+        if name in one_shots:
+            continue
+        limits = svc.get("deploy", {}).get("resources", {}).get("limits", {})
+        assert limits.get("cpus") and limits.get("memory"), f"prod {name} has no resource limits"
+        assert svc.get("restart") == "unless-stopped", name
+        assert "no-new-privileges:true" in svc.get("security_opt", []), name
+    for name in ("data-api", "data-worker", "beat", "data-migrate", "gateway", "redis", "postgres"):
+        assert svcs[name].get("read_only") is True, f"prod {name} should have a read-only root"
+    for name in ("data-api", "data-worker", "beat", "gateway"):
+        assert any(t.startswith("/tmp") for t in svcs[name]["tmpfs"]), name
+        assert svcs[name]["cap_drop"] == ["ALL"], name
+    assert svcs["data-api"]["deploy"]["replicas"] >= 2
+    assert svcs["data-worker"]["deploy"]["replicas"] >= 2
+    assert svcs["beat"]["deploy"]["replicas"] == 1
+
+
+def test_prod_requires_every_secret(compose_cmd: list[str]) -> None:
+    """Without .env the prod file refuses to render: no secret silently defaults."""
+    proc = run(
+        [
+            *compose_cmd,
+            "--project-directory",
+            str(ROOT),
+            "-f",
+            str(PROD),
+            "--env-file",
+            "/dev/null",
+            "config",
+            "-q",
+        ],
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "required variable" in proc.stderr
+
+
+def test_env_example_covers_every_variable_and_holds_placeholders() -> None:
+    example = dict(
+        line.split("=", 1)
+        for line in ENV_EXAMPLE.read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    used: set[str] = set()
+    for path in (DEV, PROD, MONITORING):
+        used |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", path.read_text()))
+    optional = {"PROMETHEUS_RETENTION", "PROMETHEUS_PORT", "ALERTMANAGER_PORT", "GRAFANA_PORT"}
+    missing = used - set(example) - optional
+    assert not missing, f".env.example lacks {sorted(missing)}"
+    for key, value in example.items():
+        if re.search(r"PASSWORD|SECRET|API_KEY", key):
+            assert value.startswith("change-me"), f"{key} in .env.example must be a placeholder"
+    assert example["TRADING_OPT_API_KEY"] in PLACEHOLDER_SECRETS  # production refuses it
+
+
+def test_monitoring_mounts_the_repo_config(model: dict) -> None:
+    svcs = services(model["monitoring"])
+    mounts = {
+        name: {
+            (Path(v["source"]).relative_to(ROOT).as_posix(), v["target"])
+            for v in svc.get("volumes", [])
+            if v["type"] == "bind" and v["source"] != "/"
+        }
+        for name, svc in svcs.items()
+    }
+    assert ("monitoring/prometheus", "/etc/prometheus") in mounts["prometheus"]
+    assert ("monitoring/alertmanager", "/etc/alertmanager") in mounts["alertmanager"]
+    assert ("monitoring/grafana/provisioning", "/etc/grafana/provisioning") in mounts["grafana"]
+    assert ("monitoring/grafana/dashboards", "/var/lib/grafana/dashboards") in mounts["grafana"]
+    assert "--config.file=/etc/prometheus/prometheus.yml" in svcs["prometheus"]["command"]
+    assert svcs["celery-exporter"]["command"] == ["--broker-url=redis://redis:6379/0"]
+    assert svcs["redis-exporter"]["environment"]["REDIS_ADDR"] == "redis://redis:6379"

@@ -1,0 +1,95 @@
+"""The gateway image, compose and k8s give docker/nginx's template every variable it needs, and
+the rendered configuration passes `nginx -t`."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra.support import ROOT, find_tool, parse, run
+
+pytestmark = pytest.mark.unit
+
+NGINX = ROOT / "docker" / "nginx"
+TEMPLATES = sorted((NGINX / "templates").glob("*.template"))
+PORTS = {"DATA": 8001, "TRAINING": 8002, "TUNING": 8003, "EVALUATION": 8004, "STRATEGY": 8005}
+FROM_ENTRYPOINT = {"NGINX_LOCAL_RESOLVERS"}  # set by the image's 15-local-resolvers.envsh
+
+
+def template_variables() -> set[str]:
+    return {v for t in TEMPLATES for v in re.findall(r"\$\{(\w+)\}", t.read_text())}
+
+
+def image_env() -> dict[str, str]:
+    env: dict[str, str] = {}
+    for args in parse(ROOT / "docker" / "gateway.Dockerfile").final.all("ENV"):
+        env.update(re.findall(r"(\w+)=(\S+)", args))
+    return env
+
+
+@pytest.fixture(scope="module")
+def contexts(
+    compose_cmd: list[str], kustomize: Callable[[Path], list[dict[str, Any]]]
+) -> dict[str, dict[str, str]]:
+    """Environment of the gateway container in every deployment: image ENV + overrides."""
+    out = {"image": image_env()}
+    for name, files, extra in [
+        ("compose-dev", ["docker-compose.yml"], []),
+        ("compose-prod", ["docker-compose.prod.yml"], ["--env-file", ".env.example"]),
+    ]:
+        cmd = [*compose_cmd, "--project-directory", str(ROOT)]
+        for f in files:
+            cmd += ["-f", str(ROOT / f)]
+        model = json.loads(run([*cmd, *extra, "config", "--format", "json"]).stdout)
+        out[name] = {**image_env(), **model["services"]["gateway"].get("environment", {})}
+    for overlay in ("dev", "prod"):
+        objs = kustomize(ROOT / "k8s" / "overlays" / overlay)
+        (dep,) = [
+            o for o in objs if o["kind"] == "Deployment" and o["metadata"]["name"] == "gateway"
+        ]
+        (container,) = dep["spec"]["template"]["spec"]["containers"]
+        out[f"k8s-{overlay}"] = {**image_env(), **{e["name"]: e["value"] for e in container["env"]}}
+    return out
+
+
+def test_template_exists() -> None:
+    assert TEMPLATES, "docker/nginx/templates/*.template is missing"
+    assert {"GATEWAY_LISTEN", "DATA_UPSTREAM"} <= template_variables()
+
+
+@pytest.mark.parametrize("context", ["image", "compose-dev", "compose-prod", "k8s-dev", "k8s-prod"])
+def test_every_template_variable_is_defined(contexts: dict, context: str) -> None:
+    env = contexts[context]
+    missing = template_variables() - set(env) - FROM_ENTRYPOINT
+    assert not missing, f"{context}: the gateway would start with literal ${{...}}: {missing}"
+    assert env["NGINX_ENTRYPOINT_LOCAL_RESOLVERS"] == "1"
+    assert env["GATEWAY_LISTEN"] == "8080"
+    for service, port in PORTS.items():
+        host, _, upstream_port = env[f"{service}_UPSTREAM"].rpartition(":")
+        assert int(upstream_port) == port
+        expected = f"{service.lower()}-api"
+        if context.startswith("k8s"):
+            expected += ".trading-optimization.svc.cluster.local"
+        assert host == expected, f"{context}: {service}_UPSTREAM={env[f'{service}_UPSTREAM']}"
+
+
+@pytest.mark.parametrize("context", ["image", "k8s-prod"])
+def test_rendered_config_passes_nginx_t(contexts: dict, context: str, tmp_path: Path) -> None:
+    nginx = find_tool("nginx")
+    env = {**contexts[context], "NGINX_LOCAL_RESOLVERS": "127.0.0.11"}
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    for template in TEMPLATES:
+        # envsubst as the image runs it: only defined variables are replaced.
+        text = re.sub(r"\$\{(\w+)\}", lambda m: env.get(m[1], m[0]), template.read_text())
+        assert "${" not in text
+        (conf_d / template.name.removesuffix(".template")).write_text(text)
+    main = (NGINX / "nginx.conf").read_text()
+    main = main.replace("/tmp/", f"{tmp_path}/").replace("/etc/nginx/conf.d/", f"{conf_d}/")
+    (tmp_path / "nginx.conf").write_text(main)
+    run([nginx, "-t", "-q", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")])

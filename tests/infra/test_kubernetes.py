@@ -1,0 +1,591 @@
+"""k8s/: every overlay and component variant builds with `kubectl kustomize`, validates against the
+Kubernetes JSON schemas (kubernetes-validate, strict) and passes the fleet's hardening rules."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.infra.support import INSTALL_HINT, ROOT
+from tradeopt_common.config import CommonSettings
+
+pytestmark = pytest.mark.unit
+
+K8S = ROOT / "k8s"
+NAMESPACE = "trading-optimization"
+K8S_VERSION = "1.31.0"  # oldest minor we support
+SOFT_SHUTDOWN_DEFAULT = CommonSettings.model_fields["worker_soft_shutdown_seconds"].default
+CLUSTER_SCOPED = {"Namespace"}
+CRD_KINDS = {"ScaledObject", "ServiceMonitor", "PodMonitor", "PrometheusRule"}
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "Job", "CronJob"}
+OUR_IMAGES = re.compile(r"(^|/)trading-optimization-(\w+)(:|@)")
+BUILT_IN_SECRETS = {"tradeopt-secrets", "tradeopt-infra-secrets"}
+
+Objects = list[dict[str, Any]]
+
+
+def kustomization(tmp: Path, resources: list[str], components: list[str]) -> Path:
+    """A throwaway overlay in tmp combining k8s/ folders (relative paths, as kustomize wants)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    rel = [os.path.relpath(K8S / r, tmp) for r in resources]
+    comps = [os.path.relpath(K8S / c, tmp) for c in components]
+    (tmp / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": rel,
+                "components": comps,
+            }
+        )
+    )
+    return tmp
+
+
+@pytest.fixture(scope="module")
+def variants(
+    kustomize: Callable[[Path], Objects], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Objects]:
+    tmp = tmp_path_factory.mktemp("kustomize")
+    app = ["base", "platform", "gateway", "workflows", "data"]
+    return {
+        "dev": kustomize(K8S / "overlays" / "dev"),
+        "prod": kustomize(K8S / "overlays" / "prod"),
+        "prod+keda+monitoring": kustomize(
+            kustomization(
+                tmp / "keda",
+                ["overlays/prod"],
+                ["components/keda", "components/monitoring"],
+            )
+        ),
+        "external-infra": kustomize(
+            kustomization(tmp / "external", app, ["components/external-infra"])
+        ),
+    }
+
+
+VARIANTS = ["dev", "prod", "prod+keda+monitoring", "external-infra"]
+
+
+def of_kind(objs: Objects, kind: str) -> list[dict[str, Any]]:
+    return [o for o in objs if o["kind"] == kind]
+
+
+def named(objs: Objects, kind: str, name: str) -> dict[str, Any]:
+    (obj,) = [o for o in objs if o["kind"] == kind and o["metadata"]["name"] == name]
+    return obj
+
+
+def pod_spec(obj: dict[str, Any]) -> dict[str, Any]:
+    if obj["kind"] == "CronJob":
+        return obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return obj["spec"]["template"]["spec"]
+
+
+def pod_labels(obj: dict[str, Any]) -> dict[str, str]:
+    if obj["kind"] == "CronJob":
+        return obj["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    return obj["spec"]["template"]["metadata"]["labels"]
+
+
+def workloads(objs: Objects) -> Iterator[dict[str, Any]]:
+    return (o for o in objs if o["kind"] in WORKLOAD_KINDS)
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """matchLabels / matchExpressions (In, NotIn, Exists) against a label set."""
+    match = selector.get("matchLabels", selector if "matchExpressions" not in selector else {})
+    if any(labels.get(k) != v for k, v in match.items() if k != "matchExpressions"):
+        return False
+    for expr in selector.get("matchExpressions", []):
+        value = labels.get(expr["key"])
+        op = expr["operator"]
+        if (op == "In" and value not in expr["values"]) or (
+            op == "NotIn" and value in expr["values"]
+        ):
+            return False
+        if op == "Exists" and value is None:
+            return False
+    return True
+
+
+def component(obj: dict[str, Any]) -> str:
+    return pod_labels(obj).get("app.kubernetes.io/component", "")
+
+
+# --- schema ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_schema_valid(variants: dict[str, Objects], variant: str) -> None:
+    try:
+        import kubernetes_validate
+        from kubernetes_validate.utils import ValidationError
+    except ImportError:
+        pytest.fail(f"kubernetes-validate is not installed: {INSTALL_HINT}", pytrace=False)
+    errors = []
+    for obj in variants[variant]:
+        if obj["kind"] in CRD_KINDS:
+            continue
+        try:
+            kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        except ValidationError as exc:
+            path = "/".join(map(str, exc.path))
+            errors.append(f"{obj['kind']}/{obj['metadata']['name']}: {path}: {exc.message}")
+    assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_custom_resources_are_well_formed(variants: dict[str, Objects], variant: str) -> None:
+    objs = variants[variant]
+    expected_api = {
+        "ScaledObject": "keda.sh/v1alpha1",
+        "ServiceMonitor": "monitoring.coreos.com/v1",
+        "PodMonitor": "monitoring.coreos.com/v1",
+        "PrometheusRule": "monitoring.coreos.com/v1",
+    }
+    for obj in objs:
+        if obj["kind"] in CRD_KINDS:
+            assert obj["apiVersion"] == expected_api[obj["kind"]]
+            assert obj["metadata"]["name"] and obj["spec"]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_everything_lives_in_the_namespace(variants: dict[str, Objects], variant: str) -> None:
+    for obj in variants[variant]:
+        if obj["kind"] in CLUSTER_SCOPED:
+            continue
+        assert obj["metadata"].get("namespace") == NAMESPACE, (
+            f"{obj['kind']}/{obj['metadata']['name']} has no namespace"
+        )
+    if variant != "external-infra":
+        ns = named(variants[variant], "Namespace", NAMESPACE)
+        assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+# --- pods --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_pods_are_hardened(variants: dict[str, Objects], variant: str) -> None:
+    for obj in workloads(variants[variant]):
+        where = f"{obj['kind']}/{obj['metadata']['name']}"
+        spec = pod_spec(obj)
+        pod_sc = spec.get("securityContext", {})
+        assert spec.get("automountServiceAccountToken") is False, where
+        assert pod_sc.get("seccompProfile", {}).get("type") == "RuntimeDefault", where
+        mounts_tmp = {v["name"] for v in spec.get("volumes", []) if "emptyDir" in v}
+        for c in spec["containers"] + spec.get("initContainers", []):
+            sc = c.get("securityContext", {})
+            assert sc.get("allowPrivilegeEscalation") is False, where
+            assert sc.get("readOnlyRootFilesystem") is True, where
+            assert sc.get("capabilities", {}).get("drop") == ["ALL"], where
+            assert (sc.get("runAsNonRoot") or pod_sc.get("runAsNonRoot")) is True, where
+            uid = sc.get("runAsUser", pod_sc.get("runAsUser"))
+            assert uid and uid != 0, where
+            if OUR_IMAGES.search(c["image"]) and "gateway" not in c["image"]:
+                assert uid == 10001, f"{where}: tradeopt images run as uid 10001"
+                tmp = [m for m in c.get("volumeMounts", []) if m["mountPath"] == "/tmp"]
+                assert tmp and tmp[0]["name"] in mounts_tmp, f"{where}: /tmp must be an emptyDir"
+            resources = c.get("resources", {})
+            for kind in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(resources.get(kind, {})), f"{where}: {kind}"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_images_are_pinned(variants: dict[str, Objects], variant: str) -> None:
+    for obj in workloads(variants[variant]):
+        for c in pod_spec(obj)["containers"]:
+            image = c["image"]
+            assert "@sha256:" in image or re.search(r":[\w.-]+$", image.split("/")[-1]), image
+            assert not image.endswith(":latest"), image
+            if variant.startswith("prod") and OUR_IMAGES.search(image):
+                assert image.startswith("registry.example.com/"), image
+                assert re.search(r":\d+\.\d+\.\d+", image), f"prod runs a release tag: {image}"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_deployments_have_probes(variants: dict[str, Objects], variant: str) -> None:
+    for dep in of_kind(variants[variant], "Deployment"):
+        role = component(dep)
+        for c in pod_spec(dep)["containers"]:
+            where = f"{dep['metadata']['name']}/{c['name']}"
+            assert "livenessProbe" in c, f"{where}: no liveness probe"
+            ports = {p["name"] for p in c.get("ports", [])}
+            for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+                handler = c.get(probe, {})
+                port = (handler.get("httpGet") or handler.get("tcpSocket") or {}).get("port")
+                if port is not None:
+                    assert port in ports, f"{where}: {probe} uses unknown port {port}"
+            if role == "api":
+                assert c["livenessProbe"]["httpGet"]["path"] == "/healthz", where
+                assert c["readinessProbe"]["httpGet"]["path"] == "/readyz", where
+            if role == "gateway":
+                assert "readinessProbe" in c, where
+            if role == "worker":
+                command = " ".join(c["livenessProbe"]["exec"]["command"])
+                assert "inspect ping" in command and "$HOSTNAME" in command, where
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_statefulsets_have_probes_and_storage(variants: dict[str, Objects], variant: str) -> None:
+    sets = of_kind(variants[variant], "StatefulSet")
+    if variant == "external-infra":
+        assert not sets
+        return
+    assert {s["metadata"]["name"] for s in sets} == {"postgres", "redis", "minio"}
+    for sts in sets:
+        (c,) = pod_spec(sts)["containers"]
+        assert "livenessProbe" in c and "readinessProbe" in c
+        assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
+        assert named(variants[variant], "Service", sts["spec"]["serviceName"])
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_scalable_workloads_have_autoscaler_and_budget(
+    variants: dict[str, Objects], variant: str
+) -> None:
+    objs = variants[variant]
+    hpa_targets = {
+        h["spec"]["scaleTargetRef"]["name"]: h for h in of_kind(objs, "HorizontalPodAutoscaler")
+    }
+    scaled = {s["spec"]["scaleTargetRef"]["name"] for s in of_kind(objs, "ScaledObject")}
+    pdbs = of_kind(objs, "PodDisruptionBudget")
+    for dep in of_kind(objs, "Deployment"):
+        name = dep["metadata"]["name"]
+        if component(dep) == "beat":
+            assert name not in hpa_targets and name not in scaled
+            continue
+        assert (name in hpa_targets) != (name in scaled), f"{name}: exactly one autoscaler"
+        assert "replicas" not in dep["spec"], f"{name}: the autoscaler owns replicas"
+        if name in hpa_targets:
+            hpa = hpa_targets[name]
+            assert hpa["apiVersion"] == "autoscaling/v2"
+            resources = {m["resource"]["name"] for m in hpa["spec"]["metrics"]}
+            assert resources == {"cpu", "memory"}, name
+            assert hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+        matching = [p for p in pdbs if selects(p["spec"]["selector"], pod_labels(dep))]
+        assert len(matching) == 1, f"{name}: needs exactly one PodDisruptionBudget"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_beat_is_a_singleton(variants: dict[str, Objects], variant: str) -> None:
+    beat = named(variants[variant], "Deployment", "beat")
+    assert beat["spec"]["replicas"] == 1
+    assert beat["spec"]["strategy"] == {"type": "Recreate"}
+    (c,) = pod_spec(beat)["containers"]
+    assert c["args"] == [
+        "celery",
+        "-A",
+        "tradeopt_common.jobs.beat:celery_app",
+        "beat",
+        "--schedule",
+        "/tmp/celerybeat-schedule",
+        "--loglevel=INFO",
+    ]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_workers_shut_down_gracefully(variants: dict[str, Objects], variant: str) -> None:
+    workers = [d for d in of_kind(variants[variant], "Deployment") if component(d) == "worker"]
+    assert workers
+    for dep in workers:
+        spec = pod_spec(dep)
+        (c,) = spec["containers"]
+        env = {e["name"]: e.get("value") for e in c.get("env", [])}
+        soft = float(env.get("TRADING_OPT_WORKER_SOFT_SHUTDOWN_SECONDS", SOFT_SHUTDOWN_DEFAULT))
+        assert spec["terminationGracePeriodSeconds"] > soft
+        assert env["REMAP_SIGTERM"] == "SIGQUIT"
+        assert env["TRADING_OPT_WORKER_METRICS_PORT"] == "9808"
+        assert {"name": "metrics", "containerPort": 9808} in c["ports"]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_data_service_commands(variants: dict[str, Objects], variant: str) -> None:
+    objs = variants[variant]
+    (api,) = pod_spec(named(objs, "Deployment", "data-api"))["containers"]
+    assert api["args"] == [
+        "uvicorn",
+        "tradeopt_data.app:create_app",
+        "--factory",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8001",
+    ]
+    assert api["ports"] == [{"name": "http", "containerPort": 8001}]
+    (worker,) = pod_spec(named(objs, "Deployment", "data-worker"))["containers"]
+    assert worker["args"] == [
+        "celery",
+        "-A",
+        "tradeopt_data.worker:celery_app",
+        "worker",
+        "-Q",
+        "data,maintenance",
+        "--pool=threads",
+        "--concurrency=2",
+        "--loglevel=INFO",
+    ]
+    job = named(objs, "Job", "data-migrate")
+    assert pod_spec(job)["containers"][0]["args"] == ["python", "-m", "tradeopt_common.db.upgrade"]
+    assert pod_spec(job)["restartPolicy"] == "Never"
+
+
+# --- wiring ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_services_select_pods_on_named_ports(variants: dict[str, Objects], variant: str) -> None:
+    objs = variants[variant]
+    pods = [o for o in workloads(objs) if o["kind"] in {"Deployment", "StatefulSet"}]
+    for svc in of_kind(objs, "Service"):
+        backing = [
+            p for p in pods if selects({"matchLabels": svc["spec"]["selector"]}, pod_labels(p))
+        ]
+        assert backing, f"Service {svc['metadata']['name']} selects no pods"
+        ports = {
+            p["name"]
+            for w in backing
+            for c in pod_spec(w)["containers"]
+            for p in c.get("ports", [])
+        }
+        for port in svc["spec"]["ports"]:
+            assert port["targetPort"] in ports, f"{svc['metadata']['name']}: {port}"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_config_and_secret_references(variants: dict[str, Objects], variant: str) -> None:
+    objs = variants[variant]
+    configmaps = {c["metadata"]["name"]: c["data"] for c in of_kind(objs, "ConfigMap")}
+    secrets = {s["metadata"]["name"]: s.get("data", {}) for s in of_kind(objs, "Secret")}
+    templates = {
+        doc["metadata"]["name"]: set(doc["stringData"])
+        for path in (K8S / "base" / "secrets").glob("*.template.yaml")
+        for doc in [yaml.safe_load(path.read_text())]
+    }
+    assert set(templates) == BUILT_IN_SECRETS
+
+    def secret_keys(name: str) -> set[str]:
+        if variant == "dev":
+            assert name in secrets, f"dev generates every secret, {name} is missing"
+            return set(secrets[name])
+        assert not secrets, "only dev may ship secrets"
+        base = re.sub(r"-[a-z0-9]{10}$", "", name)
+        assert base in templates, f"unknown secret {name}"
+        return templates[base]
+
+    for obj in workloads(objs):
+        for c in pod_spec(obj)["containers"]:
+            for source in c.get("envFrom", []):
+                if "configMapRef" in source:
+                    assert source["configMapRef"]["name"] in configmaps
+                else:
+                    secret_keys(source["secretRef"]["name"])
+            for env in c.get("env", []):
+                ref = env.get("valueFrom", {})
+                if "secretKeyRef" in ref:
+                    assert ref["secretKeyRef"]["key"] in secret_keys(ref["secretKeyRef"]["name"])
+                if "configMapKeyRef" in ref:
+                    cm = configmaps[ref["configMapKeyRef"]["name"]]
+                    assert ref["configMapKeyRef"]["key"] in cm
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_settings_are_real_settings(variants: dict[str, Objects], variant: str) -> None:
+    """Every TRADING_OPT_* key we set is a field of CommonSettings (catches typos)."""
+    fields = set(CommonSettings.model_fields)
+    keys = set()
+    for cm in of_kind(variants[variant], "ConfigMap"):
+        keys |= {k for k in cm["data"] if k.startswith("TRADING_OPT_")}
+    for template in (K8S / "base" / "secrets").glob("*.template.yaml"):
+        keys |= {
+            k
+            for k in yaml.safe_load(template.read_text())["stringData"]
+            if k.startswith("TRADING_OPT_")
+        }
+    for obj in workloads(variants[variant]):
+        for c in pod_spec(obj)["containers"]:
+            keys |= {e["name"] for e in c.get("env", []) if e["name"].startswith("TRADING_OPT_")}
+    unknown = {k for k in keys if k.removeprefix("TRADING_OPT_").lower() not in fields}
+    assert not unknown, f"not settings: {sorted(unknown)}"
+
+
+def config_of(objs: Objects) -> dict[str, str]:
+    (cm,) = [
+        c for c in of_kind(objs, "ConfigMap") if c["metadata"]["name"].startswith("tradeopt-config")
+    ]
+    return cm["data"]
+
+
+def test_dev_and_prod_environments(variants: dict[str, Objects]) -> None:
+    dev, prod = variants["dev"], variants["prod"]
+    assert config_of(dev)["TRADING_OPT_ENV"] == "development"
+    assert config_of(prod)["TRADING_OPT_ENV"] == "production"
+    assert not of_kind(prod, "Secret"), "prod secrets are created out of band"
+    ingress = named(prod, "Ingress", "gateway")
+    assert ingress["spec"]["tls"][0]["hosts"] == [ingress["spec"]["rules"][0]["host"]]
+    assert named(prod, "HorizontalPodAutoscaler", "data-api")["spec"]["minReplicas"] >= 2
+    for obj in prod:
+        assert obj["metadata"]["labels"].get("tradeopt.io/environment") == "prod"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_network_policies(variants: dict[str, Objects], variant: str) -> None:
+    objs = variants[variant]
+    policies = of_kind(objs, "NetworkPolicy")
+    deny = named(objs, "NetworkPolicy", "default-deny")
+    assert deny["spec"]["podSelector"] == {} and set(deny["spec"]["policyTypes"]) == {
+        "Ingress",
+        "Egress",
+    }
+    dns = named(objs, "NetworkPolicy", "allow-dns")
+    assert {p["port"] for p in dns["spec"]["egress"][0]["ports"]} == {53}
+    # Every pod behind a Service is allowed ingress by some policy; every pod may egress somewhere.
+    for svc in of_kind(objs, "Service"):
+        labels = svc["spec"]["selector"]
+        ingress = [
+            p
+            for p in policies
+            if "Ingress" in p["spec"]["policyTypes"]
+            and p["spec"].get("ingress")
+            and selects(p["spec"]["podSelector"], labels)
+        ]
+        assert ingress, f"nothing may reach Service {svc['metadata']['name']}"
+    for obj in workloads(objs):
+        if component(obj) in {"database", "broker", "object-storage"}:
+            continue
+        egress = [
+            p
+            for p in policies
+            if "Egress" in p["spec"]["policyTypes"]
+            and p["spec"].get("egress")
+            and p["metadata"]["name"] != "allow-dns"
+            and selects(p["spec"]["podSelector"], pod_labels(obj))
+        ]
+        assert egress, f"{obj['metadata']['name']} can only resolve DNS"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_gateway_upstream_is_fully_qualified(variants: dict[str, Objects], variant: str) -> None:
+    objs = variants[variant]
+    (c,) = pod_spec(named(objs, "Deployment", "gateway"))["containers"]
+    env = {e["name"]: e["value"] for e in c["env"]}
+    svc = named(objs, "Service", "data-api")
+    port = svc["spec"]["ports"][0]["port"]
+    assert env["DATA_UPSTREAM"] == f"data-api.{NAMESPACE}.svc.cluster.local:{port}"
+    mounts = {m["mountPath"] for m in c["volumeMounts"]}
+    assert {"/tmp", "/etc/nginx/conf.d"} <= mounts
+
+
+def test_per_service_folder_is_self_contained(kustomize: Callable[[Path], Objects]) -> None:
+    """k8s/data is the template for new services: everything in it is named and labelled data."""
+    objs = kustomize(K8S / "data")
+    assert {o["kind"] for o in objs} == {
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "Job",
+    }
+    for obj in objs:
+        assert obj["metadata"]["name"].startswith("data-"), obj["metadata"]["name"]
+        assert obj["metadata"]["labels"]["app.kubernetes.io/name"] == "data"
+
+
+# --- components --------------------------------------------------------------------------------
+
+
+def test_keda_replaces_the_worker_hpa(variants: dict[str, Objects]) -> None:
+    objs = variants["prod+keda+monitoring"]
+    assert "data-worker" not in {
+        h["metadata"]["name"] for h in of_kind(objs, "HorizontalPodAutoscaler")
+    }
+    scaled = named(objs, "ScaledObject", "data-worker")
+    assert scaled["spec"]["scaleTargetRef"]["name"] == "data-worker"
+    triggers = {t["type"]: t for t in scaled["spec"]["triggers"]}
+    assert set(triggers) == {"redis", "cpu", "memory"}
+    redis = triggers["redis"]["metadata"]
+    assert redis["listName"] == "data"
+    host, port = redis["address"].split(":")
+    assert host == f"redis.{NAMESPACE}.svc.cluster.local"
+    assert int(port) == named(objs, "Service", "redis")["spec"]["ports"][0]["port"]
+    assert any(
+        p["metadata"]["name"] == "redis-ingress-keda" for p in of_kind(objs, "NetworkPolicy")
+    )
+
+
+def test_monitoring_component_matches_services_and_rules(variants: dict[str, Objects]) -> None:
+    objs = variants["prod+keda+monitoring"]
+    monitor = named(objs, "ServiceMonitor", "tradeopt-api")
+    svc = named(objs, "Service", "data-api")
+    assert selects(monitor["spec"]["selector"], svc["metadata"]["labels"])
+    assert monitor["spec"]["endpoints"][0]["port"] in {p["name"] for p in svc["spec"]["ports"]}
+    pod_monitor = named(objs, "PodMonitor", "tradeopt-worker")
+    worker = named(objs, "Deployment", "data-worker")
+    assert selects(pod_monitor["spec"]["selector"], pod_labels(worker))
+    ports = {p["name"] for p in pod_spec(worker)["containers"][0]["ports"]}
+    assert pod_monitor["spec"]["podMetricsEndpoints"][0]["port"] in ports
+    for endpoint in monitor["spec"]["endpoints"] + pod_monitor["spec"]["podMetricsEndpoints"]:
+        targets = {r["targetLabel"] for r in endpoint["relabelings"]}
+        assert {"service", "component"} <= targets  # the labels the alert rules group by
+
+    spec = importlib.util.spec_from_file_location(
+        "render_prometheusrule", ROOT / "monitoring" / "render_prometheusrule.py"
+    )
+    assert spec and spec.loader
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    rule = named(objs, "PrometheusRule", "tradeopt")
+    assert rule["spec"] == render.render()["spec"], (
+        "k8s/components/monitoring/prometheusrule.yaml is stale: "
+        "run python monitoring/render_prometheusrule.py"
+    )
+
+
+def test_external_infra_component(variants: dict[str, Objects]) -> None:
+    objs = variants["external-infra"]
+    assert not of_kind(objs, "StatefulSet")
+    config = config_of(objs)
+    assert config["TRADING_OPT_STORAGE_SECURE"] == "true"
+    assert config["TRADING_OPT_STORAGE_ENDPOINT"] != "minio:9000"
+    egress = named(objs, "NetworkPolicy", "external-infra-egress")
+    ports = {p["port"] for p in egress["spec"]["egress"][0]["ports"]}
+    assert {5432, 6379, 443} <= ports
+
+
+# --- workflows ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [
+        ("workflow-data-ingest", "/api/v1/datasets"),
+        ("workflow-train", "/api/v1/runs"),
+        ("workflow-tune", "/api/v1/studies"),
+        ("workflow-backtest", "/api/v1/evaluations"),
+    ],
+)
+def test_workflow_templates(variants: dict[str, Objects], name: str, path: str) -> None:
+    objs = variants["prod"]
+    cron = named(objs, "CronJob", name)
+    assert cron["spec"]["suspend"] is True, "a template, never scheduled"
+    (c,) = pod_spec(cron)["containers"]
+    assert "trading-optimization-cli" in c["image"]
+    script = c["args"][0]
+    assert f"/scripts/submit.sh POST {path} " in script
+    assert component(cron) == "workflow"
+    env = {e["name"]: e for e in c["env"]}
+    assert env["TRADEOPT_GATEWAY_URL"]["value"] == "http://gateway:8080"
+    assert (
+        env["IDEMPOTENCY_KEY"]["valueFrom"]["fieldRef"]["fieldPath"]
+        == "metadata.labels['job-name']"
+    )
+    scripts = named(objs, "ConfigMap", "tradeopt-workflow-scripts")
+    assert scripts["data"]["submit.sh"] == (K8S / "workflows" / "submit.sh").read_text()
