@@ -13,30 +13,13 @@ import httpx
 import pytest
 import redis
 
+from tests.support.databases import pg_url_for, recreate_database
 from tests.support.processes import REPO
 from tradeopt_common.asyncutil import run_sync
 
-PG_ADMIN_DSN = os.environ.get(
-    "TRADEOPT_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 TEST_DB = os.environ.get("TRADEOPT_TEST_DB", "tradeopt_test")
 REDIS_URL = os.environ.get("TRADEOPT_TEST_REDIS", "redis://127.0.0.1:6379/15")
 API_KEY = "test-bootstrap-key-0123456789abcdef"
-
-
-async def recreate_database(name: str) -> None:
-    """Drop and create a database on the machine's PostgreSQL."""
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-def pg_url_for(name: str) -> str:
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    return f"{base}/{name}"
 
 
 @pytest.fixture(scope="session")

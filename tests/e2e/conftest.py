@@ -16,15 +16,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
 import pytest
 import redis
 
+from tests.support.databases import drop_database, pg_url_for, recreate_database
+
 REPO = Path(__file__).resolve().parents[2]
 FLEET_SH = REPO / "scripts" / "fleet.sh"
-PG_ADMIN_DSN = os.environ.get(
-    "TRADEOPT_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 E2E_DB = os.environ.get("TRADEOPT_E2E_DB", "tradeopt_e2e")
 E2E_REDIS = os.environ.get("TRADEOPT_E2E_REDIS", "redis://127.0.0.1:6379/14")
 E2E_API_KEY = "e2e-bootstrap-key-0123456789abcdef"
@@ -74,23 +72,6 @@ def free_s3_base(taken: set[int]) -> int:
         taken.update(ports)
         return base
     raise RuntimeError("no free port block for the S3 server")
-
-
-async def _recreate_database(name: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def _drop_database(name: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 @dataclass
@@ -164,14 +145,13 @@ def _alive(pid: int) -> bool:
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     """``fleet.sh up`` on spare ports; ``fleet.sh down`` and no leftover process afterwards."""
-    asyncio.run(_recreate_database(E2E_DB))
+    asyncio.run(recreate_database(E2E_DB))
     redis.Redis.from_url(E2E_REDIS).flushdb()
 
     run_dir = tmp_path_factory.mktemp("fleet")
     taken: set[int] = set()
     gateway_port, data_port = free_port(taken), free_port(taken)
     s3_port = free_s3_base(taken)
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
     env = {
         k: v
         for k, v in os.environ.items()
@@ -189,7 +169,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             "S3_PORT": str(s3_port),
             "TRADING_OPT_ENV": "test",
             "TRADING_OPT_API_KEY": E2E_API_KEY,
-            "TRADING_OPT_DB_URI": f"{base}/{E2E_DB}",
+            "TRADING_OPT_DB_URI": pg_url_for(E2E_DB),
             "TRADING_OPT_REDIS_URI": E2E_REDIS,
             "TRADING_OPT_STORAGE_BUCKET": "tradeopt-e2e",
             "TRADING_OPT_DATA_DIR": str(run_dir / "data"),
@@ -210,7 +190,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         down = fleet.sh("down")
         leftovers = [pid for pid in fleet.pids() if _alive(pid)]
         still = [pid for pid in sorted(fleet.seen_pids) if _alive(pid)]
-        asyncio.run(_drop_database(E2E_DB))
+        asyncio.run(drop_database(E2E_DB))
         assert down.returncode == 0, f"fleet.sh down failed:\n{down.stdout}{down.stderr}"
         assert not leftovers and not still, (
             f"processes of the fleet survived `fleet.sh down`: {leftovers or still}"
