@@ -102,3 +102,26 @@ def parse(path: Path) -> Dockerfile:
 
 def resolve(ref: str, args: dict[str, str]) -> str:
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args.get(m[1] or m[2], m[0]), ref)
+
+
+#: The data service's processes exactly as the brief specifies them (compose and k8s must agree).
+DATA_API_ARGV = [
+    "uvicorn",
+    "tradeopt_data.app:create_app",
+    "--factory",
+    "--host",
+    "0.0.0.0",
+    "--port",
+    "8001",
+]
+DATA_WORKER_ARGV = [
+    "celery",
+    "-A",
+    "tradeopt_data.worker:celery_app",
+    "worker",
+    "-Q",
+    "data,maintenance",
+    "--pool=threads",
+    "--concurrency=2",
+    "--loglevel=INFO",
+]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.support import ROOT, run
+from tests.infra.support import DATA_API_ARGV, DATA_WORKER_ARGV, ROOT, run
 from tradeopt_common.config import PLACEHOLDER_SECRETS, CommonSettings
 
 pytestmark = pytest.mark.unit
@@ -30,26 +30,8 @@ STACKS = {
 }
 SOFT_SHUTDOWN_DEFAULT = CommonSettings.model_fields["worker_soft_shutdown_seconds"].default
 DATA_COMMANDS = {
-    "data-api": [
-        "uvicorn",
-        "tradeopt_data.app:create_app",
-        "--factory",
-        "--host",
-        "0.0.0.0",
-        "--port",
-        "8001",
-    ],
-    "data-worker": [
-        "celery",
-        "-A",
-        "tradeopt_data.worker:celery_app",
-        "worker",
-        "-Q",
-        "data,maintenance",
-        "--pool=threads",
-        "--concurrency=2",
-        "--loglevel=INFO",
-    ],
+    "data-api": DATA_API_ARGV,
+    "data-worker": DATA_WORKER_ARGV,
     "beat": [
         "celery",
         "-A",

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.infra.support import INSTALL_HINT, ROOT
+from tests.infra.support import DATA_API_ARGV, DATA_WORKER_ARGV, INSTALL_HINT, ROOT
 from tradeopt_common.config import CommonSettings
 
 pytestmark = pytest.mark.unit
@@ -311,28 +311,10 @@ def test_workers_shut_down_gracefully(variants: dict[str, Objects], variant: str
 def test_data_service_commands(variants: dict[str, Objects], variant: str) -> None:
     objs = variants[variant]
     (api,) = pod_spec(named(objs, "Deployment", "data-api"))["containers"]
-    assert api["args"] == [
-        "uvicorn",
-        "tradeopt_data.app:create_app",
-        "--factory",
-        "--host",
-        "0.0.0.0",
-        "--port",
-        "8001",
-    ]
+    assert api["args"] == DATA_API_ARGV
     assert api["ports"] == [{"name": "http", "containerPort": 8001}]
     (worker,) = pod_spec(named(objs, "Deployment", "data-worker"))["containers"]
-    assert worker["args"] == [
-        "celery",
-        "-A",
-        "tradeopt_data.worker:celery_app",
-        "worker",
-        "-Q",
-        "data,maintenance",
-        "--pool=threads",
-        "--concurrency=2",
-        "--loglevel=INFO",
-    ]
+    assert worker["args"] == DATA_WORKER_ARGV
     job = named(objs, "Job", "data-migrate")
     assert pod_spec(job)["containers"][0]["args"] == ["python", "-m", "tradeopt_common.db.upgrade"]
     assert pod_spec(job)["restartPolicy"] == "Never"

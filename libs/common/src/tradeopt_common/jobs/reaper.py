@@ -17,6 +17,7 @@ from tradeopt_common.jobs.names import Queue, TaskName
 from tradeopt_common.jobs.runtime import JobRuntime, get_runtime
 from tradeopt_common.logging import get_logger
 from tradeopt_common.observability import metrics
+from tradeopt_common.web.idempotency import purge_expired
 
 log = get_logger(__name__)
 
@@ -35,6 +36,9 @@ def reap_once(runtime: JobRuntime, dispatcher: Dispatcher) -> jobs.ReapReport:
                 in_broker=in_broker,
             )
             jobs.publish_all(session, dispatcher, report)
+            purged = await purge_expired(session)
+            if purged:
+                log.info("idempotency.purged", records=purged)
             return report
 
     report = runtime.run(_go())

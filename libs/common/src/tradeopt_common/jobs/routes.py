@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sse_starlette.sse import EventSourceResponse
 
 from tradeopt_common.db.repository import RepositoryBase
-from tradeopt_common.errors import JobNotFound, JobStateConflict
+from tradeopt_common.errors import JobNotFound
 from tradeopt_common.jobs import events
 from tradeopt_common.jobs import service as jobs
 from tradeopt_common.jobs.models import Job, JobStatus
@@ -128,6 +128,3 @@ async def _wait(pubsub: object | None, timeout: float) -> None:
         await pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout)  # type: ignore[attr-defined]
     except Exception:
         await asyncio.sleep(timeout)
-
-
-__all__ = ["JobStateConflict", "router"]
