@@ -1,4 +1,4 @@
-"""Market data: the canonical bar frame, bundled real samples, Parquet I/O."""
+"""Market data: the canonical bar frame, aligned panels, bundled real samples, Parquet I/O."""
 
 from tradeopt_ml.data.bars import (
     BAR_COLUMNS,
@@ -9,12 +9,15 @@ from tradeopt_ml.data.bars import (
     validate_bars,
     write_bars_parquet,
 )
+from tradeopt_ml.data.panel import FIELDS, Panel
 from tradeopt_ml.data.samples import SAMPLE_SYMBOLS, load_sample, sample_path
 
 __all__ = [
     "BAR_COLUMNS",
+    "FIELDS",
     "SAMPLE_SYMBOLS",
     "BarValidationError",
+    "Panel",
     "bars_checksum",
     "load_sample",
     "read_bars_parquet",

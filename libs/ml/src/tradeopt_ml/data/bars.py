@@ -1,6 +1,7 @@
 """The canonical bar frame and its checks.
 
-Columns: ``symbol, timestamp`` (UTC), ``open, high, low, close, adj_close, volume`` (float64).
+Columns: ``symbol, timestamp`` (UTC, nanosecond unit),
+``open, high, low, close, adj_close, volume`` (float64).
 Rows are sorted by ``(symbol, timestamp)``. The full validation suite (repairs, row reports for
 uploads) grows in the data-service issue; this module holds the invariants every stage relies on.
 """
@@ -47,7 +48,7 @@ def to_canonical(raw: pd.DataFrame, symbol: str | None = None) -> pd.DataFrame:
     missing = [c for c in BAR_COLUMNS if c not in frame.columns]
     if missing:
         raise BarValidationError(f"missing columns: {', '.join(missing)}")
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True).dt.as_unit("ns")
     for col in (*PRICE_COLUMNS, "volume"):
         frame[col] = frame[col].astype("float64")
     frame["symbol"] = frame["symbol"].astype(str)
