@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 PACKAGES := -e libs/common -e 'libs/ml[rl]' -e services/data -e cli
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help install lock lint format test test-unit test-integration test-e2e demo dev down status db-upgrade clean
+.PHONY: help install lock lint format test test-unit test-integration test-e2e demo dev down status db-upgrade clean deploy
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -62,5 +62,11 @@ db-upgrade: install  ## migrate the configured database
 clean:  ## remove caches and local data (keeps .venv)
 	rm -rf .tradeopt .run .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+TARGET ?=
+OVERLAY ?= prod
+deploy:  ## build, push, roll out: TARGET=compose|k8s VERSION=x.y.z [REGISTRY=..] [OVERLAY=prod] [DRY_RUN=1]
+	bash scripts/deploy.sh --target "$(TARGET)" --version "$(VERSION)" --registry "$(REGISTRY)" \
+		--overlay "$(OVERLAY)" $(if $(filter 1 true yes,$(DRY_RUN)),--dry-run)
 
 -include docker/images.mk

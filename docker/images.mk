@@ -17,6 +17,10 @@ TORCH_VARIANT ?= cpu
 DOCKER ?= docker
 DOCKER_BUILD ?= $(DOCKER) build
 export DOCKER_BUILDKIT := 1
+# Optional BuildKit cache backend for buildx builders (CI: BUILD_CACHE=gha), one scope per image.
+BUILD_CACHE ?=
+comma := ,
+cache_args = $(if $(BUILD_CACHE),--cache-from type=$(BUILD_CACHE)$(comma)scope=$(1) --cache-to type=$(BUILD_CACHE)$(comma)scope=$(1)$(comma)mode=max)
 
 # Services and their API port (DESIGN §1). Add a service here when its folder lands.
 IMAGE_SERVICES ?= data
@@ -41,25 +45,25 @@ IMAGE_NAMES := base $(if $(needs_compute),compute) $(IMAGE_SERVICES) gateway cli
 images: image-base $(if $(needs_compute),image-compute) $(addprefix image-,$(IMAGE_SERVICES)) image-gateway image-cli
 
 image-base:
-	$(DOCKER_BUILD) -f docker/base.Dockerfile $(OCI_ARGS) -t $(IMAGE_PREFIX)-base:$(VERSION) .
+	$(DOCKER_BUILD) -f docker/base.Dockerfile $(OCI_ARGS) $(call cache_args,base) -t $(IMAGE_PREFIX)-base:$(VERSION) .
 
 image-compute: image-base
-	$(DOCKER_BUILD) -f docker/compute.Dockerfile $(OCI_ARGS) \
+	$(DOCKER_BUILD) -f docker/compute.Dockerfile $(OCI_ARGS) $(call cache_args,compute-$(TORCH_VARIANT)) \
 		--build-arg BASE_IMAGE=$(IMAGE_PREFIX)-base:$(VERSION) \
 		--build-arg TORCH_VARIANT=$(TORCH_VARIANT) \
 		-t $(IMAGE_PREFIX)-compute:$(COMPUTE_TAG) .
 
 $(addprefix image-,$(IMAGE_SERVICES)): image-%: image-base $(if $(needs_compute),image-compute)
-	$(DOCKER_BUILD) -f docker/service.Dockerfile $(OCI_ARGS) \
+	$(DOCKER_BUILD) -f docker/service.Dockerfile $(OCI_ARGS) $(call cache_args,$*) \
 		--build-arg SERVICE=$* --build-arg SERVICE_PORT=$(SERVICE_PORT_$*) \
 		--build-arg BASE_IMAGE=$(call base_of,$*) \
 		-t $(IMAGE_PREFIX)-$*:$(VERSION) .
 
 image-gateway:
-	$(DOCKER_BUILD) -f docker/gateway.Dockerfile $(OCI_ARGS) -t $(IMAGE_PREFIX)-gateway:$(VERSION) .
+	$(DOCKER_BUILD) -f docker/gateway.Dockerfile $(OCI_ARGS) $(call cache_args,gateway) -t $(IMAGE_PREFIX)-gateway:$(VERSION) .
 
 image-cli: image-base
-	$(DOCKER_BUILD) -f docker/cli.Dockerfile $(OCI_ARGS) \
+	$(DOCKER_BUILD) -f docker/cli.Dockerfile $(OCI_ARGS) $(call cache_args,cli) \
 		--build-arg BASE_IMAGE=$(IMAGE_PREFIX)-base:$(VERSION) \
 		-t $(IMAGE_PREFIX)-cli:$(VERSION) .
 

@@ -4,7 +4,7 @@
     python monitoring/render_prometheusrule.py
     # rewrites k8s/components/monitoring/prometheusrule.yaml
 
-tests/infra checks that the committed file matches the rules, so edit the rules, then re-run this.
+tests/deploy checks that the committed file matches the rules, so edit the rules, then re-run this.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ def invoke(*args: str) -> str:
 
 def test_db_upgrade_reports_every_tree(fleet_env):
     out = invoke("db", "upgrade")
-    assert "core: 0001" in out and "data: 0001" in out
-    assert "core: 0001" in invoke("db", "current")
+    assert "core: 0002" in out and "data: 0001" in out
+    assert "core: 0002" in invoke("db", "current")
 
 
 def test_keys_create_list_revoke(fleet_env):

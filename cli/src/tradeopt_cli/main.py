@@ -14,6 +14,7 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tradeopt_cli.deploy import deploy as deploy_command
 from tradeopt_common.asyncutil import run_sync
 from tradeopt_common.auth import keys as api_keys
 from tradeopt_common.config import get_settings
@@ -35,6 +36,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(storage_app, name="storage")
+app.command("deploy")(deploy_command)
 
 
 def _console() -> Console:

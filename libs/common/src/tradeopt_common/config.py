@@ -67,6 +67,10 @@ class CommonSettings(BaseSettings):
     api_key: SecretStr | None = None
     log_level: str = "INFO"
     log_json: bool = False
+    # Optional rotated JSON log file (processes outside containers); stderr logging stays on.
+    log_file: Path | None = None
+    log_file_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    log_file_backups: int = Field(default=5, ge=0)
     config: Path | None = None
 
     # HTTP

@@ -7,7 +7,9 @@ carries them.
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import sys
+from pathlib import Path
 
 import structlog
 from structlog.contextvars import bind_contextvars, clear_contextvars, unbind_contextvars
@@ -19,12 +21,27 @@ clear_context = clear_contextvars
 unbind_context = unbind_contextvars
 
 
-def configure_logging(level: str = "INFO", json: bool = False) -> None:
+DEFAULT_LOG_FILE_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_LOG_FILE_BACKUPS = 5
+
+
+def configure_logging(
+    level: str = "INFO",
+    json: bool = False,
+    *,
+    log_file: str | Path | None = None,
+    max_bytes: int = DEFAULT_LOG_FILE_MAX_BYTES,
+    backups: int = DEFAULT_LOG_FILE_BACKUPS,
+) -> None:
     """Route stdlib and structlog logging through one structlog renderer.
 
     Args:
         level: minimum level name (``DEBUG``, ``INFO``, ...).
         json: render one JSON object per line (containers) instead of coloured console output.
+        log_file: also write JSON lines to this file (``TRADING_OPT_LOG_FILE``), rotated by
+            size; stderr keeps logging as before. Containers leave it unset (stdout is collected).
+        max_bytes: rotate the file when it would grow past this size.
+        backups: rotated files kept (``app.log.1`` ... ``app.log.N``).
     """
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -54,8 +71,29 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handlers: list[logging.Handler] = [handler]
+    if log_file:
+        path = Path(log_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+        )
+        file_handler.setFormatter(
+            structlog.stdlib.ProcessorFormatter(
+                foreign_pre_chain=shared,
+                processors=[
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info,
+                    structlog.processors.JSONRenderer(),
+                ],
+            )
+        )
+        handlers.append(file_handler)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    for old in root.handlers:
+        if old not in handlers:
+            old.close()
+    root.handlers[:] = handlers
     root.setLevel(level.upper())
     for noisy in ("uvicorn.access", "httpx", "botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

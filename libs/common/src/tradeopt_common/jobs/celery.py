@@ -78,7 +78,13 @@ def make_celery(
 def _setup_logging(**_: Any) -> None:
     """Use our structlog setup in workers and beat instead of Celery's."""
     s = get_settings()
-    configure_logging(s.log_level, s.log_json)
+    configure_logging(
+        s.log_level,
+        s.log_json,
+        log_file=s.log_file,
+        max_bytes=s.log_file_max_bytes,
+        backups=s.log_file_backups,
+    )
 
 
 @signals.worker_process_init.connect

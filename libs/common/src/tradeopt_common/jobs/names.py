@@ -23,6 +23,7 @@ class TaskName(StrEnum):
     """Every task in the fleet, by name."""
 
     DATA_INGEST_BARS = "data.ingest_bars"
+    DATA_BUILD_FEATURES = "data.build_features"
     JOBS_REAP_STALE = "jobs.reap_stale"
 
 

@@ -195,8 +195,9 @@ def execute_job(
     except JobLost:
         log.warning("job.lost", worker=worker)
         return None
-    except AppError as exc:
+    except AppError as exc:  # a clear, client-facing failure: keep its problem details
         error = exc.detail
+        result = {"problem": exc.to_problem()}
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         log.error("job.crashed", error=error, traceback=traceback.format_exc())

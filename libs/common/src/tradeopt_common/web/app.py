@@ -63,7 +63,13 @@ def create_service_app(
     request ids, a body-size limit, ``/healthz``, ``/readyz``, ``/metrics`` and ``/api/v1/jobs``.
     """
     settings = settings or get_settings()
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(
+        settings.log_level,
+        settings.log_json,
+        log_file=settings.log_file,
+        max_bytes=settings.log_file_max_bytes,
+        backups=settings.log_file_backups,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

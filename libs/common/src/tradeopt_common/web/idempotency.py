@@ -61,10 +61,13 @@ class Idempotency:
                 errors=[{"loc": ["header", HEADER], "msg": "invalid idempotency key"}],
             )
 
-    async def _hash(self) -> str:
+    async def _hash(self, content_digest: str | None = None) -> str:
         digest = hashlib.sha256()
         digest.update(f"{self.request.method} {self.request.url.path}\n".encode())
-        digest.update(await self.request.body())
+        if content_digest is not None:
+            digest.update(content_digest.encode())
+        else:
+            digest.update(await self.request.body())
         return digest.hexdigest()
 
     async def _existing(self) -> IdempotencyRecord | None:
@@ -88,11 +91,15 @@ class Idempotency:
             json.loads(record.body or "null"), status_code=record.status_code, headers=headers
         )
 
-    async def begin(self) -> JSONResponse | None:
-        """Replay the stored response for this key, or reserve the key and return ``None``."""
+    async def begin(self, content_digest: str | None = None) -> JSONResponse | None:
+        """Replay the stored response for this key, or reserve the key and return ``None``.
+
+        ``content_digest`` stands in for the raw body when the route has already consumed it
+        (a streamed multipart upload hashes its fields and file as it reads them).
+        """
         if self.key is None:
             return None
-        request_hash = await self._hash()
+        request_hash = await self._hash(content_digest)
         existing = await self._existing()
         if existing is not None:
             return self._replay(existing, request_hash)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.support import DATA_API_ARGV, DATA_WORKER_ARGV, ROOT, run
+from tests.deploy.support import DATA_API_ARGV, DATA_WORKER_ARGV, ROOT, run
 from tradeopt_common.config import PLACEHOLDER_SECRETS, CommonSettings
 
 pytestmark = pytest.mark.unit

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.infra.support import DATA_API_ARGV, DATA_WORKER_ARGV, INSTALL_HINT, ROOT
+from tests.deploy.support import DATA_API_ARGV, DATA_WORKER_ARGV, INSTALL_HINT, ROOT
 from tradeopt_common.config import CommonSettings
 
 pytestmark = pytest.mark.unit

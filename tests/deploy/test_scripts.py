@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.infra.support import ROOT, find_tool, run
+from tests.deploy.support import ROOT, find_tool, run
 
 pytestmark = pytest.mark.unit
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.support import ROOT, find_tool, parse, run
+from tests.deploy.support import ROOT, find_tool, parse, run
 
 pytestmark = pytest.mark.unit
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.support import ROOT, find_tool, run
+from tests.deploy.support import ROOT, find_tool, run
 
 pytestmark = pytest.mark.unit
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.infra.support import INSTALL_HINT, find_tool, run
+from tests.deploy.support import INSTALL_HINT, find_tool, run
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.infra.support import ROOT, find_tool, run
+from tests.deploy.support import ROOT, find_tool, run
 from tradeopt_common.observability import metrics as declared_metrics
 
 pytestmark = pytest.mark.unit

@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.infra.support import ROOT, Dockerfile, find_tool, parse, resolve, run
+from tests.deploy.support import ROOT, Dockerfile, find_tool, parse, resolve, run
 
 pytestmark = pytest.mark.unit
 
@@ -197,7 +197,7 @@ def test_dockerignore_excludes_local_state() -> None:
         ".run/fleet.pid",
         "libs/common/src/tradeopt_common/__pycache__/x.pyc",
         "libs/common/src/tradeopt_common.egg-info/PKG-INFO",
-        "tests/infra/test_docker.py",
+        "tests/deploy/test_docker.py",
         ".pytest_cache/v/cache",
         ".env",
     ]:
