@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-PACKAGES := -e libs/common -e 'libs/ml[rl]' -e services/data -e cli
+PACKAGES := -e libs/common -e 'libs/ml[rl,online]' -e services/data -e cli
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: help install lock lint format test test-unit test-integration test-e2e demo dev down status db-upgrade clean deploy

@@ -11,6 +11,11 @@ class DataSettings(CommonSettings):
     """Data-service settings (common ones plus data-specific limits)."""
 
     dataset_max_rows: int = 5_000_000
+    #: Uploads up to this size are validated and stored within the request (201); larger ones
+    #: are staged in object storage and ingested by a job on the ``data`` queue (202).
+    upload_inline_max_bytes: int = 8 * 1024 * 1024
+    #: Fewer bars per symbol than this is a validation error for uploads.
+    dataset_min_rows: int = 30
 
 
 @lru_cache

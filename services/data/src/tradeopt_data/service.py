@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import tempfile
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,22 +21,21 @@ from tradeopt_common.jobs.dispatch import Dispatcher
 from tradeopt_common.jobs.models import Job, JobStatus
 from tradeopt_common.jobs.names import TaskName
 from tradeopt_common.jobs.runner import JobContext
+from tradeopt_common.jobs.runtime import get_runtime
 from tradeopt_common.logging import get_logger
+from tradeopt_common.references import referrers
 from tradeopt_common.storage import ArtifactStore
+from tradeopt_data import sources
 from tradeopt_data.errors import DatasetNotFound, DatasetStateConflict
 from tradeopt_data.models import Dataset, DatasetStatus
 from tradeopt_data.repository import DatasetRepository
-from tradeopt_data.schemas import DatasetCreate
-from tradeopt_ml.data import (
-    BarValidationError,
-    bars_checksum,
-    load_sample,
-    validate_bars,
-    write_bars_parquet,
-)
+from tradeopt_data.schemas import DatasetCreate, DatasetCreateSample, DatasetCreateSynthetic
+from tradeopt_ml.data import Panel, bars_checksum, write_bars_parquet
 
 log = get_logger(__name__)
 RESOURCE = "dataset"
+PARQUET = "application/vnd.apache.parquet"
+DEFAULT_MIN_ROWS = 30
 
 
 def bars_key(dataset_id: uuid.UUID) -> str:
@@ -42,9 +43,30 @@ def bars_key(dataset_id: uuid.UUID) -> str:
     return f"datasets/{dataset_id}/bars.parquet"
 
 
+def upload_key(dataset_id: uuid.UUID) -> str:
+    """Object key of a large upload waiting for its ingest job (deleted afterwards)."""
+    return f"datasets/{dataset_id}/upload.bin"
+
+
 def dataset_prefix(dataset_id: uuid.UUID) -> str:
     """Prefix of every object of a dataset."""
     return f"datasets/{dataset_id}/"
+
+
+def _default_name(body: DatasetCreate) -> tuple[str, list[str], str]:
+    """Name, symbols and timeframe a JSON request implies."""
+    if isinstance(body, DatasetCreateSample):
+        symbols = body.symbol_list()
+        label = "+".join(symbols)
+        return f"{label} daily (sample)", symbols, "1d"
+    if isinstance(body, DatasetCreateSynthetic):
+        label = "+".join(body.symbols[:3]) + ("+…" if len(body.symbols) > 3 else "")
+        return (
+            f"{label} {body.kind} (synthetic, seed {body.seed})",
+            list(body.symbols),
+            body.frequency,
+        )
+    return f"{body.symbol} {body.interval} (yahoo)", [body.symbol], body.interval
 
 
 async def create_dataset(
@@ -56,17 +78,30 @@ async def create_dataset(
     max_attempts: int,
 ) -> Dataset:
     """Insert a queued dataset and its ingest job (published after commit)."""
-    symbol = str(body.symbol.value)
+    if isinstance(body, DatasetCreateSynthetic):
+        sources.synthetic_spec(body.model_dump(mode="json"))  # 422 now, not a failed job later
+    name, symbols, timeframe = _default_name(body)
     dataset = Dataset(
-        name=body.name or f"{symbol} daily (sample)",
+        name=body.name or name,
         source=body.source,
         status=DatasetStatus.QUEUED,
-        symbols=[symbol],
-        timeframe="1d",
+        symbols=symbols,
+        timeframe=timeframe,
         request=body.model_dump(mode="json"),
         created_by=created_by,
     )
     await DatasetRepository(session).add(dataset)
+    await _enqueue_ingest(session, dispatcher, dataset, created_by, max_attempts)
+    return dataset
+
+
+async def _enqueue_ingest(
+    session: AsyncSession,
+    dispatcher: Dispatcher,
+    dataset: Dataset,
+    created_by: str | None,
+    max_attempts: int,
+) -> None:
     job = await jobs.create_job(
         session,
         dispatcher,
@@ -79,7 +114,122 @@ async def create_dataset(
     )
     dataset.job_id = job.id
     await session.flush()
-    return dataset
+
+
+@dataclass
+class StagedUpload:
+    """An uploaded file already streamed to a local temporary path by the route."""
+
+    path: Path
+    size: int
+    sha256: str
+    filename: str | None
+    content_type: str | None
+    symbol: str | None
+    name: str | None
+    timeframe: str
+    repairs: list[str]
+
+    def digest(self) -> str:
+        """What identifies this request for ``Idempotency-Key`` (fields + file content)."""
+        fields = [self.sha256, self.filename, self.content_type, self.symbol, self.name]
+        fields += [self.timeframe, ",".join(self.repairs)]
+        return hashlib.sha256("\n".join(str(f) for f in fields).encode()).hexdigest()
+
+
+async def create_from_upload(
+    session: AsyncSession,
+    store: ArtifactStore,
+    dispatcher: Dispatcher,
+    upload: StagedUpload,
+    *,
+    inline_max_bytes: int,
+    min_rows: int,
+    created_by: str | None,
+    max_attempts: int,
+) -> tuple[Dataset, bool]:
+    """Create a dataset from an upload. Small files are validated and stored in the request
+    (``ready``, returns ``(dataset, True)``); large ones go to the ``data`` queue as a job
+    (``queued``). A rejected file raises 415/422 and stores nothing.
+    """
+    request = {
+        "source": "upload",
+        "filename": upload.filename,
+        "content_type": upload.content_type,
+        "symbol": upload.symbol,
+        "repair": upload.repairs,
+        "size": upload.size,
+        "sha256": upload.sha256,
+    }
+    dataset = Dataset(
+        id=uuid.uuid4(),
+        name=upload.name or (upload.filename or "upload")[:200],
+        source="upload",
+        status=DatasetStatus.QUEUED,
+        symbols=[upload.symbol] if upload.symbol else [],
+        timeframe=upload.timeframe,
+        request=request,
+        created_by=created_by,
+    )
+    if upload.size > inline_max_bytes:
+        key = upload_key(dataset.id)
+        await asyncio.to_thread(store.put_file, key, upload.path)
+        dataset.request = {**request, "upload_key": key}
+        await DatasetRepository(session).add(dataset)
+        await _enqueue_ingest(session, dispatcher, dataset, created_by, max_attempts)
+        return dataset, False
+    loaded = await asyncio.to_thread(
+        lambda: sources.finalize(
+            sources.load_upload(
+                upload.path,
+                filename=upload.filename,
+                content_type=upload.content_type,
+                symbol=upload.symbol,
+                repairs=upload.repairs,
+                min_rows=min_rows,
+            )
+        )
+    )
+    values = await asyncio.to_thread(_store_bars, store, dataset.id, loaded)
+    for field_name, value in values.items():
+        setattr(dataset, field_name, value)
+    dataset.status = DatasetStatus.READY
+    dataset.meta = {**dataset.meta, "upload": {"size": upload.size, "sha256": upload.sha256}}
+    try:
+        await DatasetRepository(session).add(dataset)
+    except BaseException:
+        await asyncio.to_thread(store.delete_prefix, dataset_prefix(dataset.id))
+        raise
+    return dataset, True
+
+
+def _store_bars(
+    store: ArtifactStore, dataset_id: uuid.UUID, loaded: sources.LoadedBars
+) -> dict[str, Any]:
+    """Write the canonical bars as Parquet; the dataset fields that describe them."""
+    frame = loaded.frame
+    checksum = bars_checksum(frame)
+    with tempfile.TemporaryDirectory(prefix="tradeopt-ingest-") as tmp:
+        path = Path(tmp) / "bars.parquet"
+        write_bars_parquet(frame, path)
+        info = store.put_file(bars_key(dataset_id), path, content_type=PARQUET)
+    timestamps = frame["timestamp"]
+    meta = {**loaded.meta, "file_size": info.size}
+    try:
+        meta["bars_per_year"] = Panel.from_bars(frame).bars_per_year()
+    except ValueError:  # symbols with no common dates: still a valid dataset
+        meta["bars_per_year"] = 252.0
+    meta["rows_per_symbol"] = {str(k): int(v) for k, v in frame.groupby("symbol").size().items()}
+    return {
+        "symbols": sorted(frame["symbol"].astype(str).unique().tolist()),
+        "start": timestamps.min().to_pydatetime(),
+        "end": timestamps.max().to_pydatetime(),
+        "rows": len(frame),
+        "checksum": checksum,
+        "file_checksum": info.sha256,
+        "storage_key": bars_key(dataset_id),
+        "meta": meta,
+    }
 
 
 async def get_dataset(session: AsyncSession, dataset_id: uuid.UUID) -> Dataset:
@@ -102,12 +252,20 @@ async def delete_dataset(
     session: AsyncSession, store: ArtifactStore, dataset_id: uuid.UUID
 ) -> None:
     """Delete a dataset and, after commit, its objects. A queued ingest is canceled first; a
-    running one is a 409 (cancel its job, then delete).
+    running one is a 409 (cancel its job, then delete), and so is a dataset that a run, model or
+    evaluation still references (``core.resource_reference``).
     """
     repo = DatasetRepository(session)
     dataset = await repo.get(dataset_id, for_update=True)
     if dataset is None:
         raise DatasetNotFound(f"dataset {dataset_id} does not exist")
+    users = await referrers(session, RESOURCE, dataset_id)
+    if users:
+        listed = ", ".join(f"{r.type} {r.id}" for r in users)
+        raise DatasetStateConflict(
+            f"dataset {dataset_id} is still used by {listed}; delete those first",
+            referrers=[{"type": r.type, "id": str(r.id)} for r in users],
+        )
     if dataset.status == DatasetStatus.RUNNING:
         raise DatasetStateConflict(
             f"dataset {dataset_id} is being ingested by job {dataset.job_id}; "
@@ -138,6 +296,32 @@ async def _set_status(session: AsyncSession, dataset_id: uuid.UUID, **values: An
     return dataset
 
 
+def _load(ctx: JobContext, dataset: Dataset, tmp: Path) -> sources.LoadedBars:
+    request = dataset.request
+    source = request.get("source")
+    if source == "sample":
+        chosen = request["symbol"]
+        symbols = list(chosen) if isinstance(chosen, list) else [chosen]
+        return sources.load_sample_bars(symbols)
+    if source == "synthetic":
+        return sources.load_synthetic(request)
+    if source == "yahoo":
+        return sources.load_provider(request)
+    if source == "upload":
+        path = tmp / "upload.bin"
+        ctx.store.download_file(request["upload_key"], path)
+        ctx.progress(0.2, "validating the upload", force=True)
+        return sources.load_upload(
+            path,
+            filename=request.get("filename"),
+            content_type=request.get("content_type"),
+            symbol=request.get("symbol"),
+            repairs=list(request.get("repair") or []),
+            min_rows=int(request.get("min_rows") or DEFAULT_MIN_ROWS),
+        )
+    raise ValidationFailed(f"unsupported source {source!r}")
+
+
 def ingest(ctx: JobContext) -> dict[str, Any]:
     """Job body of ``data.ingest_bars``: load, validate, store Parquet, record metadata.
 
@@ -145,57 +329,36 @@ def ingest(ctx: JobContext) -> dict[str, Any]:
     """
     dataset_id = uuid.UUID(ctx.params["dataset_id"])
     dataset = ctx.db(lambda s: _set_status(s, dataset_id, status=DatasetStatus.RUNNING))
-    request = dataset.request
-    ctx.progress(0.1, "loading bars", force=True)
-    if request.get("source") != "sample":
-        raise ValidationFailed(f"unsupported source {request.get('source')!r}")
-    frame = load_sample(request["symbol"])
-    ctx.progress(0.4, f"validating {len(frame)} bars")
-    try:
-        validate_bars(frame)
-    except BarValidationError as exc:
-        raise ValidationFailed(f"bars failed validation: {exc}", errors=exc.problems) from exc
-    ctx.progress(0.6, "writing parquet")
-    checksum = bars_checksum(frame)
+    ctx.progress(0.1, f"loading bars ({dataset.source})", force=True)
     with tempfile.TemporaryDirectory(prefix="tradeopt-ingest-") as tmp:
-        path = Path(tmp) / "bars.parquet"
-        write_bars_parquet(frame, path)
-        ctx.progress(0.8, "uploading")
-        info = ctx.store.put_file(
-            bars_key(dataset_id), path, content_type="application/vnd.apache.parquet"
-        )
+        loaded = _load(ctx, dataset, Path(tmp))
+    ctx.progress(0.5, f"validating {len(loaded.frame)} bars")
+    loaded = sources.finalize(loaded)
     ctx.check()
-    start = frame["timestamp"].min().to_pydatetime()
-    end = frame["timestamp"].max().to_pydatetime()
-    meta = {
-        "price_for_returns": "adj_close",
-        "price_for_fills": "open/close (raw)",
-        "bars_per_year": 252,
-        "file_size": info.size,
-    }
-    ctx.db(
-        lambda s: _set_status(
-            s,
-            dataset_id,
-            symbols=sorted(frame["symbol"].unique().tolist()),
-            start=start,
-            end=end,
-            rows=len(frame),
-            checksum=checksum,
-            file_checksum=info.sha256,
-            storage_key=bars_key(dataset_id),
-            meta=meta,
-        )
-    )
-    return {"dataset_id": str(dataset_id), "rows": len(frame), "checksum": checksum}
+    ctx.progress(0.7, "writing parquet")
+    values = _store_bars(ctx.store, dataset_id, loaded)
+    if dataset.request.get("upload_key"):
+        ctx.store.delete(dataset.request["upload_key"])
+    ctx.check()
+    ctx.db(lambda s: _set_status(s, dataset_id, **values))
+    return {"dataset_id": str(dataset_id), "rows": values["rows"], "checksum": values["checksum"]}
 
 
 async def on_ingest_end(session: AsyncSession, job: Job, status: JobStatus) -> None:
     """Mirror the job's end on the dataset, in the same transaction that ends the job."""
     if job.resource_id is None:
         return
-    dataset = await DatasetRepository(session).get(job.resource_id)
+    repo = DatasetRepository(session)
+    dataset = await repo.get(job.resource_id)
     if dataset is None:  # deleted meanwhile
+        return
+    if dataset.source == "upload" and status != JobStatus.SUCCEEDED:
+        # A rejected (or abandoned) upload leaves no dataset and no object behind; the job
+        # record keeps the reason and the row report (``result.problem``).
+        await repo.delete(dataset)
+        store = get_runtime().store  # end hooks run in a worker (or the inline runtime)
+        prefix = dataset_prefix(dataset.id)
+        after_commit(session, lambda: asyncio.to_thread(store.delete_prefix, prefix))
         return
     dataset.status = {
         JobStatus.SUCCEEDED: DatasetStatus.READY,
@@ -205,3 +368,47 @@ async def on_ingest_end(session: AsyncSession, job: Job, status: JobStatus) -> N
     dataset.error = job.error
     dataset.updated_at = utcnow()
     await session.flush()
+
+
+async def enqueue_feature_build(
+    session: AsyncSession,
+    dispatcher: Dispatcher,
+    dataset: Dataset,
+    spec: dict[str, Any],
+    *,
+    created_by: str | None,
+    max_attempts: int,
+) -> Job:
+    """A ``data.build_features`` job computing and caching ``spec`` for ``dataset``."""
+    return await jobs.create_job(
+        session,
+        dispatcher,
+        TaskName.DATA_BUILD_FEATURES,
+        params={"dataset_id": str(dataset.id), "spec": spec},
+        resource_type=RESOURCE,
+        resource_id=dataset.id,
+        max_attempts=max_attempts,
+        created_by=created_by,
+    )
+
+
+def build_features(ctx: JobContext) -> dict[str, Any]:
+    """Job body of ``data.build_features``: compute the feature set once and cache it in object
+    storage under the spec's hash (a retry finds it cached).
+    """
+    from tradeopt_data import reads  # the read side imports the heavy feature library lazily
+
+    dataset_id = uuid.UUID(ctx.params["dataset_id"])
+    dataset = ctx.db(lambda s: get_dataset(s, dataset_id))
+    spec = reads.parse_spec(ctx.params.get("spec"))
+    ctx.progress(0.1, "computing features", force=True)
+    features, cached = reads.load_or_build_features(ctx.store, dataset, spec)
+    ctx.progress(0.9, "cached" if cached else "stored")
+    return {
+        "dataset_id": str(dataset_id),
+        "spec_hash": spec.hash(),
+        "key": reads.features_key(dataset_id, spec.hash()),
+        "columns": list(features.columns),
+        "warmup": features.warmup,
+        "cached": cached,
+    }

@@ -14,3 +14,9 @@ from tradeopt_data.worker import celery_app
 def ingest_bars(ctx: JobContext) -> dict[str, Any]:
     """Ingest the bars a dataset asks for."""
     return service.ingest(ctx)
+
+
+@job_task(celery_app, TaskName.DATA_BUILD_FEATURES)
+def build_features(ctx: JobContext) -> dict[str, Any]:
+    """Compute and cache a feature set of a dataset."""
+    return service.build_features(ctx)

@@ -22,7 +22,11 @@ from tradeopt_common.logging import configure_logging, get_logger
 from tradeopt_common.observability import metrics
 from tradeopt_common.storage.configured import store_from_settings
 from tradeopt_common.web import health
-from tradeopt_common.web.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from tradeopt_common.web.middleware import (
+    BodySizeLimitMiddleware,
+    NulCharacterMiddleware,
+    RequestIdMiddleware,
+)
 from tradeopt_common.web.problems import install_problem_handlers
 from tradeopt_common.web.state import AppState
 
@@ -57,7 +61,7 @@ def create_service_app(
     settings: CommonSettings | None = None,
     version: str = "0.1.0",
     description: str = "",
-    upload_limit_for: Callable[[str], int | None] | None = None,
+    upload_limit_for: Callable[[str, str], int | None] | None = None,
 ) -> FastAPI:
     """A FastAPI app with lifespan-managed clients, problem+json errors, auth-ready deps,
     request ids, a body-size limit, ``/healthz``, ``/readyz``, ``/metrics`` and ``/api/v1/jobs``.
@@ -122,5 +126,6 @@ def create_service_app(
     app.add_middleware(
         BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes, limit_for=upload_limit_for
     )
+    app.add_middleware(NulCharacterMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -1,15 +1,16 @@
-"""Pure ASGI middleware: request ids and the request-size limit."""
+"""Pure ASGI middleware: request ids, the request-size limit, and refusing NUL characters."""
 
 from __future__ import annotations
 
 import re
 import uuid
 from collections.abc import Callable
+from urllib.parse import unquote_to_bytes
 
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tradeopt_common.errors import PayloadTooLarge
+from tradeopt_common.errors import BadRequest, PayloadTooLarge
 from tradeopt_common.logging import bind_context, clear_context
 from tradeopt_common.web.problems import problem_response
 
@@ -47,6 +48,25 @@ class RequestIdMiddleware:
             clear_context()
 
 
+class NulCharacterMiddleware:
+    """400 for a path or query string carrying a NUL character (``%00``): no database text type
+    can hold one, so it could only fail later as a server error.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point."""
+        if scope["type"] == "http":
+            raw = scope.get("query_string", b"") or b""
+            if "\x00" in scope.get("path", "") or b"\x00" in unquote_to_bytes(raw):
+                error = BadRequest("the URL must not contain NUL characters (%00)")
+                await problem_response(error)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class _TooLarge(HTTPException):
     """Raised from ``receive``; FastAPI re-raises HTTP exceptions from body parsing as they are,
     so the problem handler renders it as 413.
@@ -58,11 +78,15 @@ class _TooLarge(HTTPException):
 
 class BodySizeLimitMiddleware:
     """Refuses bodies over a limit with 413 problem+json, by ``Content-Length`` up front and by
-    counting streamed bytes (chunked uploads). ``limit_for(path)`` may raise the limit per path.
+    counting streamed bytes (chunked uploads). ``limit_for(path, media_type)`` may raise the limit
+    for some requests (e.g. multipart uploads to one path).
     """
 
     def __init__(
-        self, app: ASGIApp, max_bytes: int, limit_for: Callable[[str], int | None] | None = None
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        limit_for: Callable[[str, str], int | None] | None = None,
     ) -> None:
         self.app, self.max_bytes, self.limit_for = app, max_bytes, limit_for
 
@@ -71,8 +95,9 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = (self.limit_for(scope["path"]) if self.limit_for else None) or self.max_bytes
         headers = dict(scope["headers"])
+        media = headers.get(b"content-type", b"").split(b";")[0].strip().decode("latin-1").lower()
+        limit = (self.limit_for(scope["path"], media) if self.limit_for else None) or self.max_bytes
         declared = headers.get(b"content-length")
         if declared is not None:
             try:

@@ -57,7 +57,11 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
             "type": err.get("type", ""),
         }
         if "input" in err and isinstance(err["input"], str | int | float | bool | None):
-            item["input"] = err["input"]
+            value = err["input"]
+            # Echo short inputs only: a problem document must not mirror a huge request.
+            item["input"] = (
+                value[:200] + "…" if isinstance(value, str) and len(value) > 200 else value
+            )
         out.append(item)
     return out
 

@@ -1,0 +1,114 @@
+"""Vectorised timestamp parsing for uploads: ISO strings, epochs, common date layouts -> UTC.
+
+Rules (documented for the data API):
+
+* ISO 8601 dates and datetimes, with or without a UTC offset; naive values are taken as UTC and
+  a date alone is midnight UTC.
+* Numbers are epochs; the unit follows the magnitude of the median value: seconds (< 1e11),
+  milliseconds (< 1e14), microseconds (< 1e17), else nanoseconds. Whole numbers that all look
+  like ``YYYYMMDD`` (between 18000101 and 22001231) are read as dates instead.
+* Text columns are tried as ISO first; when most values fail and most are numbers, they are
+  epochs (as above); otherwise a few common layouts are tried (``%m/%d/%Y``, ``%d/%m/%Y``,
+  ``%d.%m.%Y``, ...) and the one that parses the most values wins (month-first on a tie).
+
+Values that cannot be parsed become ``NaT``; the caller reports them row by row.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+#: Resolution of every parsed timestamp (matches :class:`tradeopt_ml.data.Panel`).
+UNIT = "ns"
+
+_FALLBACK_FORMATS: tuple[str, ...] = (
+    "%m/%d/%Y",
+    "%d/%m/%Y",
+    "%Y/%m/%d",
+    "%d.%m.%Y",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y %H:%M:%S",
+    "%Y/%m/%d %H:%M:%S",
+    "%d.%m.%Y %H:%M:%S",
+    "%d-%b-%Y",
+    "%b %d, %Y",
+    "%Y%m%d %H:%M:%S",
+)
+
+
+def _utc(values: pd.Series | pd.DatetimeIndex) -> pd.Series:
+    """Typed datetimes -> tz-aware UTC at :data:`UNIT` resolution (naive = UTC)."""
+    out = pd.Series(pd.DatetimeIndex(values))
+    out = out.dt.tz_localize("UTC") if out.dt.tz is None else out.dt.tz_convert("UTC")
+    return out.dt.as_unit(UNIT)
+
+
+def _from_numbers(numbers: pd.Series) -> pd.Series:
+    """Epoch seconds/ms/us/ns (by magnitude) or ``YYYYMMDD`` integers -> UTC timestamps."""
+    values = numbers.to_numpy(dtype="float64", na_value=np.nan)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return pd.Series(pd.NaT, index=numbers.index, dtype=f"datetime64[{UNIT}, UTC]")
+    whole = bool(np.all(finite == np.floor(finite)))
+    if whole and finite.min() >= 18_000_101 and finite.max() <= 22_001_231:
+        text = pd.Series(np.where(np.isfinite(values), values, 0).astype(np.int64)).astype(str)
+        parsed = pd.to_datetime(text, format="%Y%m%d", errors="coerce", utc=True)
+        parsed[~np.isfinite(values)] = pd.NaT
+        return _utc(parsed).set_axis(numbers.index)
+    magnitude = float(np.median(np.abs(finite)))
+    unit = (
+        "s"
+        if magnitude < 1e11
+        else "ms"
+        if magnitude < 1e14
+        else "us"
+        if magnitude < 1e17
+        else "ns"
+    )
+    # Beyond ~year 2262 the ns range overflows; coerce makes those NaT instead of raising.
+    limit = {"s": 9.2e9, "ms": 9.2e12, "us": 9.2e15, "ns": 9.2e18}[unit]
+    safe = np.where(np.abs(values) < limit, values, np.nan)
+    parsed = pd.to_datetime(pd.Series(safe), unit=unit, errors="coerce", utc=True)
+    return _utc(parsed).set_axis(numbers.index)
+
+
+def parse_timestamps(values: pd.Series) -> pd.Series:
+    """Parse a column of timestamps to ``datetime64[ns, UTC]``; failures become ``NaT``.
+
+    Args:
+        values: typed datetimes (e.g. from Parquet), dates, numbers (epochs) or strings.
+
+    Returns:
+        A Series with the same index as ``values``.
+    """
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values):
+        return _utc(values).set_axis(values.index)
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return _from_numbers(values)
+    blank = values.isna().to_numpy().copy()
+    text = values.astype("str").where(~blank, "")
+    blank |= (text == "").to_numpy()
+    n_present = int((~blank).sum())
+    if n_present == 0:
+        return pd.Series(pd.NaT, index=values.index, dtype=f"datetime64[{UNIT}, UTC]")
+    text = text.where(~blank)
+    parsed = pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True)
+    failed = int(parsed[~blank].isna().sum())
+    if failed * 2 > n_present:
+        numbers = pd.to_numeric(text.str.strip(), errors="coerce")
+        if int(numbers[~blank].isna().sum()) * 2 <= n_present:
+            return _from_numbers(numbers)
+        stripped = text.str.strip()
+        best, best_failed = parsed, failed
+        for fmt in _FALLBACK_FORMATS:
+            candidate = pd.to_datetime(stripped, format=fmt, errors="coerce", utc=True)
+            n_failed = int(candidate[~blank].isna().sum())
+            if n_failed < best_failed:
+                best, best_failed = candidate, n_failed
+            if n_failed == 0:
+                break
+        parsed = best
+    return _utc(parsed).set_axis(values.index)
