@@ -93,3 +93,18 @@ def test_rendered_config_passes_nginx_t(contexts: dict, context: str, tmp_path: 
     main = main.replace("/tmp/", f"{tmp_path}/").replace("/etc/nginx/conf.d/", f"{conf_d}/")
     (tmp_path / "nginx.conf").write_text(main)
     run([nginx, "-t", "-q", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")])
+
+
+def test_every_data_service_route_is_routed_to_the_data_service() -> None:
+    """The gateway's resource map sends every public path of the data app to DATA_UPSTREAM."""
+    from tradeopt_data.app import create_app
+
+    text = (NGINX / "templates" / "gateway.conf.template").read_text()
+    routes = re.findall(r'"(~[^"]+)"\s+"\$\{(\w+)_UPSTREAM\}"', text)
+    assert routes, "no resource map in the gateway template"
+    paths = [p for p in create_app().openapi()["paths"] if p.startswith("/api/")]
+    assert paths
+    for path in paths:
+        concrete = re.sub(r"\{[^}]+\}", "x", path)
+        owners = [svc for regex, svc in routes if re.search(regex[1:], concrete)]
+        assert owners == ["DATA"], (path, owners)

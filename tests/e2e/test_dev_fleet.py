@@ -3,6 +3,7 @@ itself (rendered the way the image and the fleet render it, checked with ``nginx
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import REPO, Fleet, load_fleetctl
+from tradeopt_ml.data import bars_checksum, load_sample, sample_path
 
 pytestmark = pytest.mark.e2e
 
@@ -160,6 +162,31 @@ def test_fleet_serves_the_data_api_through_the_gateway(fleet: Fleet) -> None:
         resp = client.get(f"/api/v1/datasets/{dataset['id']}", headers=auth)
         assert resp.status_code == 200, resp.text
         assert resp.json()["status"] == "ready" and resp.json()["rows"] == SPY_ROWS
+
+        # an upload passes the gateway (multipart, unbuffered) and is stored in the request;
+        # its bars and the feature catalog come back through the same routes
+        csv = gzip.decompress(sample_path("IWM").read_bytes())
+        resp = client.post(
+            "/api/v1/datasets",
+            files={"file": ("IWM.csv", csv, "text/csv")},
+            data={"symbol": "IWM"},
+            headers=auth,
+        )
+        assert resp.status_code == 201, resp.text
+        uploaded = resp.json()
+        assert uploaded["checksum"] == bars_checksum(load_sample("IWM"))
+        bars = client.get(
+            f"/api/v1/datasets/{uploaded['id']}/bars", params={"format": "csv"}, headers=auth
+        )
+        assert bars.status_code == 200 and len(bars.text.splitlines()) == uploaded["rows"] + 1
+        bad = client.post(
+            "/api/v1/datasets",
+            files={"file": ("x.csv", b"Date,Open\n2024-01-02,1\n", "text/csv")},
+            data={"symbol": "IWM"},
+            headers=auth,
+        )
+        assert_problem(bad, 422)
+        assert client.get("/api/v1/features", headers=auth).json()["items"]
 
         # the job's event stream passes the gateway unbuffered (SSE)
         with client.stream("GET", f"/api/v1/jobs/{job_id}/events", headers=auth) as stream:
