@@ -294,3 +294,16 @@ async def test_large_upload_runs_as_a_job_and_a_bad_one_leaves_nothing(
     missing = await client.get(f"/api/v1/datasets/{resp.json()['id']}")
     assert missing.status_code == 404
     assert await _counts(data_app) == before
+
+
+async def test_upload_size_limit_is_413_and_stores_nothing(client, data_app):
+    data_app.state.tradeopt.settings.max_upload_bytes = 50_000
+    before = await _counts(data_app)
+    big = _csv_bytes(_small_csv(2000))
+    assert len(big) > 50_000
+    resp = await _upload(client, big, symbol="BIG")
+    assert resp.status_code == 413, resp.text
+    assert resp.headers["content-type"].startswith(PROBLEM)
+    assert await _counts(data_app) == before
+    small = await _upload(client, _csv_bytes(_small_csv(60)), symbol="SMALL")
+    assert small.status_code == 201, small.text
