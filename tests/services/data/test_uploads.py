@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import uuid
 
 import numpy as np
 import pandas as pd
@@ -279,7 +280,13 @@ async def test_large_upload_runs_as_a_job_and_a_bad_one_leaves_nothing(
     ready = (await client.get(f"/api/v1/datasets/{created['id']}")).json()
     assert ready["status"] == "ready" and ready["checksum"] == bars_checksum(load_sample("GLD"))
     keys = data_app.state.tradeopt.store.list_keys(f"datasets/{created['id']}/")
-    assert keys == [f"datasets/{created['id']}/bars.parquet"]  # the staged upload is gone
+    prefix = f"datasets/{created['id']}/"
+    assert sorted(keys) == [f"{prefix}bars.parquet", f"{prefix}manifest.json"]  # upload gone
+    from tradeopt_common.contracts.datasets import read_manifest
+
+    manifest = read_manifest(data_app.state.tradeopt.store, uuid.UUID(created["id"]))
+    assert manifest is not None and manifest.checksum == ready["checksum"]
+    assert manifest.rows == ready["rows"] and manifest.symbols == ["GLD"]
 
     before = await _counts(data_app)
     bad = _small_csv(200)

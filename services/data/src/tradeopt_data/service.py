@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tradeopt_common.contracts.datasets import DatasetManifest, bars_key, write_manifest
 from tradeopt_common.db.base import utcnow
 from tradeopt_common.db.repository import Page
 from tradeopt_common.db.session import after_commit
@@ -36,11 +37,6 @@ log = get_logger(__name__)
 RESOURCE = "dataset"
 PARQUET = "application/vnd.apache.parquet"
 DEFAULT_MIN_ROWS = 30
-
-
-def bars_key(dataset_id: uuid.UUID) -> str:
-    """Object key of a dataset's bars (never built from user input)."""
-    return f"datasets/{dataset_id}/bars.parquet"
 
 
 def upload_key(dataset_id: uuid.UUID) -> str:
@@ -196,6 +192,7 @@ async def create_from_upload(
     dataset.status = DatasetStatus.READY
     dataset.meta = {**dataset.meta, "upload": {"size": upload.size, "sha256": upload.sha256}}
     try:
+        await asyncio.to_thread(write_manifest, store, manifest_of(dataset))
         await DatasetRepository(session).add(dataset)
     except BaseException:
         await asyncio.to_thread(store.delete_prefix, dataset_prefix(dataset.id))
@@ -230,6 +227,25 @@ def _store_bars(
         "storage_key": bars_key(dataset_id),
         "meta": meta,
     }
+
+
+def manifest_of(dataset: Dataset) -> DatasetManifest:
+    """The manifest other services read for a dataset whose bars are stored."""
+    meta = dataset.meta or {}
+    return DatasetManifest(
+        id=dataset.id,
+        name=dataset.name,
+        symbols=list(dataset.symbols),
+        timeframe=dataset.timeframe,
+        start=dataset.start,
+        end=dataset.end,
+        rows=int(dataset.rows or 0),
+        checksum=dataset.checksum or "",
+        bars_key=bars_key(dataset.id),
+        bars_per_year=float(meta.get("bars_per_year", 252.0)),
+        price_for_returns=str(meta.get("price_for_returns", "adj_close")),
+        meta={k: meta[k] for k in ("adjusted_prices", "price_for_fills") if k in meta},
+    )
 
 
 async def get_dataset(session: AsyncSession, dataset_id: uuid.UUID) -> Dataset:
@@ -340,7 +356,8 @@ def ingest(ctx: JobContext) -> dict[str, Any]:
     if dataset.request.get("upload_key"):
         ctx.store.delete(dataset.request["upload_key"])
     ctx.check()
-    ctx.db(lambda s: _set_status(s, dataset_id, **values))
+    stored = ctx.db(lambda s: _set_status(s, dataset_id, **values))
+    write_manifest(ctx.store, manifest_of(stored))
     return {"dataset_id": str(dataset_id), "rows": values["rows"], "checksum": values["checksum"]}
 
 
