@@ -9,7 +9,7 @@ import uuid
 import numpy as np
 import pytest
 
-from tests.services.data.jobrun import ingest, run_job
+from tests.support.jobrun import ingest, run_job
 from tradeopt_ml.data import Panel, load_sample
 from tradeopt_ml.features import FeatureSpec, Normalizer, compute_features
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from tests.services.data.jobrun import run_job
+from tests.support.jobrun import run_job
 from tradeopt_ml.data import SAMPLE_SYMBOLS, bars_checksum, load_sample, sample_path
 
 pytestmark = pytest.mark.integration

@@ -90,12 +90,15 @@ async def job_events(
     async with state.db.unit_of_work() as session:
         if await session.get(Job, job_id) is None:
             raise JobNotFound(f"job {job_id} does not exist")
-    return EventSourceResponse(_stream(job_id, request, state, poll), ping=15)
+    return EventSourceResponse(stream_job_events(job_id, request, state, poll), ping=15)
 
 
-async def _stream(
+async def stream_job_events(
     job_id: uuid.UUID, request: Request, state: StateDep, poll: float
 ) -> AsyncIterator[dict[str, str]]:
+    """SSE events of one job (``job`` events with the full record) until it ends; shared by the
+    resources whose progress is a job's (runs, studies, evaluations, paper sessions).
+    """
     pubsub = state.redis.pubsub()
     try:
         try:

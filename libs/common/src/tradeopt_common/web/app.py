@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
@@ -62,9 +62,12 @@ def create_service_app(
     version: str = "0.1.0",
     description: str = "",
     upload_limit_for: Callable[[str, str], int | None] | None = None,
+    background: Sequence[Callable[[AppState], Awaitable[None]]] = (),
 ) -> FastAPI:
     """A FastAPI app with lifespan-managed clients, problem+json errors, auth-ready deps,
     request ids, a body-size limit, ``/healthz``, ``/readyz``, ``/metrics`` and ``/api/v1/jobs``.
+
+    ``background`` coroutines (e.g. gauges refreshed from the database) run for the app's lifetime.
     """
     settings = settings or get_settings()
     configure_logging(
@@ -97,14 +100,16 @@ def create_service_app(
             dispatcher=CeleryDispatcher(celery),
         )
         app.state.tradeopt = state
-        gauges = asyncio.create_task(_refresh_job_gauges(state))
+        tasks = [asyncio.create_task(_refresh_job_gauges(state))]
+        tasks += [asyncio.create_task(task(state)) for task in background]
         log.info("service.started", service=service, env=settings.env.value)
         try:
             yield
         finally:
-            gauges.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await gauges
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await redis.aclose()
             await db.dispose()
             log.info("service.stopped", service=service)

@@ -1,5 +1,5 @@
 """Run a queued job in this process through the real job protocol (claim, heartbeat, finish,
-end hook) — for tests of the HTTP surface that need finished jobs but not a worker process."""
+end hook) — for tests of an HTTP surface that need finished jobs but not a worker process."""
 
 from __future__ import annotations
 
@@ -9,13 +9,23 @@ import httpx
 
 
 async def run_job(client: httpx.AsyncClient, job_id: str) -> dict:
-    """Execute job ``job_id`` now; return the job record as the API shows it."""
+    """Execute job ``job_id`` now; return the job record as the API shows it.
+
+    A job that already ended (e.g. canceled while queued) gets its end hook run instead, as a
+    worker does when it receives the service's ``job_ended`` message.
+    """
     import tradeopt_data.tasks  # noqa: F401 - registers the job functions
-    from tradeopt_common.jobs.runner import END_HOOKS, JOB_FUNCTIONS, execute_job
+    import tradeopt_training.tasks  # noqa: F401
+    from tradeopt_common.jobs.runner import END_HOOKS, JOB_FUNCTIONS, execute_job, run_end_hook
 
     job = (await client.get(f"/api/v1/jobs/{job_id}")).json()
     kind = job["kind"]
-    await asyncio.to_thread(execute_job, job_id, JOB_FUNCTIONS[kind], on_end=END_HOOKS.get(kind))
+    if job["status"] in ("succeeded", "failed", "canceled"):
+        await asyncio.to_thread(run_end_hook, job_id)
+    else:
+        await asyncio.to_thread(
+            execute_job, job_id, JOB_FUNCTIONS[kind], on_end=END_HOOKS.get(kind)
+        )
     return (await client.get(f"/api/v1/jobs/{job_id}")).json()
 
 

@@ -1,0 +1,1 @@
+"""tradeopt training service: runs (jobs on the ``training`` queue) and the model registry."""

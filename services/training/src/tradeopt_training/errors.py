@@ -1,0 +1,21 @@
+"""Errors of the training service."""
+
+from tradeopt_common.errors import Conflict, NotFound
+
+
+class RunNotFound(NotFound):
+    """No run with that id."""
+
+    code, title = "run-not-found", "Run not found"
+
+
+class RunStateConflict(Conflict):
+    """The run's state does not allow the operation (e.g. cancelling a finished run)."""
+
+    code, title = "run-state-conflict", "Run state conflict"
+
+
+class ModelNotFound(NotFound):
+    """No model with that id."""
+
+    code, title = "model-not-found", "Model not found"

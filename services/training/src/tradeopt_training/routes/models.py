@@ -1,0 +1,96 @@
+"""``/api/v1/models``: the model registry."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from tradeopt_common.web.deps import ReadPrincipal, SessionDep, StoreDep, WritePrincipal
+from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead
+from tradeopt_training import service
+from tradeopt_training.deps import CurrentModel
+from tradeopt_training.models import Model, ModelStage
+from tradeopt_training.routes.problems import problems
+from tradeopt_training.schemas import Algorithm, Alias, ModelRead, ModelUpdate, StageChangeRead
+
+router = APIRouter(prefix="/api/v1/models", tags=["models"])
+
+
+async def _read(session: SessionDep, model: Model, *, history: bool) -> ModelRead:
+    out = ModelRead.model_validate(model)
+    if history:
+        out.history = [
+            StageChangeRead.model_validate(h)
+            for h in await service.model_history(session, model.id)
+        ]
+    return out
+
+
+@router.get("", response_model=PageRead[ModelRead], responses=problems(401, 403, 422))
+async def list_models(
+    session: SessionDep,
+    _: ReadPrincipal,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+    stage: Annotated[ModelStage | None, Query()] = None,
+    algorithm: Annotated[Algorithm | None, Query()] = None,
+    dataset_id: Annotated[uuid.UUID | None, Query()] = None,
+    alias: Annotated[Alias | None, Query()] = None,
+) -> PageRead[ModelRead]:
+    """Registered models, newest first; filter by stage, algorithm, dataset, or alias."""
+    page = await service.list_models(
+        session,
+        limit=limit,
+        cursor=cursor,
+        stage=stage,
+        algorithm=algorithm,
+        dataset_id=dataset_id,
+        alias=alias,
+    )
+    items = [await _read(session, m, history=False) for m in page.items]
+    return PageRead(items=items, next_cursor=page.next_cursor)
+
+
+@router.get("/{model_id}", response_model=ModelRead, responses=problems(401, 403, 404, 422))
+async def get_model(model: CurrentModel, session: SessionDep) -> ModelRead:
+    """One model with its lineage (dataset and checksum, features, normalisation, env, split,
+    algorithm, hyperparameters, seed, code version, run, study) and stage history.
+    """
+    return await _read(session, model, history=True)
+
+
+@router.get(
+    "/{model_id}/download",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/zip": {}}, "description": "model.zip"},
+        **problems(401, 403, 404, 422),
+    },
+)
+async def download_model(model: CurrentModel, store: StoreDep) -> StreamingResponse:
+    """The stable-baselines3 ``model.zip`` (its sha256 is the model's ``checksum``)."""
+    chunks = await asyncio.to_thread(store.iter_chunks, model.artifact_key)
+    return StreamingResponse(
+        chunks,
+        media_type="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="model-{model.id}.zip"',
+            "Content-Length": str(model.size),
+            "X-Checksum-SHA256": model.checksum,
+        },
+    )
+
+
+@router.patch("/{model_id}", response_model=ModelRead, responses=problems(400, 401, 403, 404, 422))
+async def update_model(
+    model_id: uuid.UUID, body: ModelUpdate, session: SessionDep, principal: WritePrincipal
+) -> ModelRead:
+    """Move a model between ``candidate``, ``production`` and ``archived`` and/or set its
+    aliases; every change is kept in its history.
+    """
+    model = await service.update_model(session, model_id, body, changed_by=principal.id)
+    return await _read(session, model, history=True)

@@ -1,0 +1,124 @@
+"""``/api/v1/runs``: training runs (jobs on the ``training`` queue)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from sse_starlette.sse import EventSourceResponse
+
+from tradeopt_common.jobs.routes import stream_job_events
+from tradeopt_common.web.deps import (
+    IdempotencyDep,
+    ReadPrincipal,
+    SessionDep,
+    SettingsDep,
+    StateDep,
+    StoreDep,
+    WritePrincipal,
+)
+from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead
+from tradeopt_training import service
+from tradeopt_training.deps import CurrentRun
+from tradeopt_training.models import RunStatus
+from tradeopt_training.routes.problems import problems
+from tradeopt_training.schemas import Algorithm, RunCreate, RunRead
+
+router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+
+
+@router.post(
+    "", status_code=202, response_model=RunRead, responses=problems(400, 401, 403, 409, 413, 422)
+)
+async def create_run(
+    body: RunCreate,
+    session: SessionDep,
+    state: StateDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    principal: WritePrincipal,
+    idempotency: IdempotencyDep,
+) -> JSONResponse:
+    """Start a training run: 202 with the run ``queued`` and a ``Location``; the worker trains
+    with progress, checkpoints, periodic validation (best model kept) and registers a model.
+
+    Accepts ``Idempotency-Key``.
+    """
+    if (replayed := await idempotency.begin()) is not None:
+        return replayed
+    run = await service.create_run(
+        session,
+        store,
+        state.dispatcher,
+        body,
+        torch_threads=getattr(settings, "torch_threads", 1),
+        max_timesteps=getattr(settings, "training_max_timesteps", 50_000_000),
+        created_by=principal.id,
+        max_attempts=settings.job_max_attempts,
+    )
+    return await idempotency.respond(
+        RunRead.model_validate(run), status_code=202, headers={"Location": f"/api/v1/runs/{run.id}"}
+    )
+
+
+@router.get("", response_model=PageRead[RunRead], responses=problems(401, 403, 422))
+async def list_runs(
+    session: SessionDep,
+    _: ReadPrincipal,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+    status: Annotated[RunStatus | None, Query()] = None,
+    dataset_id: Annotated[uuid.UUID | None, Query()] = None,
+    algorithm: Annotated[Algorithm | None, Query()] = None,
+    study_id: Annotated[uuid.UUID | None, Query()] = None,
+) -> PageRead[RunRead]:
+    """Runs, newest first; filter by status, dataset, algorithm or study."""
+    page = await service.list_runs(
+        session,
+        limit=limit,
+        cursor=cursor,
+        status=status,
+        dataset_id=dataset_id,
+        algorithm=algorithm,
+        study_id=study_id,
+    )
+    return PageRead(
+        items=[RunRead.model_validate(r) for r in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get("/{run_id}", response_model=RunRead, responses=problems(401, 403, 404, 422))
+async def get_run(run: CurrentRun) -> RunRead:
+    """One run: status, progress (fraction, timesteps, steps/s, ETA, recent reward), metrics,
+    the registered model.
+    """
+    return RunRead.model_validate(run)
+
+
+@router.post(
+    "/{run_id}/cancel",
+    status_code=202,
+    response_model=RunRead,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def cancel_run(
+    run_id: uuid.UUID, session: SessionDep, state: StateDep, _: WritePrincipal
+) -> RunRead:
+    """Cancel a queued or running run (the worker stops at its next step); 409 once finished."""
+    return RunRead.model_validate(await service.cancel_run(session, state.dispatcher, run_id))
+
+
+@router.get(
+    "/{run_id}/events", response_class=EventSourceResponse, responses=problems(401, 403, 404, 422)
+)
+async def run_events(
+    run: CurrentRun,
+    request: Request,
+    state: StateDep,
+    poll: Annotated[float, Query(ge=0.1, le=30)] = 1.0,
+) -> EventSourceResponse:
+    """Server-Sent Events of the run's job (progress messages, then the terminal state)."""
+    assert run.job_id is not None
+    return EventSourceResponse(stream_job_events(run.job_id, request, state, poll), ping=15)

@@ -1,0 +1,115 @@
+"""Request and response models of the training service."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Algorithm = Literal["ppo", "a2c", "dqn", "sac", "td3"]
+Alias = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
+
+
+class RunCreate(BaseModel):
+    """``POST /api/v1/runs`` (DESIGN §3.1). ``env`` takes the environment fields (window,
+    features, cost_bps, slippage_bps, action_space, fill, reward, …); ``split`` either dates
+    (``train_end``, ``validation_end``) or fractions (``train``, ``validation``, ``test``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset_id: uuid.UUID
+    algorithm: Algorithm = "ppo"
+    total_timesteps: int = Field(10_000, ge=1)
+    seed: int = Field(0, ge=0, lt=2**31)
+    n_envs: int = Field(1, ge=1, le=64)
+    env: dict[str, Any] = Field(default_factory=dict)
+    hyperparams: dict[str, Any] = Field(default_factory=dict)
+    split: dict[str, Any] = Field(default_factory=dict)
+    symbols: list[Annotated[str, StringConstraints(max_length=32)]] | None = Field(
+        None, min_length=1, max_length=64
+    )
+    checkpoint_every: int | None = Field(None, ge=1)
+    eval_every: int | None = Field(None, ge=1)
+    eval_episodes: int = Field(1, ge=1, le=100)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    study_id: uuid.UUID | None = None
+    trial_number: int | None = Field(None, ge=0)
+
+
+class RunRead(BaseModel):
+    """A run (DESIGN §3.1: ``{id, status, progress, job_id, metrics, model_id, error}``)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    status: str
+    progress: float
+    timesteps: int
+    total_timesteps: int
+    dataset_id: uuid.UUID
+    dataset_checksum: str
+    algorithm: str
+    seed: int
+    spec: dict[str, Any]
+    live: dict[str, Any]
+    metrics: dict[str, Any]
+    resumed_from: int | None
+    model_id: uuid.UUID | None
+    job_id: uuid.UUID | None
+    study_id: uuid.UUID | None
+    trial_number: int | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class StageChangeRead(BaseModel):
+    """One entry of a model's stage history."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    from_stage: str | None
+    to_stage: str
+    aliases: list[str]
+    note: str | None
+    changed_by: str | None
+    created_at: datetime
+
+
+class ModelRead(BaseModel):
+    """A registered model (DESIGN §3.1)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    algorithm: str
+    dataset_id: uuid.UUID
+    run_id: uuid.UUID
+    params: dict[str, Any]
+    seed: int
+    checksum: str
+    size: int
+    stage: str
+    aliases: list[str]
+    metrics: dict[str, Any]
+    lineage: dict[str, Any]
+    study_id: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+    history: list[StageChangeRead] = Field(default_factory=list)
+
+
+class ModelUpdate(BaseModel):
+    """``PATCH /api/v1/models/{id}``: move the stage and/or set aliases (recorded in history).
+    An alias names one model at a time: giving it to this model takes it from any other.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage: Literal["none", "candidate", "production", "archived"] | None = None
+    aliases: list[Alias] | None = Field(None, max_length=16)
+    note: Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00]*$")] | None = None

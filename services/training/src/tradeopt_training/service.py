@@ -1,0 +1,303 @@
+"""Run and model rules and state transitions; called by routes and tasks (no FastAPI, no Celery)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from gymnasium import spaces
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tradeopt_common.contracts.datasets import read_manifest
+from tradeopt_common.db.base import utcnow
+from tradeopt_common.db.repository import Page
+from tradeopt_common.errors import ValidationFailed
+from tradeopt_common.jobs import service as jobs
+from tradeopt_common.jobs.dispatch import Dispatcher
+from tradeopt_common.jobs.models import Job, JobStatus
+from tradeopt_common.jobs.names import TaskName
+from tradeopt_common.references import add_reference
+from tradeopt_common.storage import ArtifactStore
+from tradeopt_ml.agents import validate_hyperparams
+from tradeopt_ml.training.experiment import ExperimentSpec
+from tradeopt_training.errors import ModelNotFound, RunNotFound, RunStateConflict
+from tradeopt_training.models import Model, ModelStage, ModelStageChange, RunStatus, TrainingRun
+from tradeopt_training.repository import ModelRepository, RunRepository
+from tradeopt_training.schemas import ModelUpdate, RunCreate
+
+RESOURCE = "run"
+
+
+def _errors(exc: ValidationError, prefix: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [
+        {"loc": [*prefix, *(str(p) for p in e["loc"])], "msg": e["msg"], "type": e["type"]}
+        for e in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+def experiment_spec(body: RunCreate, *, torch_threads: int, max_timesteps: int) -> ExperimentSpec:
+    """The library spec of a run request; 422 naming the field for anything invalid."""
+    if body.total_timesteps > max_timesteps:
+        raise ValidationFailed(
+            f"total_timesteps {body.total_timesteps} exceeds this deployment's limit "
+            f"{max_timesteps}",
+            errors=[
+                {"loc": ["body", "total_timesteps"], "msg": "too large", "type": "value_error"}
+            ],
+        )
+    env = dict(body.env)
+    features = env.pop("features", None)
+    raw = {
+        "algorithm": body.algorithm,
+        "hyperparams": body.hyperparams,
+        "total_timesteps": body.total_timesteps,
+        "seed": body.seed,
+        "n_envs": body.n_envs,
+        "symbols": body.symbols,
+        "env": env,
+        "features": features,
+        "split": body.split,
+        "checkpoint_every": body.checkpoint_every,
+        "eval_every": body.eval_every,
+        "eval_episodes": body.eval_episodes,
+        "device": body.device,
+        "torch_threads": torch_threads,
+    }
+    try:
+        spec = ExperimentSpec.model_validate({k: v for k, v in raw.items() if v is not None})
+    except ValidationError as exc:
+        errors = []
+        for e in _errors(exc, ()):
+            # ``features`` is given inside ``env`` in the request (DESIGN §3.1)
+            prefix = ["body", "env"] if e["loc"][:1] == ["features"] else ["body"]
+            errors.append({**e, "loc": [*prefix, *e["loc"]]})
+        summary = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
+        raise ValidationFailed(summary, errors=errors) from exc
+    if spec.total_timesteps % spec.n_envs:
+        raise ValidationFailed(
+            f"total_timesteps must be a multiple of n_envs ({spec.n_envs})",
+            errors=[{"loc": ["body", "total_timesteps"], "msg": "not a multiple of n_envs"}],
+        )
+    space = (
+        spaces.Discrete(3)
+        if spec.env.action_space == "discrete"
+        else spaces.Box(-1.0, 1.0, (1,), dtype="float32")
+    )
+    try:
+        validate_hyperparams(
+            spec.algorithm, spec.hyperparams, action_space=space, n_envs=spec.n_envs
+        )
+    except ValidationError as exc:
+        errors = _errors(exc, ("body", "hyperparams"))
+        summary = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
+        raise ValidationFailed(summary, errors=errors) from exc
+    except ValueError as exc:
+        raise ValidationFailed(
+            str(exc),
+            errors=[{"loc": ["body", "algorithm"], "msg": str(exc), "type": "value_error"}],
+        ) from exc
+    return spec
+
+
+async def create_run(
+    session: AsyncSession,
+    store: ArtifactStore,
+    dispatcher: Dispatcher,
+    body: RunCreate,
+    *,
+    torch_threads: int,
+    max_timesteps: int,
+    created_by: str | None,
+    max_attempts: int,
+) -> TrainingRun:
+    """Validate, record the dataset reference, insert the run and enqueue its job."""
+    spec = experiment_spec(body, torch_threads=torch_threads, max_timesteps=max_timesteps)
+    manifest = await asyncio.to_thread(read_manifest, store, body.dataset_id)
+    if manifest is None:
+        raise ValidationFailed(
+            f"dataset {body.dataset_id} does not exist or is not ready",
+            errors=[{"loc": ["body", "dataset_id"], "msg": "unknown or not ready dataset"}],
+        )
+    unknown = sorted(set(spec.symbols or []) - set(manifest.symbols))
+    if unknown:
+        raise ValidationFailed(
+            f"symbol(s) not in dataset {body.dataset_id}: {', '.join(unknown)}",
+            errors=[{"loc": ["body", "symbols"], "msg": "unknown symbol"}],
+        )
+    run = TrainingRun(
+        id=uuid.uuid4(),
+        status=RunStatus.QUEUED,
+        dataset_id=body.dataset_id,
+        dataset_checksum=manifest.checksum,
+        algorithm=spec.algorithm,
+        seed=spec.seed,
+        total_timesteps=spec.total_timesteps,
+        spec=spec.model_dump(mode="json"),
+        study_id=body.study_id,
+        trial_number=body.trial_number,
+        created_by=created_by,
+    )
+    await RunRepository(session).add(run)
+    await add_reference(session, "dataset", body.dataset_id, RESOURCE, run.id)
+    job = await jobs.create_job(
+        session,
+        dispatcher,
+        TaskName.TRAINING_TRAIN_RUN,
+        params={"run_id": str(run.id)},
+        resource_type=RESOURCE,
+        resource_id=run.id,
+        max_attempts=max_attempts,
+        created_by=created_by,
+    )
+    run.job_id = job.id
+    await session.flush()
+    return run
+
+
+async def get_run(session: AsyncSession, run_id: uuid.UUID) -> TrainingRun:
+    """The run, or :class:`RunNotFound`."""
+    run = await RunRepository(session).get(run_id)
+    if run is None:
+        raise RunNotFound(f"run {run_id} does not exist")
+    return run
+
+
+async def list_runs(
+    session: AsyncSession,
+    *,
+    limit: int,
+    cursor: str | None,
+    status: str | None,
+    dataset_id: uuid.UUID | None,
+    algorithm: str | None,
+    study_id: uuid.UUID | None,
+) -> Page[TrainingRun]:
+    """Runs, newest first."""
+    repo = RunRepository(session)
+    stmt = repo.filtered(
+        status=status, dataset_id=dataset_id, algorithm=algorithm, study_id=study_id
+    )
+    return await repo.paginate(stmt, limit=limit, cursor=cursor)
+
+
+async def cancel_run(
+    session: AsyncSession, dispatcher: Dispatcher, run_id: uuid.UUID
+) -> TrainingRun:
+    """Cancel a queued or running run (409 once it has finished)."""
+    run = await get_run(session, run_id)
+    if run.status not in (RunStatus.QUEUED, RunStatus.RUNNING) or run.job_id is None:
+        raise RunStateConflict(f"run {run_id} is {run.status}; only queued or running runs cancel")
+    await jobs.request_cancel(session, run.job_id, dispatcher)
+    await session.refresh(run)
+    return run
+
+
+async def on_run_end(session: AsyncSession, job: Job, status: JobStatus) -> None:
+    """Mirror the job's end on the run, in the transaction that ends the job."""
+    if job.resource_id is None:
+        return
+    run = await RunRepository(session).get(job.resource_id)
+    if run is None:
+        return
+    run.status = {
+        JobStatus.SUCCEEDED: RunStatus.SUCCEEDED,
+        JobStatus.FAILED: RunStatus.FAILED,
+        JobStatus.CANCELED: RunStatus.CANCELED,
+    }[status]
+    run.error = job.error
+    run.finished_at = utcnow()
+    if status == JobStatus.SUCCEEDED:
+        run.progress = 1.0
+    await session.flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# models
+
+
+async def get_model(session: AsyncSession, model_id: uuid.UUID) -> Model:
+    """The model, or :class:`ModelNotFound`."""
+    model = await ModelRepository(session).get(model_id)
+    if model is None:
+        raise ModelNotFound(f"model {model_id} does not exist")
+    return model
+
+
+async def model_history(session: AsyncSession, model_id: uuid.UUID) -> list[ModelStageChange]:
+    """A model's stage history, oldest first."""
+    return await ModelRepository(session).history(model_id)
+
+
+async def list_models(
+    session: AsyncSession,
+    *,
+    limit: int,
+    cursor: str | None,
+    stage: str | None,
+    algorithm: str | None,
+    dataset_id: uuid.UUID | None,
+    alias: str | None,
+) -> Page[Model]:
+    """Models, newest first (``alias`` selects the one model holding it)."""
+    repo = ModelRepository(session)
+    if alias is not None:
+        return Page(items=await repo.with_alias(alias), next_cursor=None)
+    stmt = repo.filtered(stage=stage, algorithm=algorithm, dataset_id=dataset_id)
+    return await repo.paginate(stmt, limit=limit, cursor=cursor)
+
+
+async def update_model(
+    session: AsyncSession, model_id: uuid.UUID, body: ModelUpdate, *, changed_by: str | None
+) -> Model:
+    """Change stage and/or aliases; every change is recorded in the model's history."""
+    repo = ModelRepository(session)
+    model = await repo.get(model_id, for_update=True)
+    if model is None:
+        raise ModelNotFound(f"model {model_id} does not exist")
+    if body.stage is None and body.aliases is None:
+        raise ValidationFailed("give 'stage' and/or 'aliases'")
+    aliases = sorted(set(body.aliases)) if body.aliases is not None else list(model.aliases)
+    for alias in aliases:
+        for other in await repo.with_alias(alias):
+            if other.id == model.id:
+                continue
+            other.aliases = [a for a in other.aliases if a != alias]
+            session.add(
+                ModelStageChange(
+                    model_id=other.id,
+                    from_stage=other.stage,
+                    to_stage=other.stage,
+                    aliases=list(other.aliases),
+                    note=f"alias {alias!r} moved to model {model.id}",
+                    changed_by=changed_by,
+                )
+            )
+    previous = model.stage
+    model.stage = body.stage or model.stage
+    model.aliases = aliases
+    model.updated_at = utcnow()
+    session.add(
+        ModelStageChange(
+            model_id=model.id,
+            from_stage=previous,
+            to_stage=model.stage,
+            aliases=list(aliases),
+            note=body.note,
+            changed_by=changed_by,
+        )
+    )
+    await session.flush()
+    return model
+
+
+def register_stage(model: Model) -> ModelStageChange:
+    """The first history entry of a newly registered model."""
+    return ModelStageChange(
+        model_id=model.id,
+        from_stage=None,
+        to_stage=ModelStage.CANDIDATE,
+        aliases=[],
+        note="registered by its training run",
+    )

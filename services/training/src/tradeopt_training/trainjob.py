@@ -1,0 +1,321 @@
+"""The body of a ``training.train_run`` job: load the dataset, train with checkpoints uploaded to
+object storage, resume from the newest complete checkpoint after a crash, register the model.
+
+Object layout (DESIGN §7): ``runs/{id}/checkpoints/{timesteps:012d}/…`` (a ``COMPLETE`` marker is
+written last, so a half-uploaded checkpoint is never resumed from), ``runs/{id}/tb/…`` (TensorBoard
+event files), ``models/{id}/model.zip`` + ``model.json`` (lineage).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import uuid
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from tradeopt_common.contracts.datasets import read_manifest
+from tradeopt_common.db.base import utcnow
+from tradeopt_common.errors import ValidationFailed
+from tradeopt_common.jobs.runner import JobContext
+from tradeopt_common.logging import get_logger
+from tradeopt_common.storage import ArtifactStore
+from tradeopt_ml.data import read_bars_parquet
+from tradeopt_ml.training import ProgressInfo, TrainHooks, TrainingCanceled
+from tradeopt_ml.training.experiment import ExperimentSpec, prepare, run_experiment
+from tradeopt_training import metrics
+from tradeopt_training.models import Model, RunStatus, TrainingRun
+from tradeopt_training.repository import RunRepository
+from tradeopt_training.service import register_stage
+
+log = get_logger(__name__)
+COMPLETE = "COMPLETE"
+#: Checkpoints kept in object storage per run (older ones are deleted after a new one lands).
+KEEP_CHECKPOINTS = 2
+
+
+def checkpoints_prefix(run_id: uuid.UUID) -> str:
+    """Prefix of a run's checkpoints."""
+    return f"runs/{run_id}/checkpoints/"
+
+
+def model_id_for(run_id: uuid.UUID) -> uuid.UUID:
+    """A run registers exactly one model; its id is derived from the run (idempotent retries)."""
+    return uuid.uuid5(run_id, "model")
+
+
+def code_version() -> str:
+    """Package version plus the image's git revision when known."""
+    try:
+        base = version("tradeopt-ml")
+    except PackageNotFoundError:  # pragma: no cover - editable installs always have metadata
+        base = "unknown"
+    revision = os.environ.get("TRADEOPT_REVISION") or os.environ.get("REVISION")
+    return f"{base}+{revision}" if revision else base
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints in object storage
+
+
+def upload_checkpoint(store: ArtifactStore, run_id: uuid.UUID, folder: Path, timesteps: int) -> str:
+    """Upload a checkpoint folder; the ``COMPLETE`` marker goes last. Returns its prefix."""
+    prefix = f"{checkpoints_prefix(run_id)}{timesteps:012d}/"
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        store.put_file(prefix + path.relative_to(folder).as_posix(), path)
+    store.put_bytes(prefix + COMPLETE, str(timesteps).encode(), content_type="text/plain")
+    _prune(store, run_id, keep=KEEP_CHECKPOINTS)
+    return prefix
+
+
+def complete_checkpoints(store: ArtifactStore, run_id: uuid.UUID) -> list[int]:
+    """Timesteps of the complete checkpoints of a run, ascending."""
+    found = []
+    for key in store.list_keys(checkpoints_prefix(run_id)):
+        rest = key[len(checkpoints_prefix(run_id)) :]
+        step, _, name = rest.partition("/")
+        if name == COMPLETE and step.isdigit():
+            found.append(int(step))
+    return sorted(found)
+
+
+def _prune(store: ArtifactStore, run_id: uuid.UUID, keep: int) -> None:
+    done = complete_checkpoints(store, run_id)
+    for step in done[:-keep]:
+        store.delete_prefix(f"{checkpoints_prefix(run_id)}{step:012d}/")
+
+
+def download_checkpoint(store: ArtifactStore, run_id: uuid.UUID, step: int, target: Path) -> Path:
+    """Fetch one complete checkpoint into ``target`` (a folder ``train`` can resume from)."""
+    prefix = f"{checkpoints_prefix(run_id)}{step:012d}/"
+    for key in store.list_keys(prefix):
+        name = key[len(prefix) :]
+        if name == COMPLETE:
+            continue
+        path = target / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        store.download_file(key, path)
+    return target
+
+
+def upload_folder(store: ArtifactStore, folder: Path, prefix: str) -> int:
+    """Upload every file below ``folder`` under ``prefix``; returns the count."""
+    count = 0
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        store.put_file(prefix + path.relative_to(folder).as_posix(), path)
+        count += 1
+    return count
+
+
+# ---------------------------------------------------------------------------------------------
+# the job
+
+
+async def _mark_running(session: Any, run_id: uuid.UUID) -> TrainingRun:
+    run = await RunRepository(session).get(run_id)
+    if run is None:
+        raise ValidationFailed(f"run {run_id} no longer exists")
+    run.status = RunStatus.RUNNING
+    run.started_at = run.started_at or utcnow()
+    await session.flush()
+    return run
+
+
+async def _update_run(session: Any, run_id: uuid.UUID, **values: Any) -> None:
+    run = await RunRepository(session).get(run_id)
+    if run is not None:
+        for name, value in values.items():
+            setattr(run, name, value)
+        await session.flush()
+
+
+def train_run(ctx: JobContext) -> dict[str, Any]:
+    """Train one run (see the module docstring)."""
+    run_id = uuid.UUID(ctx.params["run_id"])
+    run = ctx.db(lambda s: _mark_running(s, run_id))
+    spec = ExperimentSpec.model_validate(run.spec)
+    store = ctx.store
+    manifest = read_manifest(store, run.dataset_id)
+    if manifest is None or manifest.checksum != run.dataset_checksum:
+        raise ValidationFailed(
+            f"dataset {run.dataset_id} is gone or changed since run {run_id} was created"
+        )
+    base = os.environ.get("TRADING_OPT_TRAINING_WORKDIR") or None
+    with tempfile.TemporaryDirectory(prefix=f"tradeopt-run-{run_id}-", dir=base) as tmp:
+        workdir = Path(tmp)
+        resume_from, resumed_at = _resume_point(ctx, run_id, workdir)
+        # A resumed run reports where its checkpoint left off, never zero again.
+        fraction = 0.95 * (resumed_at or 0) / spec.total_timesteps
+        note = f"resuming from the checkpoint at {resumed_at} timesteps" if resumed_at else ""
+        ctx.progress(fraction, note or "loading the dataset", force=True)
+        store.download_file(manifest.bars_key, workdir / "bars.parquet")
+        bars = read_bars_parquet(workdir / "bars.parquet")
+        try:
+            data = prepare(bars, spec)
+        except ValueError as exc:
+            raise ValidationFailed(f"the dataset cannot support this run: {exc}") from exc
+        hooks = _hooks(ctx, run, spec)
+        metrics.CHECKPOINT_AGE.touch(str(run_id))
+        start = time.monotonic()
+        try:
+            result = run_experiment(
+                bars, spec, workdir / "train", hooks, resume_from, prepared=data
+            )
+        except TrainingCanceled:
+            ctx.check()  # raises JobCanceled / JobLost
+            raise
+        finally:
+            metrics.CHECKPOINT_AGE.forget(str(run_id))
+        ctx.progress(0.97, "registering the model", force=True)
+        tb_files = upload_folder(store, result.train.tensorboard_dir, f"runs/{run_id}/tb/")
+        model = _register(ctx, run, spec, result, manifest.checksum)
+    elapsed = time.monotonic() - start
+    run_metrics = {
+        "validation": result.validation,
+        "eval_history": [e.to_dict() for e in result.train.eval_history],
+        "steps_per_s": round(result.train.steps_per_s, 1),
+        "train_seconds": round(elapsed, 3),
+        "final": result.train.final_metrics,
+    }
+    ctx.db(
+        lambda s: _update_run(
+            s,
+            run_id,
+            metrics=run_metrics,
+            model_id=model.id,
+            timesteps=result.train.timesteps,
+            resumed_from=resumed_at,
+        )
+    )
+    return {
+        "run_id": str(run_id),
+        "model_id": str(model.id),
+        "timesteps": result.train.timesteps,
+        "resumed_from": resumed_at,
+        "tensorboard_files": tb_files,
+    }
+
+
+def _resume_point(
+    ctx: JobContext, run_id: uuid.UUID, workdir: Path
+) -> tuple[Path | None, int | None]:
+    steps = complete_checkpoints(ctx.store, run_id)
+    if not steps:
+        return None, None
+    step = steps[-1]
+    folder = download_checkpoint(ctx.store, run_id, step, workdir / "resume" / f"ckpt_{step}")
+    log.info("training.resume", run_id=str(run_id), timesteps=step, attempt=ctx.job.attempts)
+    return folder, step
+
+
+def _hooks(ctx: JobContext, run: TrainingRun, spec: ExperimentSpec) -> TrainHooks:
+    run_id = run.id
+    scale = 0.95  # the last 5% cover validation and registration
+
+    def on_progress(info: ProgressInfo) -> None:
+        live = {
+            "timesteps": info.timesteps,
+            "total": info.total,
+            "steps_per_s": round(info.steps_per_s, 1),
+            "eta_s": None if info.eta_s is None else round(info.eta_s, 1),
+            "recent_episode_reward": info.recent_episode_reward,
+        }
+        metrics.STEPS_PER_SECOND.labels(spec.algorithm).set(info.steps_per_s)
+        message = f"{info.timesteps}/{info.total} timesteps, {info.steps_per_s:.0f} steps/s"
+        if info.eta_s is not None:
+            message += f", ETA {info.eta_s:.0f}s"
+        ctx.db(
+            lambda s: _update_run(
+                s, run_id, progress=info.fraction * scale, timesteps=info.timesteps, live=live
+            )
+        )
+        ctx.progress(info.fraction * scale, message)
+
+    def should_stop() -> bool:
+        return ctx.cancel_event.is_set() or ctx.lost_event.is_set()
+
+    def on_checkpoint(path: Path, timesteps: int) -> None:
+        upload_checkpoint(ctx.store, run_id, path, timesteps)
+        metrics.CHECKPOINT_AGE.touch(str(run_id))
+        log.info("training.checkpoint", run_id=str(run_id), timesteps=timesteps)
+
+    return TrainHooks(
+        on_progress=on_progress,
+        should_stop=should_stop,
+        on_checkpoint=on_checkpoint,
+        heartbeat=lambda: None,  # the job runtime's heartbeat thread covers it
+    )
+
+
+def _register(
+    ctx: JobContext,
+    run: TrainingRun,
+    spec: ExperimentSpec,
+    result: Any,
+    dataset_checksum: str,
+) -> Model:
+    model_id = model_id_for(run.id)
+    path = Path(result.model_path)
+    checksum = _sha256(path)
+    size = path.stat().st_size
+    artifact_key = f"models/{model_id}/model.zip"
+    lineage_key = f"models/{model_id}/model.json"
+    lineage = {
+        **result.lineage,
+        "model_id": str(model_id),
+        "run_id": str(run.id),
+        "dataset_id": str(run.dataset_id),
+        "dataset_checksum": dataset_checksum,
+        "code_version": code_version(),
+        "checksum": checksum,
+        "artifact": "best" if result.train.best_model_path else "final",
+        "study_id": str(run.study_id) if run.study_id else None,
+        "trial_number": run.trial_number,
+        "validation": result.validation,
+        "created_at": utcnow().isoformat(),
+    }
+    ctx.store.put_file(artifact_key, path, content_type="application/zip")
+    ctx.store.put_bytes(
+        lineage_key,
+        json.dumps(lineage, sort_keys=True, indent=2).encode(),
+        content_type="application/json",
+    )
+
+    async def _insert(session: Any) -> Model:
+        existing = await session.get(Model, model_id)
+        if existing is not None:  # a retry after the model was registered
+            return existing
+        model = Model(
+            id=model_id,
+            run_id=run.id,
+            dataset_id=run.dataset_id,
+            algorithm=spec.algorithm,
+            params=spec.hyperparams,
+            seed=spec.seed,
+            checksum=checksum,
+            size=size,
+            artifact_key=artifact_key,
+            lineage_key=lineage_key,
+            lineage=lineage,
+            metrics={"validation": result.validation},
+            study_id=run.study_id,
+        )
+        session.add(model)
+        await session.flush()
+        session.add(register_stage(model))
+        await session.flush()
+        return model
+
+    return ctx.db(_insert)
