@@ -2,7 +2,8 @@
 # repository root.
 #   make images                                  # all images, tag $(VERSION)
 #   make images REGISTRY=ghcr.io/acme/ VERSION=1.2.0 && make images-push REGISTRY=... VERSION=...
-#   make image-compute TORCH_VARIANT=cu128       # CUDA build, tagged $(VERSION)-cu128
+#   make images TORCH_VARIANT=cu128              # CUDA build: compute and the ML services tagged
+#                                                # $(VERSION)-cu128 (base, data, gateway, cli: $(VERSION))
 # Every service image builds FROM base (or compute for the ML services) of the same VERSION.
 
 REGISTRY ?=
@@ -23,7 +24,7 @@ comma := ,
 cache_args = $(if $(BUILD_CACHE),--cache-from type=$(BUILD_CACHE)$(comma)scope=$(1) --cache-to type=$(BUILD_CACHE)$(comma)scope=$(1)$(comma)mode=max)
 
 # Services and their API port (DESIGN §1). Add a service here when its folder lands.
-IMAGE_SERVICES ?= data
+IMAGE_SERVICES ?= data training
 COMPUTE_SERVICES := training tuning evaluation
 SERVICE_PORT_data := 8001
 SERVICE_PORT_training := 8002
@@ -35,6 +36,12 @@ IMAGE_PREFIX := $(REGISTRY)trading-optimization
 COMPUTE_TAG := $(VERSION)$(if $(filter-out cpu,$(TORCH_VARIANT)),-$(TORCH_VARIANT))
 OCI_ARGS = --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) --build-arg CREATED=$(CREATED)
 base_of = $(if $(filter $(1),$(COMPUTE_SERVICES)),$(IMAGE_PREFIX)-compute:$(COMPUTE_TAG),$(IMAGE_PREFIX)-base:$(VERSION))
+# ML service images carry the torch variant in their tag, like compute: a CUDA build never
+# overwrites the CPU image of the same VERSION.
+# The CLI runs every service in-process: once an ML service is built, it builds on compute too.
+cli_base = $(if $(needs_compute),$(IMAGE_PREFIX)-compute:$(COMPUTE_TAG),$(IMAGE_PREFIX)-base:$(VERSION))
+TORCH_IMAGES = compute $(COMPUTE_SERVICES) $(if $(needs_compute),cli)
+tag_of = $(if $(filter $(1),$(TORCH_IMAGES)),$(COMPUTE_TAG),$(VERSION))
 needs_compute := $(filter $(COMPUTE_SERVICES),$(IMAGE_SERVICES))
 
 IMAGE_NAMES := base $(if $(needs_compute),compute) $(IMAGE_SERVICES) gateway cli
@@ -57,24 +64,25 @@ $(addprefix image-,$(IMAGE_SERVICES)): image-%: image-base $(if $(needs_compute)
 	$(DOCKER_BUILD) -f docker/service.Dockerfile $(OCI_ARGS) $(call cache_args,$*) \
 		--build-arg SERVICE=$* --build-arg SERVICE_PORT=$(SERVICE_PORT_$*) \
 		--build-arg BASE_IMAGE=$(call base_of,$*) \
-		-t $(IMAGE_PREFIX)-$*:$(VERSION) .
+		-t $(IMAGE_PREFIX)-$*:$(call tag_of,$*) .
 
 image-gateway:
 	$(DOCKER_BUILD) -f docker/gateway.Dockerfile $(OCI_ARGS) $(call cache_args,gateway) -t $(IMAGE_PREFIX)-gateway:$(VERSION) .
 
-image-cli: image-base
+image-cli: image-base $(if $(needs_compute),image-compute)
 	$(DOCKER_BUILD) -f docker/cli.Dockerfile $(OCI_ARGS) $(call cache_args,cli) \
-		--build-arg BASE_IMAGE=$(IMAGE_PREFIX)-base:$(VERSION) \
-		-t $(IMAGE_PREFIX)-cli:$(VERSION) .
+		--build-arg BASE_IMAGE=$(cli_base) \
+		-t $(IMAGE_PREFIX)-cli:$(call tag_of,cli) .
 
 images-push:
 	@for image in $(IMAGE_NAMES); do \
-		tag=$(VERSION); [ $$image = compute ] && tag=$(COMPUTE_TAG); \
+		tag=$(VERSION); case " $(TORCH_IMAGES) " in *" $$image "*) tag=$(COMPUTE_TAG) ;; esac; \
 		echo "push $(IMAGE_PREFIX)-$$image:$$tag"; \
 		$(DOCKER) push $(IMAGE_PREFIX)-$$image:$$tag || exit 1; \
 	done
 
 images-list:
 	@for image in $(IMAGE_NAMES); do \
-		tag=$(VERSION); [ $$image = compute ] && tag=$(COMPUTE_TAG); echo $(IMAGE_PREFIX)-$$image:$$tag; \
+		tag=$(VERSION); case " $(TORCH_IMAGES) " in *" $$image "*) tag=$(COMPUTE_TAG) ;; esac; \
+		echo $(IMAGE_PREFIX)-$$image:$$tag; \
 	done

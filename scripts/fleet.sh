@@ -15,7 +15,8 @@
 #                               auto: on, unless TRADING_OPT_STORAGE_ENDPOINT names another server
 #                               (TRADING_OPT_STORAGE_ENDPOINT=local also means off)
 #   FLEET_TIMEOUT=90            seconds to wait for the gateway to answer
-#   GATEWAY_PORT=8080  DATA_PORT=8001 (or DATA_API_PORT)  S3_PORT=8333 (+1..+4 and +10000 for
+#   GATEWAY_PORT=8080  DATA_PORT=8001 (or DATA_API_PORT)  TRAINING_PORT=8002 (or TRAINING_API_PORT,
+#   used when tradeopt_training is installed)  S3_PORT=8333 (+1..+4 and +10000 for
 #   the SeaweedFS internals; S3_MASTER_PORT, S3_VOLUME_PORT, S3_FILER_PORT, S3_ADMIN_PORT)
 #   TRADING_OPT_API_KEY         unset: a generated development key, kept in $FLEET_RUN_DIR/api-key
 #   TRADING_OPT_DB_URI          postgresql+asyncpg://postgres@127.0.0.1:5432/tradeopt (created)
@@ -36,7 +37,7 @@ RUN_DIR="${FLEET_RUN_DIR:-.run}"
 case "$RUN_DIR" in /*) ;; *) RUN_DIR="$REPO/$RUN_DIR" ;; esac
 CONF="$RUN_DIR/supervisord.conf"
 LOGS="$RUN_DIR/logs"
-PROGRAMS_APPS=(data-api data-worker beat)
+PROGRAMS_APPS=()  # data-api data-worker [training-api training-worker] beat: `fleetctl programs`
 
 log() { printf 'fleet: %s\n' "$*"; }
 warn() { printf 'fleet: %s\n' "$*" >&2; }
@@ -77,10 +78,12 @@ configure() {
   export PYTHONUNBUFFERED=1
   export GATEWAY_PORT="${GATEWAY_PORT:-8080}"
   export DATA_PORT="${DATA_PORT:-${DATA_API_PORT:-8001}}"
+  export TRAINING_PORT="${TRAINING_PORT:-${TRAINING_API_PORT:-8002}}"
   export S3_PORT="${S3_PORT:-8333}"
   export TRADING_OPT_DB_URI="${TRADING_OPT_DB_URI:-postgresql+asyncpg://postgres@127.0.0.1:5432/tradeopt}"
   export TRADING_OPT_REDIS_URI="${TRADING_OPT_REDIS_URI:-redis://127.0.0.1:6379/0}"
   export TRADING_OPT_DATA_URL="${TRADING_OPT_DATA_URL:-http://127.0.0.1:$DATA_PORT}"
+  export TRADING_OPT_TRAINING_URL="${TRADING_OPT_TRAINING_URL:-http://127.0.0.1:$TRAINING_PORT}"
   FLEET_TIMEOUT="${FLEET_TIMEOUT:-90}"
 
   local endpoint="${TRADING_OPT_STORAGE_ENDPOINT:-}"
@@ -217,6 +220,8 @@ print_summary() {
 fleet: running (FLEET_RUN_DIR=$RUN_DIR)
   gateway    http://127.0.0.1:$GATEWAY_PORT/api/v1/   (dashboard: http://127.0.0.1:$GATEWAY_PORT/)
   data API   http://127.0.0.1:$DATA_PORT/docs   /healthz   /readyz   /metrics
+$(if [[ " ${PROGRAMS_APPS[*]:-$("${FLEETCTL[@]}" programs)} " == *" training-api "* ]]; then
+  echo "  training   http://127.0.0.1:$TRAINING_PORT/docs   /healthz   /readyz   /metrics"; fi)
   storage    $storage
   logs       $LOGS/
   API key    $key   (from $API_KEY_SOURCE)
@@ -277,6 +282,7 @@ cmd_up() {
     report_failure "storage init failed (log: $LOGS/storage-init.log)"
   fi
 
+  read -r -a PROGRAMS_APPS <<< "$("${FLEETCTL[@]}" programs)"
   log "starting ${PROGRAMS_APPS[*]}"
   start_program "${PROGRAMS_APPS[@]}" || report_failure "a service did not start"
   log "starting the gateway on 127.0.0.1:$GATEWAY_PORT"
@@ -285,6 +291,10 @@ cmd_up() {
   local url="http://127.0.0.1:$GATEWAY_PORT/api/v1/datasets"
   if ! "${FLEETCTL[@]}" wait-gateway "$url" --timeout "$FLEET_TIMEOUT"; then
     report_failure "the fleet did not become ready within ${FLEET_TIMEOUT}s"
+  fi
+  if [[ " ${PROGRAMS_APPS[*]} " == *" training-api "* ]] && ! "${FLEETCTL[@]}" wait-gateway \
+       "http://127.0.0.1:$GATEWAY_PORT/api/v1/runs" --timeout "$FLEET_TIMEOUT"; then
+    report_failure "the training API did not become ready within ${FLEET_TIMEOUT}s"
   fi
   print_summary
 }

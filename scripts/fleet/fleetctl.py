@@ -9,6 +9,7 @@ fleet.sh prepared (``FLEET_*``, ``GATEWAY_PORT``, ``DATA_PORT``, ``S3_*``, ``TRA
     python scripts/fleet/fleetctl.py wait-s3            # S3 answers signed requests
     python scripts/fleet/fleetctl.py wait-gateway       # GET /api/v1/datasets -> 200 with the key
     python scripts/fleet/fleetctl.py procs RUN_DIR      # pids of processes of the fleet in RUN_DIR
+    python scripts/fleet/fleetctl.py programs           # the service programs, in start order
     python scripts/fleet/fleetctl.py genkey             # a random key
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import grp
+import importlib.util
 import json
 import os
 import pwd
@@ -53,6 +55,19 @@ SERVICE_PORTS = {
     "STRATEGY": ("STRATEGY_PORT", 8005),
 }
 MARKER = "TRADEOPT_FLEET_RUN_DIR"
+
+
+def has_training() -> bool:
+    """Whether the training service is installed in this venv (its programs join the fleet)."""
+    return importlib.util.find_spec("tradeopt_training") is not None
+
+
+def app_programs() -> list[str]:
+    """The service programs (not s3, not the gateway), in the order fleet.sh starts them."""
+    programs = ["data-api", "data-worker"]
+    if has_training():
+        programs += ["training-api", "training-worker"]
+    return [*programs, "beat"]
 
 
 class FleetError(RuntimeError):
@@ -319,6 +334,32 @@ def supervisord_conf(run_dir: Path, with_s3: bool, nginx: str) -> str:
             run_dir=run_dir,
         )
     )
+    if has_training():
+        training_port = env_int("TRAINING_PORT", 8002)
+        torch_threads = env("TRADING_OPT_TORCH_THREADS", "1")
+        out.append(
+            _program(
+                "training-api",
+                f"{venv_bin}/uvicorn tradeopt_training.app:create_app --factory "
+                f"--host 127.0.0.1 --port {training_port}",
+                20,
+                startsecs=5,
+                run_dir=run_dir,
+            )
+        )
+        out.append(
+            _program(
+                "training-worker",
+                f"{venv_bin}/celery -A tradeopt_training.worker:celery_app worker "
+                f"-Q training,maintenance --pool=threads --concurrency=1 --loglevel=INFO "
+                f"-n training-worker@%h",
+                30,
+                stopwaitsecs=worker_wait,
+                startsecs=5,
+                environment=f'REMAP_SIGTERM="SIGQUIT",TRADING_OPT_TORCH_THREADS="{torch_threads}"',
+                run_dir=run_dir,
+            )
+        )
     out.append(
         _program(
             "beat",
@@ -392,6 +433,8 @@ def _port_free(port: int) -> bool:
 def cmd_check_ports() -> None:
     """Fail when a port the fleet would listen on is taken."""
     ports = {"GATEWAY_PORT": env_int("GATEWAY_PORT", 8080), "DATA_PORT": env_int("DATA_PORT", 8001)}
+    if has_training():
+        ports["TRAINING_PORT"] = env_int("TRAINING_PORT", 8002)
     if env("FLEET_S3", "on") == "on":
         for name, port in s3_ports().items():
             ports[f"S3 {name}"] = port
@@ -400,7 +443,7 @@ def cmd_check_ports() -> None:
     if busy:
         raise FleetError(
             "ports already in use: " + ", ".join(busy) + " (another fleet? another FLEET_RUN_DIR? "
-            "set GATEWAY_PORT / DATA_PORT / S3_PORT)"
+            "set GATEWAY_PORT / DATA_PORT / TRAINING_PORT / S3_PORT)"
         )
 
 
@@ -580,6 +623,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=90)
     sub.add_parser("procs").add_argument("run_dir")
     sub.add_parser("genkey")
+    sub.add_parser("programs")
     args = parser.parse_args(argv)
     try:
         match args.cmd:
@@ -599,6 +643,8 @@ def main(argv: list[str] | None = None) -> int:
                 cmd_procs(args.run_dir)
             case "genkey":
                 print(secrets.token_urlsafe(32))
+            case "programs":
+                print(" ".join(app_programs()))
     except FleetError as exc:
         print(f"fleet: {exc}", file=sys.stderr)
         return 1

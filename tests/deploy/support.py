@@ -125,3 +125,45 @@ DATA_WORKER_ARGV = [
     "--concurrency=2",
     "--loglevel=INFO",
 ]
+
+#: The training service's processes (DESIGN §1): same flags as data, but one run per worker
+#: process (CPU-bound runs hold the GIL; scale with replicas) on its own queue.
+TRAINING_API_ARGV = [
+    "uvicorn",
+    "tradeopt_training.app:create_app",
+    "--factory",
+    "--host",
+    "0.0.0.0",
+    "--port",
+    "8002",
+]
+TRAINING_WORKER_ARGV = [
+    "celery",
+    "-A",
+    "tradeopt_training.worker:celery_app",
+    "worker",
+    "-Q",
+    "training,maintenance",
+    "--pool=threads",
+    "--concurrency=1",
+    "--loglevel=INFO",
+]
+MIGRATE_ARGV = ["python", "-m", "tradeopt_common.db.upgrade"]
+#: Deployed services -> (API port, queue), DESIGN §1. Every deployment target must cover them.
+SERVICES = {"data": (8001, "data"), "training": (8002, "training")}
+#: Minimum soft-shutdown window of training workers (long runs reach their next checkpoint).
+TRAINING_SOFT_SHUTDOWN_MIN = 300
+
+
+def known_settings() -> set[str]:
+    """Field names of CommonSettings and of every deployed service's settings class: what a
+    TRADING_OPT_* variable may name (a typo or a setting nobody reads fails the checks)."""
+    from tradeopt_common.config import CommonSettings
+    from tradeopt_data.config import DataSettings
+    from tradeopt_training.config import TrainingSettings
+
+    return (
+        set(CommonSettings.model_fields)
+        | set(DataSettings.model_fields)
+        | set(TrainingSettings.model_fields)
+    )

@@ -10,7 +10,18 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.support import DATA_API_ARGV, DATA_WORKER_ARGV, ROOT, run
+from tests.deploy.support import (
+    DATA_API_ARGV,
+    DATA_WORKER_ARGV,
+    MIGRATE_ARGV,
+    ROOT,
+    SERVICES,
+    TRAINING_API_ARGV,
+    TRAINING_SOFT_SHUTDOWN_MIN,
+    TRAINING_WORKER_ARGV,
+    known_settings,
+    run,
+)
 from tradeopt_common.config import PLACEHOLDER_SECRETS, CommonSettings
 
 pytestmark = pytest.mark.unit
@@ -41,8 +52,14 @@ DATA_COMMANDS = {
         "/tmp/celerybeat-schedule",
         "--loglevel=INFO",
     ],
-    "data-migrate": ["python", "-m", "tradeopt_common.db.upgrade"],
+    "data-migrate": MIGRATE_ARGV,
 }
+TRAINING_COMMANDS = {
+    "training-api": TRAINING_API_ARGV,
+    "training-worker": TRAINING_WORKER_ARGV,
+    "training-migrate": MIGRATE_ARGV,
+}
+APP_PROCESSES = [*DATA_COMMANDS, *TRAINING_COMMANDS]
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +77,14 @@ def model(compose_cmd: list[str]) -> dict[str, dict[str, Any]]:
 
 def services(model: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return model["services"]
+
+
+def memory_bytes(size: str | int) -> float:
+    """Compose memory ("2g", "512m" or bytes, as compose prints it) to bytes."""
+    if isinstance(size, int) or str(size).isdigit():
+        return float(size)
+    number, unit = re.fullmatch(r"([\d.]+)([kmg])b?", str(size).lower()).groups()
+    return float(number) * 1024 ** "kmg".index(unit) * 1024
 
 
 def seconds(duration: str) -> float:
@@ -138,13 +163,57 @@ def test_data_processes_run_the_specified_commands(model: dict, stack: str) -> N
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_worker_shutdown_grace_exceeds_soft_shutdown(model: dict, stack: str) -> None:
-    worker = services(model[stack])["data-worker"]
+def test_training_processes_run_the_specified_commands(model: dict, stack: str) -> None:
+    svcs = services(model[stack])
+    for name, command in TRAINING_COMMANDS.items():
+        actual = svcs[name]["command"]
+        if name == "training-api" and stack == "dev":
+            assert actual[:3] == command[:3] and "--reload" in actual
+            assert "--port=8002" in actual and "--host=0.0.0.0" in actual
+            assert "--reload-dir=/app/services/training/src" in actual
+        else:
+            assert actual == command, f"{stack}/{name}"
+        image = svcs[name]["image"].split("/")[-1]
+        assert image.startswith("trading-optimization-training:"), f"{stack}/{name}: {image}"
+    # the worker's health check pings its own app
+    assert "tradeopt_training.worker:celery_app inspect ping" in " ".join(
+        svcs["training-worker"]["healthcheck"]["test"]
+    )
+    # the APIs wait for the migration of their own image (it holds their schema)
+    assert svcs["training-api"]["depends_on"]["training-migrate"]["condition"] == (
+        "service_completed_successfully"
+    )
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("worker_name", ["data-worker", "training-worker"])
+def test_worker_shutdown_grace_exceeds_soft_shutdown(
+    model: dict, stack: str, worker_name: str
+) -> None:
+    worker = services(model[stack])[worker_name]
     env = worker["environment"]
     soft = float(env.get("TRADING_OPT_WORKER_SOFT_SHUTDOWN_SECONDS", SOFT_SHUTDOWN_DEFAULT))
     assert seconds(worker["stop_grace_period"]) > soft
     assert env["REMAP_SIGTERM"] == "SIGQUIT"
     assert env["TRADING_OPT_WORKER_METRICS_PORT"] == "9808"
+    if worker_name == "training-worker":
+        assert soft >= TRAINING_SOFT_SHUTDOWN_MIN, "training runs need time to checkpoint"
+        assert int(env["TRADING_OPT_TORCH_THREADS"]) >= 1
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_training_worker_is_sized_for_training(model: dict, stack: str) -> None:
+    """Training workers run longer and heavier than data workers; torch threads fit the CPUs."""
+    svcs = services(model[stack])
+    data, training = svcs["data-worker"], svcs["training-worker"]
+    threads = int(training["environment"]["TRADING_OPT_TORCH_THREADS"])
+    assert seconds(training["stop_grace_period"]) > seconds(data["stop_grace_period"])
+    if stack == "prod":
+        limits = training["deploy"]["resources"]["limits"]
+        reserved = training["deploy"]["resources"]["reservations"]
+        data_limits = data["deploy"]["resources"]["limits"]
+        assert memory_bytes(limits["memory"]) > memory_bytes(data_limits["memory"])
+        assert float(reserved["cpus"]) >= threads <= float(limits["cpus"])
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -152,8 +221,8 @@ def test_app_environment_matches_infra(model: dict, stack: str) -> None:
     svcs = services(model[stack])
     pg = svcs["postgres"]["environment"]
     minio_init = svcs["minio-init"]["environment"]
-    fields = set(CommonSettings.model_fields)
-    for name in ("data-api", "data-worker", "beat", "data-migrate"):
+    fields = known_settings()
+    for name in APP_PROCESSES:
         env = svcs[name]["environment"]
         assert env["TRADING_OPT_DB_URI"] == (
             f"postgresql+asyncpg://{pg['POSTGRES_USER']}:{pg['POSTGRES_PASSWORD']}"
@@ -162,7 +231,8 @@ def test_app_environment_matches_infra(model: dict, stack: str) -> None:
         assert env["TRADING_OPT_REDIS_URI"] == "redis://redis:6379/0"
         assert env["TRADING_OPT_STORAGE_ENDPOINT"] == "minio:9000"
         assert env["TRADING_OPT_STORAGE_SECURE"] == "false"
-        assert env["TRADING_OPT_DATA_URL"] == "http://data-api:8001"
+        for svc, (port, _) in SERVICES.items():
+            assert env[f"TRADING_OPT_{svc.upper()}_URL"] == f"http://{svc}-api:{port}"
         for key in ("STORAGE_ACCESS_KEY", "STORAGE_SECRET_KEY", "STORAGE_BUCKET"):
             assert env[f"TRADING_OPT_{key}"] == minio_init[f"TRADING_OPT_{key}"]
         assert env["TRADING_OPT_LOG_JSON"] == "true"
@@ -190,8 +260,45 @@ def test_dev_builds_service_images_from_the_base_service(model: dict) -> None:
     assert svcs["gateway"]["environment"]["DATA_UPSTREAM"] == "data-api:8001"
 
 
+def test_dev_builds_training_images_from_the_compute_service(model: dict) -> None:
+    """base -> compute (torch) -> training, each through `service:` build contexts."""
+    svcs = services(model["dev"])
+    base_image, compute = svcs["base"]["image"], svcs["compute"]
+    assert compute["scale"] == 0
+    assert compute["build"]["dockerfile"] == "docker/compute.Dockerfile"
+    assert compute["build"]["args"]["BASE_IMAGE"] == base_image
+    assert compute["build"]["args"]["TORCH_VARIANT"] == "cpu"
+    assert compute["build"]["additional_contexts"] == {base_image: "service:base"}
+    for name in TRAINING_COMMANDS:
+        build = svcs[name]["build"]
+        assert build["dockerfile"] == "docker/service.Dockerfile"
+        assert build["args"] == {
+            "SERVICE": "training",
+            "SERVICE_PORT": "8002",
+            "BASE_IMAGE": compute["image"],
+        }
+        assert build["additional_contexts"] == {compute["image"]: "service:compute"}
+        mounts = {v["target"] for v in svcs[name]["volumes"]}
+        assert "/app/services/training/src" in mounts
+        assert "/app/services/training/src" in svcs[name]["environment"]["PYTHONPATH"]
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_service_is_deployed_everywhere(model: dict, stack: str) -> None:
+    """Each service of DESIGN §1 has api, worker and migrate processes, and the gateway points at
+    its API (by compose name and port)."""
+    svcs = services(model[stack])
+    gateway = svcs["gateway"]
+    for svc, (port, queue) in SERVICES.items():
+        assert {f"{svc}-api", f"{svc}-worker", f"{svc}-migrate"} <= set(svcs), svc
+        assert gateway["environment"][f"{svc.upper()}_UPSTREAM"] == f"{svc}-api:{port}"
+        assert f"{svc}-api" in gateway["depends_on"], svc
+        worker = svcs[f"{svc}-worker"]["command"]
+        assert worker[worker.index("-Q") + 1].split(",")[0] == queue
+
+
 def test_dev_publishes_infra_on_loopback_only(model: dict) -> None:
-    for name in ("postgres", "redis", "minio", "data-api"):
+    for name in ("postgres", "redis", "minio", "data-api", "training-api"):
         for port in services(model["dev"])[name].get("ports", []):
             assert port.get("host_ip") == "127.0.0.1", f"dev {name} publishes {port} publicly"
     assert [p["target"] for p in services(model["dev"])["gateway"]["ports"]] == [8080]
@@ -225,13 +332,14 @@ def test_prod_limits_logging_restart_and_hardening(model: dict) -> None:
         assert limits.get("cpus") and limits.get("memory"), f"prod {name} has no resource limits"
         assert svc.get("restart") == "unless-stopped", name
         assert "no-new-privileges:true" in svc.get("security_opt", []), name
-    for name in ("data-api", "data-worker", "beat", "data-migrate", "gateway", "redis", "postgres"):
+    for name in (*APP_PROCESSES, "gateway", "redis", "postgres"):
         assert svcs[name].get("read_only") is True, f"prod {name} should have a read-only root"
-    for name in ("data-api", "data-worker", "beat", "gateway"):
+    for name in (*APP_PROCESSES, "gateway"):
         assert any(t.startswith("/tmp") for t in svcs[name]["tmpfs"]), name
         assert svcs[name]["cap_drop"] == ["ALL"], name
     assert svcs["data-api"]["deploy"]["replicas"] >= 2
     assert svcs["data-worker"]["deploy"]["replicas"] >= 2
+    assert svcs["training-api"]["deploy"]["replicas"] >= 2
     assert svcs["beat"]["deploy"]["replicas"] == 1
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,18 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.support import DATA_API_ARGV, DATA_WORKER_ARGV, INSTALL_HINT, ROOT
+from tests.deploy.support import (
+    DATA_API_ARGV,
+    DATA_WORKER_ARGV,
+    INSTALL_HINT,
+    MIGRATE_ARGV,
+    ROOT,
+    SERVICES,
+    TRAINING_API_ARGV,
+    TRAINING_SOFT_SHUTDOWN_MIN,
+    TRAINING_WORKER_ARGV,
+    known_settings,
+)
 from tradeopt_common.config import CommonSettings
 
 pytestmark = pytest.mark.unit
@@ -54,7 +66,15 @@ def variants(
     kustomize: Callable[[Path], Objects], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Objects]:
     tmp = tmp_path_factory.mktemp("kustomize")
-    app = ["base", "platform", "gateway", "workflows", "data"]
+    app = ["base", "platform", "gateway", "workflows", *SERVICES]
+    # The GPU component as users enable it: in the prod overlay's `components:` (a copy of k8s/),
+    # so the overlay's images map the CUDA worker image.
+    gpu = tmp / "gpu" / "k8s"
+    shutil.copytree(K8S, gpu)
+    prod = gpu / "overlays" / "prod" / "kustomization.yaml"
+    doc = yaml.safe_load(prod.read_text())
+    doc["components"] = ["../../components/gpu-workers"]
+    prod.write_text(yaml.safe_dump(doc, sort_keys=False))
     return {
         "dev": kustomize(K8S / "overlays" / "dev"),
         "prod": kustomize(K8S / "overlays" / "prod"),
@@ -68,10 +88,11 @@ def variants(
         "external-infra": kustomize(
             kustomization(tmp / "external", app, ["components/external-infra"])
         ),
+        "prod+gpu": kustomize(gpu / "overlays" / "prod"),
     }
 
 
-VARIANTS = ["dev", "prod", "prod+keda+monitoring", "external-infra"]
+VARIANTS = ["dev", "prod", "prod+keda+monitoring", "external-infra", "prod+gpu"]
 
 
 def of_kind(objs: Objects, kind: str) -> list[dict[str, Any]]:
@@ -316,8 +337,86 @@ def test_data_service_commands(variants: dict[str, Objects], variant: str) -> No
     (worker,) = pod_spec(named(objs, "Deployment", "data-worker"))["containers"]
     assert worker["args"] == DATA_WORKER_ARGV
     job = named(objs, "Job", "data-migrate")
-    assert pod_spec(job)["containers"][0]["args"] == ["python", "-m", "tradeopt_common.db.upgrade"]
+    assert pod_spec(job)["containers"][0]["args"] == MIGRATE_ARGV
     assert pod_spec(job)["restartPolicy"] == "Never"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_training_service_commands(variants: dict[str, Objects], variant: str) -> None:
+    objs = variants[variant]
+    (api,) = pod_spec(named(objs, "Deployment", "training-api"))["containers"]
+    assert api["args"] == TRAINING_API_ARGV
+    assert api["ports"] == [{"name": "http", "containerPort": 8002}]
+    assert "trading-optimization-training" in api["image"]
+    worker_dep = named(objs, "Deployment", "training-worker")
+    (worker,) = pod_spec(worker_dep)["containers"]
+    assert worker["args"] == TRAINING_WORKER_ARGV
+    assert "tradeopt_training.worker:celery_app inspect ping" in " ".join(
+        worker["livenessProbe"]["exec"]["command"]
+    )
+    job = named(objs, "Job", "training-migrate")
+    (migrate,) = pod_spec(job)["containers"]
+    assert migrate["args"] == MIGRATE_ARGV and "trading-optimization-training" in migrate["image"]
+    assert pod_spec(job)["restartPolicy"] == "Never"
+
+
+def cpu_cores(quantity: str | int) -> float:
+    text = str(quantity)
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+def memory_bytes(quantity: str) -> float:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    for suffix, factor in units.items():
+        if str(quantity).endswith(suffix):
+            return float(str(quantity)[: -len(suffix)]) * factor
+    return float(quantity)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_training_worker_is_sized_for_long_cpu_bound_runs(
+    variants: dict[str, Objects], variant: str
+) -> None:
+    objs = variants[variant]
+    training = pod_spec(named(objs, "Deployment", "training-worker"))
+    data = pod_spec(named(objs, "Deployment", "data-worker"))
+    (t,), (d,) = training["containers"], data["containers"]
+    env = {e["name"]: e.get("value") for e in t["env"]}
+    soft = float(env["TRADING_OPT_WORKER_SOFT_SHUTDOWN_SECONDS"])
+    assert soft >= TRAINING_SOFT_SHUTDOWN_MIN
+    assert training["terminationGracePeriodSeconds"] > soft
+    assert training["terminationGracePeriodSeconds"] > data["terminationGracePeriodSeconds"]
+    threads = int(env["TRADING_OPT_TORCH_THREADS"])
+    assert 1 <= threads <= cpu_cores(t["resources"]["limits"]["cpu"])
+    for kind in ("limits",) if variant == "dev" else ("requests", "limits"):
+        assert cpu_cores(t["resources"][kind]["cpu"]) >= cpu_cores(d["resources"][kind]["cpu"])
+        assert memory_bytes(t["resources"][kind]["memory"]) > memory_bytes(
+            d["resources"][kind]["memory"]
+        ), f"{variant}: training worker {kind}"
+    if variant != "dev":
+        assert threads <= cpu_cores(t["resources"]["requests"]["cpu"]), "threads beyond request"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_gpu_workers_component(variants: dict[str, Objects], variant: str) -> None:
+    """Only with components/gpu-workers: the training worker (not its API) asks for a GPU, lands
+    on GPU nodes and runs the CUDA image."""
+    objs = variants[variant]
+    worker = pod_spec(named(objs, "Deployment", "training-worker"))
+    api = pod_spec(named(objs, "Deployment", "training-api"))
+    (w,), (a,) = worker["containers"], api["containers"]
+    assert "nvidia.com/gpu" not in a["resources"].get("limits", {})
+    assert "nodeSelector" not in api and "tolerations" not in api
+    if variant != "prod+gpu":
+        assert "nvidia.com/gpu" not in w["resources"]["limits"]
+        assert "nodeSelector" not in worker and "tolerations" not in worker
+        return
+    assert w["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert worker["nodeSelector"] and any(
+        t["key"] == "nvidia.com/gpu" and t["effect"] == "NoSchedule" for t in worker["tolerations"]
+    )
+    assert w["image"].endswith("/trading-optimization-training:0.1.0-cu128"), w["image"]
+    assert a["image"].endswith("/trading-optimization-training:0.1.0"), a["image"]
 
 
 # --- wiring ------------------------------------------------------------------------------------
@@ -381,8 +480,8 @@ def test_config_and_secret_references(variants: dict[str, Objects], variant: str
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_settings_are_real_settings(variants: dict[str, Objects], variant: str) -> None:
-    """Every TRADING_OPT_* key we set is a field of CommonSettings (catches typos)."""
-    fields = set(CommonSettings.model_fields)
+    """Every TRADING_OPT_* key we set is a field of the settings classes (catches typos)."""
+    fields = known_settings()
     keys = set()
     for cm in of_kind(variants[variant], "ConfigMap"):
         keys |= {k for k in cm["data"] if k.startswith("TRADING_OPT_")}
@@ -459,16 +558,25 @@ def test_gateway_upstream_is_fully_qualified(variants: dict[str, Objects], varia
     objs = variants[variant]
     (c,) = pod_spec(named(objs, "Deployment", "gateway"))["containers"]
     env = {e["name"]: e["value"] for e in c["env"]}
-    svc = named(objs, "Service", "data-api")
-    port = svc["spec"]["ports"][0]["port"]
-    assert env["DATA_UPSTREAM"] == f"data-api.{NAMESPACE}.svc.cluster.local:{port}"
+    for name, (expected_port, _) in SERVICES.items():
+        svc = named(objs, "Service", f"{name}-api")
+        port = svc["spec"]["ports"][0]["port"]
+        assert port == expected_port, name
+        upstream = env[f"{name.upper()}_UPSTREAM"]
+        assert upstream == f"{name}-api.{NAMESPACE}.svc.cluster.local:{port}"
+    config = config_of(objs)
+    for name, (port, _) in SERVICES.items():
+        assert config[f"TRADING_OPT_{name.upper()}_URL"] == f"http://{name}-api:{port}"
     mounts = {m["mountPath"] for m in c["volumeMounts"]}
     assert {"/tmp", "/etc/nginx/conf.d"} <= mounts
 
 
-def test_per_service_folder_is_self_contained(kustomize: Callable[[Path], Objects]) -> None:
-    """k8s/data is the template for new services: everything in it is named and labelled data."""
-    objs = kustomize(K8S / "data")
+@pytest.mark.parametrize("service", list(SERVICES))
+def test_per_service_folder_is_self_contained(
+    kustomize: Callable[[Path], Objects], service: str
+) -> None:
+    """k8s/<service> (data is the template) holds only objects named and labelled after it."""
+    objs = kustomize(K8S / service)
     assert {o["kind"] for o in objs} == {
         "Deployment",
         "Service",
@@ -477,24 +585,44 @@ def test_per_service_folder_is_self_contained(kustomize: Callable[[Path], Object
         "Job",
     }
     for obj in objs:
-        assert obj["metadata"]["name"].startswith("data-"), obj["metadata"]["name"]
-        assert obj["metadata"]["labels"]["app.kubernetes.io/name"] == "data"
+        assert obj["metadata"]["name"].startswith(f"{service}-"), obj["metadata"]["name"]
+        assert obj["metadata"]["labels"]["app.kubernetes.io/name"] == service
+        for container in pod_spec(obj)["containers"] if "template" in obj["spec"] else []:
+            assert container["image"] == f"trading-optimization-{service}:dev"
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_overlays_deploy_every_service(variants: dict[str, Objects], overlay: str) -> None:
+    objs = variants[overlay]
+    for svc in SERVICES:
+        for kind, name in [
+            ("Deployment", f"{svc}-api"),
+            ("Deployment", f"{svc}-worker"),
+            ("Service", f"{svc}-api"),
+            ("Job", f"{svc}-migrate"),
+            ("HorizontalPodAutoscaler", f"{svc}-api"),
+            ("HorizontalPodAutoscaler", f"{svc}-worker"),
+        ]:
+            assert named(objs, kind, name), f"{overlay}: {kind}/{name}"
 
 
 # --- components --------------------------------------------------------------------------------
 
 
-def test_keda_replaces_the_worker_hpa(variants: dict[str, Objects]) -> None:
+@pytest.mark.parametrize("service", list(SERVICES))
+def test_keda_replaces_the_worker_hpa(variants: dict[str, Objects], service: str) -> None:
     objs = variants["prod+keda+monitoring"]
-    assert "data-worker" not in {
-        h["metadata"]["name"] for h in of_kind(objs, "HorizontalPodAutoscaler")
-    }
-    scaled = named(objs, "ScaledObject", "data-worker")
-    assert scaled["spec"]["scaleTargetRef"]["name"] == "data-worker"
+    worker = f"{service}-worker"
+    assert worker not in {h["metadata"]["name"] for h in of_kind(objs, "HorizontalPodAutoscaler")}
+    scaled = named(objs, "ScaledObject", worker)
+    assert scaled["spec"]["scaleTargetRef"]["name"] == worker
     triggers = {t["type"]: t for t in scaled["spec"]["triggers"]}
     assert set(triggers) == {"redis", "cpu", "memory"}
     redis = triggers["redis"]["metadata"]
-    assert redis["listName"] == "data"
+    assert redis["listName"] == SERVICES[service][1]
+    # the queue KEDA watches is the one the worker consumes
+    args = pod_spec(named(objs, "Deployment", worker))["containers"][0]["args"]
+    assert redis["listName"] in args[args.index("-Q") + 1].split(",")
     host, port = redis["address"].split(":")
     assert host == f"redis.{NAMESPACE}.svc.cluster.local"
     assert int(port) == named(objs, "Service", "redis")["spec"]["ports"][0]["port"]

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 
-from tests.deploy.support import ROOT, find_tool, run
+from tests.deploy.support import ROOT, SERVICES, find_tool, run
 from tradeopt_common.observability import metrics as declared_metrics
+from tradeopt_training import metrics as training_metrics
 
 pytestmark = pytest.mark.unit
 
@@ -22,7 +24,13 @@ RULE_FILES = sorted((PROM / "rules").glob("*.yml"))
 RULE_TESTS = sorted((PROM / "tests").glob("*.yml"))
 DASHBOARDS = sorted((MON / "grafana" / "dashboards").glob("*.json"))
 # tradeopt_* metrics the rules and dashboards use before the code declaring them lands.
-LANDS_LATER = {"tradeopt_paper_drawdown_ratio", "tradeopt_training_steps_per_second"}
+LANDS_LATER = {"tradeopt_paper_drawdown_ratio"}
+#: The training worker's and API's metrics (names and labels fixed by the training brief).
+TRAINING_METRICS = {
+    "tradeopt_training_steps_per_second": ("algorithm",),
+    "tradeopt_training_runs": ("status",),
+    "tradeopt_training_checkpoint_age_seconds": ("run_id",),
+}
 GRAFANA_VARIABLES = {
     "$__rate_interval": "5m",
     "$__interval": "1m",
@@ -53,14 +61,26 @@ def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def declared() -> dict[str, tuple[str, ...]]:
-    """Metric name -> label names, from tradeopt_common.observability.metrics."""
+    """Metric name -> label names, from tradeopt_common.observability.metrics and the services'
+    metrics modules (metric objects, and custom collectors through a scratch registry)."""
     out = {}
-    for value in vars(declared_metrics).values():
-        name = getattr(value, "_name", None)
-        if isinstance(name, str) and name.startswith("tradeopt_"):
-            kind = getattr(value, "_type", "")
-            full = f"{name}_total" if kind == "counter" else name
-            out[full] = tuple(getattr(value, "_labelnames", ()))
+    for module in (declared_metrics, training_metrics):
+        for value in vars(module).values():
+            name = getattr(value, "_name", None)
+            if isinstance(name, str) and name.startswith("tradeopt_"):
+                kind = getattr(value, "_type", "")
+                full = f"{name}_total" if kind == "counter" else name
+                out[full] = tuple(getattr(value, "_labelnames", ()))
+            elif hasattr(value, "collect") and not isinstance(value, type | CollectorRegistry):
+                registry = CollectorRegistry()
+                try:
+                    registry.register(value)
+                except ValueError:
+                    continue
+                for family in registry.collect():
+                    if family.name.startswith("tradeopt_"):
+                        labels = {k for sample in family.samples for k in sample.labels}
+                        out.setdefault(family.name, tuple(sorted(labels)))
     return out
 
 
@@ -104,11 +124,16 @@ def test_required_alerts_exist() -> None:
         "TradeoptJobFailureRatioHigh": "tradeopt_jobs_finished_total",
         "TradeoptJobsStuckRunning": "tradeopt_job_heartbeat_age_seconds",
         "TradeoptPaperDrawdownBreach": "tradeopt_paper_drawdown_ratio",
+        "TradeoptTrainingCheckpointStale": "tradeopt_training_checkpoint_age_seconds",
     }
     for name, needle in required.items():
         assert needle in by_name[name], name
     assert "> 0.05" in by_name["TradeoptHighErrorRatio"]
     assert "> 2" in by_name["TradeoptHighLatencyP99"]
+    assert "> 15 * 60" in by_name["TradeoptTrainingCheckpointStale"]
+    for svc in SERVICES:
+        for role in ("api", "worker"):
+            assert f'up{{service="{svc}", component="{role}"}}' in by_name["TradeoptServiceAbsent"]
 
 
 def test_tradeopt_metrics_exist_in_code() -> None:
@@ -127,6 +152,28 @@ def test_tradeopt_metrics_exist_in_code() -> None:
     assert known["tradeopt_jobs_queued"] == ("kind",)
 
 
+def test_training_metrics_match_the_code() -> None:
+    """The names and labels rules and dashboards rely on are the ones the training code exports
+    (the checkpoint-age collector is exercised: a touched run appears, a forgotten one goes)."""
+    known = declared()
+    for name, labels in TRAINING_METRICS.items():
+        if name == "tradeopt_training_checkpoint_age_seconds":
+            continue  # a collector: no series until a run touches it (checked below)
+        assert known.get(name) == labels, (name, known.get(name))
+    collector = training_metrics.CheckpointAge()
+    registry = CollectorRegistry()
+    registry.register(collector)
+    collector.touch("run-1")
+    assert registry.get_sample_value(
+        "tradeopt_training_checkpoint_age_seconds", {"run_id": "run-1"}
+    ) == pytest.approx(0, abs=5)
+    collector.forget("run-1")
+    assert (
+        registry.get_sample_value("tradeopt_training_checkpoint_age_seconds", {"run_id": "run-1"})
+        is None
+    )
+
+
 def test_amtool_check_config() -> None:
     run([find_tool("amtool"), "check-config", str(MON / "alertmanager" / "alertmanager.yml")])
 
@@ -136,15 +183,29 @@ def test_scrape_targets_match_the_compose_services() -> None:
     jobs = {j["job_name"]: j for j in config["scrape_configs"]}
     api = jobs["tradeopt-api"]["dns_sd_configs"][0]
     worker = jobs["tradeopt-worker"]["dns_sd_configs"][0]
-    assert (api["names"], api["port"]) == (["data-api"], 8001)
-    assert (worker["names"], worker["port"]) == (["data-worker"], 9808)
+    api_targets = {
+        (name, sd["port"]) for sd in jobs["tradeopt-api"]["dns_sd_configs"] for name in sd["names"]
+    }
+    worker_targets = {
+        (name, sd["port"])
+        for sd in jobs["tradeopt-worker"]["dns_sd_configs"]
+        for name in sd["names"]
+    }
+    assert api == jobs["tradeopt-api"]["dns_sd_configs"][0] and worker["port"] == 9808
+    assert api_targets == {(f"{svc}-api", port) for svc, (port, _) in SERVICES.items()}
+    assert worker_targets == {(f"{svc}-worker", 9808) for svc in SERVICES}
+    for job, role in (("tradeopt-api", "api"), ("tradeopt-worker", "worker")):
+        (rule,) = [r for r in jobs[job]["relabel_configs"] if r.get("target_label") == "service"]
+        for svc in SERVICES:  # the service label the rules group by comes out of the DNS name
+            assert re.fullmatch(rule["regex"], f"{svc}-{role}")[1] == svc
     compose = yaml.safe_load((ROOT / "docker-compose.monitoring.yml").read_text())["services"]
     app = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     for name in ("celery", "postgres", "redis", "node", "alertmanager"):
         (target,) = jobs[name]["static_configs"][0]["targets"]
         host = target.split(":")[0]
         assert host in compose, f"scrape target {target} is not a compose service"
-    assert {"data-api", "data-worker"} <= set(app)
+    for svc in SERVICES:
+        assert {f"{svc}-api", f"{svc}-worker"} <= set(app), svc
     for job in ("tradeopt-api", "tradeopt-worker"):
         labels = {r["target_label"] for r in jobs[job]["relabel_configs"]}
         assert {"service", "component"} <= labels
@@ -206,7 +267,9 @@ def test_dashboards_use_the_expected_metrics() -> None:
         "celery_queue_length",
     ):
         assert metric in exprs("jobs-and-queues"), metric
-    assert "tradeopt_training_steps_per_second" in exprs("training-throughput")
+    for metric in TRAINING_METRICS:
+        assert metric in exprs("training-throughput"), metric
+    assert "by (algorithm)" in exprs("training-throughput")
     assert "tradeopt_paper_drawdown_ratio" in exprs("trading-kpis")
 
 

@@ -58,14 +58,21 @@ def test_images_target_builds_every_image_with_one_tag() -> None:
     tags = [re.search(r"-t (\S+)", b)[1] for b in builds]
     assert tags == [
         "ghcr.io/acme/trading-optimization-base:1.2.3",
+        "ghcr.io/acme/trading-optimization-compute:1.2.3",
         "ghcr.io/acme/trading-optimization-data:1.2.3",
+        "ghcr.io/acme/trading-optimization-training:1.2.3",
         "ghcr.io/acme/trading-optimization-gateway:1.2.3",
         "ghcr.io/acme/trading-optimization-cli:1.2.3",
     ]
     for build in builds:
         for arg in ("VERSION=1.2.3", "REVISION=abc123", "CREATED=2026-01-01T00:00:00Z"):
             assert f"--build-arg {arg}" in build
-    data = builds[1]
+    training = builds[3]
+    assert "--build-arg SERVICE=training --build-arg SERVICE_PORT=8002" in training
+    assert "--build-arg BASE_IMAGE=ghcr.io/acme/trading-optimization-compute:1.2.3" in training
+    # the CLI runs every service in-process, training included: it needs torch too
+    assert "--build-arg BASE_IMAGE=ghcr.io/acme/trading-optimization-compute:1.2.3" in builds[5]
+    data = builds[2]
     assert "-f docker/service.Dockerfile" in data
     assert "--build-arg SERVICE=data --build-arg SERVICE_PORT=8001" in data
     assert "--build-arg BASE_IMAGE=ghcr.io/acme/trading-optimization-base:1.2.3" in data
@@ -84,3 +91,17 @@ def test_ml_services_build_on_compute() -> None:
     assert (
         "trading-optimization-compute:2" in listed and "trading-optimization-training:2" in listed
     )
+    # A CUDA build tags every torch image with the variant: it never overwrites the CPU images.
+    cuda = make("-s", "images-list", "VERSION=2", "TORCH_VARIANT=cu128").split()
+    assert cuda == [
+        "trading-optimization-base:2",
+        "trading-optimization-compute:2-cu128",
+        "trading-optimization-data:2",
+        "trading-optimization-training:2-cu128",
+        "trading-optimization-gateway:2",
+        "trading-optimization-cli:2-cu128",
+    ]
+    assert "-t trading-optimization-training:2-cu128" in flat
+    # Without an ML service nothing needs compute: the CLI builds on base.
+    plain = make("-n", "images", "IMAGE_SERVICES=data", "VERSION=3").replace("\\\n", " ")
+    assert "compute" not in plain

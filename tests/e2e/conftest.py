@@ -156,7 +156,15 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("TRADING_OPT_", "FLEET_", "S3_", "AWS_"))
-        and k not in {"GATEWAY_PORT", "DATA_PORT", "DATA_API_PORT", "DASHBOARD_ROOT"}
+        and k
+        not in {
+            "GATEWAY_PORT",
+            "DATA_PORT",
+            "DATA_API_PORT",
+            "TRAINING_PORT",
+            "TRAINING_API_PORT",
+            "DASHBOARD_ROOT",
+        }
     }
     env.update(
         {
@@ -166,6 +174,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             "FLEET_TIMEOUT": "60",
             "GATEWAY_PORT": str(gateway_port),
             "DATA_PORT": str(data_port),
+            "TRAINING_PORT": str(free_port(taken)),
             "S3_PORT": str(s3_port),
             "TRADING_OPT_ENV": "test",
             "TRADING_OPT_API_KEY": E2E_API_KEY,

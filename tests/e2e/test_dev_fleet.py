@@ -111,7 +111,14 @@ def test_gateway_config_renders_for_the_fleet(tmp_path: Path, monkeypatch) -> No
     assert "${" not in gateway
     supervisord = (tmp_path / "supervisord.conf").read_text()
     assert "[program:s3]" not in supervisord
-    for program in ("data-api", "data-worker", "beat", "gateway"):
+    for program in (
+        "data-api",
+        "data-worker",
+        "training-api",
+        "training-worker",
+        "beat",
+        "gateway",
+    ):
         assert f"[program:{program}]" in supervisord
     _nginx_test(tmp_path / "nginx/nginx.conf", tmp_path / "nginx")
 
@@ -125,7 +132,9 @@ def test_fleet_serves_the_data_api_through_the_gateway(fleet: Fleet) -> None:
         # the process table: every long-running program is up
         status = fleet.sh("status")
         assert status.returncode == 0, status.stdout + status.stderr
-        for program in ("s3", "data-api", "data-worker", "beat", "gateway"):
+        programs = ["s3", *load_fleetctl().app_programs(), "gateway"]
+        assert {"training-api", "training-worker"} <= set(programs)  # training is installed
+        for program in programs:
             assert re.search(rf"^{program}\s+RUNNING", status.stdout, re.M), status.stdout
 
         # `up` again: idempotent
@@ -195,8 +204,11 @@ def test_fleet_serves_the_data_api_through_the_gateway(fleet: Fleet) -> None:
             first = next(stream.iter_lines())
             assert first.startswith(("event:", "data:", ":", "id:", "retry:")), first
 
+        # the training service answers its resources through the gateway
+        resp = client.get("/api/v1/runs", headers=auth)
+        assert resp.status_code == 200, resp.text
         # a resource whose service does not run (yet): problem+json from nginx
-        body = assert_problem(client.get("/api/v1/runs", headers=auth), 502)
+        body = assert_problem(client.get("/api/v1/studies", headers=auth), 502)
         assert body["type"].endswith("/bad-gateway")
         assert_problem(client.get("/api/v1/unknown-things", headers=auth), 404)
 

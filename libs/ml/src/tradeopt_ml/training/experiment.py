@@ -95,7 +95,8 @@ class PreparedData:
 
 def prepare(bars: pd.DataFrame, spec: ExperimentSpec) -> PreparedData:
     """Panel → features → splits → train-only normalisation. Raises ``ValueError`` with a clear
-    message when the data cannot support the spec (too short, unknown symbol, ...)."""
+    message when the data cannot support the spec (too short, unknown symbol, ...).
+    """
     panel = Panel.from_bars(bars, symbols=spec.symbols)
     features = compute_features(panel, spec.features)
     splits = make_splits(panel.timestamps, spec.split, min_bars=2)
