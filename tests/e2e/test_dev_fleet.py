@@ -204,9 +204,27 @@ def test_fleet_serves_the_data_api_through_the_gateway(fleet: Fleet) -> None:
             first = next(stream.iter_lines())
             assert first.startswith(("event:", "data:", ":", "id:", "retry:")), first
 
-        # the training service answers its resources through the gateway
-        resp = client.get("/api/v1/runs", headers=auth)
-        assert resp.status_code == 200, resp.text
+        # a small training run through the gateway, trained by the fleet's training worker
+        run_body = {
+            "dataset_id": dataset["id"],
+            "algorithm": "a2c",
+            "total_timesteps": 256,
+            "hyperparams": {"n_steps": 32},
+            "env": {"window": 5, "episode_length": 64, "features": ["log_return"]},
+        }
+        resp = client.post("/api/v1/runs", json=run_body, headers=auth)
+        assert resp.status_code == 202, resp.text
+        run_id = resp.json()["id"]
+
+        def run_done() -> dict | None:
+            run = client.get(f"/api/v1/runs/{run_id}", headers=auth).json()
+            assert run["status"] not in ("failed", "canceled"), run
+            return run if run["status"] == "succeeded" else None
+
+        run = wait_for(run_done, 120, f"run {run_id} to succeed")
+        model = client.get(f"/api/v1/models/{run['model_id']}/download", headers=auth)
+        assert model.status_code == 200 and model.headers["x-checksum-sha256"]
+        assert client.get("/api/v1/runs", headers=auth).json()["items"]
         # a resource whose service does not run (yet): problem+json from nginx
         body = assert_problem(client.get("/api/v1/studies", headers=auth), 502)
         assert body["type"].endswith("/bad-gateway")
