@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tradeopt_common.contracts.datasets import read_manifest
+from tradeopt_common.contracts.models import lineage_key, model_key
 from tradeopt_common.db.base import utcnow
 from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.jobs.runner import JobContext
@@ -270,8 +271,8 @@ def _register(
     path = Path(result.model_path)
     checksum = _sha256(path)
     size = path.stat().st_size
-    artifact_key = f"models/{model_id}/model.zip"
-    lineage_key = f"models/{model_id}/model.json"
+    artifact_key = model_key(model_id)
+    lineage_key_ = lineage_key(model_id)
     lineage = {
         **result.lineage,
         "model_id": str(model_id),
@@ -288,7 +289,7 @@ def _register(
     }
     ctx.store.put_file(artifact_key, path, content_type="application/zip")
     ctx.store.put_bytes(
-        lineage_key,
+        lineage_key_,
         json.dumps(lineage, sort_keys=True, indent=2).encode(),
         content_type="application/json",
     )
@@ -307,7 +308,7 @@ def _register(
             checksum=checksum,
             size=size,
             artifact_key=artifact_key,
-            lineage_key=lineage_key,
+            lineage_key=lineage_key_,
             lineage=lineage,
             metrics={"validation": result.validation},
             study_id=run.study_id,

@@ -108,3 +108,71 @@ def test_bust_and_weights() -> None:
 def test_negative_costs_are_rejected() -> None:
     with pytest.raises(ValueError, match="must be >= 0"):
         ex.CostModel(cost_bps=-1.0)
+
+
+def test_kernel_paths_agree_to_the_bit() -> None:
+    """Batched (B, N) rows, one (N,) portfolio and the float fast path give identical bits."""
+    rng = np.random.default_rng(4)
+    b, n = 5, 12  # >= 8 assets: the accumulation order of the sums matters
+    units = rng.normal(0, 50, (b, n))
+    cash = rng.normal(1e4, 1e3, b)
+    weights = ex.clip_weights(rng.uniform(-1.5, 1.5, (b, n)).astype(np.float32), -1.0, 1.5)
+    price = rng.uniform(10, 100, (b, n))
+    mark = price * rng.uniform(0.9, 1.1, (b, n))
+    mask = rng.random((b, n)) > 0.3
+    for m in (None, mask):
+        batch = ex.rebalance_step(units, cash, weights, price, mark, 7e-4, m)
+        for row in range(b):
+            one = ex.rebalance_step(
+                units[row], float(cash[row]), weights[row], price[row], mark[row], 7e-4,
+                None if m is None else m[row],
+            )  # fmt: skip
+            for got, want in zip(one, batch, strict=True):
+                np.testing.assert_array_equal(got, want[row])
+    # one asset: Python floats vs the kernel
+    for m in (None, True, False):
+        kernel = ex.rebalance_step(
+            units[:, :1], cash, weights[:, :1], price[:, :1], mark[:, :1], 7e-4,
+            None if m is None else np.full((b, 1), m),
+        )  # fmt: skip
+        for row in range(b):
+            floats = ex.rebalance_one(
+                float(units[row, 0]), float(cash[row]), float(weights[row, 0]),
+                float(price[row, 0]), float(mark[row, 0]), 7e-4, m,
+            )  # fmt: skip
+            assert all(isinstance(x, float) for x in floats)
+            for got, want in zip(floats, kernel, strict=True):
+                assert got == want[row, 0] if np.ndim(want) == 2 else got == want[row]
+
+
+def test_rebalance_step_by_hand() -> None:
+    # 10 units @ 20 + 800 cash = 1000; target 50% of A (@20) and -25% of B (@40)
+    units, cash, value, exposure, traded, notional, cost = ex.rebalance_step(
+        np.array([10.0, 0.0]), 800.0, np.array([0.5, -0.25]), np.array([20.0, 40.0]),
+        np.array([22.0, 38.0]), 1e-3,
+    )  # fmt: skip
+    np.testing.assert_allclose(units, [25.0, -6.25])
+    np.testing.assert_allclose(traded, [15.0, -6.25])
+    assert notional == pytest.approx(300.0 + 250.0)
+    assert cost == pytest.approx(0.55)
+    assert cash == pytest.approx(800.0 - 300.0 + 250.0 - 0.55)
+    np.testing.assert_allclose(exposure, [550.0, -237.5])
+    assert value == pytest.approx(cash + 550.0 - 237.5)
+    # a masked asset keeps its units and pays nothing
+    units, cash, *_ = ex.rebalance_step(
+        np.array([10.0, 0.0]), 800.0, np.array([0.5, -0.25]), np.array([20.0, 40.0]),
+        np.array([22.0, 38.0]), 1e-3, np.array([False, True]),
+    )  # fmt: skip
+    np.testing.assert_allclose(units, [10.0, -6.25])
+    assert cash == pytest.approx(800.0 + 250.0 - 0.25)
+
+
+def test_clip_weights_clip_and_cap() -> None:
+    w = ex.clip_weights(np.array([[2.0, -0.5], [0.2, 0.3], [np.nan, 0.1]]), -1.0, 1.0)
+    np.testing.assert_allclose(w[:2], [[1 / 1.5, -0.5 / 1.5], [0.2, 0.3]])
+    assert np.isnan(w[2, 0])  # NaN passes through, as np.clip
+    np.testing.assert_allclose(ex.clip_weights(np.array([-0.7, 0.4]), 0.0, 1.0), [0.0, 0.4])
+    # one asset: clipped, then scaled only by a cap below 1
+    assert ex.clip_weight(1.7, -1.0, 2.0) == 1.0
+    assert ex.clip_weight(-0.8, -1.0, 0.5) == -0.4
+    assert ex.clip_weight(0.3, 0.0, 0.5) == ex.clip_weights(np.array([[0.3]]), 0.0, 0.5)[0, 0]

@@ -329,3 +329,64 @@ def test_adjusted_prices_remove_split_jumps(make_panel) -> None:
     raw.step(LONG)
     _, r, *_ = raw.step(LONG)
     assert r == pytest.approx(math.log(0.5))
+
+
+@pytest.mark.parametrize(
+    ("n_assets", "cfg"),
+    [
+        (1, EnvConfig(window=2)),
+        (1, EnvConfig(window=2, action_space="continuous")),
+        (1, EnvConfig(window=2, action_space="continuous", include_unrealised_pnl=True)),
+        (3, EnvConfig(window=2, action_space="continuous")),
+    ],
+)
+def test_returned_arrays_are_never_mutated_later(random_market, n_assets, cfg) -> None:
+    """Observations and info arrays handed out stay as they were (SB3 keeps references)."""
+    panel, feats = random_market(t=60, n=n_assets, seed=2)
+    env = TradingEnv(panel, feats, cfg)
+    env.action_space.seed(0)
+    kept = []
+    obs, info = env.reset(seed=0)
+    kept.append((obs, obs.copy(), info["position"], info["position"].copy(), info["units"]))
+    for _ in range(40):
+        obs, _, term, trunc, info = env.step(env.action_space.sample())
+        kept.append((obs, obs.copy(), info["position"], info["position"].copy(), info["units"]))
+        if term or trunc:
+            env.reset()
+    units = [k[4].copy() for k in kept]
+    for _ in range(20):
+        *_, term, trunc, _ = env.step(env.action_space.sample())
+        if term or trunc:
+            env.reset()
+    for (obs, obs0, pos, pos0, u), u0 in zip(kept, units, strict=True):
+        np.testing.assert_array_equal(obs, obs0)
+        np.testing.assert_array_equal(pos, pos0)
+        np.testing.assert_array_equal(u, u0)
+    assert len({id(k[2]) for k in kept}) == len(kept)  # a fresh array every step
+
+
+def test_info_deep_copies_like_a_dict(random_market) -> None:
+    """SB3's DummyVecEnv deep-copies infos each step: the fast copy must be a real deep copy."""
+    import copy
+
+    panel, feats = random_market(t=30, n=2)
+    env = TradingEnv(panel, feats, EnvConfig(window=2))
+    env.reset(seed=0)
+    *_, info = env.step(np.array([2, 0]))
+    info["episode"] = {"r": [1.0]}  # keys SB3 adds are deep-copied too
+    info["terminal_observation"] = np.ones(3, dtype=np.float32)
+    info["alias"] = info["terminal_observation"]
+    clone = copy.deepcopy(info)
+    assert isinstance(clone, dict)
+    assert clone.keys() == info.keys()
+    for key, value in info.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(clone[key], value)
+            assert clone[key] is not value
+        else:
+            assert clone[key] == value
+    assert clone["episode"] is not info["episode"]
+    assert clone["episode"]["r"] is not info["episode"]["r"]
+    assert clone["alias"] is clone["terminal_observation"]  # shared references stay shared
+    clone["units"][0] = -1.0
+    assert info["units"][0] != -1.0

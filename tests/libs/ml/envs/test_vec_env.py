@@ -36,6 +36,17 @@ CASES = [
             reward="differential_sharpe",
         ),
     ),
+    # >= 8 assets: sums over assets must accumulate identically in both paths
+    (
+        10,
+        EnvConfig(
+            window=2,
+            action_space="continuous",
+            max_leverage=1.5,
+            random_start=True,
+            episode_length=10,
+        ),
+    ),
     # leveraged, volatile, tight bust level: episodes end by termination too
     (2, EnvConfig(window=2, max_leverage=3.0, bust_fraction=0.9, reward="drawdown_penalty")),
 ]

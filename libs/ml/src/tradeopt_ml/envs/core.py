@@ -1,10 +1,18 @@
-"""The batched trading simulator behind both :class:`TradingEnv` (one copy) and
-:class:`BatchedTradingVecEnv` (``B`` copies): one implementation, array operations over the
-copy axis, accounting delegated to :mod:`tradeopt_ml.execution`.
+"""The batched trading simulator behind :class:`BatchedTradingVecEnv` (``B`` copies) and,
+specialised for ``B = 1``, :class:`TradingEnv`: array operations over the copy axis,
+accounting delegated to :mod:`tradeopt_ml.execution`.
 
 Everything that can be prepared is prepared in ``__init__``: float64 fill and mark price
 arrays, a zero-copy sliding-window view of the features, the action-to-weight table. ``step``
-does a fixed, small number of numpy operations whatever the number of copies.
+does a fixed, small number of calls whatever the number of copies and assets (the per-bar
+accounting is one JIT kernel call, :func:`tradeopt_ml.execution.rebalance_step`).
+
+:meth:`TradingCore._advance` (fill, mark, reward, termination) is written on operators, the
+execution model and the reward shapes of :mod:`~tradeopt_ml.envs.rewards` only, so the same
+code runs on the batched ``(B, N)`` state here, on an unbatched ``(N,)`` portfolio and on a
+single asset held as Python floats (:class:`~tradeopt_ml.envs.single.SingleCore`, the fast path
+of :class:`~tradeopt_ml.envs.TradingEnv`, which swaps in
+:func:`~tradeopt_ml.execution.rebalance_one`). All layouts give bit-identical results.
 """
 
 from __future__ import annotations
@@ -18,6 +26,9 @@ from tradeopt_ml import execution as ex
 from tradeopt_ml.data import Panel
 from tradeopt_ml.envs import rewards
 from tradeopt_ml.envs.config import EnvConfig
+
+_exposure_weights = ex.exposure_weights
+_log_return = rewards.log_return
 
 
 class TradingCore:
@@ -102,6 +113,9 @@ class TradingCore:
         else:
             fill = close.copy()
         self._fill = fill
+        # price lookups by bar index (arrays here; lists of rows/floats in the single env)
+        self._fill_at: Any = fill
+        self._close_at: Any = self._close
 
         # --- observation: zero-copy sliding windows, one flat row per end bar ---------------
         n_feat = self._feats.shape[2]
@@ -133,8 +147,20 @@ class TradingCore:
             self._low = -1.0 if config.allow_short else 0.0
             self.action_space = spaces.Box(self._low, 1.0, (n_assets,), np.float32)
 
-        # --- state (B copies) ---------------------------------------------------------------
-        b = n_copies
+        # --- per-step constants -------------------------------------------------------------
+        self._rate = self.costs.total_rate
+        self._slip = self.costs.slip_rate
+        self._bust_level = ex.bust_level(config.initial_cash, config.bust_fraction)
+        self._max_leverage = config.max_leverage
+        self._rebalance: Any = ex.rebalance_step
+        self._with_pnl = config.include_unrealised_pnl
+        self._reward_shape = config.reward
+        self._episode_length = config.episode_length
+        self._init_state()
+
+    def _init_state(self) -> None:
+        """Allocate the ``(B, N)`` / ``(B,)`` state of all copies (flat, all cash)."""
+        b, n_assets, config = self.n_copies, self.n_assets, self.config
         self.t = np.full(b, self.earliest, dtype=np.int64)
         self.steps = np.zeros(b, dtype=np.int64)
         self.units = np.zeros((b, n_assets))
@@ -213,18 +239,66 @@ class TradingCore:
 
     def action_weights(self, actions: Any) -> tuple[np.ndarray, np.ndarray | None]:
         """``(B, N)`` target weights and the trade mask (discrete: only changed assets trade)."""
+        shape = self.units.shape  # (B, N), or (N,) for an unbatched core
         if self.discrete:
-            idx = np.array(actions, dtype=np.int64).reshape(self.n_copies, self.n_assets)
+            idx = np.array(actions, dtype=np.int64).reshape(shape)
             mask = idx != self.prev_action
             self.prev_action = idx
             return self._levels[idx], mask
-        w = np.asarray(actions, dtype=np.float64).reshape(self.n_copies, self.n_assets)
-        w = np.clip(w, self._low, 1.0)
-        if self.n_assets > 1:
-            w = ex.cap_gross_leverage(w, self.config.max_leverage)
-        elif self.config.max_leverage < 1.0:
-            w = w * min(1.0, self.config.max_leverage)
-        return w, None
+        actions = np.asarray(actions)
+        if actions.shape != shape:
+            actions = actions.reshape(shape)
+        return ex.clip_weights(actions, self._low, self._max_leverage), None
+
+    def _advance(self, weights: Any, mask: Any) -> tuple[Any, Any, Any]:
+        """Fill ``weights`` at the current bar's fill price, move to the next bar, mark there.
+
+        Written on operators and the execution model only, for every state layout (batched
+        arrays, an unbatched ``(N,)`` portfolio, or Python floats for one asset; ``_rebalance``
+        is :func:`~tradeopt_ml.execution.rebalance_step` or, for floats,
+        :func:`~tradeopt_ml.execution.rebalance_one`).
+
+        Returns:
+            ``(reward, terminated, truncated)`` in the state's batch shape.
+        """
+        t = self.t
+        price = self._fill_at[t]
+        t = t + 1
+        mark = self._close_at[t]
+        units, cash, value, exposure, traded, notional, cost = self._rebalance(
+            self.units, self.cash, weights, price, mark, self._rate, mask
+        )
+        if self._with_pnl:
+            self.entry, _ = ex.update_entry_price(
+                self.units, traded, self.entry, ex.fill_price(price, traded, self._slip)
+            )
+        reward = _log_return(self.value, value)
+        shape = self._reward_shape
+        if shape == "drawdown_penalty":
+            self.peak = np.maximum(self.peak, value)
+            reward = rewards.drawdown_penalised(
+                reward, value, self.peak, self.config.drawdown_penalty
+            )
+        elif shape == "differential_sharpe":
+            reward, self.dsr_mean, self.dsr_mean_sq = rewards.differential_sharpe(
+                reward, self.dsr_mean, self.dsr_mean_sq, self.config.dsr_eta
+            )
+        steps = self.steps + 1
+        terminated = value <= self._bust_level  # ex.is_bust, level precomputed
+        truncated = t >= self.last
+        if self._episode_length is not None:
+            truncated = truncated | (steps >= self._episode_length)
+        self.t = t
+        self.steps = steps
+        self.units = units
+        self.cash = cash
+        self.value = value
+        self.mark = mark
+        self.weights = _exposure_weights(exposure, value)
+        self.last_cost = cost
+        self.last_notional = notional
+        self.last_trade = notional > 0.0
+        return reward, terminated, truncated
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Advance every copy one bar.
@@ -233,55 +307,9 @@ class TradingCore:
             ``(obs, reward, terminated, truncated)`` with shapes ``(B, D)``, ``(B,)``, ``(B,)``,
             ``(B,)``. Finished copies must be reset by the caller before the next step.
         """
-        cfg = self.config
         weights, mask = self.action_weights(actions)
-        t = self.t
-        price = self._fill[t]
-        fill = ex.rebalance(self.units, self.cash, weights, price, self.costs, mask)
-        if cfg.include_unrealised_pnl:
-            self.entry, _ = ex.update_entry_price(
-                self.units, fill.traded, self.entry, fill.fill_price
-            )
-        t = t + 1
-        mark = self._close[t]
-        value = ex.portfolio_value(fill.cash, fill.units, mark)
-        reward = rewards.log_return(self.value, value)
-        if cfg.reward == "drawdown_penalty":
-            self.peak = np.maximum(self.peak, value)
-            reward = rewards.drawdown_penalised(reward, value, self.peak, cfg.drawdown_penalty)
-        elif cfg.reward == "differential_sharpe":
-            reward, self.dsr_mean, self.dsr_mean_sq = rewards.differential_sharpe(
-                reward, self.dsr_mean, self.dsr_mean_sq, cfg.dsr_eta
-            )
-        self.steps += 1
-        terminated = ex.is_bust(value, cfg.initial_cash, cfg.bust_fraction)
-        truncated = t >= self.last
-        if cfg.episode_length is not None:
-            truncated |= self.steps >= cfg.episode_length
-        self.t = t
-        self.units = fill.units
-        self.cash = fill.cash
-        self.value = value
-        self.mark = mark
-        self.weights = ex.position_weights(fill.units, mark, value)
-        self.last_cost = fill.cost.sum(axis=-1)
-        self.last_notional = fill.notional.sum(axis=-1)
-        self.last_trade = self.last_notional > 0.0
+        reward, terminated, truncated = self._advance(weights, mask)
         return self.observe(), reward, terminated, truncated
-
-    def info0(self) -> dict[str, Any]:
-        """The info dict of copy 0 (the single-env fast path; same content as ``infos()[0]``)."""
-        t = int(self.t[0])
-        return {
-            "portfolio_value": float(self.value[0]),
-            "position": self.weights[0],
-            "units": self.units[0],
-            "cost": float(self.last_cost[0]),
-            "traded_notional": float(self.last_notional[0]),
-            "trade": bool(self.last_trade[0]),
-            "bar": t,
-            "timestamp": self.timestamps[t],
-        }
 
     def infos(self, rows: np.ndarray | None = None) -> list[dict[str, Any]]:
         """One info dict per copy: value, position weights and units, cost, trade flag, bar."""

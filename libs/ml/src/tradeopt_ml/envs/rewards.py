@@ -1,15 +1,23 @@
-"""Reward shapes, vectorised over a batch of portfolios (``(B,)`` arrays in, ``(B,)`` out)."""
+"""Reward shapes, vectorised over a batch of portfolios (``(B,)`` arrays in, ``(B,)`` out).
+
+They are elementwise, so they also take Python floats (one portfolio; the single-env fast path)
+and give bit-identical results: numpy's ``log`` is used for both, never ``math.log`` (the two
+may differ in the last bit).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 _TINY = 1e-12
+_log = np.log
 
 
 def log_return(value_before: np.ndarray, value_after: np.ndarray) -> np.ndarray:
     """``log(V_after / V_before)``; a wiped-out portfolio is floored at a tiny positive value."""
-    return np.log(np.maximum(value_after, _TINY) / value_before)
+    if isinstance(value_after, np.ndarray):
+        return _log(np.maximum(value_after, _TINY) / value_before)
+    return _log((_TINY if value_after < _TINY else value_after) / value_before)
 
 
 def drawdown_penalised(

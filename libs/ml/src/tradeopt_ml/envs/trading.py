@@ -9,9 +9,7 @@ import numpy as np
 
 from tradeopt_ml.data import Panel
 from tradeopt_ml.envs.config import EnvConfig
-from tradeopt_ml.envs.core import TradingCore
-
-_ROW0 = np.zeros(1, dtype=np.int64)
+from tradeopt_ml.envs.single import SingleCore
 
 
 class TradingEnv(gym.Env[np.ndarray, Any]):
@@ -53,7 +51,7 @@ class TradingEnv(gym.Env[np.ndarray, Any]):
         stop: int | None = None,
     ) -> None:
         self.config = config if config is not None else EnvConfig()
-        self.core = TradingCore(panel, features, self.config, 1, start=start, stop=stop)
+        self.core = SingleCore(panel, features, self.config, start=start, stop=stop)
         self.observation_space = self.core.observation_space
         self.action_space = self.core.action_space
         self._needs_reset = True
@@ -68,15 +66,15 @@ class TradingEnv(gym.Env[np.ndarray, Any]):
             start = core.check_start(options["start"])
         else:
             start = core.sample_start(self.np_random)
-        core.reset_copies(_ROW0, np.array([start]))
+        core.reset(start)
         self._needs_reset = False
-        return core.observe()[0], core.info0()
+        return core.observe(), core.info()
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Fill the target position, advance one bar, return the net log-return reward."""
         if self._needs_reset:
             raise RuntimeError("call reset() before step() (the episode is over or not started)")
-        obs, reward, terminated, truncated = self.core.step(action)
-        term, trunc = bool(terminated[0]), bool(truncated[0])
-        self._needs_reset = term or trunc
-        return obs[0], float(reward[0]), term, trunc, self.core.info0()
+        core = self.core
+        obs, reward, terminated, truncated = core.step(action)
+        self._needs_reset = terminated or truncated
+        return obs, reward, terminated, truncated, core.info()
