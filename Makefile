@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-PACKAGES := -e libs/common -e 'libs/ml[rl,online]' -e services/data -e services/training -e cli
+PACKAGES := -e libs/common -e 'libs/ml[rl,online]' -e services/data -e services/training -e services/evaluation -e cli
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: help install lock lint format test test-unit test-integration test-e2e demo dev down status db-upgrade clean deploy
@@ -11,7 +11,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements/constraints.txt requirements/dev.txt libs/common/pyproject.toml libs/ml/pyproject.toml services/data/pyproject.toml services/training/pyproject.toml cli/pyproject.toml
+$(VENV)/.installed: requirements/constraints.txt requirements/dev.txt libs/common/pyproject.toml libs/ml/pyproject.toml services/data/pyproject.toml services/training/pyproject.toml services/evaluation/pyproject.toml cli/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -c requirements/constraints.txt $(PACKAGES) -r requirements/dev.txt

@@ -24,7 +24,7 @@ comma := ,
 cache_args = $(if $(BUILD_CACHE),--cache-from type=$(BUILD_CACHE)$(comma)scope=$(1) --cache-to type=$(BUILD_CACHE)$(comma)scope=$(1)$(comma)mode=max)
 
 # Services and their API port (DESIGN §1). Add a service here when its folder lands.
-IMAGE_SERVICES ?= data training
+IMAGE_SERVICES ?= data training evaluation
 COMPUTE_SERVICES := training tuning evaluation
 SERVICE_PORT_data := 8001
 SERVICE_PORT_training := 8002

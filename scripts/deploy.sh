@@ -200,7 +200,7 @@ PY
   if [ "$dry_run" = 1 ]; then cat "$manifest"; fi
   [ "$render" = 1 ] && return
   # Jobs are immutable: remove the finished one-shots so apply creates the new version's.
-  run "$KUBECTL" delete job -n "$NAMESPACE" data-migrate training-migrate minio-init --ignore-not-found
+  run "$KUBECTL" delete job -n "$NAMESPACE" data-migrate training-migrate evaluation-migrate minio-init --ignore-not-found
   run "$KUBECTL" apply -k "$dir"
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The local fleet without Docker: S3 (SeaweedFS `weed mini`), migrations, the data API, its Celery
-# worker, the one beat and the nginx gateway, as processes under supervisord.
+# The local fleet without Docker: S3 (SeaweedFS `weed mini`), migrations, each installed service's
+# API and Celery worker (data; training, evaluation), the one beat and the nginx gateway, as
+# processes under supervisord.
 #
 #   bash scripts/fleet.sh up       # make dev     (idempotent: says so when already running)
 #   bash scripts/fleet.sh down     # make down    (stops everything, waits)
@@ -16,7 +17,8 @@
 #                               (TRADING_OPT_STORAGE_ENDPOINT=local also means off)
 #   FLEET_TIMEOUT=90            seconds to wait for the gateway to answer
 #   GATEWAY_PORT=8080  DATA_PORT=8001 (or DATA_API_PORT)  TRAINING_PORT=8002 (or TRAINING_API_PORT,
-#   used when tradeopt_training is installed)  S3_PORT=8333 (+1..+4 and +10000 for
+#   used when tradeopt_training is installed)  EVALUATION_PORT=8004 (or EVALUATION_API_PORT, used
+#   when tradeopt_evaluation is installed)  S3_PORT=8333 (+1..+4 and +10000 for
 #   the SeaweedFS internals; S3_MASTER_PORT, S3_VOLUME_PORT, S3_FILER_PORT, S3_ADMIN_PORT)
 #   TRADING_OPT_API_KEY         unset: a generated development key, kept in $FLEET_RUN_DIR/api-key
 #   TRADING_OPT_DB_URI          postgresql+asyncpg://postgres@127.0.0.1:5432/tradeopt (created)
@@ -37,7 +39,9 @@ RUN_DIR="${FLEET_RUN_DIR:-.run}"
 case "$RUN_DIR" in /*) ;; *) RUN_DIR="$REPO/$RUN_DIR" ;; esac
 CONF="$RUN_DIR/supervisord.conf"
 LOGS="$RUN_DIR/logs"
-PROGRAMS_APPS=()  # data-api data-worker [training-api training-worker] beat: `fleetctl programs`
+# data-api data-worker [training-api training-worker] [evaluation-api evaluation-worker] beat:
+# from `fleetctl programs` (a service's programs join when its package is installed).
+PROGRAMS_APPS=()
 
 log() { printf 'fleet: %s\n' "$*"; }
 warn() { printf 'fleet: %s\n' "$*" >&2; }
@@ -79,11 +83,13 @@ configure() {
   export GATEWAY_PORT="${GATEWAY_PORT:-8080}"
   export DATA_PORT="${DATA_PORT:-${DATA_API_PORT:-8001}}"
   export TRAINING_PORT="${TRAINING_PORT:-${TRAINING_API_PORT:-8002}}"
+  export EVALUATION_PORT="${EVALUATION_PORT:-${EVALUATION_API_PORT:-8004}}"
   export S3_PORT="${S3_PORT:-8333}"
   export TRADING_OPT_DB_URI="${TRADING_OPT_DB_URI:-postgresql+asyncpg://postgres@127.0.0.1:5432/tradeopt}"
   export TRADING_OPT_REDIS_URI="${TRADING_OPT_REDIS_URI:-redis://127.0.0.1:6379/0}"
   export TRADING_OPT_DATA_URL="${TRADING_OPT_DATA_URL:-http://127.0.0.1:$DATA_PORT}"
   export TRADING_OPT_TRAINING_URL="${TRADING_OPT_TRAINING_URL:-http://127.0.0.1:$TRAINING_PORT}"
+  export TRADING_OPT_EVALUATION_URL="${TRADING_OPT_EVALUATION_URL:-http://127.0.0.1:$EVALUATION_PORT}"
   FLEET_TIMEOUT="${FLEET_TIMEOUT:-90}"
 
   local endpoint="${TRADING_OPT_STORAGE_ENDPOINT:-}"
@@ -222,6 +228,8 @@ fleet: running (FLEET_RUN_DIR=$RUN_DIR)
   data API   http://127.0.0.1:$DATA_PORT/docs   /healthz   /readyz   /metrics
 $(if [[ " ${PROGRAMS_APPS[*]:-$("${FLEETCTL[@]}" programs)} " == *" training-api "* ]]; then
   echo "  training   http://127.0.0.1:$TRAINING_PORT/docs   /healthz   /readyz   /metrics"; fi)
+$(if [[ " ${PROGRAMS_APPS[*]:-$("${FLEETCTL[@]}" programs)} " == *" evaluation-api "* ]]; then
+  echo "  evaluation http://127.0.0.1:$EVALUATION_PORT/docs   /healthz   /readyz   /metrics"; fi)
   storage    $storage
   logs       $LOGS/
   API key    $key   (from $API_KEY_SOURCE)
@@ -295,6 +303,10 @@ cmd_up() {
   if [[ " ${PROGRAMS_APPS[*]} " == *" training-api "* ]] && ! "${FLEETCTL[@]}" wait-gateway \
        "http://127.0.0.1:$GATEWAY_PORT/api/v1/runs" --timeout "$FLEET_TIMEOUT"; then
     report_failure "the training API did not become ready within ${FLEET_TIMEOUT}s"
+  fi
+  if [[ " ${PROGRAMS_APPS[*]} " == *" evaluation-api "* ]] && ! "${FLEETCTL[@]}" wait-gateway \
+       "http://127.0.0.1:$GATEWAY_PORT/api/v1/evaluations" --timeout "$FLEET_TIMEOUT"; then
+    report_failure "the evaluation API did not become ready within ${FLEET_TIMEOUT}s"
   fi
   print_summary
 }

@@ -111,11 +111,13 @@ def fleet_env(
 def _clear_settings_caches() -> None:
     from tradeopt_common.config import get_settings
     from tradeopt_data.config import get_data_settings
+    from tradeopt_evaluation.config import get_evaluation_settings
     from tradeopt_training.config import get_training_settings
 
     get_settings.cache_clear()
     get_data_settings.cache_clear()
     get_training_settings.cache_clear()
+    get_evaluation_settings.cache_clear()
 
 
 @pytest.fixture
@@ -157,6 +159,28 @@ async def training_client(training_app) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(
         transport=transport,
         base_url="http://training.test",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+async def evaluation_app(fleet_env: dict[str, str]) -> AsyncIterator[object]:
+    """The evaluation service app with its lifespan running."""
+    from tradeopt_evaluation.app import create_app
+
+    app = create_app()
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def evaluation_client(evaluation_app) -> AsyncIterator[httpx.AsyncClient]:
+    """An authenticated (bootstrap admin) client for the in-process evaluation service."""
+    transport = httpx.ASGITransport(app=evaluation_app)
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://evaluation.test",
         headers={"Authorization": f"Bearer {API_KEY}"},
     ) as c:
         yield c

@@ -62,11 +62,18 @@ def has_training() -> bool:
     return importlib.util.find_spec("tradeopt_training") is not None
 
 
+def has_evaluation() -> bool:
+    """Whether the evaluation service is installed in this venv (its programs join the fleet)."""
+    return importlib.util.find_spec("tradeopt_evaluation") is not None
+
+
 def app_programs() -> list[str]:
     """The service programs (not s3, not the gateway), in the order fleet.sh starts them."""
     programs = ["data-api", "data-worker"]
     if has_training():
         programs += ["training-api", "training-worker"]
+    if has_evaluation():
+        programs += ["evaluation-api", "evaluation-worker"]
     return [*programs, "beat"]
 
 
@@ -360,6 +367,32 @@ def supervisord_conf(run_dir: Path, with_s3: bool, nginx: str) -> str:
                 run_dir=run_dir,
             )
         )
+    if has_evaluation():
+        evaluation_port = env_int("EVALUATION_PORT", 8004)
+        out.append(
+            _program(
+                "evaluation-api",
+                f"{venv_bin}/uvicorn tradeopt_evaluation.app:create_app --factory "
+                f"--host 127.0.0.1 --port {evaluation_port}",
+                20,
+                startsecs=5,
+                run_dir=run_dir,
+            )
+        )
+        # Short CPU-bound evaluations: one per process, torch/BLAS on one thread.
+        out.append(
+            _program(
+                "evaluation-worker",
+                f"{venv_bin}/celery -A tradeopt_evaluation.worker:celery_app worker "
+                f"-Q evaluation,maintenance --pool=threads --concurrency=1 --loglevel=INFO "
+                f"-n evaluation-worker@%h",
+                30,
+                stopwaitsecs=worker_wait,
+                startsecs=5,
+                environment='REMAP_SIGTERM="SIGQUIT",OMP_NUM_THREADS="1"',
+                run_dir=run_dir,
+            )
+        )
     out.append(
         _program(
             "beat",
@@ -435,6 +468,8 @@ def cmd_check_ports() -> None:
     ports = {"GATEWAY_PORT": env_int("GATEWAY_PORT", 8080), "DATA_PORT": env_int("DATA_PORT", 8001)}
     if has_training():
         ports["TRAINING_PORT"] = env_int("TRAINING_PORT", 8002)
+    if has_evaluation():
+        ports["EVALUATION_PORT"] = env_int("EVALUATION_PORT", 8004)
     if env("FLEET_S3", "on") == "on":
         for name, port in s3_ports().items():
             ports[f"S3 {name}"] = port
@@ -443,7 +478,7 @@ def cmd_check_ports() -> None:
     if busy:
         raise FleetError(
             "ports already in use: " + ", ".join(busy) + " (another fleet? another FLEET_RUN_DIR? "
-            "set GATEWAY_PORT / DATA_PORT / TRAINING_PORT / S3_PORT)"
+            "set GATEWAY_PORT / DATA_PORT / TRAINING_PORT / EVALUATION_PORT / S3_PORT)"
         )
 
 

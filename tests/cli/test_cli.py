@@ -23,6 +23,7 @@ def invoke(*args: str) -> str:
 def test_db_upgrade_reports_every_tree(fleet_env):
     out = invoke("db", "upgrade")
     assert "core: 0002" in out and "data: 0001" in out and "training: 0001" in out
+    assert "evaluation: 0001" in out
     assert "core: 0002" in invoke("db", "current")
 
 

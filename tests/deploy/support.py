@@ -148,9 +148,35 @@ TRAINING_WORKER_ARGV = [
     "--concurrency=1",
     "--loglevel=INFO",
 ]
+#: The evaluation service's processes (DESIGN §1): CPU-bound but short jobs, one per worker
+#: process like training, on its own queue.
+EVALUATION_API_ARGV = [
+    "uvicorn",
+    "tradeopt_evaluation.app:create_app",
+    "--factory",
+    "--host",
+    "0.0.0.0",
+    "--port",
+    "8004",
+]
+EVALUATION_WORKER_ARGV = [
+    "celery",
+    "-A",
+    "tradeopt_evaluation.worker:celery_app",
+    "worker",
+    "-Q",
+    "evaluation,maintenance",
+    "--pool=threads",
+    "--concurrency=1",
+    "--loglevel=INFO",
+]
 MIGRATE_ARGV = ["python", "-m", "tradeopt_common.db.upgrade"]
 #: Deployed services -> (API port, queue), DESIGN §1. Every deployment target must cover them.
-SERVICES = {"data": (8001, "data"), "training": (8002, "training")}
+SERVICES = {
+    "data": (8001, "data"),
+    "training": (8002, "training"),
+    "evaluation": (8004, "evaluation"),
+}
 #: Minimum soft-shutdown window of training workers (long runs reach their next checkpoint).
 TRAINING_SOFT_SHUTDOWN_MIN = 300
 
@@ -160,10 +186,12 @@ def known_settings() -> set[str]:
     TRADING_OPT_* variable may name (a typo or a setting nobody reads fails the checks)."""
     from tradeopt_common.config import CommonSettings
     from tradeopt_data.config import DataSettings
+    from tradeopt_evaluation.config import EvaluationSettings
     from tradeopt_training.config import TrainingSettings
 
     return (
         set(CommonSettings.model_fields)
         | set(DataSettings.model_fields)
         | set(TrainingSettings.model_fields)
+        | set(EvaluationSettings.model_fields)
     )

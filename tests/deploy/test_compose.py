@@ -13,6 +13,8 @@ import pytest
 from tests.deploy.support import (
     DATA_API_ARGV,
     DATA_WORKER_ARGV,
+    EVALUATION_API_ARGV,
+    EVALUATION_WORKER_ARGV,
     MIGRATE_ARGV,
     ROOT,
     SERVICES,
@@ -59,7 +61,14 @@ TRAINING_COMMANDS = {
     "training-worker": TRAINING_WORKER_ARGV,
     "training-migrate": MIGRATE_ARGV,
 }
-APP_PROCESSES = [*DATA_COMMANDS, *TRAINING_COMMANDS]
+EVALUATION_COMMANDS = {
+    "evaluation-api": EVALUATION_API_ARGV,
+    "evaluation-worker": EVALUATION_WORKER_ARGV,
+    "evaluation-migrate": MIGRATE_ARGV,
+}
+#: The services built on the compute image (torch): service -> (processes, API port).
+ML_SERVICES = {"training": (TRAINING_COMMANDS, 8002), "evaluation": (EVALUATION_COMMANDS, 8004)}
+APP_PROCESSES = [*DATA_COMMANDS, *TRAINING_COMMANDS, *EVALUATION_COMMANDS]
 
 
 @pytest.fixture(scope="module")
@@ -163,30 +172,36 @@ def test_data_processes_run_the_specified_commands(model: dict, stack: str) -> N
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_training_processes_run_the_specified_commands(model: dict, stack: str) -> None:
+@pytest.mark.parametrize("service", list(ML_SERVICES))
+def test_ml_service_processes_run_the_specified_commands(
+    model: dict, stack: str, service: str
+) -> None:
     svcs = services(model[stack])
-    for name, command in TRAINING_COMMANDS.items():
+    commands, port = ML_SERVICES[service]
+    for name, command in commands.items():
         actual = svcs[name]["command"]
-        if name == "training-api" and stack == "dev":
+        if name == f"{service}-api" and stack == "dev":
             assert actual[:3] == command[:3] and "--reload" in actual
-            assert "--port=8002" in actual and "--host=0.0.0.0" in actual
-            assert "--reload-dir=/app/services/training/src" in actual
+            assert f"--port={port}" in actual and "--host=0.0.0.0" in actual
+            assert f"--reload-dir=/app/services/{service}/src" in actual
         else:
             assert actual == command, f"{stack}/{name}"
         image = svcs[name]["image"].split("/")[-1]
-        assert image.startswith("trading-optimization-training:"), f"{stack}/{name}: {image}"
-    # the worker's health check pings its own app
-    assert "tradeopt_training.worker:celery_app inspect ping" in " ".join(
-        svcs["training-worker"]["healthcheck"]["test"]
+        assert image.startswith(f"trading-optimization-{service}:"), f"{stack}/{name}: {image}"
+    # the API's health check probes its own port, the worker's pings its own app
+    assert f"127.0.0.1:{port}/healthz" in " ".join(svcs[f"{service}-api"]["healthcheck"]["test"])
+    assert f"tradeopt_{service}.worker:celery_app inspect ping" in " ".join(
+        svcs[f"{service}-worker"]["healthcheck"]["test"]
     )
-    # the APIs wait for the migration of their own image (it holds their schema)
-    assert svcs["training-api"]["depends_on"]["training-migrate"]["condition"] == (
-        "service_completed_successfully"
-    )
+    # the API and the worker wait for the migration of their own image (it holds their schema)
+    for role in ("api", "worker"):
+        assert svcs[f"{service}-{role}"]["depends_on"][f"{service}-migrate"]["condition"] == (
+            "service_completed_successfully"
+        )
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-@pytest.mark.parametrize("worker_name", ["data-worker", "training-worker"])
+@pytest.mark.parametrize("worker_name", ["data-worker", "training-worker", "evaluation-worker"])
 def test_worker_shutdown_grace_exceeds_soft_shutdown(
     model: dict, stack: str, worker_name: str
 ) -> None:
@@ -199,6 +214,33 @@ def test_worker_shutdown_grace_exceeds_soft_shutdown(
     if worker_name == "training-worker":
         assert soft >= TRAINING_SOFT_SHUTDOWN_MIN, "training runs need time to checkpoint"
         assert int(env["TRADING_OPT_TORCH_THREADS"]) >= 1
+    if worker_name == "evaluation-worker":
+        # short jobs: the data workers' window, not training's checkpoint window
+        assert soft < TRAINING_SOFT_SHUTDOWN_MIN
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_evaluation_worker_is_moderate(model: dict, stack: str) -> None:
+    """Evaluations are CPU-bound but short: one per process on one torch/BLAS thread, the data
+    workers' shutdown window, and no more than a training worker gets."""
+    svcs = services(model[stack])
+    data, training, evaluation = (
+        svcs["data-worker"],
+        svcs["training-worker"],
+        svcs["evaluation-worker"],
+    )
+    assert evaluation["environment"]["OMP_NUM_THREADS"] == "1"
+    assert "TRADING_OPT_TORCH_THREADS" not in evaluation["environment"]  # not a setting it reads
+    grace = seconds(evaluation["stop_grace_period"])
+    assert grace == seconds(data["stop_grace_period"]) < seconds(training["stop_grace_period"])
+    if stack == "prod":
+        limits = evaluation["deploy"]["resources"]["limits"]
+        reserved = evaluation["deploy"]["resources"]["reservations"]
+        training_limits = training["deploy"]["resources"]["limits"]
+        assert float(reserved["cpus"]) <= 1 <= float(limits["cpus"])
+        assert float(limits["cpus"]) <= float(training_limits["cpus"])
+        assert memory_bytes(reserved["memory"]) <= memory_bytes(limits["memory"])
+        assert memory_bytes(limits["memory"]) <= memory_bytes(training_limits["memory"])
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -260,8 +302,9 @@ def test_dev_builds_service_images_from_the_base_service(model: dict) -> None:
     assert svcs["gateway"]["environment"]["DATA_UPSTREAM"] == "data-api:8001"
 
 
-def test_dev_builds_training_images_from_the_compute_service(model: dict) -> None:
-    """base -> compute (torch) -> training, each through `service:` build contexts."""
+@pytest.mark.parametrize("service", list(ML_SERVICES))
+def test_dev_builds_ml_images_from_the_compute_service(model: dict, service: str) -> None:
+    """base -> compute (torch) -> training / evaluation, each through `service:` build contexts."""
     svcs = services(model["dev"])
     base_image, compute = svcs["base"]["image"], svcs["compute"]
     assert compute["scale"] == 0
@@ -269,18 +312,19 @@ def test_dev_builds_training_images_from_the_compute_service(model: dict) -> Non
     assert compute["build"]["args"]["BASE_IMAGE"] == base_image
     assert compute["build"]["args"]["TORCH_VARIANT"] == "cpu"
     assert compute["build"]["additional_contexts"] == {base_image: "service:base"}
-    for name in TRAINING_COMMANDS:
+    commands, port = ML_SERVICES[service]
+    for name in commands:
         build = svcs[name]["build"]
         assert build["dockerfile"] == "docker/service.Dockerfile"
         assert build["args"] == {
-            "SERVICE": "training",
-            "SERVICE_PORT": "8002",
+            "SERVICE": service,
+            "SERVICE_PORT": str(port),
             "BASE_IMAGE": compute["image"],
         }
         assert build["additional_contexts"] == {compute["image"]: "service:compute"}
         mounts = {v["target"] for v in svcs[name]["volumes"]}
-        assert "/app/services/training/src" in mounts
-        assert "/app/services/training/src" in svcs[name]["environment"]["PYTHONPATH"]
+        assert f"/app/services/{service}/src" in mounts
+        assert f"/app/services/{service}/src" in svcs[name]["environment"]["PYTHONPATH"]
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -298,10 +342,13 @@ def test_every_service_is_deployed_everywhere(model: dict, stack: str) -> None:
 
 
 def test_dev_publishes_infra_on_loopback_only(model: dict) -> None:
-    for name in ("postgres", "redis", "minio", "data-api", "training-api"):
+    for name in ("postgres", "redis", "minio", "data-api", "training-api", "evaluation-api"):
         for port in services(model["dev"])[name].get("ports", []):
             assert port.get("host_ip") == "127.0.0.1", f"dev {name} publishes {port} publicly"
     assert [p["target"] for p in services(model["dev"])["gateway"]["ports"]] == [8080]
+    for svc, (port, _) in SERVICES.items():  # each API is reachable on its DESIGN port locally
+        published = services(model["dev"])[f"{svc}-api"]["ports"]
+        assert [(p["target"], p["published"]) for p in published] == [(port, str(port))], svc
 
 
 def test_redis_is_persistent_and_never_evicts(model: dict) -> None:
@@ -340,6 +387,8 @@ def test_prod_limits_logging_restart_and_hardening(model: dict) -> None:
     assert svcs["data-api"]["deploy"]["replicas"] >= 2
     assert svcs["data-worker"]["deploy"]["replicas"] >= 2
     assert svcs["training-api"]["deploy"]["replicas"] >= 2
+    assert svcs["evaluation-api"]["deploy"]["replicas"] >= 2
+    assert svcs["evaluation-worker"]["deploy"]["replicas"] >= 2
     assert svcs["beat"]["deploy"]["replicas"] == 1
 
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.unit
 
 DEPLOY = ROOT / "scripts" / "deploy.sh"
 OUR_IMAGE = re.compile(r"\bimage: (\S*trading-optimization-[\w-]+\S*)")
-DEPLOYABLE = {"data", "training", "gateway", "cli"}
+DEPLOYABLE = {"data", "training", "evaluation", "gateway", "cli"}
 
 
 def deploy(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -130,6 +130,7 @@ def test_compose_dry_run_prints_commands_and_config(compose_cmd: list[str]) -> N
     assert images == {
         "registry.example.com/team/trading-optimization-data:1.4.0",
         "registry.example.com/team/trading-optimization-training:1.4.0",
+        "registry.example.com/team/trading-optimization-evaluation:1.4.0",
         "registry.example.com/team/trading-optimization-gateway:1.4.0",
     }
 
@@ -164,8 +165,8 @@ def test_k8s_end_to_end_with_fake_docker_and_kubectl(tmp_path: Path, kubectl: st
     kubectl_calls = [c for c in calls if c.startswith("kubectl")]
     assert kubectl_calls[0].startswith("kubectl kustomize ")
     assert kubectl_calls[1] == (
-        "kubectl delete job -n trading-optimization data-migrate training-migrate minio-init "
-        "--ignore-not-found"
+        "kubectl delete job -n trading-optimization data-migrate training-migrate "
+        "evaluation-migrate minio-init --ignore-not-found"
     )
     applied = kubectl_calls[2].split()
     assert applied[:3] == ["kubectl", "apply", "-k"]

@@ -97,7 +97,11 @@ def test_rendered_config_passes_nginx_t(contexts: dict, context: str, tmp_path: 
 
 @pytest.mark.parametrize(
     ("module", "owner"),
-    [("tradeopt_data.app", "DATA"), ("tradeopt_training.app", "TRAINING")],
+    [
+        ("tradeopt_data.app", "DATA"),
+        ("tradeopt_training.app", "TRAINING"),
+        ("tradeopt_evaluation.app", "EVALUATION"),
+    ],
 )
 def test_every_service_route_is_routed_to_its_service(module: str, owner: str) -> None:
     """The gateway's resource map sends every public path of a service app to its upstream

@@ -17,6 +17,8 @@ import yaml
 from tests.deploy.support import (
     DATA_API_ARGV,
     DATA_WORKER_ARGV,
+    EVALUATION_API_ARGV,
+    EVALUATION_WORKER_ARGV,
     INSTALL_HINT,
     MIGRATE_ARGV,
     ROOT,
@@ -341,22 +343,36 @@ def test_data_service_commands(variants: dict[str, Objects], variant: str) -> No
     assert pod_spec(job)["restartPolicy"] == "Never"
 
 
+#: The services on the compute image: service -> (API argv, worker argv).
+ML_SERVICES = {
+    "training": (TRAINING_API_ARGV, TRAINING_WORKER_ARGV),
+    "evaluation": (EVALUATION_API_ARGV, EVALUATION_WORKER_ARGV),
+}
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_training_service_commands(variants: dict[str, Objects], variant: str) -> None:
+@pytest.mark.parametrize("service", list(ML_SERVICES))
+def test_ml_service_commands(variants: dict[str, Objects], variant: str, service: str) -> None:
     objs = variants[variant]
-    (api,) = pod_spec(named(objs, "Deployment", "training-api"))["containers"]
-    assert api["args"] == TRAINING_API_ARGV
-    assert api["ports"] == [{"name": "http", "containerPort": 8002}]
-    assert "trading-optimization-training" in api["image"]
-    worker_dep = named(objs, "Deployment", "training-worker")
+    api_argv, worker_argv = ML_SERVICES[service]
+    image = f"trading-optimization-{service}"
+    api_pod = pod_spec(named(objs, "Deployment", f"{service}-api"))
+    (api,) = api_pod["containers"]
+    assert api["args"] == api_argv
+    assert api["ports"] == [{"name": "http", "containerPort": SERVICES[service][0]}]
+    assert image in api["image"]
+    # the compute image imports torch at start: the startup probe allows for it
+    startup = api["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 120
+    worker_dep = named(objs, "Deployment", f"{service}-worker")
     (worker,) = pod_spec(worker_dep)["containers"]
-    assert worker["args"] == TRAINING_WORKER_ARGV
-    assert "tradeopt_training.worker:celery_app inspect ping" in " ".join(
+    assert worker["args"] == worker_argv and image in worker["image"]
+    assert f"tradeopt_{service}.worker:celery_app inspect ping" in " ".join(
         worker["livenessProbe"]["exec"]["command"]
     )
-    job = named(objs, "Job", "training-migrate")
+    job = named(objs, "Job", f"{service}-migrate")
     (migrate,) = pod_spec(job)["containers"]
-    assert migrate["args"] == MIGRATE_ARGV and "trading-optimization-training" in migrate["image"]
+    assert migrate["args"] == MIGRATE_ARGV and image in migrate["image"]
     assert pod_spec(job)["restartPolicy"] == "Never"
 
 
@@ -395,6 +411,34 @@ def test_training_worker_is_sized_for_long_cpu_bound_runs(
         ), f"{variant}: training worker {kind}"
     if variant != "dev":
         assert threads <= cpu_cores(t["resources"]["requests"]["cpu"]), "threads beyond request"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_evaluation_worker_is_sized_for_short_cpu_bound_jobs(
+    variants: dict[str, Objects], variant: str
+) -> None:
+    """One evaluation per pod on one torch/BLAS thread, the data workers' shutdown window, and
+    moderate resources: at most a training worker's."""
+    objs = variants[variant]
+    evaluation = pod_spec(named(objs, "Deployment", "evaluation-worker"))
+    data = pod_spec(named(objs, "Deployment", "data-worker"))
+    training = pod_spec(named(objs, "Deployment", "training-worker"))
+    (e,), (t,) = evaluation["containers"], training["containers"]
+    env = {x["name"]: x.get("value") for x in e["env"]}
+    soft = float(env.get("TRADING_OPT_WORKER_SOFT_SHUTDOWN_SECONDS", SOFT_SHUTDOWN_DEFAULT))
+    assert soft < TRAINING_SOFT_SHUTDOWN_MIN
+    assert evaluation["terminationGracePeriodSeconds"] == data["terminationGracePeriodSeconds"]
+    assert evaluation["terminationGracePeriodSeconds"] < training["terminationGracePeriodSeconds"]
+    assert env["OMP_NUM_THREADS"] == "1"
+    assert "TRADING_OPT_TORCH_THREADS" not in env  # not an evaluation setting
+    assert "nvidia.com/gpu" not in e["resources"]["limits"] and "nodeSelector" not in evaluation
+    assert cpu_cores(e["resources"]["limits"]["cpu"]) >= 1
+    assert memory_bytes(e["resources"]["limits"]["memory"]) >= 2**30  # torch + an SB3 model
+    for kind in ("requests", "limits"):
+        assert cpu_cores(e["resources"][kind]["cpu"]) <= cpu_cores(t["resources"][kind]["cpu"])
+        assert memory_bytes(e["resources"][kind]["memory"]) <= memory_bytes(
+            t["resources"][kind]["memory"]
+        ), f"{variant}: evaluation worker {kind}"
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -512,7 +556,8 @@ def test_dev_and_prod_environments(variants: dict[str, Objects]) -> None:
     assert not of_kind(prod, "Secret"), "prod secrets are created out of band"
     ingress = named(prod, "Ingress", "gateway")
     assert ingress["spec"]["tls"][0]["hosts"] == [ingress["spec"]["rules"][0]["host"]]
-    assert named(prod, "HorizontalPodAutoscaler", "data-api")["spec"]["minReplicas"] >= 2
+    for svc in SERVICES:  # every API survives a pod loss in production
+        assert named(prod, "HorizontalPodAutoscaler", f"{svc}-api")["spec"]["minReplicas"] >= 2
     for obj in prod:
         assert obj["metadata"]["labels"].get("tradeopt.io/environment") == "prod"
 

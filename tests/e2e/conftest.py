@@ -163,6 +163,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             "DATA_API_PORT",
             "TRAINING_PORT",
             "TRAINING_API_PORT",
+            "EVALUATION_PORT",
+            "EVALUATION_API_PORT",
             "DASHBOARD_ROOT",
         }
     }
@@ -175,6 +177,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             "GATEWAY_PORT": str(gateway_port),
             "DATA_PORT": str(data_port),
             "TRAINING_PORT": str(free_port(taken)),
+            "EVALUATION_PORT": str(free_port(taken)),
             "S3_PORT": str(s3_port),
             "TRADING_OPT_ENV": "test",
             "TRADING_OPT_API_KEY": E2E_API_KEY,

@@ -108,6 +108,7 @@ def test_gateway_config_renders_for_the_fleet(tmp_path: Path, monkeypatch) -> No
     gateway = (tmp_path / "nginx/conf.d/gateway.conf").read_text()
     assert "listen 127.0.0.1:18080;" in gateway
     assert '"127.0.0.1:18001"' in gateway and '"127.0.0.1:8002"' in gateway
+    assert '"127.0.0.1:8004"' in gateway  # EVALUATION_PORT's default
     assert "${" not in gateway
     supervisord = (tmp_path / "supervisord.conf").read_text()
     assert "[program:s3]" not in supervisord
@@ -116,10 +117,13 @@ def test_gateway_config_renders_for_the_fleet(tmp_path: Path, monkeypatch) -> No
         "data-worker",
         "training-api",
         "training-worker",
+        "evaluation-api",
+        "evaluation-worker",
         "beat",
         "gateway",
     ):
         assert f"[program:{program}]" in supervisord
+    assert "tradeopt_evaluation.worker:celery_app worker -Q evaluation,maintenance" in supervisord
     _nginx_test(tmp_path / "nginx/nginx.conf", tmp_path / "nginx")
 
 
@@ -134,6 +138,7 @@ def test_fleet_serves_the_data_api_through_the_gateway(fleet: Fleet) -> None:
         assert status.returncode == 0, status.stdout + status.stderr
         programs = ["s3", *load_fleetctl().app_programs(), "gateway"]
         assert {"training-api", "training-worker"} <= set(programs)  # training is installed
+        assert {"evaluation-api", "evaluation-worker"} <= set(programs)  # so is evaluation
         for program in programs:
             assert re.search(rf"^{program}\s+RUNNING", status.stdout, re.M), status.stdout
 
@@ -225,6 +230,29 @@ def test_fleet_serves_the_data_api_through_the_gateway(fleet: Fleet) -> None:
         model = client.get(f"/api/v1/models/{run['model_id']}/download", headers=auth)
         assert model.status_code == 200 and model.headers["x-checksum-sha256"]
         assert client.get("/api/v1/runs", headers=auth).json()["items"]
+
+        # the evaluation service answers through the gateway, and the fleet's evaluation worker
+        # backtests a baseline on the test split of the ingested dataset
+        resp = client.get("/api/v1/evaluations", headers=auth)
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["items"] == []
+        resp = client.post(
+            "/api/v1/evaluations",
+            json={"baseline": "sma_crossover", "dataset_id": dataset["id"], "split": "test"},
+            headers=auth,
+        )
+        assert resp.status_code == 202, resp.text
+        evaluation_id = resp.json()["id"]
+
+        def evaluation_done() -> dict | None:
+            ev = client.get(f"/api/v1/evaluations/{evaluation_id}", headers=auth).json()
+            assert ev["status"] not in ("failed", "canceled"), ev.get("error")
+            return ev if ev["status"] == "succeeded" else None
+
+        evaluation = wait_for(evaluation_done, 120, f"evaluation {evaluation_id} to succeed")
+        assert evaluation["metrics"] and "buy_and_hold" in evaluation["benchmarks"]
+        listed = client.get("/api/v1/evaluations", headers=auth).json()["items"]
+        assert [e["id"] for e in listed] == [evaluation_id]
         # a resource whose service does not run (yet): problem+json from nginx
         body = assert_problem(client.get("/api/v1/studies", headers=auth), 502)
         assert body["type"].endswith("/bad-gateway")

@@ -15,6 +15,7 @@ async def run_job(client: httpx.AsyncClient, job_id: str) -> dict:
     worker does when it receives the service's ``job_ended`` message.
     """
     import tradeopt_data.tasks  # noqa: F401 - registers the job functions
+    import tradeopt_evaluation.tasks  # noqa: F401
     import tradeopt_training.tasks  # noqa: F401
     from tradeopt_common.jobs.runner import END_HOOKS, JOB_FUNCTIONS, execute_job, run_end_hook
 

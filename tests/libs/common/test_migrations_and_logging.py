@@ -18,6 +18,7 @@ from tradeopt_common.db.session import create_engine
 def _import_all_models() -> None:
     import tradeopt_common.references  # noqa: F401
     import tradeopt_data.models  # noqa: F401
+    import tradeopt_evaluation.models  # noqa: F401
     import tradeopt_training.models  # noqa: F401
 
 
@@ -30,7 +31,7 @@ def test_migrations_reach_head_and_match_models(backend, request, tmp_path):
         url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
     upgrade(url)
     upgrade(url)  # idempotent
-    heads = {"core": "0002", "data": "0001", "training": "0001"}
+    heads = {"core": "0002", "data": "0001", "training": "0001", "evaluation": "0001"}
     assert current(url) == {t.name: heads[t.name] for t in discover_trees()}
     _import_all_models()
 

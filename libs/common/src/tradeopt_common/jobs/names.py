@@ -25,6 +25,7 @@ class TaskName(StrEnum):
     DATA_INGEST_BARS = "data.ingest_bars"
     DATA_BUILD_FEATURES = "data.build_features"
     TRAINING_TRAIN_RUN = "training.train_run"
+    EVALUATION_EVALUATE = "evaluation.evaluate"
     JOBS_REAP_STALE = "jobs.reap_stale"
 
 

@@ -1,9 +1,19 @@
-"""Evaluation: metrics, Sharpe statistics, policy diagnostics, baseline signals, tear sheets.
+"""Evaluation: the backtest engine, metrics, Sharpe statistics, policy diagnostics, baseline
+signals, tear sheets.
 
-Pure computation on numpy arrays (no DB, HTTP or plotting dependency). The backtest engine that
-executes positions lives on :mod:`tradeopt_ml.execution`; this package only scores its output.
+Pure computation on numpy arrays (no DB, HTTP or plotting dependency). The backtest engine
+(:mod:`~tradeopt_ml.evaluation.backtest`) runs target weights or a trained policy through the
+training env's own core (fills, costs and accounting of :mod:`tradeopt_ml.execution`);
+:mod:`~tradeopt_ml.evaluation.evaluate` rebuilds a model's observations from its lineage and
+scores results.
 """
 
+from tradeopt_ml.evaluation.backtest import (
+    BacktestResult,
+    backtest_targets,
+    extract_trades,
+    trade_returns,
+)
 from tradeopt_ml.evaluation.baselines import (
     BASELINES,
     baseline_positions,
@@ -18,6 +28,12 @@ from tradeopt_ml.evaluation.diagnostics import (
     PolicyDiagnostics,
     action_distribution,
     diagnose_policy,
+)
+from tradeopt_ml.evaluation.evaluate import (
+    backtest_model,
+    bar_range,
+    evaluate_result,
+    rebuild_observations,
 )
 from tradeopt_ml.evaluation.metrics import (
     CORE_METRICS,
@@ -34,6 +50,7 @@ from tradeopt_ml.evaluation.metrics import (
     simple_returns,
     sortino_ratio,
 )
+from tradeopt_ml.evaluation.policy import fast_policy_backtest, predict_batch
 from tradeopt_ml.evaluation.report import render_report
 from tradeopt_ml.evaluation.sensitivity import cost_sensitivity
 from tradeopt_ml.evaluation.statistics import (
@@ -53,11 +70,15 @@ from tradeopt_ml.evaluation.statistics import (
 __all__ = [
     "BASELINES",
     "CORE_METRICS",
+    "BacktestResult",
     "DiagnosticThresholds",
     "MonthlyReturns",
     "PolicyDiagnostics",
     "SharpeCI",
     "action_distribution",
+    "backtest_model",
+    "backtest_targets",
+    "bar_range",
     "baseline_positions",
     "bootstrap_indices",
     "bootstrap_sharpe_ci",
@@ -69,7 +90,10 @@ __all__ = [
     "diagnose_policy",
     "drawdown_series",
     "dsr_from_moments",
+    "evaluate_result",
     "expected_max_sharpe",
+    "extract_trades",
+    "fast_policy_backtest",
     "flat",
     "holding_periods",
     "max_drawdown_duration",
@@ -78,9 +102,11 @@ __all__ = [
     "momentum",
     "monthly_returns",
     "position_changes",
+    "predict_batch",
     "probabilistic_sharpe_ratio",
     "psr_from_moments",
     "random",
+    "rebuild_observations",
     "render_report",
     "rolling_sharpe",
     "sharpe_moments",
@@ -88,4 +114,5 @@ __all__ = [
     "simple_returns",
     "sma_crossover",
     "sortino_ratio",
+    "trade_returns",
 ]

@@ -1,0 +1,1 @@
+"""tradeopt evaluation service: out-of-sample backtests, metrics, statistics, reports."""

@@ -1,0 +1,194 @@
+"""``/api/v1/evaluations``: backtests with metrics, benchmarks, statistics and reports."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from sse_starlette.sse import EventSourceResponse
+
+from tradeopt_common.errors import ValidationFailed
+from tradeopt_common.jobs.routes import stream_job_events
+from tradeopt_common.web.deps import (
+    IdempotencyDep,
+    ReadPrincipal,
+    SessionDep,
+    SettingsDep,
+    StateDep,
+    StoreDep,
+    WritePrincipal,
+)
+from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead
+from tradeopt_evaluation import service
+from tradeopt_evaluation.deps import CurrentEvaluation
+from tradeopt_evaluation.models import EvaluationStatus
+from tradeopt_evaluation.routes.problems import problems
+from tradeopt_evaluation.schemas import EvaluationCompare, EvaluationCreate, EvaluationRead
+
+router = APIRouter(prefix="/api/v1/evaluations", tags=["evaluations"])
+
+
+def _primary(subjects: list[str]) -> str:
+    """Name of the first subject as the job stores its series (``model:<id>`` or the baseline)."""
+    first = subjects[0]
+    return first.removeprefix("baseline:")
+
+
+async def _create(
+    body: EvaluationCreate | EvaluationCompare,
+    session: SessionDep,
+    state: StateDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    principal: WritePrincipal,
+    idempotency: IdempotencyDep,
+) -> JSONResponse:
+    if (replayed := await idempotency.begin()) is not None:
+        return replayed
+    evaluation = await service.create_evaluation(
+        session,
+        store,
+        state.dispatcher,
+        body,
+        created_by=principal.id,
+        max_attempts=settings.job_max_attempts,
+    )
+    return await idempotency.respond(
+        EvaluationRead.model_validate(evaluation),
+        status_code=202,
+        headers={"Location": f"/api/v1/evaluations/{evaluation.id}"},
+    )
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=EvaluationRead,
+    responses=problems(400, 401, 403, 409, 413, 422),
+)
+async def create_evaluation(
+    body: EvaluationCreate,
+    session: SessionDep,
+    state: StateDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    principal: WritePrincipal,
+    idempotency: IdempotencyDep,
+) -> JSONResponse:
+    """Backtest a model (deterministic policy) or a baseline on a split (default: ``test``, out
+    of sample) or a date range, with buy-and-hold and the other baselines on the same bars and
+    costs; 202 with a job on the ``evaluation`` queue. Accepts ``Idempotency-Key``.
+    """
+    return await _create(body, session, state, store, settings, principal, idempotency)
+
+
+@router.post(
+    "/compare",
+    status_code=202,
+    response_model=EvaluationRead,
+    responses=problems(400, 401, 403, 409, 413, 422),
+)
+async def compare_models(
+    body: EvaluationCompare,
+    session: SessionDep,
+    state: StateDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    principal: WritePrincipal,
+    idempotency: IdempotencyDep,
+) -> JSONResponse:
+    """Several models (and baselines) on the same bars and costs; ``comparison`` holds their
+    metrics side by side.
+    """
+    return await _create(body, session, state, store, settings, principal, idempotency)
+
+
+@router.get("", response_model=PageRead[EvaluationRead], responses=problems(401, 403, 422))
+async def list_evaluations(
+    session: SessionDep,
+    _: ReadPrincipal,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+    status: Annotated[EvaluationStatus | None, Query()] = None,
+    dataset_id: Annotated[uuid.UUID | None, Query()] = None,
+    model_id: Annotated[uuid.UUID | None, Query()] = None,
+) -> PageRead[EvaluationRead]:
+    """Evaluations, newest first; filter by status, dataset or model."""
+    page = await service.list_evaluations(
+        session, limit=limit, cursor=cursor, status=status, dataset_id=dataset_id, model_id=model_id
+    )
+    items = [EvaluationRead.model_validate(e) for e in page.items]
+    return PageRead(items=items, next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/{evaluation_id}", response_model=EvaluationRead, responses=problems(401, 403, 404, 422)
+)
+async def get_evaluation(evaluation: CurrentEvaluation) -> EvaluationRead:
+    """One evaluation: metrics, benchmarks (buy-and-hold, flat, sma_crossover, momentum, the
+    random baseline's distribution), ``sharpe_ci``, ``deflated_sharpe`` (tuned models), the
+    probabilistic Sharpe, diagnostics and cost sensitivity (0x-3x costs).
+    """
+    return EvaluationRead.model_validate(evaluation)
+
+
+@router.get("/{evaluation_id}/equity", responses=problems(401, 403, 404, 409, 422))
+async def get_equity(
+    evaluation: CurrentEvaluation,
+    store: StoreDep,
+    subject: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[dict[str, Any]]:
+    """``[{"t", "equity", "drawdown", "position"}, ...]`` of the evaluated subject (or of
+    ``subject``: ``buy_and_hold``, or another subject of a comparison).
+    """
+    series = await asyncio.to_thread(service.read_json_artifact, store, evaluation, "equity.json")
+    name = subject or _primary(evaluation.subjects)
+    if name not in series:
+        raise ValidationFailed(f"no series {name!r}; choose one of {', '.join(sorted(series))}")
+    return series[name]
+
+
+@router.get("/{evaluation_id}/trades", responses=problems(401, 403, 404, 409, 422))
+async def get_trades(
+    evaluation: CurrentEvaluation,
+    store: StoreDep,
+    subject: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[dict[str, Any]]:
+    """Round trips of the evaluated subject: entry/exit time and price, size, PnL, costs."""
+    trades = await asyncio.to_thread(service.read_json_artifact, store, evaluation, "trades.json")
+    name = subject or _primary(evaluation.subjects)
+    if name not in trades:
+        raise ValidationFailed(f"no trades {name!r}; choose one of {', '.join(sorted(trades))}")
+    return trades[name]
+
+
+@router.get(
+    "/{evaluation_id}/report",
+    response_class=HTMLResponse,
+    responses={200: {"content": {"text/html": {}}}, **problems(401, 403, 404, 409, 422)},
+)
+async def get_report(evaluation: CurrentEvaluation, store: StoreDep) -> HTMLResponse:
+    """A self-contained HTML tear sheet: equity vs buy-and-hold, drawdown, monthly returns,
+    rolling Sharpe, position over time, metrics side by side.
+    """
+    html = await asyncio.to_thread(service.read_artifact, store, evaluation, "report.html")
+    return HTMLResponse(html.decode())
+
+
+@router.get(
+    "/{evaluation_id}/events",
+    response_class=EventSourceResponse,
+    responses=problems(401, 403, 404, 422),
+)
+async def evaluation_events(
+    evaluation: CurrentEvaluation,
+    request: Request,
+    state: StateDep,
+    poll: Annotated[float, Query(ge=0.1, le=30)] = 1.0,
+) -> EventSourceResponse:
+    """Server-Sent Events of the evaluation's job."""
+    assert evaluation.job_id is not None
+    return EventSourceResponse(stream_job_events(evaluation.job_id, request, state, poll), ping=15)

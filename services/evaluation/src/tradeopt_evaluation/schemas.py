@@ -1,0 +1,106 @@
+"""Request and response models of the evaluation service."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Baseline = Literal["buy_and_hold", "flat", "random", "sma_crossover", "momentum"]
+Part = Literal["train", "validation", "test"]
+
+
+class _Bars(BaseModel):
+    """Which bars: a split part of the dataset, or a date range (inclusive)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset_id: uuid.UUID
+    split: Part | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    cost_bps: float | None = Field(None, ge=0, le=1000)
+    slippage_bps: float | None = Field(None, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _bars(self) -> _Bars:
+        if self.split is not None and (self.start is not None or self.end is not None):
+            raise ValueError("give either 'split' or 'start'/'end', not both")
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            raise ValueError("'start' must be before 'end'")
+        if self.split is None and self.start is None and self.end is None:
+            self.split = "test"  # out of sample by default (DESIGN §6)
+        return self
+
+
+class EvaluationCreate(_Bars):
+    """``POST /api/v1/evaluations``: a model or a baseline on a split or date range."""
+
+    model_id: uuid.UUID | None = None
+    baseline: Baseline | None = None
+    baseline_params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _subject(self) -> EvaluationCreate:
+        if (self.model_id is None) == (self.baseline is None):
+            raise ValueError("give exactly one of 'model_id' or 'baseline'")
+        if self.baseline_params and self.baseline is None:
+            raise ValueError("'baseline_params' needs a 'baseline'")
+        return self
+
+
+class EvaluationCompare(_Bars):
+    """``POST /api/v1/evaluations/compare``: several models (and baselines) on the same bars."""
+
+    model_ids: list[uuid.UUID] = Field(min_length=1, max_length=20)
+    baselines: list[Baseline] = Field(default_factory=lambda: ["buy_and_hold"], max_length=5)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> EvaluationCompare:
+        if len(set(self.model_ids)) != len(self.model_ids):
+            raise ValueError("'model_ids' must not repeat")
+        return self
+
+
+class EvaluationRead(BaseModel):
+    """An evaluation (DESIGN §3.1: ``{id, status, metrics, benchmarks, sharpe_ci,
+    deflated_sharpe}``).
+    """
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    status: str
+    kind: str
+    dataset_id: uuid.UUID
+    dataset_checksum: str
+    model_id: uuid.UUID | None
+    baseline: str | None
+    subjects: list[str]
+    part: str | None
+    start: datetime | None
+    end: datetime | None
+    cost_bps: float | None
+    slippage_bps: float | None
+    metrics: dict[str, Any]
+    benchmarks: dict[str, Any]
+    statistics: dict[str, Any]
+    diagnostics: dict[str, Any]
+    cost_sensitivity: list[dict[str, Any]]
+    comparison: list[dict[str, Any]]
+    bars: dict[str, Any]
+    job_id: uuid.UUID | None
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    sharpe_ci: list[float] | None = None
+    deflated_sharpe: float | None = None
+
+    @model_validator(mode="after")
+    def _flatten(self) -> EvaluationRead:
+        ci = self.statistics.get("sharpe_ci")
+        self.sharpe_ci = list(ci) if ci else None
+        self.deflated_sharpe = self.statistics.get("deflated_sharpe")
+        return self

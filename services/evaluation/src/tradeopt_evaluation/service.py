@@ -1,0 +1,169 @@
+"""Evaluation rules and state transitions; called by routes and tasks (no FastAPI, no Celery)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tradeopt_common.contracts.datasets import read_manifest
+from tradeopt_common.contracts.models import read_lineage
+from tradeopt_common.db.base import utcnow
+from tradeopt_common.db.repository import Page
+from tradeopt_common.errors import ValidationFailed
+from tradeopt_common.jobs import service as jobs
+from tradeopt_common.jobs.dispatch import Dispatcher
+from tradeopt_common.jobs.models import Job, JobStatus
+from tradeopt_common.jobs.names import TaskName
+from tradeopt_common.references import add_reference
+from tradeopt_common.storage import ArtifactStore
+from tradeopt_common.storage.base import ArtifactNotFound
+from tradeopt_evaluation.errors import EvaluationNotFound, EvaluationNotReady
+from tradeopt_evaluation.models import Evaluation, EvaluationStatus
+from tradeopt_evaluation.repository import EvaluationRepository
+from tradeopt_evaluation.schemas import EvaluationCompare, EvaluationCreate
+
+RESOURCE = "evaluation"
+ARTIFACTS = ("equity.json", "trades.json", "report.html")
+
+
+def artifact_key(evaluation_id: uuid.UUID, name: str) -> str:
+    """Object key of one of an evaluation's stored results (``name`` from :data:`ARTIFACTS`)."""
+    if name not in ARTIFACTS:
+        raise ValueError(name)
+    return f"evaluations/{evaluation_id}/{name}"
+
+
+def _field_error(field: str, msg: str) -> dict[str, Any]:
+    return {"loc": ["body", field], "msg": msg, "type": "value_error"}
+
+
+async def _check_models(store: ArtifactStore, model_ids: list[uuid.UUID]) -> None:
+    for model_id in model_ids:
+        if await asyncio.to_thread(read_lineage, store, model_id) is None:
+            raise ValidationFailed(
+                f"model {model_id} does not exist",
+                errors=[_field_error("model_id", "unknown model")],
+            )
+
+
+async def create_evaluation(
+    session: AsyncSession,
+    store: ArtifactStore,
+    dispatcher: Dispatcher,
+    body: EvaluationCreate | EvaluationCompare,
+    *,
+    created_by: str | None,
+    max_attempts: int,
+) -> Evaluation:
+    """Validate the subjects and the dataset, insert the evaluation and enqueue its job."""
+    manifest = await asyncio.to_thread(read_manifest, store, body.dataset_id)
+    if manifest is None:
+        raise ValidationFailed(
+            f"dataset {body.dataset_id} does not exist or is not ready",
+            errors=[_field_error("dataset_id", "unknown or not ready dataset")],
+        )
+    if isinstance(body, EvaluationCompare):
+        model_ids, kind = list(body.model_ids), "compare"
+        subjects = [f"model:{m}" for m in model_ids] + [f"baseline:{b}" for b in body.baselines]
+        model_id, baseline = None, None
+    else:
+        model_ids = [body.model_id] if body.model_id else []
+        kind = "single"
+        subjects = [f"model:{body.model_id}" if body.model_id else f"baseline:{body.baseline}"]
+        model_id, baseline = body.model_id, body.baseline
+    await _check_models(store, model_ids)
+    evaluation = Evaluation(
+        id=uuid.uuid4(),
+        status=EvaluationStatus.QUEUED,
+        kind=kind,
+        dataset_id=body.dataset_id,
+        dataset_checksum=manifest.checksum,
+        model_id=model_id,
+        baseline=baseline,
+        subjects=subjects,
+        part=body.split,
+        start=body.start,
+        end=body.end,
+        cost_bps=body.cost_bps,
+        slippage_bps=body.slippage_bps,
+        request=body.model_dump(mode="json"),
+        created_by=created_by,
+    )
+    await EvaluationRepository(session).add(evaluation)
+    await add_reference(session, "dataset", body.dataset_id, RESOURCE, evaluation.id)
+    for mid in model_ids:
+        await add_reference(session, "model", mid, RESOURCE, evaluation.id)
+    job = await jobs.create_job(
+        session,
+        dispatcher,
+        TaskName.EVALUATION_EVALUATE,
+        params={"evaluation_id": str(evaluation.id)},
+        resource_type=RESOURCE,
+        resource_id=evaluation.id,
+        max_attempts=max_attempts,
+        created_by=created_by,
+    )
+    evaluation.job_id = job.id
+    await session.flush()
+    return evaluation
+
+
+async def get_evaluation(session: AsyncSession, evaluation_id: uuid.UUID) -> Evaluation:
+    """The evaluation, or :class:`EvaluationNotFound`."""
+    evaluation = await EvaluationRepository(session).get(evaluation_id)
+    if evaluation is None:
+        raise EvaluationNotFound(f"evaluation {evaluation_id} does not exist")
+    return evaluation
+
+
+async def list_evaluations(
+    session: AsyncSession,
+    *,
+    limit: int,
+    cursor: str | None,
+    status: str | None,
+    dataset_id: uuid.UUID | None,
+    model_id: uuid.UUID | None,
+) -> Page[Evaluation]:
+    """Evaluations, newest first."""
+    repo = EvaluationRepository(session)
+    stmt = repo.filtered(status=status, dataset_id=dataset_id, model_id=model_id)
+    return await repo.paginate(stmt, limit=limit, cursor=cursor)
+
+
+def read_artifact(store: ArtifactStore, evaluation: Evaluation, name: str) -> bytes:
+    """A stored result of a finished evaluation (409 before it has one)."""
+    if evaluation.status != EvaluationStatus.SUCCEEDED:
+        raise EvaluationNotReady(
+            f"evaluation {evaluation.id} is {evaluation.status}; results exist once it succeeded"
+        )
+    try:
+        return store.get_bytes(artifact_key(evaluation.id, name))
+    except ArtifactNotFound as exc:
+        raise EvaluationNotReady(f"evaluation {evaluation.id} has no {name}") from exc
+
+
+def read_json_artifact(store: ArtifactStore, evaluation: Evaluation, name: str) -> Any:
+    """A stored JSON result."""
+    return json.loads(read_artifact(store, evaluation, name))
+
+
+async def on_evaluation_end(session: AsyncSession, job: Job, status: JobStatus) -> None:
+    """Mirror the job's end on the evaluation, in the transaction that ends the job."""
+    if job.resource_id is None:
+        return
+    evaluation = await EvaluationRepository(session).get(job.resource_id)
+    if evaluation is None:
+        return
+    evaluation.status = {
+        JobStatus.SUCCEEDED: EvaluationStatus.SUCCEEDED,
+        JobStatus.FAILED: EvaluationStatus.FAILED,
+        JobStatus.CANCELED: EvaluationStatus.CANCELED,
+    }[status]
+    evaluation.error = job.error
+    evaluation.finished_at = utcnow()
+    await session.flush()

@@ -1,0 +1,22 @@
+"""Celery shims over the job bodies (imported only by the worker)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tradeopt_common.jobs.names import TaskName
+from tradeopt_common.jobs.runner import JobContext, job_task
+from tradeopt_evaluation import evaljob, service
+from tradeopt_evaluation.config import get_evaluation_settings
+from tradeopt_evaluation.worker import celery_app
+
+
+@job_task(celery_app, TaskName.EVALUATION_EVALUATE, on_end=service.on_evaluation_end)
+def evaluate(ctx: JobContext) -> dict[str, Any]:
+    """Run one evaluation."""
+    settings = get_evaluation_settings()
+    return evaljob.evaluate(
+        ctx,
+        random_seeds=settings.evaluation_random_seeds,
+        bootstrap_resamples=settings.evaluation_bootstrap_resamples,
+    )

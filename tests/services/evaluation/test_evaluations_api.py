@@ -1,0 +1,188 @@
+"""The evaluation service's HTTP contract with jobs run in-process: request validation, a
+baseline on the real SPY sample (metrics, benchmarks, statistics, cost sensitivity, series,
+trades, report), a trained model evaluated out of sample, and a comparison of two models."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pytest
+
+from tests.support.jobrun import ingest, run_job
+
+pytestmark = pytest.mark.integration
+PROBLEM = "application/problem+json"
+RUN = {
+    "algorithm": "ppo",
+    "total_timesteps": 256,
+    "hyperparams": {"n_steps": 128, "batch_size": 64, "n_epochs": 1},
+    "env": {"window": 8, "episode_length": 128, "features": {"features": ["log_return", "rsi"]}},
+    "split": {"train_end": "2015-12-31", "validation_end": "2019-12-31"},
+}
+
+
+@pytest.fixture
+async def spy(client) -> dict:
+    return await ingest(client, {"source": "sample", "symbol": "SPY"})
+
+
+async def _model(training_client, dataset_id: str, seed: int) -> str:
+    run = (
+        await training_client.post(
+            "/api/v1/runs", json={"dataset_id": dataset_id, **RUN, "seed": seed}
+        )
+    ).json()
+    assert (await run_job(training_client, run["job_id"]))["status"] == "succeeded"
+    return (await training_client.get(f"/api/v1/runs/{run['id']}")).json()["model_id"]
+
+
+async def _evaluate(evaluation_client, body: dict, path: str = "/api/v1/evaluations") -> dict:
+    resp = await evaluation_client.post(path, json=body)
+    assert resp.status_code == 202, resp.text
+    created = resp.json()
+    assert resp.headers["location"] == f"/api/v1/evaluations/{created['id']}"
+    job = await run_job(evaluation_client, created["job_id"])
+    assert job["status"] == "succeeded", job
+    return (await evaluation_client.get(f"/api/v1/evaluations/{created['id']}")).json()
+
+
+async def test_invalid_requests_are_422(evaluation_client, spy):
+    base = {"dataset_id": spy["id"]}
+    for body in (
+        base,
+        {**base, "baseline": "buy_and_hold", "model_id": str(uuid.uuid4())},
+        {**base, "baseline": "astrology"},
+        {**base, "model_id": str(uuid.uuid4())},
+        {"dataset_id": str(uuid.uuid4()), "baseline": "flat"},
+        {**base, "baseline": "flat", "split": "test", "start": "2020-01-01T00:00:00Z"},
+        {
+            **base,
+            "baseline": "flat",
+            "start": "2021-01-01T00:00:00Z",
+            "end": "2020-01-01T00:00:00Z",
+        },
+        {**base, "baseline": "flat", "cost_bps": -1},
+        {**base, "baseline_params": {"fast": 5}, "model_id": str(uuid.uuid4())},
+    ):
+        resp = await evaluation_client.post("/api/v1/evaluations", json=body)
+        assert resp.status_code == 422, (body, resp.text)
+        assert resp.headers["content-type"].startswith(PROBLEM)
+    resp = await evaluation_client.post(
+        "/api/v1/evaluations/compare", json={**base, "model_ids": [str(uuid.uuid4())] * 2}
+    )
+    assert resp.status_code == 422
+    assert (await evaluation_client.get("/api/v1/evaluations")).json()["items"] == []
+    missing = await evaluation_client.get(f"/api/v1/evaluations/{uuid.uuid4()}")
+    assert missing.status_code == 404
+
+
+async def test_baseline_on_spy_reports_everything(evaluation_client, spy):
+    body = {"dataset_id": spy["id"], "baseline": "sma_crossover", "cost_bps": 5}
+    done = await _evaluate(evaluation_client, body)
+    assert done["status"] == "succeeded" and done["part"] == "test"
+    metrics = done["metrics"]
+    for name in (
+        "total_return",
+        "cagr",
+        "volatility",
+        "sharpe",
+        "sortino",
+        "max_drawdown",
+        "max_drawdown_duration",
+        "calmar",
+        "hit_rate",
+        "profit_factor",
+        "turnover",
+        "exposure",
+        "n_trades",
+        "alpha",
+        "beta",
+        "information_ratio",
+        "var_95",
+    ):
+        assert name in metrics, name
+    assert set(done["benchmarks"]) >= {"buy_and_hold", "flat", "momentum", "random"}
+    assert done["benchmarks"]["flat"]["total_return"] == 0.0
+    assert done["benchmarks"]["random"]["seeds"] >= 1
+    lo, hi = done["sharpe_ci"]
+    assert lo <= metrics["sharpe"] <= hi
+    assert done["deflated_sharpe"] is None  # not a tuned model
+    rows = done["cost_sensitivity"]
+    assert [r["cost_multiplier"] for r in rows] == [0.0, 1.0, 2.0, 3.0]
+    totals = [r["total_return"] for r in rows]
+    assert totals == sorted(totals, reverse=True) and totals[0] > totals[-1]
+    assert done["bars"]["decisions"] > 100 and done["bars"]["fill"] == "next_open"
+
+    base = f"/api/v1/evaluations/{done['id']}"
+    equity = (await evaluation_client.get(f"{base}/equity")).json()
+    assert len(equity) == done["bars"]["decisions"] + 1
+    assert set(equity[0]) >= {"t", "equity", "drawdown", "position"}
+    assert equity[-1]["equity"] / equity[0]["equity"] - 1 == pytest.approx(metrics["total_return"])
+    bh = (await evaluation_client.get(f"{base}/equity", params={"subject": "buy_and_hold"})).json()
+    assert len(bh) == len(equity)
+    trades = (await evaluation_client.get(f"{base}/trades")).json()
+    assert trades and {"entry_time", "exit_time", "entry_price", "pnl", "costs"} <= set(trades[0])
+    report = await evaluation_client.get(f"{base}/report")
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+    assert "buy_and_hold" in report.text and "<svg" in report.text and "http://" not in report.text
+    bad = await evaluation_client.get(f"{base}/equity", params={"subject": "nope"})
+    assert bad.status_code == 422
+
+
+async def test_buy_and_hold_zero_costs_is_the_price_ratio(evaluation_client, spy):
+    body = {"dataset_id": spy["id"], "baseline": "buy_and_hold", "cost_bps": 0, "slippage_bps": 0}
+    done = await _evaluate(evaluation_client, body)
+    equity = (await evaluation_client.get(f"/api/v1/evaluations/{done['id']}/equity")).json()
+    values = np.array([p["equity"] for p in equity])
+    assert done["metrics"]["total_return"] == pytest.approx(values[-1] / values[0] - 1, rel=1e-12)
+
+
+async def test_a_trained_model_out_of_sample_and_a_comparison(
+    client, training_client, evaluation_client, spy
+):
+    first = await _model(training_client, spy["id"], 1)
+    done = await _evaluate(evaluation_client, {"dataset_id": spy["id"], "model_id": first})
+    assert done["model_id"] == first and done["bars"]["start"].startswith("2020-01")
+    assert done["metrics"]["n_bars"] == done["bars"]["decisions"] + 1 or done["metrics"]["n_bars"]
+    assert "flags" in done["diagnostics"]
+    assert done["statistics"]["probabilistic_sharpe"] is not None
+    assert len(done["cost_sensitivity"]) == 4
+    listed = (await evaluation_client.get("/api/v1/evaluations", params={"model_id": first})).json()
+    assert [e["id"] for e in listed["items"]] == [done["id"]]
+
+    second = await _model(training_client, spy["id"], 2)
+    compared = await _evaluate(
+        evaluation_client,
+        {"dataset_id": spy["id"], "model_ids": [first, second], "baselines": ["buy_and_hold"]},
+        path="/api/v1/evaluations/compare",
+    )
+    subjects = [row["subject"] for row in compared["comparison"]]
+    assert subjects == [f"model:{first}", f"model:{second}", "buy_and_hold"]
+    # the dataset and the models are now referenced by evaluations
+    assert (await client.delete(f"/api/v1/datasets/{spy['id']}")).status_code == 409
+
+
+async def test_a_model_that_busts_early_is_reported_not_crashed(
+    training_client, evaluation_client, spy
+):
+    body = {
+        "dataset_id": spy["id"],
+        **RUN,
+        "env": {**RUN["env"], "bust_fraction": 0.999, "allow_short": True},
+    }
+    run = (await training_client.post("/api/v1/runs", json=body)).json()
+    assert (await run_job(training_client, run["job_id"]))["status"] == "succeeded"
+    model_id = (await training_client.get(f"/api/v1/runs/{run['id']}")).json()["model_id"]
+    done = await _evaluate(evaluation_client, {"dataset_id": spy["id"], "model_id": model_id})
+    equity = (await evaluation_client.get(f"/api/v1/evaluations/{done['id']}/equity")).json()
+    bh = (
+        await evaluation_client.get(
+            f"/api/v1/evaluations/{done['id']}/equity", params={"subject": "buy_and_hold"}
+        )
+    ).json()
+    if done["bars"]["terminated_early"]:
+        assert len(equity) < len(bh)
+        assert equity[-1]["equity"] < 0.999 * equity[0]["equity"]
+    else:  # a policy that never lost 0.1% (possible, e.g. always flat) ran the whole split
+        assert len(equity) == len(bh)
