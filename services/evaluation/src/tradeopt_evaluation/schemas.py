@@ -64,6 +64,54 @@ class EvaluationCompare(_Bars):
         return self
 
 
+class FoldLayout(BaseModel):
+    """Walk-forward folds in bars of the dataset (see ``GET /api/v1/datasets/{id}/splits``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    train_bars: int = Field(ge=30, le=1_000_000)
+    test_bars: int = Field(ge=5, le=1_000_000)
+    step_bars: int | None = Field(None, ge=1)
+    embargo_bars: int = Field(0, ge=0, le=10_000)
+    expanding: bool = False
+    max_folds: int = Field(10, ge=1, le=20)
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> FoldLayout:
+        if self.step_bars is not None and self.step_bars < self.test_bars:
+            raise ValueError(
+                "step_bars must be >= test_bars: overlapping test windows cannot be stitched"
+            )
+        return self
+
+
+class WalkForwardCreate(BaseModel):
+    """``POST /api/v1/evaluations/walk-forward``: train one run per fold (training service) on the
+    fold's training window, evaluate it on the fold's test window, stitch the test windows.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset_id: uuid.UUID
+    run: dict[str, Any] = Field(
+        description="A run request (algorithm, total_timesteps, seed, env, hyperparams, ...) "
+        "without dataset_id, split and start, which each fold sets"
+    )
+    folds: FoldLayout
+    validation_fraction: float = Field(0.15, gt=0, lt=0.5)
+    cost_bps: float | None = Field(None, ge=0, le=1000)
+    slippage_bps: float | None = Field(None, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _template(self) -> WalkForwardCreate:
+        reserved = sorted({"dataset_id", "split", "start"} & set(self.run))
+        if reserved:
+            raise ValueError(f"'run' must not set {', '.join(reserved)}: each fold sets them")
+        return self
+
+
 class EvaluationRead(BaseModel):
     """An evaluation (DESIGN §3.1: ``{id, status, metrics, benchmarks, sharpe_ci,
     deflated_sharpe}``).

@@ -24,7 +24,7 @@ from tradeopt_common.storage.base import ArtifactNotFound
 from tradeopt_evaluation.errors import EvaluationNotFound, EvaluationNotReady
 from tradeopt_evaluation.models import Evaluation, EvaluationStatus
 from tradeopt_evaluation.repository import EvaluationRepository
-from tradeopt_evaluation.schemas import EvaluationCompare, EvaluationCreate
+from tradeopt_evaluation.schemas import EvaluationCompare, EvaluationCreate, WalkForwardCreate
 
 RESOURCE = "evaluation"
 ARTIFACTS = ("equity.json", "trades.json", "report.html")
@@ -54,19 +54,27 @@ async def create_evaluation(
     session: AsyncSession,
     store: ArtifactStore,
     dispatcher: Dispatcher,
-    body: EvaluationCreate | EvaluationCompare,
+    body: EvaluationCreate | EvaluationCompare | WalkForwardCreate,
     *,
     created_by: str | None,
     max_attempts: int,
 ) -> Evaluation:
     """Validate the subjects and the dataset, insert the evaluation and enqueue its job."""
+    task = TaskName.EVALUATION_EVALUATE
     manifest = await asyncio.to_thread(read_manifest, store, body.dataset_id)
     if manifest is None:
         raise ValidationFailed(
             f"dataset {body.dataset_id} does not exist or is not ready",
             errors=[_field_error("dataset_id", "unknown or not ready dataset")],
         )
-    if isinstance(body, EvaluationCompare):
+    part: str | None = getattr(body, "split", None)
+    start, end = getattr(body, "start", None), getattr(body, "end", None)
+    if isinstance(body, WalkForwardCreate):
+        model_ids, kind, subjects = [], "walk_forward", ["walk_forward"]
+        model_id, baseline, part = None, None, None
+        start, end = body.folds.start, body.folds.end
+        task = TaskName.EVALUATION_WALK_FORWARD
+    elif isinstance(body, EvaluationCompare):
         model_ids, kind = list(body.model_ids), "compare"
         subjects = [f"model:{m}" for m in model_ids] + [f"baseline:{b}" for b in body.baselines]
         model_id, baseline = None, None
@@ -85,9 +93,9 @@ async def create_evaluation(
         model_id=model_id,
         baseline=baseline,
         subjects=subjects,
-        part=body.split,
-        start=body.start,
-        end=body.end,
+        part=part,
+        start=start,
+        end=end,
         cost_bps=body.cost_bps,
         slippage_bps=body.slippage_bps,
         request=body.model_dump(mode="json"),
@@ -100,7 +108,7 @@ async def create_evaluation(
     job = await jobs.create_job(
         session,
         dispatcher,
-        TaskName.EVALUATION_EVALUATE,
+        task,
         params={"evaluation_id": str(evaluation.id)},
         resource_type=RESOURCE,
         resource_id=evaluation.id,

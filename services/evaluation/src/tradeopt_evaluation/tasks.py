@@ -6,7 +6,7 @@ from typing import Any
 
 from tradeopt_common.jobs.names import TaskName
 from tradeopt_common.jobs.runner import JobContext, job_task
-from tradeopt_evaluation import evaljob, service
+from tradeopt_evaluation import evaljob, service, walkforward
 from tradeopt_evaluation.config import get_evaluation_settings
 from tradeopt_evaluation.worker import celery_app
 
@@ -20,3 +20,9 @@ def evaluate(ctx: JobContext) -> dict[str, Any]:
         random_seeds=settings.evaluation_random_seeds,
         bootstrap_resamples=settings.evaluation_bootstrap_resamples,
     )
+
+
+@job_task(celery_app, TaskName.EVALUATION_WALK_FORWARD, on_end=service.on_evaluation_end)
+def walk_forward(ctx: JobContext) -> dict[str, Any]:
+    """Run one walk-forward evaluation (training runs through the training service)."""
+    return walkforward.walk_forward_job(ctx)

@@ -31,6 +31,9 @@ class RunCreate(BaseModel):
     symbols: list[Annotated[str, StringConstraints(max_length=32)]] | None = Field(
         None, min_length=1, max_length=64
     )
+    start: datetime | None = Field(
+        None, description="Train on bars from this instant on (rolling walk-forward windows)"
+    )
     checkpoint_every: int | None = Field(None, ge=1)
     eval_every: int | None = Field(None, ge=1)
     eval_episodes: int = Field(1, ge=1, le=100)

@@ -56,6 +56,7 @@ def experiment_spec(body: RunCreate, *, torch_threads: int, max_timesteps: int) 
         "seed": body.seed,
         "n_envs": body.n_envs,
         "symbols": body.symbols,
+        "start": body.start,
         "env": env,
         "features": features,
         "split": body.split,

@@ -26,6 +26,7 @@ class TaskName(StrEnum):
     DATA_BUILD_FEATURES = "data.build_features"
     TRAINING_TRAIN_RUN = "training.train_run"
     EVALUATION_EVALUATE = "evaluation.evaluate"
+    EVALUATION_WALK_FORWARD = "evaluation.walk_forward"
     JOBS_REAP_STALE = "jobs.reap_stale"
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,9 @@ class ExperimentSpec(BaseModel):
     seed: int = Field(0, ge=0, lt=2**31)
     n_envs: int = Field(1, ge=1, le=256)
     symbols: list[str] | None = Field(None, min_length=1, description="default: every symbol")
+    start: datetime | None = Field(
+        None, description="Ignore bars before this instant (rolling walk-forward windows)"
+    )
     env: EnvConfig = Field(default_factory=EnvConfig)
     features: FeatureSpec = Field(default_factory=FeatureSpec.default)
     split: SplitSpec = Field(default_factory=SplitSpec)
@@ -97,6 +101,12 @@ def prepare(bars: pd.DataFrame, spec: ExperimentSpec) -> PreparedData:
     """Panel → features → splits → train-only normalisation. Raises ``ValueError`` with a clear
     message when the data cannot support the spec (too short, unknown symbol, ...).
     """
+    if spec.start is not None:
+        first = pd.Timestamp(spec.start)
+        first = first.tz_localize("UTC") if first.tzinfo is None else first.tz_convert("UTC")
+        bars = bars[bars["timestamp"] >= first]
+        if bars.empty:
+            raise ValueError(f"no bars on or after start={spec.start.isoformat()}")
     panel = Panel.from_bars(bars, symbols=spec.symbols)
     features = compute_features(panel, spec.features)
     splits = make_splits(panel.timestamps, spec.split, min_bars=2)
@@ -223,6 +233,7 @@ def lineage_of(spec: ExperimentSpec, data: PreparedData) -> dict[str, Any]:
         "total_timesteps": spec.total_timesteps,
         "n_envs": spec.n_envs,
         "symbols": list(data.panel.symbols),
+        "start": spec.start.isoformat() if spec.start is not None else None,
         "feature_spec": spec.features.model_dump(mode="json"),
         "feature_spec_hash": spec.features.hash(),
         "normalizer": data.normalizer.to_dict(),

@@ -26,7 +26,12 @@ from tradeopt_evaluation import service
 from tradeopt_evaluation.deps import CurrentEvaluation
 from tradeopt_evaluation.models import EvaluationStatus
 from tradeopt_evaluation.routes.problems import problems
-from tradeopt_evaluation.schemas import EvaluationCompare, EvaluationCreate, EvaluationRead
+from tradeopt_evaluation.schemas import (
+    EvaluationCompare,
+    EvaluationCreate,
+    EvaluationRead,
+    WalkForwardCreate,
+)
 
 router = APIRouter(prefix="/api/v1/evaluations", tags=["evaluations"])
 
@@ -38,7 +43,7 @@ def _primary(subjects: list[str]) -> str:
 
 
 async def _create(
-    body: EvaluationCreate | EvaluationCompare,
+    body: EvaluationCreate | EvaluationCompare | WalkForwardCreate,
     session: SessionDep,
     state: StateDep,
     store: StoreDep,
@@ -102,6 +107,29 @@ async def compare_models(
 ) -> JSONResponse:
     """Several models (and baselines) on the same bars and costs; ``comparison`` holds their
     metrics side by side.
+    """
+    return await _create(body, session, state, store, settings, principal, idempotency)
+
+
+@router.post(
+    "/walk-forward",
+    status_code=202,
+    response_model=EvaluationRead,
+    responses=problems(400, 401, 403, 409, 413, 422),
+)
+async def walk_forward(
+    body: WalkForwardCreate,
+    session: SessionDep,
+    state: StateDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    principal: WritePrincipal,
+    idempotency: IdempotencyDep,
+) -> JSONResponse:
+    """Walk-forward evaluation as one job: one training run per fold on the fold's training
+    window (through the training service), each evaluated on the following test window; the
+    test windows are stitched into one out-of-sample equity curve (``comparison`` holds the
+    per-fold metrics, ``metrics`` the overall ones vs buy-and-hold).
     """
     return await _create(body, session, state, store, settings, principal, idempotency)
 
