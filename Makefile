@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-PACKAGES := -e libs/common -e 'libs/ml[rl,online]' -e services/data -e services/training -e services/evaluation -e cli
+PACKAGES := -e libs/common -e 'libs/ml[rl,online]' -e services/data -e services/training -e services/evaluation -e 'cli[pipeline]'
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: help install lock lint format test test-unit test-integration test-e2e demo dev down status db-upgrade clean deploy
@@ -44,8 +44,8 @@ test-integration: install  ## tests with real PostgreSQL, Redis, S3 and workers
 test-e2e: install  ## the local fleet behind nginx
 	$(PY) -m pytest -m e2e
 
-demo: install  ## the one-command demo (for now: the data-service slice, in-process)
-	$(VENV)/bin/tradeopt demo
+demo: install  ## the one-command demo: dataset -> train -> tune -> evaluate, in-process (SQLite + ./.tradeopt)
+	$(VENV)/bin/tradeopt pipeline run examples/spy_ppo.yaml
 
 dev: install  ## start the local fleet (APIs, workers, beat, S3, nginx on :8080) as processes
 	bash scripts/fleet.sh up

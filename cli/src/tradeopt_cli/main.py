@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tradeopt_cli.deploy import deploy as deploy_command
+from tradeopt_cli.pipeline.cli import pipeline_app
 from tradeopt_common.asyncutil import run_sync
 from tradeopt_common.auth import keys as api_keys
 from tradeopt_common.config import get_settings
@@ -36,6 +37,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(storage_app, name="storage")
+app.add_typer(pipeline_app, name="pipeline")
 app.command("deploy")(deploy_command)
 
 

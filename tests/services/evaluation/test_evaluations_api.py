@@ -186,3 +186,9 @@ async def test_a_model_that_busts_early_is_reported_not_crashed(
         assert equity[-1]["equity"] < 0.999 * equity[0]["equity"]
     else:  # a policy that never lost 0.1% (possible, e.g. always flat) ran the whole split
         assert len(equity) == len(bh)
+
+
+async def test_buy_and_hold_counts_one_order_not_price_drift(evaluation_client, spy):
+    done = await _evaluate(evaluation_client, {"dataset_id": spy["id"], "baseline": "buy_and_hold"})
+    assert done["metrics"]["n_orders"] == 1
+    assert done["benchmarks"]["flat"]["n_orders"] == 0

@@ -34,6 +34,7 @@ from tradeopt_ml.evaluation import (
     compute_metrics,
     evaluate_result,
     render_report,
+    trade_returns,
 )
 
 log = get_logger(__name__)
@@ -156,6 +157,27 @@ def _run_baseline(
     return backtest_targets(frame.panel, targets, cfg, start=frame.start, stop=frame.stop)
 
 
+def run_metrics(
+    run: BacktestResult, bars_per_year: float, benchmark: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Metrics of one backtest: ``n_trades`` counts closed round trips (from the trade list),
+    ``n_orders`` the bars on which a position changed, as :func:`evaluate_result` reports them.
+    """
+    orders = compute_metrics(
+        run.equity, bars_per_year=bars_per_year, positions=run.units, costs=run.costs
+    )["n_trades"]
+    metrics = compute_metrics(
+        run.equity,
+        bars_per_year=bars_per_year,
+        positions=run.positions,
+        trades=trade_returns(run.trades),
+        costs=run.costs,
+        benchmark=benchmark,
+    )
+    metrics["n_orders"] = orders
+    return metrics
+
+
 def _summary(values: list[float | None]) -> dict[str, float | None]:
     arr = np.array([v for v in values if v is not None], dtype=float)
     if arr.size == 0:
@@ -248,12 +270,7 @@ def evaluate(
             trials_sharpe_variance=study.get("trials_sharpe_variance"),
             seed=0,
         )
-        benchmarks = {
-            name: compute_metrics(
-                run.equity, bars_per_year=bpy, positions=run.positions, costs=run.costs
-            )
-            for name, run in {**benchmarks_runs}.items()
-        }
+        benchmarks = {name: run_metrics(run, bpy) for name, run in benchmarks_runs.items()}
         benchmarks["random"] = {
             "seeds": random_seeds,
             "sharpe": _summary([m.get("sharpe") for m in random_metrics]),
@@ -264,13 +281,7 @@ def evaluate(
         comparison = [
             {
                 "subject": name,
-                **compute_metrics(
-                    run.equity,
-                    bars_per_year=bpy,
-                    positions=run.positions,
-                    costs=run.costs,
-                    benchmark=benchmark.equity[: len(run.equity)],
-                ),
+                **run_metrics(run, bpy, benchmark.equity[: len(run.equity)]),
             }
             for name, run in results.items()
         ]
@@ -300,12 +311,7 @@ def evaluate(
             equity=primary.equity,
             metrics={
                 primary_name: analysis["metrics"],
-                "buy_and_hold": compute_metrics(
-                    benchmark.equity,
-                    bars_per_year=bpy,
-                    positions=benchmark.positions,
-                    costs=benchmark.costs,
-                ),
+                "buy_and_hold": run_metrics(benchmark, bpy),
             },
             benchmark_equity=benchmark.equity[: len(primary.equity)],
             positions=primary.positions,
@@ -372,9 +378,7 @@ def _cost_sensitivity(
             run = _run_model(subject, bars, evaluation, multiplier)[0]
         else:
             run = _run_baseline(subject.baseline or "", frame, subject.params, multiplier)
-        metrics = compute_metrics(
-            run.equity, bars_per_year=bpy, positions=run.positions, costs=run.costs
-        )
+        metrics = run_metrics(run, bpy)
         rows.append(
             {
                 "cost_multiplier": multiplier,

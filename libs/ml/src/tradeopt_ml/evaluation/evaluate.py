@@ -205,11 +205,10 @@ def evaluate_result(
         if benchmark.timestamps[0] != result.timestamps[0] or benchmark.equity.shape[0] < n:
             raise ValueError("the benchmark must cover the result's bars from the same start")
         bench_eq = benchmark.equity[:n]
-    metrics = compute_metrics(
-        result.equity, bars_per_year=bars_per_year, positions=result.positions,
-        benchmark=bench_eq, costs=result.costs,
-    )  # fmt: skip
-    n_orders = metrics["n_trades"]
+    # orders: bars on which units changed (weights also drift with prices between trades)
+    n_orders = compute_metrics(
+        result.equity, bars_per_year=bars_per_year, positions=result.units,
+    )["n_trades"]  # fmt: skip
     metrics = compute_metrics(
         result.equity, bars_per_year=bars_per_year, positions=result.positions,
         trades=trade_returns(result.trades), benchmark=bench_eq, costs=result.costs,

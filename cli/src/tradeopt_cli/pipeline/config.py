@@ -1,0 +1,254 @@
+"""The declarative pipeline file (YAML): dataset → features → train → tune → evaluate → paper.
+
+Every section is a strict pydantic model (``extra="forbid"``): a misspelt key is an error that
+names the key, never silently ignored. :func:`load_config` turns YAML and validation problems
+into one :class:`ConfigError` whose message lists every problem with its location.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Algorithm = Literal["ppo", "a2c", "dqn", "sac", "td3"]
+Baseline = Literal["buy_and_hold", "flat", "random", "sma_crossover", "momentum"]
+Part = Literal["train", "validation", "test"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SampleDataset(_Strict):
+    """A bundled real daily sample (``symbol: SPY``) or several aligned (``[SPY, TLT]``)."""
+
+    source: Literal["sample"]
+    symbol: str | list[str]
+    name: str | None = None
+
+
+class SyntheticDataset(_Strict):
+    """Seeded synthetic bars (same fields as ``POST /api/v1/datasets`` with ``synthetic``)."""
+
+    source: Literal["synthetic"]
+    kind: Literal["gbm", "regime", "jump"] = "gbm"
+    symbols: list[str] = Field(default_factory=lambda: ["SYN"], min_length=1)
+    bars: int = Field(2000, ge=30)
+    seed: int = Field(0, ge=0)
+    start: date | None = None
+    frequency: Literal["1d", "1h", "1min"] = "1d"
+    params: dict[str, Any] = Field(default_factory=dict)
+    name: str | None = None
+
+
+class UploadDataset(_Strict):
+    """A CSV or Parquet file; a relative ``path`` is relative to the config file."""
+
+    source: Literal["upload"]
+    path: Path
+    symbol: str | None = None
+    timeframe: str = "1d"
+    repair: list[Literal["sort", "drop_duplicates", "ffill"]] = Field(default_factory=list)
+    name: str | None = None
+
+
+DatasetConfig = Annotated[
+    SampleDataset | SyntheticDataset | UploadDataset, Field(discriminator="source")
+]
+
+
+class TrainConfig(_Strict):
+    """Training runs: every algorithm x every seed is one run of the training service."""
+
+    algorithms: list[Algorithm] = Field(default_factory=lambda: ["ppo"], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, lt=2**31)]] = Field(
+        default_factory=lambda: [0], min_length=1
+    )
+    total_timesteps: int = Field(20_000, ge=1)
+    n_envs: int = Field(1, ge=1, le=64)
+    #: Hyperparameters per algorithm (``{ppo: {n_steps: 512}}``).
+    hyperparams: dict[Algorithm, dict[str, Any]] = Field(default_factory=dict)
+    eval_every: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> TrainConfig:
+        if len(set(self.algorithms)) != len(self.algorithms):
+            raise ValueError("'algorithms' must not repeat")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("'seeds' must not repeat")
+        return self
+
+
+class FloatParam(_Strict):
+    """A float dimension of the search space."""
+
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _order(self) -> FloatParam:
+        if self.low >= self.high:
+            raise ValueError("'low' must be below 'high'")
+        if self.log and self.low <= 0:
+            raise ValueError("'log' needs 'low' > 0")
+        return self
+
+
+class IntParam(_Strict):
+    """An integer dimension of the search space."""
+
+    type: Literal["int"]
+    low: int
+    high: int
+    log: bool = False
+    step: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _order(self) -> IntParam:
+        if self.low >= self.high:
+            raise ValueError("'low' must be below 'high'")
+        return self
+
+
+class CategoricalParam(_Strict):
+    """A categorical dimension of the search space."""
+
+    type: Literal["categorical"]
+    choices: list[Any] = Field(min_length=1)
+
+
+SearchParam = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
+
+
+class TuneConfig(_Strict):
+    """A small Optuna study (seeded TPE) whose objective is the validation Sharpe."""
+
+    enabled: bool = True
+    algorithm: Algorithm = "ppo"
+    n_trials: int = Field(4, ge=1, le=200)
+    timesteps_per_trial: int = Field(10_000, ge=1)
+    seed: int = Field(0, ge=0, lt=2**31)
+    #: Hyperparameter name → dimension; fixed hyperparameters go to ``train.hyperparams``.
+    search_space: dict[str, SearchParam] = Field(min_length=1)
+
+
+class EvaluateConfig(_Strict):
+    """Out-of-sample comparison of every trained model with the baselines."""
+
+    split: Part = "test"
+    baselines: list[Baseline] = Field(
+        default_factory=lambda: ["buy_and_hold", "flat", "sma_crossover", "momentum"],
+        min_length=1,
+        max_length=5,
+    )
+    cost_bps: float | None = Field(None, ge=0, le=1000)
+    slippage_bps: float | None = Field(None, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _buy_and_hold(self) -> EvaluateConfig:
+        if "buy_and_hold" not in self.baselines:
+            raise ValueError("'baselines' must include 'buy_and_hold' (the verdict is against it)")
+        return self
+
+
+class WalkForwardConfig(_Strict):
+    """Expanding-window walk-forward: per fold one run per algorithm (first seed), trained on
+    the bars before the fold's test window and evaluated on that window only.
+    """
+
+    train_bars: int = Field(ge=50)
+    test_bars: int = Field(ge=5)
+    step_bars: int | None = Field(None, ge=1)
+    max_folds: int = Field(3, ge=1, le=20)
+    #: Fraction of each fold's training window used for validation (the tail).
+    validation_fraction: float = Field(0.15, gt=0, lt=0.5)
+
+
+class PaperConfig(_Strict):
+    """A replayed paper session (needs the strategy service; not available yet)."""
+
+    enabled: bool = False
+    speed: float = Field(0.0, ge=0)
+
+
+class PipelineConfig(_Strict):
+    """A whole pipeline file."""
+
+    name: str = Field("pipeline", min_length=1, max_length=100)
+    dataset: DatasetConfig
+    #: A feature spec (``{features: [{name, params}]}``); default set when omitted.
+    features: dict[str, Any] | None = None
+    #: Environment fields (window, cost_bps, slippage_bps, action_space, fill, reward, …).
+    env: dict[str, Any] = Field(default_factory=dict)
+    #: Fractions (train/validation/test) or dates (train_end/validation_end).
+    split: dict[str, Any] = Field(
+        default_factory=lambda: {"train": 0.7, "validation": 0.15, "test": 0.15}
+    )
+    symbols: list[str] | None = None
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    tune: TuneConfig | None = None
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    walk_forward: WalkForwardConfig | None = None
+    paper: PaperConfig = Field(default_factory=PaperConfig)
+
+    @model_validator(mode="after")
+    def _env_features(self) -> PipelineConfig:
+        if "features" in self.env:
+            raise ValueError("give features at the top level ('features:'), not inside 'env'")
+        return self
+
+    @property
+    def tuning(self) -> TuneConfig | None:
+        """The study, when one is configured and enabled."""
+        return self.tune if self.tune is not None and self.tune.enabled else None
+
+
+class ConfigError(ValueError):
+    """A pipeline file that cannot be read or is invalid; the message lists every problem."""
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    # drop pydantic's union tags (e.g. "sample", "float") so paths read like the YAML
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def parse_config(
+    raw: Any, *, source: str = "<config>", base_dir: Path | None = None
+) -> PipelineConfig:
+    """Validate parsed YAML; relative upload paths resolve against ``base_dir``."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping, got {type(raw).__name__}")
+    try:
+        config = PipelineConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [
+            f"  - {_location(e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_url=False, include_context=False)
+        ]
+        raise ConfigError(f"{source}: invalid pipeline config\n" + "\n".join(lines)) from None
+    if isinstance(config.dataset, UploadDataset) and not config.dataset.path.is_absolute():
+        config.dataset.path = (base_dir or Path.cwd()) / config.dataset.path
+    return config
+
+
+def load_config(path: Path | str) -> PipelineConfig:
+    """Read and validate a pipeline YAML file (:class:`ConfigError` on any problem)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+    return parse_config(raw, source=str(path), base_dir=path.parent)

@@ -1,0 +1,463 @@
+"""``tradeopt pipeline run``: the whole pipeline in this process on embedded defaults.
+
+Every step goes through the services' own functions (``create_dataset``, ``create_run``,
+``create_evaluation``) with an :class:`InlineDispatcher`, so the job code that runs is exactly
+what the fleet's workers run (claim → heartbeat → progress → finish, end hooks included).
+
+The Optuna study has no service yet: it runs here with ask/tell, and every trial is an ordinary
+training run (tagged with the study id and trial number), so the best trial's model is
+registered like any run's. The deflated Sharpe of the tuned model is computed here from the
+evaluation's stored equity series with the study's trial count and Sharpe variance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import mimetypes
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import TypeAdapter, ValidationError
+from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tradeopt_cli.pipeline.config import PipelineConfig, UploadDataset
+from tradeopt_cli.pipeline.progress import ProgressRuntime, StepBars
+from tradeopt_cli.pipeline.requests import compare_request, dataset_request, run_request, suggest
+from tradeopt_cli.pipeline.results import (
+    FoldResult,
+    PipelineResult,
+    RunSummary,
+    StudySummary,
+    SubjectResult,
+    render,
+    subject_rows,
+)
+from tradeopt_common.asyncutil import run_sync
+from tradeopt_common.config import CommonSettings, get_settings
+from tradeopt_common.db.session import Database
+from tradeopt_common.errors import AppError
+from tradeopt_common.jobs.runner import InlineDispatcher
+from tradeopt_common.storage import ArtifactStore
+from tradeopt_common.storage.configured import store_from_settings
+
+CREATED_BY = "pipeline"
+
+
+class PipelineError(RuntimeError):
+    """A step failed; the message says which and why."""
+
+
+def _problem(step: str, exc: AppError) -> PipelineError:
+    errors = getattr(exc, "errors", None) or []
+    lines = [f"{step}: {exc.detail}"]
+    lines += [f"  - {'.'.join(map(str, e.get('loc', [])))}: {e.get('msg')}" for e in errors[:10]]
+    return PipelineError("\n".join(lines))
+
+
+class LocalPipeline:
+    """Runs one :class:`PipelineConfig` against the configured database and artifact store."""
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        *,
+        console: Console | None = None,
+        settings: CommonSettings | None = None,
+    ) -> None:
+        self.config = config
+        self.console = console or Console()
+        self.settings = settings or get_settings()
+        self.store: ArtifactStore = store_from_settings(self.settings)
+        self.bars = StepBars(self.console)
+        self.result = PipelineResult(name=config.name, dataset={})
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    async def _uow(self, fn: Any, step: str) -> Any:
+        try:
+            async with self.db.unit_of_work() as session:
+                return await fn(session)
+        except AppError as exc:
+            raise _problem(step, exc) from exc
+
+    # -- steps -----------------------------------------------------------------------------
+
+    async def dataset(self) -> uuid.UUID:
+        """Create the dataset (its ingest job runs inline) and wait until it is ready."""
+        from tradeopt_data import service
+        from tradeopt_data.config import get_data_settings
+        from tradeopt_data.schemas import DatasetCreate
+
+        ds = self.config.dataset
+        task = self.bars.start(f"dataset ({ds.source})")
+        if isinstance(ds, UploadDataset):
+            data_settings = get_data_settings()
+            upload = _staged(ds, dataset_request(self.config))
+
+            async def _create(session: AsyncSession) -> Any:
+                dataset, _ = await service.create_from_upload(
+                    session,
+                    self.store,
+                    self.dispatcher,
+                    upload,
+                    inline_max_bytes=data_settings.upload_inline_max_bytes,
+                    min_rows=data_settings.dataset_min_rows,
+                    created_by=CREATED_BY,
+                    max_attempts=1,
+                )
+                return dataset
+        else:
+            try:
+                body = TypeAdapter(DatasetCreate).validate_python(dataset_request(self.config))
+            except ValidationError as exc:
+                raise PipelineError(f"dataset: {exc}") from exc
+
+            async def _create(session: AsyncSession) -> Any:
+                return await service.create_dataset(
+                    session, self.dispatcher, body, created_by=CREATED_BY, max_attempts=1
+                )
+
+        created = await self._uow(_create, "dataset")
+        dataset = await self._uow(lambda s: service.get_dataset(s, created.id), "dataset")
+        if dataset.status != "ready":
+            raise PipelineError(f"dataset: ingest {dataset.status}: {dataset.error}")
+        self.result.dataset = {
+            "id": str(dataset.id),
+            "name": dataset.name,
+            "symbols": list(dataset.symbols),
+            "rows": dataset.rows,
+            "start": str(dataset.start),
+            "end": str(dataset.end),
+        }
+        self.bars.done(task, f"{dataset.name}: {dataset.rows} bars")
+        return dataset.id
+
+    async def train_one(
+        self, label: str, body: dict[str, Any], step: str = "train"
+    ) -> tuple[RunSummary, Any]:
+        """One training run through the training service (its job runs inline)."""
+        from tradeopt_training import service
+        from tradeopt_training.config import get_training_settings
+        from tradeopt_training.schemas import RunCreate
+
+        ts = get_training_settings()
+        try:
+            request = RunCreate.model_validate(body)
+        except ValidationError as exc:
+            raise PipelineError(f"{step} {label}: {exc}") from exc
+        task = self.bars.start(f"{step} {label}")
+        started = time.perf_counter()
+
+        async def _create(session: AsyncSession) -> Any:
+            return await service.create_run(
+                session,
+                self.store,
+                self.dispatcher,
+                request,
+                torch_threads=ts.torch_threads,
+                max_timesteps=ts.training_max_timesteps,
+                created_by=CREATED_BY,
+                max_attempts=1,
+            )
+
+        created = await self._uow(_create, f"{step} {label}")
+        run = await self._uow(lambda s: service.get_run(s, created.id), step)
+        if run.status != "succeeded":
+            raise PipelineError(f"{step} {label}: run {run.id} {run.status}: {run.error}")
+        metrics = run.metrics or {}
+        summary = RunSummary(
+            label=label,
+            algorithm=run.algorithm,
+            seed=run.seed,
+            run_id=str(run.id),
+            model_id=str(run.model_id) if run.model_id else None,
+            status=run.status,
+            validation_sharpe=(metrics.get("validation") or {}).get("sharpe"),
+            steps_per_s=metrics.get("steps_per_s"),
+            seconds=time.perf_counter() - started,
+        )
+        self.bars.done(task, f"validation Sharpe {_num(summary.validation_sharpe)}")
+        return summary, run
+
+    async def train(self, dataset_id: uuid.UUID) -> list[RunSummary]:
+        """Every algorithm x seed."""
+        runs = []
+        for algorithm in self.config.train.algorithms:
+            for seed in self.config.train.seeds:
+                body = run_request(self.config, dataset_id, algorithm, seed)
+                summary, _ = await self.train_one(f"{algorithm} seed {seed}", body)
+                runs.append(summary)
+        self.result.runs.extend(runs)
+        return runs
+
+    async def tune(self, dataset_id: uuid.UUID) -> StudySummary:
+        """A seeded TPE study; each trial is a training run, objective = validation Sharpe."""
+        import optuna
+
+        tune = self.config.tuning
+        assert tune is not None
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study_id = uuid.uuid4()
+        study = optuna.create_study(
+            direction="maximize",
+            sampler=optuna.samplers.TPESampler(
+                seed=tune.seed, n_startup_trials=min(tune.n_trials, 5)
+            ),
+        )
+        trials: list[dict[str, Any]] = []
+        for number in range(tune.n_trials):
+            trial = study.ask()
+            params = {name: suggest(trial, name, p) for name, p in tune.search_space.items()}
+            body = run_request(
+                self.config,
+                dataset_id,
+                tune.algorithm,
+                tune.seed,
+                total_timesteps=tune.timesteps_per_trial,
+                hyperparams=params,
+                study_id=study_id,
+                trial_number=number,
+            )
+            summary, _ = await self.train_one(f"{tune.algorithm} trial {number}", body, step="tune")
+            value = summary.validation_sharpe if summary.validation_sharpe is not None else 0.0
+            study.tell(trial, value)
+            trials.append(
+                {"number": number, "params": params, "value": value, "model_id": summary.model_id}
+            )
+        values = np.array([t["value"] for t in trials], dtype=float)
+        best = max(trials, key=lambda t: (t["value"], -t["number"]))
+        result = StudySummary(
+            study_id=str(study_id),
+            n_trials=len(trials),
+            trials=trials,
+            best_trial=best["number"],
+            best_params=best["params"],
+            best_value=best["value"],
+            best_model_id=best["model_id"],
+            trials_sharpe_variance=float(values.var(ddof=1)) if values.size > 1 else 0.0,
+        )
+        self.result.study = result
+        return result
+
+    async def compare(
+        self,
+        dataset_id: uuid.UUID,
+        labels: dict[str, str],
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        step: str = "evaluate",
+    ) -> tuple[Any, list[SubjectResult]]:
+        """Evaluate the models with the baselines on the same bars (evaluation service)."""
+        from tradeopt_evaluation import service
+        from tradeopt_evaluation.schemas import EvaluationCompare
+
+        body = compare_request(self.config, dataset_id, list(labels), start=start, end=end)
+        try:
+            request = EvaluationCompare.model_validate(body)
+        except ValidationError as exc:
+            raise PipelineError(f"{step}: {exc}") from exc
+        task = self.bars.start(step)
+
+        async def _create(session: AsyncSession) -> Any:
+            return await service.create_evaluation(
+                session, self.store, self.dispatcher, request, created_by=CREATED_BY, max_attempts=1
+            )
+
+        created = await self._uow(_create, step)
+        evaluation = await self._uow(lambda s: service.get_evaluation(s, created.id), step)
+        if evaluation.status != "succeeded":
+            raise PipelineError(
+                f"{step}: evaluation {evaluation.id} {evaluation.status}: {evaluation.error}"
+            )
+        rows = self._subjects(evaluation, labels)
+        self.bars.done(task, f"{len(rows)} subjects")
+        return evaluation, rows
+
+    def _subjects(self, evaluation: Any, labels: dict[str, str]) -> list[SubjectResult]:
+        from tradeopt_evaluation.config import get_evaluation_settings
+        from tradeopt_evaluation.service import read_json_artifact
+
+        return subject_rows(
+            evaluation.comparison,
+            evaluation.bars,
+            read_json_artifact(self.store, evaluation, "equity.json"),
+            labels,
+            self.result.study,
+            resamples=get_evaluation_settings().evaluation_bootstrap_resamples,
+        )
+
+    async def walk_forward(self, dataset_id: uuid.UUID) -> list[FoldResult]:
+        """Expanding-window folds from the library's :func:`walk_forward`; per fold one run per
+        algorithm (first seed) trained on the bars before the fold's test window, then one
+        comparison on that window only.
+        """
+        import tempfile
+
+        from tradeopt_common.contracts.datasets import read_manifest
+        from tradeopt_ml.data import FoldSpec, Panel, read_bars_parquet, walk_forward
+
+        wf = self.config.walk_forward
+        assert wf is not None
+        manifest = read_manifest(self.store, dataset_id)
+        assert manifest is not None
+        with tempfile.TemporaryDirectory(prefix="tradeopt-wf-") as tmp:
+            path = Path(tmp) / "bars.parquet"
+            self.store.download_file(manifest.bars_key, path)
+            panel = Panel.from_bars(read_bars_parquet(path), symbols=self.config.symbols)
+        stamps = panel.timestamps
+        spec = FoldSpec(
+            train_bars=wf.train_bars,
+            test_bars=wf.test_bars,
+            step_bars=wf.step_bars,
+            expanding=True,
+            max_folds=wf.max_folds,
+        )
+        try:
+            folds = walk_forward(stamps, spec)
+        except ValueError as exc:
+            raise PipelineError(f"walk_forward: {exc}") from exc
+
+        def iso(i: int) -> str:
+            return np.datetime_as_string(stamps[i], unit="s") + "Z"
+
+        results = []
+        for fold in folds:
+            n_train = fold.train.stop - fold.train.start
+            val_start = fold.train.stop - max(int(n_train * wf.validation_fraction), 10)
+            split = {"train_end": iso(val_start - 1), "validation_end": iso(fold.train.stop - 1)}
+            labels = {}
+            for algorithm in self.config.train.algorithms:
+                seed = self.config.train.seeds[0]
+                body = run_request(self.config, dataset_id, algorithm, seed, split=split)
+                summary, _ = await self.train_one(
+                    f"{algorithm} fold {fold.index}", body, step="walk-forward"
+                )
+                self.result.runs.append(summary)
+                labels[str(summary.model_id)] = f"{algorithm} fold {fold.index}"
+            evaluation, rows = await self.compare(
+                dataset_id,
+                labels,
+                start=iso(fold.test.start),
+                end=iso(fold.test.stop - 1),
+                step=f"evaluate fold {fold.index}",
+            )
+            results.append(
+                FoldResult(
+                    index=fold.index,
+                    train_end=iso(fold.train.stop - 1),
+                    test_start=iso(fold.test.start),
+                    test_end=iso(fold.test.stop - 1),
+                    evaluation_id=str(evaluation.id),
+                    rows=rows,
+                )
+            )
+        self.result.folds = results
+        return results
+
+    # -- the whole thing -------------------------------------------------------------------
+
+    async def _run(self) -> PipelineResult:
+        self.db = Database(self.settings.db_uri)
+        try:
+            dataset_id = await self.dataset()
+            labels: dict[str, str] = {}
+            if self.config.walk_forward is None:
+                for run in await self.train(dataset_id):
+                    labels[str(run.model_id)] = run.label
+            if self.config.tuning is not None:
+                study = await self.tune(dataset_id)
+                if study.best_model_id:
+                    labels[study.best_model_id] = (
+                        f"{self.config.tuning.algorithm} tuned #{study.best_trial}"
+                    )
+            if labels:
+                evaluation, rows = await self.compare(dataset_id, labels)
+                self.result.evaluation_id = str(evaluation.id)
+                self.result.evaluation_bars = dict(evaluation.bars)
+                self.result.subjects = rows
+                self.result.report_path = self._report_location(evaluation.id)
+            if self.config.walk_forward is not None:
+                await self.walk_forward(dataset_id)
+                if self.result.report_path is None and self.result.folds:
+                    last = uuid.UUID(self.result.folds[-1].evaluation_id)
+                    self.result.report_path = self._report_location(last)
+            if self.config.paper.enabled:
+                self.result.notes.append(
+                    "paper session skipped: not available yet (needs the strategy service)"
+                )
+        finally:
+            await self.db.dispose()
+        return self.result
+
+    def _report_location(self, evaluation_id: uuid.UUID) -> Path | str:
+        from tradeopt_evaluation.service import artifact_key
+
+        key = artifact_key(evaluation_id, "report.html")
+        if self.settings.storage_endpoint:
+            return f"s3://{self.settings.storage_bucket}/{key}"
+        return (Path(self.settings.artifact_dir) / key).resolve()
+
+    def run(self) -> PipelineResult:
+        """Migrate, run every configured step with progress bars, return the results."""
+        import tradeopt_data.tasks  # noqa: F401 - registers the job functions
+        import tradeopt_evaluation.tasks  # noqa: F401
+        import tradeopt_training.tasks  # noqa: F401
+        from tradeopt_common.db.migrations import upgrade
+
+        started = time.perf_counter()
+        upgrade(self.settings.db_uri)
+        runtime = ProgressRuntime(self.settings, self.bars.on_event)
+        self.dispatcher = InlineDispatcher(runtime)
+        try:
+            with self.bars:
+                run_sync(self._run())
+        finally:
+            runtime.close()
+        self.result.seconds = time.perf_counter() - started
+        return self.result
+
+
+def _staged(ds: UploadDataset, form: dict[str, Any]) -> Any:
+    from tradeopt_data.service import StagedUpload
+
+    if not ds.path.is_file():
+        raise PipelineError(f"dataset: upload file {ds.path} does not exist")
+    data = ds.path.read_bytes()
+    return StagedUpload(
+        path=ds.path,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        filename=ds.path.name,
+        content_type=mimetypes.guess_type(ds.path.name)[0],
+        symbol=ds.symbol,
+        name=ds.name,
+        timeframe=ds.timeframe,
+        repairs=list(ds.repair),
+    )
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def run_pipeline(
+    config: PipelineConfig, *, console: Console | None = None, summary_path: Path | None = None
+) -> PipelineResult:
+    """Run ``config`` in-process, print the results, optionally write them as JSON."""
+    console = console or Console()
+    settings = get_settings()
+    console.print(
+        f"[bold]tradeopt pipeline[/bold] {config.name!r} — database {settings.db_uri}, "
+        f"artifacts {settings.storage_endpoint or settings.artifact_dir}"
+    )
+    result = LocalPipeline(config, console=console, settings=settings).run()
+    render(result, console)
+    if summary_path is not None:
+        summary_path.write_text(json.dumps(result.to_dict(), indent=2, default=str))
+    return result

@@ -1,0 +1,230 @@
+"""``tradeopt pipeline submit``: the same pipeline through a running fleet's HTTP API.
+
+Requests are built by :mod:`tradeopt_cli.pipeline.requests` (exactly what ``pipeline run``
+validates in-process). Long work returns ``202``; this client polls the resources
+(``GET /api/v1/{datasets,runs,evaluations}/{id}``) and moves a progress bar per step. Training
+runs of one step are all submitted first so a fleet with several workers trains them in
+parallel. The Optuna study runs here (ask/tell) with one run per trial, as in-process.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+
+from tradeopt_cli.pipeline.config import PipelineConfig, UploadDataset
+from tradeopt_cli.pipeline.progress import StepBars
+from tradeopt_cli.pipeline.requests import compare_request, dataset_request, run_request, suggest
+from tradeopt_cli.pipeline.results import (
+    PipelineResult,
+    RunSummary,
+    StudySummary,
+    render,
+    subject_rows,
+)
+
+TERMINAL = {"ready", "succeeded", "failed", "canceled"}
+
+
+class RemoteError(RuntimeError):
+    """An HTTP call failed or a resource ended badly; the message carries the problem."""
+
+
+class Client:
+    """A thin JSON client for the gateway (Bearer key, RFC 9457 problems → :class:`RemoteError`)."""
+
+    def __init__(self, api: str, api_key: str | None, *, transport: Any = None) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.http = httpx.Client(
+            base_url=api.rstrip("/") + "/api/v1", headers=headers, timeout=60, transport=transport
+        )
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One request; the decoded JSON body."""
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"{method} {path}: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                problem = response.json()
+                detail = problem.get("detail") or problem.get("title")
+                errors = problem.get("errors") or []
+            except ValueError:
+                detail, errors = response.text[:300], []
+            lines = [f"{method} {path}: {response.status_code} {detail}"]
+            lines += [f"  - {'.'.join(map(str, e.get('loc', [])))}: {e.get('msg')}" for e in errors]
+            raise RemoteError("\n".join(lines))
+        return response.json() if response.content else None
+
+    def wait(
+        self, path: str, bars: StepBars, task: Any, *, poll: float, deadline: float
+    ) -> dict[str, Any]:
+        """Poll a resource until it is terminal; its ``progress`` moves the bar."""
+        while True:
+            body = self.call("GET", path)
+            if body.get("progress") is not None:
+                bars.progress.update(task, completed=float(body["progress"]))
+            if body.get("status") in TERMINAL:
+                if body["status"] not in ("ready", "succeeded"):
+                    raise RemoteError(f"{path} {body['status']}: {body.get('error')}")
+                return body
+            if time.monotonic() > deadline:
+                raise RemoteError(f"{path} still {body.get('status')} after the timeout")
+            time.sleep(poll)
+
+
+def create_dataset(client: Client, config: PipelineConfig) -> dict[str, Any]:
+    """``POST /datasets``: JSON for sample/synthetic, multipart for an upload."""
+    body = dataset_request(config)
+    if isinstance(config.dataset, UploadDataset):
+        path = Path(config.dataset.path)
+        form = {k: str(v) for k, v in body.items() if k != "source"}
+        with path.open("rb") as fh:
+            return client.call("POST", "/datasets", files={"file": (path.name, fh)}, data=form)  # type: ignore[no-any-return]
+    return client.call("POST", "/datasets", json=body)  # type: ignore[no-any-return]
+
+
+def submit_pipeline(
+    config: PipelineConfig,
+    *,
+    api: str,
+    api_key: str | None,
+    console: Console | None = None,
+    poll: float = 1.0,
+    timeout: float = 3600,
+    transport: Any = None,
+) -> PipelineResult:
+    """Drive the fleet through the pipeline and print the same results as ``pipeline run``."""
+    console = console or Console()
+    client = Client(api, api_key, transport=transport)
+    deadline = time.monotonic() + timeout
+    result = PipelineResult(name=config.name, dataset={})
+    started = time.monotonic()
+    bars = StepBars(console)
+    console.print(f"[bold]tradeopt pipeline[/bold] {config.name!r} → {api}")
+    if config.walk_forward is not None:
+        result.notes.append(
+            "walk_forward runs in-process only for now (`tradeopt pipeline run`); the fleet's "
+            "POST /api/v1/evaluations/walk-forward is not driven by submit yet"
+        )
+    with bars:
+        task = bars.start(f"dataset ({config.dataset.source})")
+        dataset = create_dataset(client, config)
+        dataset = client.wait(
+            f"/datasets/{dataset['id']}", bars, task, poll=poll, deadline=deadline
+        )
+        bars.done(task, f"{dataset['name']}: {dataset['rows']} bars")
+        result.dataset = {k: dataset.get(k) for k in ("id", "name", "symbols", "rows")}
+        ds_id = dataset["id"]
+
+        labels: dict[str, str] = {}
+        pending = []
+        for algorithm in config.train.algorithms:
+            for seed in config.train.seeds:
+                label = f"{algorithm} seed {seed}"
+                run = client.call("POST", "/runs", json=run_request(config, ds_id, algorithm, seed))
+                pending.append((label, run, bars.start(f"train {label}"), time.monotonic()))
+        for label, run, task, t0 in pending:
+            done = client.wait(f"/runs/{run['id']}", bars, task, poll=poll, deadline=deadline)
+            summary = _summary(label, done, time.monotonic() - t0)
+            bars.done(task, f"validation Sharpe {summary.validation_sharpe}")
+            result.runs.append(summary)
+            labels[str(done["model_id"])] = label
+
+        tune = config.tuning
+        if tune is not None:
+            import numpy as np
+            import optuna
+
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            study_id = uuid.uuid4()
+            sampler = optuna.samplers.TPESampler(
+                seed=tune.seed, n_startup_trials=min(tune.n_trials, 5)
+            )
+            study = optuna.create_study(direction="maximize", sampler=sampler)
+            trials = []
+            for number in range(tune.n_trials):
+                trial = study.ask()
+                params = {n: suggest(trial, n, p) for n, p in tune.search_space.items()}
+                body = run_request(
+                    config,
+                    ds_id,
+                    tune.algorithm,
+                    tune.seed,
+                    total_timesteps=tune.timesteps_per_trial,
+                    hyperparams=params,
+                    study_id=study_id,
+                    trial_number=number,
+                )
+                task = bars.start(f"tune {tune.algorithm} trial {number}")
+                run = client.call("POST", "/runs", json=body)
+                done = client.wait(f"/runs/{run['id']}", bars, task, poll=poll, deadline=deadline)
+                value = _summary("", done, 0).validation_sharpe or 0.0
+                study.tell(trial, value)
+                bars.done(task, f"validation Sharpe {value:.2f}")
+                trials.append(
+                    {
+                        "number": number,
+                        "params": params,
+                        "value": value,
+                        "model_id": str(done["model_id"]),
+                    }
+                )
+            values = np.array([t["value"] for t in trials])
+            best = max(trials, key=lambda t: (t["value"], -t["number"]))
+            result.study = StudySummary(
+                study_id=str(study_id),
+                n_trials=len(trials),
+                trials=trials,
+                best_trial=best["number"],
+                best_params=best["params"],
+                best_value=best["value"],
+                best_model_id=best["model_id"],
+                trials_sharpe_variance=float(values.var(ddof=1)) if values.size > 1 else 0.0,
+            )
+            labels[best["model_id"]] = f"{tune.algorithm} tuned #{best['number']}"
+
+        if labels:
+            task = bars.start("evaluate")
+            body = compare_request(config, ds_id, list(labels))
+            ev = client.call("POST", "/evaluations/compare", json=body)
+            ev = client.wait(f"/evaluations/{ev['id']}", bars, task, poll=poll, deadline=deadline)
+            series = {
+                row["subject"]: client.call(
+                    "GET", f"/evaluations/{ev['id']}/equity", params={"subject": row["subject"]}
+                )
+                for row in ev["comparison"]
+            }
+            result.subjects = subject_rows(
+                ev["comparison"], ev["bars"], series, labels, result.study
+            )
+            result.evaluation_id = ev["id"]
+            result.evaluation_bars = ev["bars"]
+            result.report_path = f"{api.rstrip('/')}/api/v1/evaluations/{ev['id']}/report"
+            bars.done(task, f"{len(result.subjects)} subjects")
+    if config.paper.enabled:
+        result.notes.append("paper session skipped: not available yet (needs the strategy service)")
+    result.seconds = time.monotonic() - started
+    render(result, console)
+    return result
+
+
+def _summary(label: str, run: dict[str, Any], seconds: float) -> RunSummary:
+    metrics = run.get("metrics") or {}
+    return RunSummary(
+        label=label,
+        algorithm=run.get("algorithm", ""),
+        seed=int(run.get("seed", 0)),
+        run_id=str(run["id"]),
+        model_id=str(run.get("model_id")),
+        status=run["status"],
+        validation_sharpe=(metrics.get("validation") or {}).get("sharpe"),
+        steps_per_s=metrics.get("steps_per_s"),
+        seconds=seconds,
+    )

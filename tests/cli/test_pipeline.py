@@ -1,0 +1,331 @@
+"""``tradeopt pipeline``: a reduced config end to end in-process (SQLite + a temporary artifact
+folder, the services' own job code through ``InlineDispatcher``), determinism, config errors and
+the config → HTTP request translation used by ``pipeline submit``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tradeopt_cli.main import app
+from tradeopt_cli.pipeline.config import ConfigError, load_config, parse_config
+from tradeopt_cli.pipeline.requests import compare_request, dataset_request, run_request
+
+pytestmark = pytest.mark.integration
+
+TINY = {
+    "name": "tiny",
+    "dataset": {"source": "synthetic", "symbols": ["SYN"], "bars": 500, "seed": 3},
+    "features": {
+        "features": [
+            {"name": "log_return", "params": {"horizon": 1}},
+            {"name": "volatility", "params": {"window": 10}},
+        ]
+    },
+    "env": {"window": 10, "cost_bps": 2.0},
+    "split": {"train": 0.6, "validation": 0.2, "test": 0.2},
+    "train": {
+        "algorithms": ["ppo"],
+        "seeds": [0],
+        "total_timesteps": 256,
+        "hyperparams": {"ppo": {"n_steps": 128, "batch_size": 64, "n_epochs": 1}},
+    },
+    "tune": {
+        "algorithm": "ppo",
+        "n_trials": 2,
+        "timesteps_per_trial": 128,
+        "seed": 1,
+        "search_space": {
+            "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-3, "log": True}
+        },
+    },
+    "evaluate": {"baselines": ["buy_and_hold", "flat"]},
+    "paper": {"enabled": True},
+}
+
+
+@pytest.fixture
+def embedded(tmp_path, monkeypatch):
+    """Embedded defaults in a temporary data dir (never the repo's ``.tradeopt/``)."""
+    from tradeopt_common.config import get_settings
+    from tradeopt_common.jobs.runtime import reset_runtime
+
+    for var in ("TRADING_OPT_DB_URI", "TRADING_OPT_STORAGE_ENDPOINT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("TRADING_OPT_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    reset_runtime()
+    yield tmp_path / "data"
+    reset_runtime()
+    get_settings.cache_clear()
+
+
+def _write(tmp_path: Path, raw: dict, name: str = "p.yaml") -> Path:
+    import yaml
+
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_reduced_pipeline_end_to_end_is_reported_and_repeatable(embedded, tmp_path):
+    config = _write(tmp_path, TINY)
+    runner = CliRunner()
+    first = runner.invoke(
+        app, ["pipeline", "run", str(config), "--summary", str(tmp_path / "a.json")]
+    )
+    assert first.exit_code == 0, first.output
+    summary = json.loads((tmp_path / "a.json").read_text())
+
+    # the report is the evaluation's own HTML, stored in the local artifact folder
+    report = Path(summary["report_path"])
+    assert report.is_file() and report.is_relative_to(embedded / "artifacts")
+    assert report.parent.name == summary["evaluation_id"]
+    assert "<html" in report.read_text().lower()
+    assert f"report: {report}" in first.output.replace("\n", "")
+
+    # one trained run + two tuning trials; the best trial's model is evaluated as well
+    labels = [s["label"] for s in summary["subjects"]]
+    assert labels[0] == "ppo seed 0" and labels[1].startswith("ppo tuned #")
+    assert labels[2:] == ["buy_and_hold", "flat"]
+    study = summary["study"]
+    assert study["n_trials"] == 2 and len(study["trials"]) == 2
+    values = [t["value"] for t in study["trials"]]
+    assert study["best_value"] == max(values)
+    mean = sum(values) / 2
+    assert study["trials_sharpe_variance"] == pytest.approx(sum((v - mean) ** 2 for v in values))
+    flat = summary["subjects"][3]
+    assert flat["metrics"]["total_return"] == pytest.approx(0.0, abs=1e-12)
+    bh = summary["subjects"][2]["metrics"]
+    for model in summary["subjects"][:2]:
+        m = model["metrics"]
+        assert set(m) >= {"total_return", "sharpe", "max_drawdown", "turnover", "n_trades"}
+        assert m["max_drawdown"] <= 0
+        lo, hi = model["sharpe_ci"]
+        assert lo <= m["sharpe"] <= hi
+        assert model["verdict"] in {
+            "beats buy-and-hold",
+            "worse than buy-and-hold",
+            "not distinguishable from buy-and-hold",
+        }
+        if hi < bh["sharpe"]:
+            assert model["verdict"] == "worse than buy-and-hold"
+    assert summary["subjects"][1]["deflated_sharpe"] is not None  # the tuned model only
+    assert summary["subjects"][0]["deflated_sharpe"] is None
+    assert any("not available yet" in n for n in summary["notes"])
+    evaluated = {(s["label"], s["model_id"]) for s in summary["subjects"] if s["model_id"]}
+    assert (labels[1], study["best_model_id"]) in evaluated
+
+    # same config again (same data dir, new ids) -> the same numbers
+    second = runner.invoke(
+        app, ["pipeline", "run", str(config), "--summary", str(tmp_path / "b.json")]
+    )
+    assert second.exit_code == 0, second.output
+    again = json.loads((tmp_path / "b.json").read_text())
+    assert again["evaluation_id"] != summary["evaluation_id"]
+    for key in ("subjects", "folds"):
+        strip = [{k: v for k, v in s.items() if k != "model_id"} for s in summary[key]]
+        assert strip == [{k: v for k, v in s.items() if k != "model_id"} for s in again[key]]
+    assert [(t["params"], t["value"]) for t in again["study"]["trials"]] == [
+        (t["params"], t["value"]) for t in study["trials"]
+    ]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("dataset: [unclosed", "not valid YAML at line 1"),
+        ("- just\n- a list\n", "top level must be a mapping"),
+        (
+            "dataset: {source: sample, symbol: SPY}\ntrian: {}\n",
+            "trian: Extra inputs are not permitted",
+        ),
+        ("dataset: {source: ftp}\n", "dataset: Input tag 'ftp' found"),
+        (
+            "dataset: {source: sample, symbol: SPY}\ntrain: {algorithms: [ppo, xgb]}\n",
+            "train.algorithms.1: Input should be",
+        ),
+        (
+            "dataset: {source: sample, symbol: SPY}\nevaluate: {baselines: [flat]}\n",
+            "must include 'buy_and_hold'",
+        ),
+        (
+            "dataset: {source: sample, symbol: SPY}\n"
+            "tune: {search_space: {lr: {type: float, low: 2, high: 1}}}\n",
+            "tune.search_space.lr.float: Value error, 'low' must be below 'high'",
+        ),
+        ("dataset: {source: sample, symbol: SPY}\nenv: {features: {}}\n", "not inside 'env'"),
+    ],
+)
+def test_bad_config_is_a_clear_error(tmp_path, text, expected):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert expected in str(info.value)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.unit
+def test_bad_config_exits_2_with_the_problem_and_runs_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRADING_OPT_DATA_DIR", str(tmp_path / "data"))
+    path = tmp_path / "bad.yaml"
+    path.write_text("dataset: {source: sample, symbol: SPY}\ntrain: {seeds: [1, 1]}\n")
+    result = CliRunner().invoke(app, ["pipeline", "run", str(path)])
+    assert result.exit_code == 2
+    assert "'seeds' must not repeat" in result.output
+    assert not (tmp_path / "data" / "tradeopt.db").exists()
+    missing = CliRunner().invoke(app, ["pipeline", "run", str(tmp_path / "nope.yaml")])
+    assert missing.exit_code == 2 and "cannot read the file" in missing.output
+
+
+@pytest.mark.unit
+def test_config_translates_to_the_api_requests():
+    from tradeopt_evaluation.schemas import EvaluationCompare
+    from tradeopt_training.schemas import RunCreate
+
+    config = parse_config(TINY)
+    ds = uuid.uuid4()
+    assert dataset_request(config) == {
+        "source": "synthetic",
+        "kind": "gbm",
+        "symbols": ["SYN"],
+        "bars": 500,
+        "seed": 3,
+        "frequency": "1d",
+        "params": {},
+    }
+    body = run_request(config, ds, "ppo", 0, hyperparams={"learning_rate": 0.001})
+    assert body["env"] == {"window": 10, "cost_bps": 2.0, "features": TINY["features"]}
+    assert body["hyperparams"] == {
+        "n_steps": 128,
+        "batch_size": 64,
+        "n_epochs": 1,
+        "learning_rate": 0.001,
+    }
+    assert body["split"] == TINY["split"] and body["total_timesteps"] == 256
+    run = RunCreate.model_validate(body)  # what POST /api/v1/runs accepts
+    assert run.dataset_id == ds and run.seed == 0 and run.study_id is None
+    tagged = run_request(config, ds, "ppo", 1, total_timesteps=128, study_id=ds, trial_number=3)
+    assert RunCreate.model_validate(tagged).trial_number == 3 and tagged["total_timesteps"] == 128
+    models = [uuid.uuid4(), uuid.uuid4()]
+    cmp = compare_request(config, ds, models)
+    assert EvaluationCompare.model_validate(cmp).model_ids == models
+    assert cmp["split"] == "test" and cmp["baselines"] == ["buy_and_hold", "flat"]
+    window = compare_request(config, ds, models, start="2020-01-01", end="2020-06-30")
+    assert "split" not in window and EvaluationCompare.model_validate(window).start is not None
+    sample = parse_config({"dataset": {"source": "sample", "symbol": ["SPY", "TLT"]}})
+    assert dataset_request(sample) == {"source": "sample", "symbol": ["SPY", "TLT"]}
+
+
+@pytest.mark.unit
+def test_upload_paths_resolve_against_the_config_file(tmp_path):
+    path = _write(tmp_path, {"dataset": {"source": "upload", "path": "bars.csv", "symbol": "X"}})
+    config = load_config(path)
+    assert config.dataset.path == tmp_path / "bars.csv"
+    assert dataset_request(config) == {"source": "upload", "symbol": "X", "timeframe": "1d"}
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("name", ["spy_ppo.yaml", "multi_asset.yaml", "walk_forward.yaml"])
+def test_examples_are_valid(name):
+    root = Path(__file__).resolve().parents[2] / "examples"
+    config = load_config(root / name)
+    assert config.evaluate.baselines[0] == "buy_and_hold"
+
+
+@pytest.mark.unit
+def test_submit_drives_the_http_api_in_order_and_polls_until_done():
+    import httpx
+
+    from tradeopt_cli.pipeline.remote import RemoteError, submit_pipeline
+
+    raw = {k: v for k, v in TINY.items() if k != "tune"}
+    raw["train"] = {**TINY["train"], "seeds": [0, 1]}
+    config = parse_config(raw)
+    calls: list[tuple[str, str]] = []
+    polls: dict[str, int] = {}
+    posted: list[dict] = []
+    equity = [{"t": f"2020-01-{d:02d}", "equity": 1 + 0.01 * d * (-1) ** d} for d in range(1, 30)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/api/v1")
+        calls.append((request.method, path))
+        assert request.headers["authorization"] == "Bearer k3y"
+        if request.method == "POST":
+            body = json.loads(request.content)
+            posted.append(body)
+            rid = str(uuid.uuid4())
+            return httpx.Response(202, json={"id": rid, "status": "queued", "progress": 0})
+        rid = path.split("/")[2]
+        polls[rid] = polls.get(rid, 0) + 1
+        if path.endswith("/equity"):
+            return httpx.Response(200, json=equity)
+        if polls[rid] < 2:
+            return httpx.Response(200, json={"id": rid, "status": "running", "progress": 0.5})
+        if path.startswith("/datasets/"):
+            return httpx.Response(
+                200, json={"id": rid, "status": "ready", "name": "SYN", "rows": 500}
+            )
+        if path.startswith("/runs/"):
+            return httpx.Response(
+                200,
+                json={
+                    "id": rid,
+                    "status": "succeeded",
+                    "progress": 1,
+                    "model_id": f"m-{rid}",
+                    "algorithm": "ppo",
+                    "seed": 0,
+                    "metrics": {"validation": {"sharpe": 0.5}},
+                },
+            )
+        comparison = [{"subject": f"model:{m}", "sharpe": 0.1} for m in posted[-1]["model_ids"]]
+        comparison += [{"subject": "buy_and_hold", "sharpe": 0.3}, {"subject": "flat"}]
+        return httpx.Response(
+            200,
+            json={
+                "id": rid,
+                "status": "succeeded",
+                "comparison": comparison,
+                "bars": {"bars_per_year": 252},
+            },
+        )
+
+    result = submit_pipeline(
+        config, api="http://gw", api_key="k3y", poll=0.01, transport=httpx.MockTransport(handler)
+    )
+    posts = [p for m, p in calls if m == "POST"]
+    assert posts == ["/datasets", "/runs", "/runs", "/evaluations/compare"]
+    assert posted[0] == dataset_request(config)
+    assert [b["seed"] for b in posted[1:3]] == [0, 1]
+    assert posted[3]["baselines"] == ["buy_and_hold", "flat"] and len(posted[3]["model_ids"]) == 2
+    assert [s.label for s in result.subjects] == [
+        "ppo seed 0",
+        "ppo seed 1",
+        "buy_and_hold",
+        "flat",
+    ]
+    assert result.report_path.endswith(f"/api/v1/evaluations/{result.evaluation_id}/report")
+    assert all(n >= 2 for n in polls.values())  # every resource was polled until terminal
+
+    def failing(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            422,
+            json={
+                "title": "Unprocessable",
+                "detail": "bad run",
+                "errors": [{"loc": ["body", "seed"], "msg": "too big"}],
+            },
+        )
+
+    with pytest.raises(RemoteError, match=r"422 bad run\n  - body.seed: too big"):
+        submit_pipeline(
+            config, api="http://gw", api_key="k3y", transport=httpx.MockTransport(failing)
+        )
