@@ -169,6 +169,48 @@ class Recorder:
             self.terminated = bool(terminated)
         return obs
 
+    def run_levels(self, actions: list[int], stop: int) -> None:
+        """Take decisions ``k .. stop-1`` with discrete action indices on a one-asset core with
+        float state (``core.scalar and core.discrete``) without building observations.
+
+        The same state changes as :meth:`step` (the core's discrete action parsing, then its
+        own ``_advance``); the position the next observation would hold is recorded in
+        :attr:`weights`. Stops early on the end of the range or bust, like :meth:`step`.
+        """
+        core = self.core
+        if not (core.scalar and core.discrete):
+            raise TypeError("run_levels needs a one-asset discrete core with float state")
+        advance, levels = core._advance, core._level_list
+        k0 = k = self.k
+        prev = core.prev_action
+        values: list[float] = []
+        weights: list[float] = []
+        units: list[float] = []
+        costs: list[float] = []
+        add_value, add_weight = values.append, weights.append
+        add_units, add_cost = units.append, costs.append
+        while k < stop:
+            if k % _SNAPSHOT_EVERY == 0:
+                core.prev_action, self.k = prev, k
+                self.snapshot()
+            idx = actions[k]
+            _, terminated, truncated = advance(levels[idx], idx != prev)
+            prev = idx
+            k += 1
+            add_value(core.value)
+            add_weight(core.weights)
+            add_units(core.units)
+            add_cost(core.last_cost)
+            if terminated or truncated:
+                self.done = True
+                self.terminated = bool(terminated)
+                break
+        core.prev_action, self.k = prev, k
+        self.values[k0 + 1 : k + 1] = values
+        self.weights[k0 + 1 : k + 1, 0] = weights
+        self.units[k0 + 1 : k + 1, 0] = units
+        self.costs[k0 + 1 : k + 1] = costs
+
     def result(self, actions: np.ndarray | None) -> BacktestResult:
         """The recorded trajectory as a :class:`BacktestResult`."""
         core, k = self.core, self.k
@@ -240,7 +282,9 @@ def extract_trades(
         symbols: asset names.
     """
     out: list[dict[str, Any]] = []
+    keys: list[tuple[Any, str]] = []  # (entry time, symbol) sort keys
     stamps = np.asarray(fill_times)
+    time_keys = stamps.tolist()
     for j, symbol in enumerate(symbols):  # loops over assets only
         u = units[:, j]
         prev, cur = u[:-1], u[1:]
@@ -307,25 +351,34 @@ def extract_trades(
         if u[-1] != 0.0:
             mark[-1] = u[-1] * last_prices[j]
         pnl = flow + mark - costs
-        for i in range(n_tr):
-            e, x = int(open_steps[i]), int(exit_step[i])
+        # per-trade fields as Python lists: one dict per trade, no numpy scalar indexing
+        entries = open_steps.tolist()
+        exits = exit_step.tolist()
+        sides = (s_cur[open_steps] > 0).tolist()
+        entry_price = (in_val / in_qty).tolist()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            exit_price = (out_val / out_qty).tolist()
+        bars_list = np.asarray(fill_bars).tolist()
+        size_list, pnl_list, costs_list = size.tolist(), pnl.tolist(), costs.tolist()
+        for i, (e, x) in enumerate(zip(entries, exits, strict=True)):
             closed = x >= 0
             out.append(
                 {
                     "symbol": symbol,
-                    "side": "long" if s_cur[e] > 0 else "short",
+                    "side": "long" if sides[i] else "short",
                     "entry_time": stamps[e],
                     "exit_time": stamps[x] if closed else None,
-                    "entry_price": float(in_val[i] / in_qty[i]),
-                    "exit_price": float(out_val[i] / out_qty[i]) if closed else None,
-                    "size": float(size[i]),
-                    "pnl": float(pnl[i]),
-                    "costs": float(costs[i]),
-                    "bars_held": int((fill_bars[x] if closed else last_bar) - fill_bars[e]),
+                    "entry_price": entry_price[i],
+                    "exit_price": exit_price[i] if closed else None,
+                    "size": size_list[i],
+                    "pnl": pnl_list[i],
+                    "costs": costs_list[i],
+                    "bars_held": int((bars_list[x] if closed else last_bar) - bars_list[e]),
                 }
             )
-    out.sort(key=lambda tr: (tr["entry_time"], tr["symbol"]))
-    return out
+            keys.append((time_keys[e], symbol))
+    order = sorted(range(len(out)), key=keys.__getitem__)
+    return [out[i] for i in order]
 
 
 def trade_returns(trades: list[dict[str, Any]], *, closed_only: bool = True) -> np.ndarray:

@@ -23,12 +23,22 @@ Two ingredients:
    ``model.predict`` per bar. For discrete single-asset policies the first guess comes from a
    scan over one batched forward per held level. After ``max_passes`` corrections the rest is
    stepped bar by bar with ``model.predict`` (never wrong, only slower).
+
+Discrete policies need no bit-exact batch: their action is an argmax, taken from a batched
+forward only where the best score clearly beats the runner-up (:data:`ARGMAX_MARGIN`), near
+ties going to per-row ``model.predict``. For MLP policies on the flat observation the first
+``nn.Linear`` is split (:class:`_FirstLayerSplit`): its window-feature part, fixed per bar, is
+one GEMM for all bars, so a pass only adds the position/PnL tail and runs the small rest of
+the network. One-asset discrete cores without the PnL slot observe only the features and the
+held weight, so they are simulated without building observations
+(:meth:`Recorder.run_levels`), the weights being read back from the recorder.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -198,12 +208,33 @@ def _argmax_with_margin(scores: np.ndarray, q_values: bool) -> tuple[np.ndarray,
     return best, gap > tol
 
 
+def _pick(
+    model: Any,
+    heads: list[np.ndarray],
+    q_values: bool,
+    rows_obs: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """Actions from per-head scores: the argmax where it clearly beats the runner-up
+    (:data:`ARGMAX_MARGIN`), else ``model.predict`` on that row's observation
+    (``rows_obs(indices)``), which is the reference itself.
+    """
+    picks = [_argmax_with_margin(h, q_values) for h in heads]
+    actions = np.stack([p[0] for p in picks], axis=1).astype(np.int64)
+    safe = np.logical_and.reduce([p[1] for p in picks])
+    unsafe = np.flatnonzero(~safe)
+    if unsafe.size:  # near-ties: the one-row forward decides
+        obs = rows_obs(unsafe)
+        for j, i in enumerate(unsafe):
+            actions[i] = np.asarray(model.predict(obs[j], deterministic=True)[0]).reshape(-1)
+    return actions[:, 0] if not model.action_space.shape else actions
+
+
 def predict_actions(model: Any, observations: np.ndarray) -> np.ndarray:
     """Deterministic actions of a batch, equal to per-row ``model.predict``.
 
     Discrete actor-critic and DQN policies: one plain batched forward; rows whose best score
-    does not clearly beat the runner-up (:data:`ARGMAX_MARGIN`) are recomputed with
-    row-exact inference (:func:`predict_batch`). Every other policy: :func:`predict_batch`.
+    does not clearly beat the runner-up (:data:`ARGMAX_MARGIN`) are decided by per-row
+    ``model.predict``. Every other policy: row-exact inference (:func:`predict_batch`).
     """
     obs = np.asarray(observations, dtype=np.float32)
     if obs.shape[0] == 0:
@@ -212,13 +243,7 @@ def predict_actions(model: Any, observations: np.ndarray) -> np.ndarray:
     if found is None:
         return predict_batch(model, obs)
     heads, q_values = found
-    picks = [_argmax_with_margin(h, q_values) for h in heads]
-    actions = np.stack([p[0] for p in picks], axis=1).astype(np.int64)
-    safe = np.logical_and.reduce([p[1] for p in picks])
-    unsafe = np.flatnonzero(~safe)
-    if unsafe.size:  # near-ties: row-exact inference decides
-        actions[unsafe] = predict_batch(model, obs[unsafe]).reshape(unsafe.size, -1)
-    return actions[:, 0] if not model.action_space.shape else actions
+    return _pick(model, heads, q_values, lambda rows: obs[rows])
 
 
 def rows_match_predict(model: Any, observations: np.ndarray, rows: int = 64) -> bool:
@@ -235,32 +260,222 @@ def rows_match_predict(model: Any, observations: np.ndarray, rows: int = 64) -> 
     return True
 
 
+#: Rows per forward of :class:`_FirstLayerSplit` (intermediates stay in cache).
+_CHUNK = 2048
+
+
+class _FirstLayerSplit:
+    """Discrete scores with the policy's first ``nn.Linear`` split in two (see
+    :func:`fast_policy_backtest`): ``W x = W_feat x_feat + W_tail x_tail``. The feature part
+    (the window features, fixed per bar) is one GEMM over all decision bars, computed once;
+    each evaluation only adds the tail (position weights, unrealised PnL) and runs the small
+    rest of the network. The scores agree with a one-row forward to float32 rounding, like a
+    plain batched forward, and are used with the same :data:`ARGMAX_MARGIN` guard.
+    """
+
+    def __init__(self, model: Any, net: Any, q_values: bool, base: np.ndarray, k: int) -> None:
+        import torch
+
+        layer = net[0]
+        self.feat_dim = k
+        weight = layer.weight.detach()
+        self._w_tail = weight[:, k:].contiguous()
+        self._net = net[1:]
+        self._policy = model.policy
+        self._space = model.action_space
+        self.q_values = q_values
+        with torch.no_grad(), warnings.catch_warnings():
+            # ``base`` may be read-only (the core's table); the GEMM only reads it. Its tail
+            # columns are zero, so ``W base + b`` is the feature part plus the bias.
+            warnings.simplefilter("ignore", UserWarning)
+            x = torch.from_numpy(np.ascontiguousarray(base, dtype=np.float32))
+            self._pre = torch.nn.functional.linear(x, weight, layer.bias)
+
+    @classmethod
+    def build(cls, model: Any, base: np.ndarray, k: int) -> _FirstLayerSplit | None:
+        """The split for a discrete actor-critic or DQN policy whose observation goes straight
+        (flattened 1-D ``Box``) into an ``nn.Sequential`` starting with ``nn.Linear``; else None.
+
+        Args:
+            model: a loaded SB3 model.
+            base: ``(K, D)`` observations with zeroed tail columns (from ``k`` on).
+            k: the number of leading (window-feature) columns.
+        """
+        import torch
+        from gymnasium import spaces
+        from stable_baselines3.common.policies import ActorCriticPolicy
+        from stable_baselines3.common.torch_layers import FlattenExtractor
+        from stable_baselines3.dqn.policies import DQNPolicy
+
+        policy = model.policy
+        obs_space = policy.observation_space
+        if not (
+            _uses_margin_rule(model)
+            and isinstance(obs_space, spaces.Box)
+            and len(obs_space.shape) == 1
+            and 0 < k < obs_space.shape[0] == base.shape[1]
+        ):
+            return None
+        if isinstance(policy, DQNPolicy):
+            extractor, net, q_values = policy.q_net.features_extractor, policy.q_net.q_net, True
+        elif isinstance(policy, ActorCriticPolicy):
+            extractor = getattr(policy, "pi_features_extractor", policy.features_extractor)
+            net, q_values = policy.mlp_extractor.policy_net, False
+        else:
+            return None
+        if not (
+            isinstance(extractor, FlattenExtractor)
+            and isinstance(net, torch.nn.Sequential)
+            and len(net) > 0
+            and isinstance(net[0], torch.nn.Linear)
+            and net[0].in_features == obs_space.shape[0]
+        ):
+            return None
+        policy.set_training_mode(False)
+        return cls(model, net, q_values, base, k)
+
+    def _latent(self, rows: slice | np.ndarray, tail: np.ndarray) -> Any:
+        """The network's output before the action head (Q-values for DQN)."""
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(tail, dtype=np.float32))
+        pre = self._pre[rows] if isinstance(rows, slice) else self._pre[torch.from_numpy(rows)]
+        if x.shape[1] == 1:  # one position slot: an outer product, cheaper than a k=1 GEMM
+            h = torch.addcmul(pre, x, self._w_tail[:, 0])
+        else:
+            h = pre + torch.nn.functional.linear(x, self._w_tail)
+        return self._net(h)
+
+    def scores(self, rows: slice | np.ndarray, tail: np.ndarray) -> list[np.ndarray]:
+        """Per-head scores (as :func:`_discrete_scores`) of decision bars ``rows`` (a slice or
+        indices) whose observation tails are ``tail``.
+        """
+        if isinstance(rows, slice):
+            lo, hi, _ = rows.indices(self._pre.shape[0])
+            idx: Any = np.arange(lo, hi)
+        else:
+            idx = rows
+        parts = [
+            self._chunk_scores(idx[i : i + _CHUNK], tail[i : i + _CHUNK])
+            for i in range(0, len(idx), _CHUNK)
+        ]
+        if not parts:  # no rows (torch distributions reject empty batches)
+            widths = self._space.nvec if self._space.shape else [self._space.n]
+            return [np.empty((0, int(w)), dtype=np.float32) for w in widths]
+        return [np.concatenate(heads) for heads in zip(*parts, strict=True)]
+
+    def _chunk_scores(self, rows: np.ndarray, tail: np.ndarray) -> list[np.ndarray]:
+        import torch
+
+        rows_: slice | np.ndarray = rows
+        if rows.size and rows[-1] - rows[0] == rows.size - 1:  # contiguous: a view
+            rows_ = slice(int(rows[0]), int(rows[-1]) + 1)
+        with torch.no_grad():
+            out = self._latent(rows_, tail)
+            if self.q_values:
+                return [out.numpy()]
+            dist = self._policy._get_action_dist_from_latent(out).distribution
+            heads = dist if isinstance(dist, list) else [dist]
+            return [d.probs.numpy() for d in heads]
+
+    def guess(self, tails: np.ndarray) -> np.ndarray:
+        """Approximate actions (argmax of the raw logits or Q-values, no margin: a guess) of
+        every decision bar, once per row of ``tails`` (``(L, d_tail)``: the same tail on every
+        bar); ``(L, K)`` or ``(L, K, heads)``.
+        """
+        import torch
+
+        n = self._pre.shape[0]
+        parts = []
+        with torch.no_grad():
+            t = torch.from_numpy(np.ascontiguousarray(tails, dtype=np.float32))
+            shift = (t @ self._w_tail.T).unsqueeze(1)  # (L, 1, hidden)
+            for i in range(0, n, _CHUNK):  # chunks keep the intermediates in cache
+                h = self._pre[i : i + _CHUNK].unsqueeze(0) + shift
+                out = self._net(h.reshape(-1, h.shape[-1]))
+                if not self.q_values:
+                    out = self._policy.action_net(out)
+                parts.append(out.reshape(tails.shape[0], -1, out.shape[-1]).numpy())
+        out = np.concatenate(parts, axis=1)  # (L, K, outputs)
+        if not self._space.shape:
+            return out.argmax(axis=2)
+        edges = np.cumsum(self._space.nvec)[:-1]
+        return np.stack([h.argmax(axis=2) for h in np.split(out, edges, axis=2)], axis=2)
+
+    def agrees(self, model: Any, base: np.ndarray, rows: int = 4) -> bool:
+        """Whether the split scores equal one-row forwards within 1% of the argmax margin on
+        a few bars (seeded random tails): the premise of using them under the margin guard.
+        """
+        k = base.shape[0]
+        idx = np.unique(np.linspace(0, k - 1, min(rows, k)).astype(np.int64))
+        d_tail = self._w_tail.shape[1]
+        tails = np.random.default_rng(0).uniform(-1, 1, (idx.size, d_tail)).astype(np.float32)
+        mine = self.scores(idx, tails)
+        for j, i in enumerate(idx):
+            obs = base[i : i + 1].copy()
+            obs[0, base.shape[1] - d_tail :] = tails[j]
+            one = _discrete_scores(model, obs)
+            if one is None:
+                return False
+            for a, b in zip(one[0], mine, strict=True):
+                scale = (1.0 + np.abs(a)) if self.q_values else 1.0
+                if not np.all(np.abs(a - b[j]) <= 0.01 * ARGMAX_MARGIN * scale):
+                    return False
+        return True
+
+
 def _base_observations(core: SingleCore, k_max: int) -> np.ndarray:
-    """``(k_max, D)`` observations of every decision bar with zeroed position/PnL slots."""
+    """``(k_max, D)`` observations of every decision bar with zeroed position/PnL slots.
+
+    A read-only view of the core's own prepared observation table when it has one (its
+    position slots are never written: the core copies a row and writes the copy), else a
+    fresh array. Callers copy before writing.
+    """
     first = core.earliest - (core.config.window - 1)
+    table = core._rows[0].base if core._padded and core._rows else None
+    if (
+        isinstance(table, np.ndarray)
+        and table.dtype == np.float32
+        and table.shape == (len(core._rows), core.obs_dim)
+    ):
+        view = table[first : first + k_max]
+        view.flags.writeable = False
+        return view
     obs = np.zeros((k_max, core.obs_dim), dtype=np.float32)
     obs[:, : core._feat_dim] = core._windows[first : first + k_max]
     return obs
 
 
-def _first_guess(model: Any, core: SingleCore, base: np.ndarray) -> np.ndarray:
-    """Initial actions: a scan over one batched forward per held level for discrete single-asset
-    policies (position slot = the level's weight), else the actions of flat observations.
+def _first_guess(
+    model: Any, core: SingleCore, base: np.ndarray, split: _FirstLayerSplit | None = None
+) -> np.ndarray:
+    """Initial actions: for discrete single-asset policies (``core.scalar``: the observation's
+    tail is the position alone) a scan over one batched forward per held level (position slot
+    = the level's weight: ``action_t = table[position_{t-1}][t]``), else the actions of flat
+    observations. Held weights drift with prices, so this is a guess; the caller verifies it.
     """
-    if not (core.discrete and core.n_assets == 1):
-        return predict_actions(model, base)
     k = core._feat_dim
-    table = []
-    for level in core._levels:
-        obs = base.copy()
-        obs[:, k] = level
-        table.append(predict_actions(model, obs).reshape(-1).tolist())
+    scan = core.discrete and core.scalar
+    levels = np.asarray(core._levels, dtype=np.float32).reshape(-1, 1) if scan else None
+    if split is not None:
+        tails = levels if levels is not None else np.zeros((1, base.shape[1] - k))
+        table = split.guess(tails).astype(np.int64)
+    else:
+        table = []
+        for level in levels if levels is not None else [0.0]:
+            obs = base.copy()
+            obs[:, k:] = level
+            table.append(predict_actions(model, obs))
+        table = np.stack(table)
+    if not scan:
+        return table[0]
+    rows = table.tolist()
     held = core._flat
-    guess = np.empty(base.shape[0], dtype=np.int64)
+    guess = [0] * base.shape[0]
     for t in range(base.shape[0]):
-        held = table[held][t]
+        held = rows[held][t]
         guess[t] = held
-    return guess
+    return np.asarray(guess, dtype=np.int64)
 
 
 def _differs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -278,12 +493,20 @@ def fast_policy_backtest(
     Gives the trajectory of stepping a ``TradingEnv`` on this core with
     ``model.predict(obs, deterministic=True)`` per bar (see the module docstring).
 
+    Discrete actor-critic/DQN policies whose first layer is an ``nn.Linear`` on the flat
+    observation use :class:`_FirstLayerSplit` (the window-feature part of that layer computed
+    once for all bars); one-asset discrete cores without the PnL observation (``core.scalar``)
+    are simulated without building observations (:meth:`Recorder.run_levels`): their
+    observation is the bar's features plus the held weight.
+
     Args:
         model: a loaded SB3 model.
         core: the env core (reset here to its earliest bar).
         max_passes: corrections before falling back to per-bar ``model.predict``.
-        check: verify row-exact batching on a few observations first; when it does not hold
-            the whole run uses per-bar ``model.predict``.
+        check: verify the batched scores on a few observations first (row-exact batching
+            for continuous policies, one-row agreement of the split scores for discrete
+            ones); when row-exact batching does not hold the whole run uses per-bar
+            ``model.predict``, when the split does not agree the plain batched forward is used.
 
     Returns:
         ``(result, stats)`` with ``stats`` = ``{"passes", "sequential_steps"}``.
@@ -291,35 +514,67 @@ def fast_policy_backtest(
     rec = Recorder(core)
     k_max = rec.n_max
     base = _base_observations(core, k_max)
-    obs = base.copy()
-    obs[0] = core.observe()
-    exact = not check or rows_match_predict(model, base, rows=16)
+    k = core._feat_dim
+    margin = _uses_margin_rule(model)
+    split = _FirstLayerSplit.build(model, base, k) if margin else None
+    if split is not None and check and not split.agrees(model, base):
+        split = None
     stats = {"passes": 0, "sequential_steps": 0}
-    if not exact:
+    if not (margin or not check or rows_match_predict(model, base, rows=16)):
+        obs = base.copy()
+        obs[0] = core.observe()
         actions = np.empty((k_max, *model.action_space.shape), dtype=model.action_space.dtype)
         _sequential(model, rec, obs, actions, 0, stats)
         return rec.result(actions), stats
-    actions = _first_guess(model, core, base)
+
+    def decide(lo: int, hi: int, tail: np.ndarray, obs: np.ndarray | None) -> np.ndarray:
+        """Exact actions of decisions ``lo .. hi-1`` whose observation tails are ``tail``."""
+        if split is None:
+            if obs is None:
+                obs = base[lo:hi].copy()
+                obs[:, k:] = tail
+            return predict_actions(model, obs)
+
+        def rows_obs(rows: np.ndarray) -> np.ndarray:
+            full = base[lo + rows].copy()
+            full[:, k:] = tail[rows]
+            return full
+
+        return _pick(model, split.scores(slice(lo, hi), tail), split.q_values, rows_obs)
+
+    actions = _first_guess(model, core, base, split)
+    levels_only = core.discrete and core.scalar
+    obs = None if levels_only else base.copy()
     m = 0  # actions[:m+1] are known exact; rec is positioned at <= m decisions
     while True:
         rec.rewind(m)
-        for k in range(rec.k, k_max):
-            nxt = rec.step(actions[k])
-            if rec.done:
-                break
-            obs[k + 1] = nxt
-        n = rec.k
+        if obs is None:  # one asset, discrete: the tail is the held weight
+            rec.run_levels(actions.tolist(), k_max)
+            n = rec.k
+            new = decide(m, n, rec.weights[m:n], None)
+        else:
+            if m == 0:
+                obs[0] = core.observe()
+            for i in range(rec.k, k_max):
+                nxt = rec.step(actions[i])
+                if rec.done:
+                    break
+                obs[i + 1] = nxt
+            n = rec.k
+            new = decide(m, n, obs[m:n, k:], obs[m:n])
         stats["passes"] += 1
-        new = predict_actions(model, obs[m:n])
         bad = np.flatnonzero(_differs(new, actions[m:n]))
         if bad.size == 0:
             return rec.result(actions), stats
         m += int(bad[0])
         actions[m:n] = new[bad[0] :]
         if stats["passes"] >= max_passes:
+            if obs is None:
+                obs = base.copy()
             rec.rewind(m)
-            for k in range(rec.k, m):
-                obs[k + 1] = rec.step(actions[k])
+            for i in range(rec.k, m):
+                rec.step(actions[i])
+            obs[m] = core.observe()
             _sequential(model, rec, obs, actions, m, stats)
             return rec.result(actions), stats
 
