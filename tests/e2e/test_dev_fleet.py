@@ -305,3 +305,38 @@ def test_gateway_rate_limit(fleet: Fleet) -> None:
         assert limited is not None, f"no 429 after {len(statuses)} requests"
         assert_problem(limited, 429)
         assert limited.headers["retry-after"] == "1"
+
+
+def test_pipeline_submit_through_the_gateway_matches_the_in_process_run(
+    fleet: Fleet, tmp_path: Path, monkeypatch
+) -> None:
+    """`tradeopt pipeline submit` drives the fleet's HTTP API (data, training with a study,
+    evaluation) and gets the same seeded numbers as `tradeopt pipeline run` in-process."""
+    from rich.console import Console
+
+    from tests.cli.test_pipeline import TINY
+    from tradeopt_cli.pipeline.config import parse_config
+    from tradeopt_cli.pipeline.local import run_pipeline
+    from tradeopt_cli.pipeline.remote import submit_pipeline
+    from tradeopt_common.config import get_settings
+    from tradeopt_common.jobs.runtime import reset_runtime
+
+    config = parse_config({**TINY, "paper": {"enabled": False}})
+    quiet = Console(quiet=True)
+    remote = submit_pipeline(
+        config, api=fleet.gateway, api_key=fleet.api_key, console=quiet, poll=0.5, timeout=300
+    )
+    assert str(remote.report_path).endswith("/report")
+    assert [s.label for s in remote.subjects][-2:] == ["buy_and_hold", "flat"]
+
+    for var in ("TRADING_OPT_DB_URI", "TRADING_OPT_STORAGE_ENDPOINT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("TRADING_OPT_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    reset_runtime()
+    try:
+        local = run_pipeline(config, console=quiet)
+    finally:
+        reset_runtime()
+        get_settings.cache_clear()
+    assert remote.numbers() == local.numbers()
