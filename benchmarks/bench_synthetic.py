@@ -18,10 +18,10 @@ import numpy as np
 
 from tradeopt_ml.data.synthetic import (
     DEFAULT_TRANSITION,
-    _markov_path,
     generate,
     stationary_distribution,
 )
+from tradeopt_ml.data.synthetic.generators import _markov_path
 
 TARGET_S = 2.0
 

@@ -3,9 +3,11 @@ server, settings for the fleet under test, and an in-process client for the data
 
 from __future__ import annotations
 
+import importlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -120,69 +122,64 @@ def _clear_settings_caches() -> None:
     get_evaluation_settings.cache_clear()
 
 
+@asynccontextmanager
+async def _running_app(module: str) -> AsyncIterator[object]:
+    """``<module>.create_app()`` with its lifespan running."""
+    app = importlib.import_module(module).create_app()
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@asynccontextmanager
+async def _admin_client(app: object, host: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process client authenticated with the bootstrap admin key."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url=f"http://{host}",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+    ) as c:
+        yield c
+
+
 @pytest.fixture
 async def data_app(fleet_env: dict[str, str]) -> AsyncIterator[object]:
     """The data service app with its lifespan running."""
-    from tradeopt_data.app import create_app
-
-    app = create_app()
-    async with app.router.lifespan_context(app):
+    async with _running_app("tradeopt_data.app") as app:
         yield app
 
 
 @pytest.fixture
 async def client(data_app) -> AsyncIterator[httpx.AsyncClient]:
     """An authenticated (bootstrap admin) client for the in-process data service."""
-    transport = httpx.ASGITransport(app=data_app)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://data.test",
-        headers={"Authorization": f"Bearer {API_KEY}"},
-    ) as c:
+    async with _admin_client(data_app, "data.test") as c:
         yield c
 
 
 @pytest.fixture
 async def training_app(fleet_env: dict[str, str]) -> AsyncIterator[object]:
     """The training service app with its lifespan running."""
-    from tradeopt_training.app import create_app
-
-    app = create_app()
-    async with app.router.lifespan_context(app):
+    async with _running_app("tradeopt_training.app") as app:
         yield app
 
 
 @pytest.fixture
 async def training_client(training_app) -> AsyncIterator[httpx.AsyncClient]:
     """An authenticated (bootstrap admin) client for the in-process training service."""
-    transport = httpx.ASGITransport(app=training_app)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://training.test",
-        headers={"Authorization": f"Bearer {API_KEY}"},
-    ) as c:
+    async with _admin_client(training_app, "training.test") as c:
         yield c
 
 
 @pytest.fixture
 async def evaluation_app(fleet_env: dict[str, str]) -> AsyncIterator[object]:
     """The evaluation service app with its lifespan running."""
-    from tradeopt_evaluation.app import create_app
-
-    app = create_app()
-    async with app.router.lifespan_context(app):
+    async with _running_app("tradeopt_evaluation.app") as app:
         yield app
 
 
 @pytest.fixture
 async def evaluation_client(evaluation_app) -> AsyncIterator[httpx.AsyncClient]:
     """An authenticated (bootstrap admin) client for the in-process evaluation service."""
-    transport = httpx.ASGITransport(app=evaluation_app)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://evaluation.test",
-        headers={"Authorization": f"Bearer {API_KEY}"},
-    ) as c:
+    async with _admin_client(evaluation_app, "evaluation.test") as c:
         yield c
 
 

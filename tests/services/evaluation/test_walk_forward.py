@@ -4,21 +4,14 @@ windows into one out-of-sample curve. Also: request validation and the fold run 
 
 from __future__ import annotations
 
-import sys
-
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
 
 from tests.support.jobrun import ingest, run_job
-from tests.support.processes import (
-    ManagedProcess,
-    celery_worker,
-    free_port,
-    wait_for,
-    wait_worker_ready,
-)
+from tests.support.live import live_api
+from tests.support.processes import celery_worker, wait_worker_ready
 
 pytestmark = pytest.mark.integration
 RUN = {
@@ -57,45 +50,23 @@ async def test_invalid_walk_forward_requests_are_422(client, evaluation_client):
 
 @pytest.fixture
 def live_training(fleet_env, log_dir, monkeypatch):
-    port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "tradeopt_training.app:create_app",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    api = ManagedProcess("training-api", argv, fleet_env, log_dir).start()
-    base = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        if not api.alive():
-            raise AssertionError(api.log()[-3000:])
-        try:
-            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(up, 60, 0.2, "training API")
     worker = celery_worker(
         "tradeopt_training.worker:celery_app", "training,maintenance", fleet_env, log_dir
     )
-    worker.start()
-    wait_worker_ready(worker)
-    # the evaluation job (run in this process) reaches the training service through its URL
-    from tradeopt_common.config import get_settings
-    from tradeopt_common.jobs.runtime import reset_runtime
+    with live_api("tradeopt_training.app:create_app", fleet_env, log_dir, "training-api") as base:
+        worker.start()
+        wait_worker_ready(worker)
+        # the evaluation job (run in this process) reaches the training service through its URL
+        from tradeopt_common.config import get_settings
+        from tradeopt_common.jobs.runtime import reset_runtime
 
-    monkeypatch.setenv("TRADING_OPT_TRAINING_URL", base)
-    get_settings.cache_clear()
-    reset_runtime()
-    yield base
-    worker.stop()
-    api.stop()
+        monkeypatch.setenv("TRADING_OPT_TRAINING_URL", base)
+        get_settings.cache_clear()
+        reset_runtime()
+        try:
+            yield base
+        finally:
+            worker.stop()
 
 
 async def test_walk_forward_trains_each_fold_and_stitches_out_of_sample(

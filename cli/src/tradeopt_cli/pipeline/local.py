@@ -229,18 +229,7 @@ class LocalPipeline:
             trials.append(
                 {"number": number, "params": params, "value": value, "model_id": summary.model_id}
             )
-        values = np.array([t["value"] for t in trials], dtype=float)
-        best = max(trials, key=lambda t: (t["value"], -t["number"]))
-        result = StudySummary(
-            study_id=str(study_id),
-            n_trials=len(trials),
-            trials=trials,
-            best_trial=best["number"],
-            best_params=best["params"],
-            best_value=best["value"],
-            best_model_id=best["model_id"],
-            trials_sharpe_variance=float(values.var(ddof=1)) if values.size > 1 else 0.0,
-        )
+        result = StudySummary.from_trials(str(study_id), trials)
         self.result.study = result
         return result
 

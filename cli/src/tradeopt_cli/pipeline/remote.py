@@ -139,7 +139,6 @@ def submit_pipeline(
 
         tune = config.tuning
         if tune is not None:
-            import numpy as np
             import optuna
 
             optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -176,19 +175,9 @@ def submit_pipeline(
                         "model_id": str(done["model_id"]),
                     }
                 )
-            values = np.array([t["value"] for t in trials])
-            best = max(trials, key=lambda t: (t["value"], -t["number"]))
-            result.study = StudySummary(
-                study_id=str(study_id),
-                n_trials=len(trials),
-                trials=trials,
-                best_trial=best["number"],
-                best_params=best["params"],
-                best_value=best["value"],
-                best_model_id=best["model_id"],
-                trials_sharpe_variance=float(values.var(ddof=1)) if values.size > 1 else 0.0,
-            )
-            labels[best["model_id"]] = f"{tune.algorithm} tuned #{best['number']}"
+            result.study = StudySummary.from_trials(str(study_id), trials)
+            best = result.study
+            labels[best.best_model_id] = f"{tune.algorithm} tuned #{best.best_trial}"
 
         if labels:
             task = bars.start("evaluate")

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -65,6 +66,25 @@ class StudySummary:
     best_value: float
     best_model_id: str | None
     trials_sharpe_variance: float
+
+    @classmethod
+    def from_trials(cls, study_id: str, trials: list[dict[str, Any]]) -> StudySummary:
+        """Summarise finished trials (``number``, ``params``, ``value``, ``model_id``): the best
+        one (ties go to the earlier trial) and the variance (ddof=1) of their Sharpe values, the
+        deflated Sharpe's input.
+        """
+        values = np.array([t["value"] for t in trials], dtype=float)
+        best = max(trials, key=lambda t: (t["value"], -t["number"]))
+        return cls(
+            study_id=study_id,
+            n_trials=len(trials),
+            trials=trials,
+            best_trial=best["number"],
+            best_params=best["params"],
+            best_value=best["value"],
+            best_model_id=best["model_id"],
+            trials_sharpe_variance=float(values.var(ddof=1)) if values.size > 1 else 0.0,
+        )
 
 
 @dataclass

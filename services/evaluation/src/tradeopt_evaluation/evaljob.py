@@ -269,6 +269,7 @@ def evaluate(
             n_trials=study.get("n_trials"),
             trials_sharpe_variance=study.get("trials_sharpe_variance"),
             seed=0,
+            n_resamples=bootstrap_resamples,
         )
         benchmarks = {name: run_metrics(run, bpy) for name, run in benchmarks_runs.items()}
         benchmarks["random"] = {

@@ -14,12 +14,19 @@ class TrainingSettings(CommonSettings):
 
     #: Largest ``total_timesteps`` a run may ask for.
     training_max_timesteps: int = Field(50_000_000, ge=1)
-    #: Default checkpoint cadence in timesteps when a run does not set one (0 = about 10 per run).
+    #: Checkpoint cadence in timesteps for runs that do not set one (0 = about 10 per run), so
+    #: that a run whose worker dies resumes instead of starting over.
     training_checkpoint_every: int = Field(0, ge=0)
     #: Torch threads per training job (one job per worker thread; keep workers x threads <= cores).
     torch_threads: int = Field(1, ge=1, le=256)
-    #: Local scratch folder for runs in progress (checkpoints are also uploaded to storage).
+    #: Local scratch folder for runs in progress (default: the system temp folder; checkpoints
+    #: are uploaded to object storage as well).
     training_workdir: str | None = None
+
+    def default_checkpoint_every(self, total_timesteps: int, n_envs: int) -> int:
+        """The cadence for a run that sets none: the setting, else about ten checkpoints."""
+        every = self.training_checkpoint_every or max(1, total_timesteps // 10)
+        return max(n_envs, every - every % n_envs)
 
 
 @lru_cache

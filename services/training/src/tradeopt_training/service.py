@@ -37,7 +37,13 @@ def _errors(exc: ValidationError, prefix: tuple[str, ...]) -> list[dict[str, Any
     ]
 
 
-def experiment_spec(body: RunCreate, *, torch_threads: int, max_timesteps: int) -> ExperimentSpec:
+def experiment_spec(
+    body: RunCreate,
+    *,
+    torch_threads: int,
+    max_timesteps: int,
+    default_checkpoint_every: int | None = None,
+) -> ExperimentSpec:
     """The library spec of a run request; 422 naming the field for anything invalid."""
     if body.total_timesteps > max_timesteps:
         raise ValidationFailed(
@@ -60,7 +66,7 @@ def experiment_spec(body: RunCreate, *, torch_threads: int, max_timesteps: int) 
         "env": env,
         "features": features,
         "split": body.split,
-        "checkpoint_every": body.checkpoint_every,
+        "checkpoint_every": body.checkpoint_every or default_checkpoint_every,
         "eval_every": body.eval_every,
         "eval_episodes": body.eval_episodes,
         "device": body.device,
@@ -112,9 +118,15 @@ async def create_run(
     max_timesteps: int,
     created_by: str | None,
     max_attempts: int,
+    default_checkpoint_every: int | None = None,
 ) -> TrainingRun:
     """Validate, record the dataset reference, insert the run and enqueue its job."""
-    spec = experiment_spec(body, torch_threads=torch_threads, max_timesteps=max_timesteps)
+    spec = experiment_spec(
+        body,
+        torch_threads=torch_threads,
+        max_timesteps=max_timesteps,
+        default_checkpoint_every=default_checkpoint_every,
+    )
     manifest = await asyncio.to_thread(read_manifest, store, body.dataset_id)
     if manifest is None:
         raise ValidationFailed(

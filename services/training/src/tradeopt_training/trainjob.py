@@ -29,6 +29,7 @@ from tradeopt_ml.data import read_bars_parquet
 from tradeopt_ml.training import ProgressInfo, TrainHooks, TrainingCanceled
 from tradeopt_ml.training.experiment import ExperimentSpec, prepare, run_experiment
 from tradeopt_training import metrics
+from tradeopt_training.config import get_training_settings
 from tradeopt_training.models import Model, RunStatus, TrainingRun
 from tradeopt_training.repository import RunRepository
 from tradeopt_training.service import register_stage
@@ -153,7 +154,7 @@ def train_run(ctx: JobContext) -> dict[str, Any]:
         raise ValidationFailed(
             f"dataset {run.dataset_id} is gone or changed since run {run_id} was created"
         )
-    base = os.environ.get("TRADING_OPT_TRAINING_WORKDIR") or None
+    base = get_training_settings().training_workdir
     with tempfile.TemporaryDirectory(prefix=f"tradeopt-run-{run_id}-", dir=base) as tmp:
         workdir = Path(tmp)
         resume_from, resumed_at = _resume_point(ctx, run_id, workdir)

@@ -10,7 +10,6 @@ from pydantic import ValidationError
 from tradeopt_ml.data import BAR_COLUMNS, Panel, bars_checksum, validate_bars
 from tradeopt_ml.data.synthetic import (
     SyntheticSpec,
-    _markov_path,
     gbm,
     generate,
     jump_diffusion,
@@ -19,6 +18,7 @@ from tradeopt_ml.data.synthetic import (
     regime_switching_with_path,
     stationary_distribution,
 )
+from tradeopt_ml.data.synthetic.generators import _markov_path
 
 pytestmark = pytest.mark.unit
 

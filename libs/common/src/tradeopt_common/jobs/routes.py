@@ -20,13 +20,10 @@ from tradeopt_common.jobs.models import Job, JobStatus
 from tradeopt_common.jobs.schemas import JobRead
 from tradeopt_common.web.deps import ReadPrincipal, SessionDep, StateDep, WritePrincipal
 from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead
-from tradeopt_common.web.problems import PROBLEM_JSON
+from tradeopt_common.web.problems import PROBLEM_JSON, problem_responses
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
-_PROBLEMS = {
-    code: {"content": {PROBLEM_JSON: {}}, "description": desc}
-    for code, desc in {401: "No valid API key", 403: "Missing scope", 404: "Unknown job"}.items()
-}
+_PROBLEMS = problem_responses(401, 403, 404)
 
 
 class JobRepository(RepositoryBase[Job]):

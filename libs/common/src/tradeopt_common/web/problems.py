@@ -40,6 +40,23 @@ class ProblemResponse(JSONResponse):
     media_type = PROBLEM_JSON
 
 
+_RESPONSE_NAMES = {
+    400: "Malformed request",
+    401: "No valid API key",
+    403: "Missing scope",
+    404: "Unknown id",
+    409: "State conflict",
+    413: "Body too large",
+    415: "Unsupported media type",
+    422: "Invalid request",
+}
+
+
+def problem_responses(*codes: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI ``responses=`` entries (problem+json) for the given statuses of a route."""
+    return {c: {"content": {PROBLEM_JSON: {}}, "description": _RESPONSE_NAMES[c]} for c in codes}
+
+
 def problem_response(error: AppError, request: Request | None = None) -> ProblemResponse:
     """Render an :class:`AppError`."""
     instance = request.url.path if request is not None else None

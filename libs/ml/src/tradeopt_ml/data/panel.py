@@ -24,6 +24,22 @@ FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "adj_close", "volume"
 _SECONDS_PER_DAY = 86_400.0
 
 
+def bars_per_year_for_step(step_seconds: float) -> float:
+    """Annualisation factor for bars ``step_seconds`` apart: 252 for daily bars, 52 weekly,
+    12 monthly, and 252 sessions of 6.5 hours for intraday bars (the one rule every stage uses).
+    """
+    if step_seconds <= 0:
+        return 252.0
+    days = step_seconds / _SECONDS_PER_DAY
+    if days >= 25:
+        return 12.0
+    if days >= 5:
+        return 52.0
+    if days >= 0.9:
+        return 252.0
+    return 252.0 * 6.5 * 3600.0 / step_seconds
+
+
 def _frozen(values: np.ndarray) -> np.ndarray:
     """A C-contiguous, read-only copy."""
     out = np.array(values, copy=True, order="C")
@@ -134,14 +150,7 @@ class Panel:
         if self.n_bars < 2:
             return 252.0
         step = float(np.median(np.diff(self.timestamps).astype("timedelta64[s]").astype(np.int64)))
-        days = step / _SECONDS_PER_DAY
-        if days >= 25:
-            return 12.0
-        if days >= 5:
-            return 52.0
-        if days >= 0.9:
-            return 252.0
-        return 252.0 * 6.5 * 3600.0 / step
+        return bars_per_year_for_step(step)
 
     def to_bars(self) -> pd.DataFrame:
         """Back to a canonical long frame sorted by ``(symbol, timestamp)``."""

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradeopt_ml.data.panel import Panel
+from tradeopt_ml.data.panel import Panel, bars_per_year_for_step
 
 _DAY_NS = 86_400 * 10**9
 
@@ -44,17 +44,6 @@ def _calendar(name: str, first_year: int, last_year: int) -> Any:
             start=f"{max(first_year, 1885)}-01-01",
             end=f"{min(last_year, 2200)}-12-31",
         )
-
-
-def _bars_per_year(step_seconds: float) -> float:
-    days = step_seconds / 86_400.0
-    if days >= 25:
-        return 12.0
-    if days >= 5:
-        return 52.0
-    if days >= 0.9:
-        return 252.0
-    return 252.0 * 6.5 * 3600.0 / step_seconds if step_seconds > 0 else 252.0
 
 
 def _iso(tick: int | np.integer) -> str:
@@ -142,7 +131,7 @@ def summarize_symbol(
     volume = group["volume"].to_numpy(dtype="float64")
     finite = adj[np.isfinite(adj)]
     step = float(np.median(np.diff(ticks))) / 1e9 if ticks.size > 1 else 86_400.0
-    per_year = _bars_per_year(step)
+    per_year = bars_per_year_for_step(step)
     logret = np.diff(np.log(adj))
     logret = logret[np.isfinite(logret)]
     if calendar and _is_exchange_daily(ticks):

@@ -186,6 +186,7 @@ def evaluate_result(
     n_trials: int | None = None,
     trials_sharpe_variance: float | None = None,
     seed: int = 0,
+    n_resamples: int = 2000,
 ) -> dict[str, Any]:
     """Metrics, Sharpe statistics and policy diagnostics of a backtest.
 
@@ -225,7 +226,11 @@ def evaluate_result(
     }
     if returns.size >= 3:
         ci = bootstrap_sharpe_ci(
-            returns, bars_per_year=bars_per_year, level=SHARPE_CI_LEVEL, seed=seed
+            returns,
+            bars_per_year=bars_per_year,
+            level=SHARPE_CI_LEVEL,
+            seed=seed,
+            n_resamples=n_resamples,
         )
         out["sharpe_ci"] = [_finite(ci.low), _finite(ci.high)]
         try:

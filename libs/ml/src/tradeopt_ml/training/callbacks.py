@@ -15,6 +15,7 @@ import math
 import os
 import shutil
 import time
+from abc import abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,8 +182,9 @@ class _PeriodicCallback(BaseCallback):
     def _on_step(self) -> bool:
         return True
 
+    @abstractmethod
     def _fire(self, timesteps: int) -> None:
-        raise NotImplementedError
+        """Do the periodic work at ``timesteps`` (each subclass: checkpoint, evaluation)."""
 
 
 class EvalCallback(_PeriodicCallback):

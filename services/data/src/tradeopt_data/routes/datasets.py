@@ -24,7 +24,7 @@ from tradeopt_common.web.deps import (
     WritePrincipal,
 )
 from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead
-from tradeopt_common.web.problems import PROBLEM_JSON
+from tradeopt_common.web.problems import problem_responses
 from tradeopt_data import reads, service
 from tradeopt_data.config import DataSettings
 from tradeopt_data.deps import CurrentDataset
@@ -40,20 +40,6 @@ from tradeopt_data.schemas import (
 from tradeopt_data.uploads import REPAIRS, TIMEFRAMES, staged_upload
 
 router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
-
-
-def _problems(*codes: int) -> dict[int | str, dict[str, object]]:
-    names = {
-        400: "Malformed request",
-        401: "No valid API key",
-        403: "Missing scope",
-        404: "Unknown dataset",
-        409: "State conflict",
-        413: "Body too large",
-        415: "Unsupported media type",
-        422: "Invalid request",
-    }
-    return {c: {"content": {PROBLEM_JSON: {}}, "description": names[c]} for c in codes}
 
 
 _JSON_SCHEMA_REF = {"$ref": "#/components/schemas/DatasetCreateBody"}
@@ -90,7 +76,7 @@ _BODY = TypeAdapter(DatasetCreate)
     response_model=DatasetRead,
     responses={
         201: {"model": DatasetRead, "description": "Upload validated and stored"},
-        **_problems(400, 401, 403, 409, 413, 415, 422),
+        **problem_responses(400, 401, 403, 409, 413, 415, 422),
     },
     openapi_extra=_CREATE_OPENAPI,
 )
@@ -188,7 +174,7 @@ async def _create_from_upload(
     )
 
 
-@router.get("", response_model=PageRead[DatasetRead], responses=_problems(401, 403, 422))
+@router.get("", response_model=PageRead[DatasetRead], responses=problem_responses(401, 403, 422))
 async def list_datasets(
     session: SessionDep,
     _: ReadPrincipal,
@@ -203,13 +189,17 @@ async def list_datasets(
     )
 
 
-@router.get("/{dataset_id}", response_model=DatasetRead, responses=_problems(401, 403, 404, 422))
+@router.get(
+    "/{dataset_id}", response_model=DatasetRead, responses=problem_responses(401, 403, 404, 422)
+)
 async def get_dataset(dataset: CurrentDataset) -> DatasetRead:
     """One dataset."""
     return DatasetRead.model_validate(dataset)
 
 
-@router.delete("/{dataset_id}", status_code=204, responses=_problems(401, 403, 404, 409, 422))
+@router.delete(
+    "/{dataset_id}", status_code=204, responses=problem_responses(401, 403, 404, 409, 422)
+)
 async def delete_dataset(
     dataset_id: uuid.UUID, session: SessionDep, store: StoreDep, _: WritePrincipal
 ) -> Response:
@@ -227,7 +217,7 @@ def _ready(dataset: Any) -> None:
     response_model=BarsPage,
     responses={
         200: {"content": {"text/csv": {}}, "description": "Bars as JSON or CSV"},
-        **_problems(401, 403, 404, 409, 422),
+        **problem_responses(401, 403, 404, 409, 422),
     },
 )
 async def get_bars(
@@ -263,7 +253,7 @@ async def get_bars(
     return JSONResponse({"items": items, "next_cursor": next_cursor, "total": len(chosen)})
 
 
-@router.get("/{dataset_id}/summary", responses=_problems(401, 403, 404, 409, 422))
+@router.get("/{dataset_id}/summary", responses=problem_responses(401, 403, 404, 409, 422))
 async def get_summary(dataset: CurrentDataset, store: StoreDep) -> dict[str, Any]:
     """Per-symbol statistics: total return, volatility, max drawdown, volume, and gaps against
     the exchange calendar (NYSE sessions for daily bars; spacing outliers otherwise).
@@ -273,7 +263,7 @@ async def get_summary(dataset: CurrentDataset, store: StoreDep) -> dict[str, Any
     return {"dataset_id": str(dataset.id), "symbols": summary}
 
 
-@router.get("/{dataset_id}/splits", responses=_problems(401, 403, 404, 409, 422))
+@router.get("/{dataset_id}/splits", responses=problem_responses(401, 403, 404, 409, 422))
 async def get_splits(
     dataset: CurrentDataset,
     store: StoreDep,
@@ -317,7 +307,9 @@ async def get_splits(
     return {"dataset_id": str(dataset.id), **result}
 
 
-@router.post("/{dataset_id}/features/preview", responses=_problems(400, 401, 403, 404, 409, 422))
+@router.post(
+    "/{dataset_id}/features/preview", responses=problem_responses(400, 401, 403, 404, 409, 422)
+)
 async def preview_features(
     dataset: CurrentDataset, body: FeaturePreviewRequest, store: StoreDep, _: WritePrincipal
 ) -> dict[str, Any]:
@@ -342,7 +334,7 @@ async def preview_features(
 @router.post(
     "/{dataset_id}/features",
     status_code=202,
-    responses=_problems(400, 401, 403, 404, 409, 422),
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
 async def build_features(
     dataset: CurrentDataset,

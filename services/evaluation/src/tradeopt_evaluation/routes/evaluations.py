@@ -22,10 +22,10 @@ from tradeopt_common.web.deps import (
     WritePrincipal,
 )
 from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead
+from tradeopt_common.web.problems import problem_responses
 from tradeopt_evaluation import service
 from tradeopt_evaluation.deps import CurrentEvaluation
 from tradeopt_evaluation.models import EvaluationStatus
-from tradeopt_evaluation.routes.problems import problems
 from tradeopt_evaluation.schemas import (
     EvaluationCompare,
     EvaluationCreate,
@@ -72,7 +72,7 @@ async def _create(
     "",
     status_code=202,
     response_model=EvaluationRead,
-    responses=problems(400, 401, 403, 409, 413, 422),
+    responses=problem_responses(400, 401, 403, 409, 413, 422),
 )
 async def create_evaluation(
     body: EvaluationCreate,
@@ -94,7 +94,7 @@ async def create_evaluation(
     "/compare",
     status_code=202,
     response_model=EvaluationRead,
-    responses=problems(400, 401, 403, 409, 413, 422),
+    responses=problem_responses(400, 401, 403, 409, 413, 422),
 )
 async def compare_models(
     body: EvaluationCompare,
@@ -115,7 +115,7 @@ async def compare_models(
     "/walk-forward",
     status_code=202,
     response_model=EvaluationRead,
-    responses=problems(400, 401, 403, 409, 413, 422),
+    responses=problem_responses(400, 401, 403, 409, 413, 422),
 )
 async def walk_forward(
     body: WalkForwardCreate,
@@ -134,7 +134,7 @@ async def walk_forward(
     return await _create(body, session, state, store, settings, principal, idempotency)
 
 
-@router.get("", response_model=PageRead[EvaluationRead], responses=problems(401, 403, 422))
+@router.get("", response_model=PageRead[EvaluationRead], responses=problem_responses(401, 403, 422))
 async def list_evaluations(
     session: SessionDep,
     _: ReadPrincipal,
@@ -153,7 +153,9 @@ async def list_evaluations(
 
 
 @router.get(
-    "/{evaluation_id}", response_model=EvaluationRead, responses=problems(401, 403, 404, 422)
+    "/{evaluation_id}",
+    response_model=EvaluationRead,
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def get_evaluation(evaluation: CurrentEvaluation) -> EvaluationRead:
     """One evaluation: metrics, benchmarks (buy-and-hold, flat, sma_crossover, momentum, the
@@ -163,7 +165,7 @@ async def get_evaluation(evaluation: CurrentEvaluation) -> EvaluationRead:
     return EvaluationRead.model_validate(evaluation)
 
 
-@router.get("/{evaluation_id}/equity", responses=problems(401, 403, 404, 409, 422))
+@router.get("/{evaluation_id}/equity", responses=problem_responses(401, 403, 404, 409, 422))
 async def get_equity(
     evaluation: CurrentEvaluation,
     store: StoreDep,
@@ -179,7 +181,7 @@ async def get_equity(
     return series[name]
 
 
-@router.get("/{evaluation_id}/trades", responses=problems(401, 403, 404, 409, 422))
+@router.get("/{evaluation_id}/trades", responses=problem_responses(401, 403, 404, 409, 422))
 async def get_trades(
     evaluation: CurrentEvaluation,
     store: StoreDep,
@@ -196,7 +198,7 @@ async def get_trades(
 @router.get(
     "/{evaluation_id}/report",
     response_class=HTMLResponse,
-    responses={200: {"content": {"text/html": {}}}, **problems(401, 403, 404, 409, 422)},
+    responses={200: {"content": {"text/html": {}}}, **problem_responses(401, 403, 404, 409, 422)},
 )
 async def get_report(evaluation: CurrentEvaluation, store: StoreDep) -> HTMLResponse:
     """A self-contained HTML tear sheet: equity vs buy-and-hold, drawdown, monthly returns,
@@ -209,7 +211,7 @@ async def get_report(evaluation: CurrentEvaluation, store: StoreDep) -> HTMLResp
 @router.get(
     "/{evaluation_id}/events",
     response_class=EventSourceResponse,
-    responses=problems(401, 403, 404, 422),
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def evaluation_events(
     evaluation: CurrentEvaluation,

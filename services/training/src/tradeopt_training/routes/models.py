@@ -11,10 +11,10 @@ from fastapi.responses import StreamingResponse
 
 from tradeopt_common.web.deps import ReadPrincipal, SessionDep, StoreDep, WritePrincipal
 from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead
+from tradeopt_common.web.problems import problem_responses
 from tradeopt_training import service
 from tradeopt_training.deps import CurrentModel
 from tradeopt_training.models import Model, ModelStage
-from tradeopt_training.routes.problems import problems
 from tradeopt_training.schemas import Algorithm, Alias, ModelRead, ModelUpdate, StageChangeRead
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
@@ -30,7 +30,7 @@ async def _read(session: SessionDep, model: Model, *, history: bool) -> ModelRea
     return out
 
 
-@router.get("", response_model=PageRead[ModelRead], responses=problems(401, 403, 422))
+@router.get("", response_model=PageRead[ModelRead], responses=problem_responses(401, 403, 422))
 async def list_models(
     session: SessionDep,
     _: ReadPrincipal,
@@ -55,7 +55,9 @@ async def list_models(
     return PageRead(items=items, next_cursor=page.next_cursor)
 
 
-@router.get("/{model_id}", response_model=ModelRead, responses=problems(401, 403, 404, 422))
+@router.get(
+    "/{model_id}", response_model=ModelRead, responses=problem_responses(401, 403, 404, 422)
+)
 async def get_model(model: CurrentModel, session: SessionDep) -> ModelRead:
     """One model with its lineage (dataset and checksum, features, normalisation, env, split,
     algorithm, hyperparameters, seed, code version, run, study) and stage history.
@@ -68,7 +70,7 @@ async def get_model(model: CurrentModel, session: SessionDep) -> ModelRead:
     response_class=StreamingResponse,
     responses={
         200: {"content": {"application/zip": {}}, "description": "model.zip"},
-        **problems(401, 403, 404, 422),
+        **problem_responses(401, 403, 404, 422),
     },
 )
 async def download_model(model: CurrentModel, store: StoreDep) -> StreamingResponse:
@@ -85,7 +87,9 @@ async def download_model(model: CurrentModel, store: StoreDep) -> StreamingRespo
     )
 
 
-@router.patch("/{model_id}", response_model=ModelRead, responses=problems(400, 401, 403, 404, 422))
+@router.patch(
+    "/{model_id}", response_model=ModelRead, responses=problem_responses(400, 401, 403, 404, 422)
+)
 async def update_model(
     model_id: uuid.UUID, body: ModelUpdate, session: SessionDep, principal: WritePrincipal
 ) -> ModelRead:

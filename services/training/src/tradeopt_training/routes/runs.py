@@ -14,30 +14,32 @@ from tradeopt_common.web.deps import (
     IdempotencyDep,
     ReadPrincipal,
     SessionDep,
-    SettingsDep,
     StateDep,
     StoreDep,
     WritePrincipal,
 )
 from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead
+from tradeopt_common.web.problems import problem_responses
 from tradeopt_training import service
-from tradeopt_training.deps import CurrentRun
+from tradeopt_training.deps import CurrentRun, TrainingSettingsDep
 from tradeopt_training.models import RunStatus
-from tradeopt_training.routes.problems import problems
 from tradeopt_training.schemas import Algorithm, RunCreate, RunRead
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
 
 @router.post(
-    "", status_code=202, response_model=RunRead, responses=problems(400, 401, 403, 409, 413, 422)
+    "",
+    status_code=202,
+    response_model=RunRead,
+    responses=problem_responses(400, 401, 403, 409, 413, 422),
 )
 async def create_run(
     body: RunCreate,
     session: SessionDep,
     state: StateDep,
     store: StoreDep,
-    settings: SettingsDep,
+    settings: TrainingSettingsDep,
     principal: WritePrincipal,
     idempotency: IdempotencyDep,
 ) -> JSONResponse:
@@ -53,8 +55,11 @@ async def create_run(
         store,
         state.dispatcher,
         body,
-        torch_threads=getattr(settings, "torch_threads", 1),
-        max_timesteps=getattr(settings, "training_max_timesteps", 50_000_000),
+        torch_threads=settings.torch_threads,
+        max_timesteps=settings.training_max_timesteps,
+        default_checkpoint_every=settings.default_checkpoint_every(
+            body.total_timesteps, body.n_envs
+        ),
         created_by=principal.id,
         max_attempts=settings.job_max_attempts,
     )
@@ -63,7 +68,7 @@ async def create_run(
     )
 
 
-@router.get("", response_model=PageRead[RunRead], responses=problems(401, 403, 422))
+@router.get("", response_model=PageRead[RunRead], responses=problem_responses(401, 403, 422))
 async def list_runs(
     session: SessionDep,
     _: ReadPrincipal,
@@ -89,7 +94,7 @@ async def list_runs(
     )
 
 
-@router.get("/{run_id}", response_model=RunRead, responses=problems(401, 403, 404, 422))
+@router.get("/{run_id}", response_model=RunRead, responses=problem_responses(401, 403, 404, 422))
 async def get_run(run: CurrentRun) -> RunRead:
     """One run: status, progress (fraction, timesteps, steps/s, ETA, recent reward), metrics,
     the registered model.
@@ -101,7 +106,7 @@ async def get_run(run: CurrentRun) -> RunRead:
     "/{run_id}/cancel",
     status_code=202,
     response_model=RunRead,
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def cancel_run(
     run_id: uuid.UUID, session: SessionDep, state: StateDep, _: WritePrincipal
@@ -111,7 +116,9 @@ async def cancel_run(
 
 
 @router.get(
-    "/{run_id}/events", response_class=EventSourceResponse, responses=problems(401, 403, 404, 422)
+    "/{run_id}/events",
+    response_class=EventSourceResponse,
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def run_events(
     run: CurrentRun,
