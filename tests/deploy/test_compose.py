@@ -1,10 +1,12 @@
-"""docker-compose*.yml: validated by `docker compose config` (offline), then checked structurally on
-the normalised model compose prints (anchors merged, variables interpolated)."""
+"""docker-compose*.yml: validated by `docker compose config` (offline) and the Compose
+Specification JSON schema, then checked structurally on the normalised model compose prints
+(anchors merged, variables interpolated)."""
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from tests.deploy.support import (
     TRAINING_API_ARGV,
     TRAINING_SOFT_SHUTDOWN_MIN,
     TRAINING_WORKER_ARGV,
+    find_tool,
     known_settings,
     run,
 )
@@ -447,3 +450,19 @@ def test_monitoring_mounts_the_repo_config(model: dict) -> None:
     assert "--config.file=/etc/prometheus/prometheus.yml" in svcs["prometheus"]["command"]
     assert svcs["celery-exporter"]["command"] == ["--broker-url=redis://redis:6379/0"]
     assert svcs["redis-exporter"]["environment"]["REDIS_ADDR"] == "redis://redis:6379"
+
+
+def test_compose_files_match_the_compose_spec_schema(tmp_path: Path) -> None:
+    """Every compose file validates against the Compose Specification JSON schema (vendored by
+    check-jsonschema, offline); a file that breaks it is refused, so the check can fail."""
+    check = find_tool("check-jsonschema")
+    run([check, "--builtin-schema", "vendor.compose-spec", str(DEV), str(PROD), str(MONITORING)])
+    broken = tmp_path / "broken-compose.yml"
+    broken.write_text("services:\n  api:\n    image: x\n    restart: sometimes\n    ports: 8080\n")
+    bad = subprocess.run(
+        [check, "--builtin-schema", "vendor.compose-spec", str(broken)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode != 0, bad.stdout

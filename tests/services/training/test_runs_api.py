@@ -171,3 +171,25 @@ async def test_cancel_a_queued_run_and_list_filters(training_client, spy):
     _problem(await training_client.get(f"/api/v1/runs/{uuid.uuid4()}"), 404)
     algorithms = (await training_client.get("/api/v1/algorithms")).json()["items"]
     assert {a["name"] for a in algorithms} == {"ppo", "a2c", "dqn", "sac", "td3"}
+
+
+async def test_runs_by_status_gauge_and_checkpoint_age(training_client, training_app, spy):
+    from tradeopt_training.app import update_run_gauges
+    from tradeopt_training.metrics import CheckpointAge
+
+    run = (
+        await training_client.post("/api/v1/runs", json={"dataset_id": spy["id"], **SMALL})
+    ).json()
+    await run_job(training_client, run["job_id"])
+    await update_run_gauges(training_app.state.tradeopt)
+    text = (await training_client.get("/metrics")).text
+    assert 'tradeopt_training_runs{status="succeeded"} 1.0' in text
+    assert 'tradeopt_training_runs{status="running"} 0.0' in text
+
+    age = CheckpointAge()
+    age.touch("r1")
+    (family,) = age.collect()
+    assert [(s.labels["run_id"], s.value >= 0) for s in family.samples] == [("r1", True)]
+    age.forget("r1")
+    (family,) = age.collect()
+    assert family.samples == []

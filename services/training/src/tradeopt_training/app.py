@@ -19,17 +19,22 @@ log = get_logger(__name__)
 GAUGE_INTERVAL_SECONDS = 15.0
 
 
+async def update_run_gauges(state: AppState) -> None:
+    """Set ``tradeopt_training_runs{status}`` from the database once."""
+    async with state.db.unit_of_work() as session:
+        rows = await session.execute(
+            select(TrainingRun.status, func.count()).group_by(TrainingRun.status)
+        )
+        counts = dict(rows.all())
+    for status in RunStatus:
+        metrics.RUNS.labels(status.value).set(counts.get(status.value, 0))
+
+
 async def refresh_run_gauges(state: AppState) -> None:
-    """Keep ``tradeopt_training_runs{status}`` current."""
+    """Keep ``tradeopt_training_runs{status}`` current for the app's lifetime."""
     while True:
         try:
-            async with state.db.unit_of_work() as session:
-                rows = await session.execute(
-                    select(TrainingRun.status, func.count()).group_by(TrainingRun.status)
-                )
-                counts = dict(rows.all())
-            for status in RunStatus:
-                metrics.RUNS.labels(status.value).set(counts.get(status.value, 0))
+            await update_run_gauges(state)
         except Exception as exc:
             log.debug("metrics.run_gauges_failed", error=str(exc))
         await asyncio.sleep(GAUGE_INTERVAL_SECONDS)
