@@ -329,3 +329,28 @@ def test_submit_drives_the_http_api_in_order_and_polls_until_done():
         submit_pipeline(
             config, api="http://gw", api_key="k3y", transport=httpx.MockTransport(failing)
         )
+
+
+def test_submit_client_retries_the_gateways_rate_limit(monkeypatch):
+    import httpx
+
+    from tradeopt_cli.pipeline import remote
+
+    monkeypatch.setattr(remote.time, "sleep", lambda _s: None)
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if len(calls) < 3:
+            return httpx.Response(429, headers={"Retry-After": "1"}, json={"detail": "slow down"})
+        return httpx.Response(200, json={"ok": True})
+
+    client = remote.Client("http://gw", "key", transport=httpx.MockTransport(handler))
+    assert client.call("GET", "/datasets") == {"ok": True}
+    assert len(calls) == 3
+
+    always = remote.Client(
+        "http://gw", "key", transport=httpx.MockTransport(lambda r: httpx.Response(429, json={}))
+    )
+    with pytest.raises(remote.RemoteError, match="429"):
+        always.call("GET", "/datasets")

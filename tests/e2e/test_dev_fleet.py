@@ -290,23 +290,6 @@ def test_supervisor_restarts_a_killed_api(fleet: Fleet) -> None:
     fleet.pids()
 
 
-def test_gateway_rate_limit(fleet: Fleet) -> None:
-    """Beyond the burst, nginx answers 429 problem+json with Retry-After (runs last: it uses up
-    this client's budget for a moment)."""
-    with httpx.Client(base_url=fleet.gateway, timeout=10) as client:
-        statuses = []
-        limited = None
-        for _ in range(200):
-            resp = client.get("/api/v1/datasets")  # no key: cheap 401s from the service
-            statuses.append(resp.status_code)
-            if resp.status_code == 429:
-                limited = resp
-                break
-        assert limited is not None, f"no 429 after {len(statuses)} requests"
-        assert_problem(limited, 429)
-        assert limited.headers["retry-after"] == "1"
-
-
 def test_pipeline_submit_through_the_gateway_matches_the_in_process_run(
     fleet: Fleet, tmp_path: Path, monkeypatch
 ) -> None:
@@ -340,3 +323,20 @@ def test_pipeline_submit_through_the_gateway_matches_the_in_process_run(
         reset_runtime()
         get_settings.cache_clear()
     assert remote.numbers() == local.numbers()
+
+
+def test_gateway_rate_limit(fleet: Fleet) -> None:
+    """Beyond the burst, nginx answers 429 problem+json with Retry-After (runs last: it uses up
+    this client's budget for a moment)."""
+    with httpx.Client(base_url=fleet.gateway, timeout=10) as client:
+        statuses = []
+        limited = None
+        for _ in range(200):
+            resp = client.get("/api/v1/datasets")  # no key: cheap 401s from the service
+            statuses.append(resp.status_code)
+            if resp.status_code == 429:
+                limited = resp
+                break
+        assert limited is not None, f"no 429 after {len(statuses)} requests"
+        assert_problem(limited, 429)
+        assert limited.headers["retry-after"] == "1"

@@ -31,6 +31,10 @@ from tradeopt_cli.pipeline.results import (
 TERMINAL = {"ready", "succeeded", "failed", "canceled"}
 
 
+#: How often a rate-limited (429) request is retried before giving up.
+RATE_LIMIT_RETRIES = 5
+
+
 class RemoteError(RuntimeError):
     """An HTTP call failed or a resource ended badly; the message carries the problem."""
 
@@ -45,11 +49,21 @@ class Client:
         )
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One request; the decoded JSON body."""
-        try:
-            response = self.http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise RemoteError(f"{method} {path}: {exc}") from exc
+        """One request; the decoded JSON body. A 429 from the gateway's rate limit is retried
+        after ``Retry-After`` (the request was not processed, so a retry is safe).
+        """
+        for attempt in range(RATE_LIMIT_RETRIES + 1):
+            try:
+                response = self.http.request(method, path, **kwargs)
+            except httpx.HTTPError as exc:
+                raise RemoteError(f"{method} {path}: {exc}") from exc
+            if response.status_code != 429 or attempt == RATE_LIMIT_RETRIES:
+                break
+            try:
+                delay = float(response.headers.get("retry-after", "1"))
+            except ValueError:
+                delay = 1.0
+            time.sleep(min(max(delay, 0.5), 10.0))
         if response.status_code >= 400:
             try:
                 problem = response.json()
