@@ -11,6 +11,7 @@ import httpx
 import pandas as pd
 import pytest
 
+from tests.support.live import live_api
 from tests.support.processes import celery_worker, free_port, wait_worker_ready
 from tradeopt_ml.data import bars_checksum, load_sample
 
@@ -18,14 +19,20 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def data_worker(fleet_env, log_dir):
+def idle_data_worker(fleet_env, log_dir):
+    """A data worker that is configured but not started: the test decides when it starts."""
     env = {**fleet_env, "TRADING_OPT_WORKER_METRICS_PORT": str(free_port())}
     worker = celery_worker("tradeopt_data.worker:celery_app", "data,maintenance", env, log_dir)
     worker.metrics_url = f"http://127.0.0.1:{env['TRADING_OPT_WORKER_METRICS_PORT']}/metrics"
-    worker.start()
-    wait_worker_ready(worker)
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def data_worker(idle_data_worker):
+    idle_data_worker.start()
+    wait_worker_ready(idle_data_worker)
+    return idle_data_worker
 
 
 async def _wait_job(client: httpx.AsyncClient, job_id: str, timeout: float = 60) -> dict:
@@ -78,18 +85,29 @@ async def test_sample_ingest_through_a_real_worker(client, data_app, data_worker
     assert not store.exists(key)
 
 
-async def test_sse_stream_reports_progress_until_done(client, data_worker):
-    created = (
-        await client.post("/api/v1/datasets", json={"source": "sample", "symbol": "GLD"})
-    ).json()
-    events = []
-    async with client.stream("GET", f"/api/v1/jobs/{created['job_id']}/events?poll=0.2") as resp:
-        assert resp.status_code == 200
-        assert resp.headers["content-type"].startswith("text/event-stream")
-        async for line in resp.aiter_lines():
-            if line.startswith("data:"):
-                events.append(json.loads(line[5:]))
-    assert events[-1]["status"] == "succeeded"
+async def test_sse_stream_reports_progress_until_done(fleet_env, log_dir, idle_data_worker):
+    # A live server (the in-process ASGI transport buffers whole responses, so it cannot show
+    # streaming). The job is created while no worker consumes the queue, so the stream
+    # deterministically sees it queued first; the worker starts only once that event arrived.
+    headers = {"Authorization": f"Bearer {fleet_env['TRADING_OPT_API_KEY']}"}
+    with live_api("tradeopt_data.app:create_app", fleet_env, log_dir, "data-api") as base:
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as live:
+            created = (
+                await live.post("/api/v1/datasets", json={"source": "sample", "symbol": "GLD"})
+            ).json()
+            events = []
+            url = f"/api/v1/jobs/{created['job_id']}/events?poll=0.2"
+            async with live.stream("GET", url) as resp:
+                assert resp.status_code == 200
+                assert resp.headers["content-type"].startswith("text/event-stream")
+                async for line in resp.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    events.append(json.loads(line[5:]))
+                    if len(events) == 1:
+                        assert events[0]["status"] == "queued", events
+                        idle_data_worker.start()
+    assert events[-1]["status"] == "succeeded", (events, idle_data_worker.log()[-3000:])
     assert len({(e["status"], e["progress"]) for e in events}) >= 2
     progress = [e["progress"] for e in events]
     assert progress == sorted(progress)
