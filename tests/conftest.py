@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 import pytest
 import redis
+from hypothesis import settings
 
 from tests.support.databases import pg_url_for, recreate_database
 from tests.support.processes import REPO
@@ -22,6 +23,13 @@ from tradeopt_common.asyncutil import run_sync
 TEST_DB = os.environ.get("TRADEOPT_TEST_DB", "tradeopt_test")
 REDIS_URL = os.environ.get("TRADEOPT_TEST_REDIS", "redis://127.0.0.1:6379/15")
 API_KEY = "test-bootstrap-key-0123456789abcdef"
+
+# Property tests (and schemathesis) are seeded like everything else: the default profile draws
+# the same examples on every run, so `make test` cannot pass once and fail the next time.
+# `HYPOTHESIS_PROFILE=explore make test` draws fresh random examples to hunt for new failures.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")
