@@ -190,11 +190,13 @@ class Indicator:
         name: Feature name used in a spec.
         description: What it computes, including conventions.
         params: Accepted parameters.
-        column_templates: Output column names, ``{param}`` placeholders (for the catalog).
+        column_templates: Output column names with ``{param}`` placeholders; the catalog shows
+            them and, unless ``columns_fn`` is given, they are filled in to name the columns.
         warmup_formulas: Per output column, bars before the first valid value (for the catalog).
-        columns_fn: Output column names for resolved params.
         warmups_fn: Warm-up bars per output column for resolved params.
         compute: The vectorised kernel, one ``(T, N)`` array per output column.
+        columns_fn: Output column names for resolved params, only where the templates cannot
+            say it (a column whose name depends on a flag).
         price_based: Whether the values depend on prices (volume z-score and calendar do not).
         check: Extra cross-parameter validation; raises ``ValueError``.
     """
@@ -204,9 +206,9 @@ class Indicator:
     params: tuple[Param, ...]
     column_templates: tuple[str, ...]
     warmup_formulas: tuple[str, ...]
-    columns_fn: Callable[[Params], list[str]]
     warmups_fn: Callable[[Params], list[int]]
     compute: Callable[[Context, Params], Arrays]
+    columns_fn: Callable[[Params], list[str]] | None = None
     price_based: bool = True
     check: Callable[[Params], None] | None = None
 
@@ -230,7 +232,10 @@ class Indicator:
 
     def columns(self, params: Params) -> list[str]:
         """Output column names for resolved ``params``."""
-        return self.columns_fn(params)
+        if self.columns_fn is not None:
+            return self.columns_fn(params)
+        values = {name: fmt(value) for name, value in params.items()}
+        return [template.format(**values) for template in self.column_templates]
 
     def warmups(self, params: Params) -> list[int]:
         """Warm-up bars per output column for resolved ``params``."""
@@ -270,7 +275,6 @@ INDICATORS: tuple[Indicator, ...] = (
         params=(_HORIZON,),
         column_templates=("return_{horizon}",),
         warmup_formulas=("horizon",),
-        columns_fn=lambda p: [f"return_{p['horizon']}"],
         warmups_fn=lambda p: [int(p["horizon"])],
         compute=_return,
     ),
@@ -281,7 +285,6 @@ INDICATORS: tuple[Indicator, ...] = (
         params=(_HORIZON,),
         column_templates=("log_return_{horizon}",),
         warmup_formulas=("horizon",),
-        columns_fn=lambda p: [f"log_return_{p['horizon']}"],
         warmups_fn=lambda p: [int(p["horizon"])],
         compute=_log_return,
     ),
@@ -292,7 +295,6 @@ INDICATORS: tuple[Indicator, ...] = (
         params=(_window(20),),
         column_templates=("sma_ratio_{window}",),
         warmup_formulas=("window - 1",),
-        columns_fn=lambda p: [f"sma_ratio_{p['window']}"],
         warmups_fn=lambda p: [int(p["window"]) - 1],
         compute=_sma_ratio,
     ),
@@ -304,7 +306,6 @@ INDICATORS: tuple[Indicator, ...] = (
         params=(Param("span", int, 20, "EMA span (alpha = 2 / (span + 1))", 2, 1000),),
         column_templates=("ema_ratio_{span}",),
         warmup_formulas=("span - 1",),
-        columns_fn=lambda p: [f"ema_ratio_{p['span']}"],
         warmups_fn=lambda p: [int(p["span"]) - 1],
         compute=_ema_ratio,
     ),
@@ -316,7 +317,6 @@ INDICATORS: tuple[Indicator, ...] = (
         params=(_window(14, hi=500),),
         column_templates=("rsi_{window}",),
         warmup_formulas=("window",),
-        columns_fn=lambda p: [f"rsi_{p['window']}"],
         warmups_fn=lambda p: [int(p["window"])],
         compute=_rsi,
     ),
@@ -336,10 +336,6 @@ INDICATORS: tuple[Indicator, ...] = (
             "macd_hist_{fast}_{slow}_{signal}",
         ),
         warmup_formulas=("slow - 1", "slow + signal - 2", "slow + signal - 2"),
-        columns_fn=lambda p: [
-            f"{kind}_{p['fast']}_{p['slow']}_{p['signal']}"
-            for kind in ("macd", "macd_signal", "macd_hist")
-        ],
         warmups_fn=lambda p: [
             int(p["slow"]) - 1,
             int(p["slow"]) + int(p["signal"]) - 2,
@@ -358,7 +354,6 @@ INDICATORS: tuple[Indicator, ...] = (
         ),
         column_templates=("bb_pctb_{window}_{k}",),
         warmup_formulas=("window - 1",),
-        columns_fn=lambda p: [f"bb_pctb_{p['window']}_{fmt(p['k'])}"],
         warmups_fn=lambda p: [int(p["window"]) - 1],
         compute=_bollinger,
     ),
@@ -370,7 +365,6 @@ INDICATORS: tuple[Indicator, ...] = (
         params=(_window(14, lo=1, hi=500),),
         column_templates=("atr_{window}",),
         warmup_formulas=("window",),
-        columns_fn=lambda p: [f"atr_{p['window']}"],
         warmups_fn=lambda p: [int(p["window"])],
         compute=_atr,
     ),
@@ -396,7 +390,6 @@ INDICATORS: tuple[Indicator, ...] = (
         params=(_window(20),),
         column_templates=("volume_z_{window}",),
         warmup_formulas=("window - 1",),
-        columns_fn=lambda p: [f"volume_z_{p['window']}"],
         warmups_fn=lambda p: [int(p["window"]) - 1],
         compute=_volume_zscore,
         price_based=False,
@@ -408,7 +401,6 @@ INDICATORS: tuple[Indicator, ...] = (
         params=(_window(60, hi=5000),),
         column_templates=("drawdown_{window}",),
         warmup_formulas=("window - 1",),
-        columns_fn=lambda p: [f"drawdown_{p['window']}"],
         warmups_fn=lambda p: [int(p["window"]) - 1],
         compute=_drawdown,
     ),
@@ -419,7 +411,6 @@ INDICATORS: tuple[Indicator, ...] = (
         params=(),
         column_templates=("dow_sin", "dow_cos", "month_sin", "month_cos"),
         warmup_formulas=("0", "0", "0", "0"),
-        columns_fn=lambda p: ["dow_sin", "dow_cos", "month_sin", "month_cos"],
         warmups_fn=lambda p: [0, 0, 0, 0],
         compute=_calendar,
         price_based=False,
