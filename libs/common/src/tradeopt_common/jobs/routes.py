@@ -25,6 +25,11 @@ from tradeopt_common.web.problems import PROBLEM_JSON, problem_responses
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 _PROBLEMS = problem_responses(401, 403, 404)
 
+PollQuery = Annotated[
+    float, Query(ge=0.1, le=30, description="seconds between database checks of the job")
+]
+"""The ``poll`` query parameter of every job event stream."""
+
 
 class JobRepository(RepositoryBase[Job]):
     """Queries over jobs."""
@@ -79,7 +84,7 @@ async def job_events(
     request: Request,
     state: StateDep,
     _: ReadPrincipal,
-    poll: Annotated[float, Query(ge=0.1, le=30)] = 1.0,
+    poll: PollQuery = 1.0,
 ) -> EventSourceResponse:
     """Server-Sent Events: a ``job`` event with the full job on every change, ending with the
     terminal state. Woken by Redis pub/sub; also polls the database (the source of truth).
@@ -87,6 +92,13 @@ async def job_events(
     async with state.db.unit_of_work() as session:
         if await session.get(Job, job_id) is None:
             raise JobNotFound(f"job {job_id} does not exist")
+    return job_events_response(job_id, request, state, poll)
+
+
+def job_events_response(
+    job_id: uuid.UUID, request: Request, state: StateDep, poll: float
+) -> EventSourceResponse:
+    """The SSE response of a job's events (with keep-alive pings), for any resource's stream."""
     return EventSourceResponse(stream_job_events(job_id, request, state, poll), ping=15)
 
 

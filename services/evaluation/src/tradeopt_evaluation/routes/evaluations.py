@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from sse_starlette.sse import EventSourceResponse
 
 from tradeopt_common.errors import ValidationFailed
-from tradeopt_common.jobs.routes import stream_job_events
+from tradeopt_common.jobs.routes import PollQuery, job_events_response
 from tradeopt_common.web.deps import (
     IdempotencyDep,
     ReadPrincipal,
@@ -42,30 +43,41 @@ def _primary(subjects: list[str]) -> str:
     return first.removeprefix("baseline:")
 
 
-async def _create(
-    body: EvaluationCreate | EvaluationCompare | WalkForwardCreate,
+EvaluationBody = EvaluationCreate | EvaluationCompare | WalkForwardCreate
+Creator = Callable[[EvaluationBody], Awaitable[JSONResponse]]
+
+
+def _creator(
     session: SessionDep,
     state: StateDep,
     store: StoreDep,
     settings: SettingsDep,
     principal: WritePrincipal,
     idempotency: IdempotencyDep,
-) -> JSONResponse:
-    if (replayed := await idempotency.begin()) is not None:
-        return replayed
-    evaluation = await service.create_evaluation(
-        session,
-        store,
-        state.dispatcher,
-        body,
-        created_by=principal.id,
-        max_attempts=settings.job_max_attempts,
-    )
-    return await idempotency.respond(
-        EvaluationRead.model_validate(evaluation),
-        status_code=202,
-        headers={"Location": f"/api/v1/evaluations/{evaluation.id}"},
-    )
+) -> Creator:
+    """What the three create routes share: idempotency, the job, the 202 with ``Location``."""
+
+    async def create(body: EvaluationBody) -> JSONResponse:
+        if (replayed := await idempotency.begin()) is not None:
+            return replayed
+        evaluation = await service.create_evaluation(
+            session,
+            store,
+            state.dispatcher,
+            body,
+            created_by=principal.id,
+            max_attempts=settings.job_max_attempts,
+        )
+        return await idempotency.respond(
+            EvaluationRead.model_validate(evaluation),
+            status_code=202,
+            headers={"Location": f"/api/v1/evaluations/{evaluation.id}"},
+        )
+
+    return create
+
+
+CreatorDep = Annotated[Creator, Depends(_creator)]
 
 
 @router.post(
@@ -74,20 +86,12 @@ async def _create(
     response_model=EvaluationRead,
     responses=problem_responses(400, 401, 403, 409, 413, 422),
 )
-async def create_evaluation(
-    body: EvaluationCreate,
-    session: SessionDep,
-    state: StateDep,
-    store: StoreDep,
-    settings: SettingsDep,
-    principal: WritePrincipal,
-    idempotency: IdempotencyDep,
-) -> JSONResponse:
+async def create_evaluation(body: EvaluationCreate, create: CreatorDep) -> JSONResponse:
     """Backtest a model (deterministic policy) or a baseline on a split (default: ``test``, out
     of sample) or a date range, with buy-and-hold and the other baselines on the same bars and
     costs; 202 with a job on the ``evaluation`` queue. Accepts ``Idempotency-Key``.
     """
-    return await _create(body, session, state, store, settings, principal, idempotency)
+    return await create(body)
 
 
 @router.post(
@@ -96,19 +100,11 @@ async def create_evaluation(
     response_model=EvaluationRead,
     responses=problem_responses(400, 401, 403, 409, 413, 422),
 )
-async def compare_models(
-    body: EvaluationCompare,
-    session: SessionDep,
-    state: StateDep,
-    store: StoreDep,
-    settings: SettingsDep,
-    principal: WritePrincipal,
-    idempotency: IdempotencyDep,
-) -> JSONResponse:
+async def compare_models(body: EvaluationCompare, create: CreatorDep) -> JSONResponse:
     """Several models (and baselines) on the same bars and costs; ``comparison`` holds their
     metrics side by side.
     """
-    return await _create(body, session, state, store, settings, principal, idempotency)
+    return await create(body)
 
 
 @router.post(
@@ -117,21 +113,13 @@ async def compare_models(
     response_model=EvaluationRead,
     responses=problem_responses(400, 401, 403, 409, 413, 422),
 )
-async def walk_forward(
-    body: WalkForwardCreate,
-    session: SessionDep,
-    state: StateDep,
-    store: StoreDep,
-    settings: SettingsDep,
-    principal: WritePrincipal,
-    idempotency: IdempotencyDep,
-) -> JSONResponse:
+async def walk_forward(body: WalkForwardCreate, create: CreatorDep) -> JSONResponse:
     """Walk-forward evaluation as one job: one training run per fold on the fold's training
     window (through the training service), each evaluated on the following test window; the
     test windows are stitched into one out-of-sample equity curve (``comparison`` holds the
     per-fold metrics, ``metrics`` the overall ones vs buy-and-hold).
     """
-    return await _create(body, session, state, store, settings, principal, idempotency)
+    return await create(body)
 
 
 @router.get("", response_model=PageRead[EvaluationRead], responses=problem_responses(401, 403, 422))
@@ -217,8 +205,8 @@ async def evaluation_events(
     evaluation: CurrentEvaluation,
     request: Request,
     state: StateDep,
-    poll: Annotated[float, Query(ge=0.1, le=30)] = 1.0,
+    poll: PollQuery = 1.0,
 ) -> EventSourceResponse:
     """Server-Sent Events of the evaluation's job."""
     assert evaluation.job_id is not None
-    return EventSourceResponse(stream_job_events(evaluation.job_id, request, state, poll), ping=15)
+    return job_events_response(evaluation.job_id, request, state, poll)

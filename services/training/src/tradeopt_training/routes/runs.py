@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sse_starlette.sse import EventSourceResponse
 
-from tradeopt_common.jobs.routes import stream_job_events
+from tradeopt_common.jobs.routes import PollQuery, job_events_response
 from tradeopt_common.web.deps import (
     IdempotencyDep,
     ReadPrincipal,
@@ -124,8 +124,8 @@ async def run_events(
     run: CurrentRun,
     request: Request,
     state: StateDep,
-    poll: Annotated[float, Query(ge=0.1, le=30)] = 1.0,
+    poll: PollQuery = 1.0,
 ) -> EventSourceResponse:
     """Server-Sent Events of the run's job (progress messages, then the terminal state)."""
     assert run.job_id is not None
-    return EventSourceResponse(stream_job_events(run.job_id, request, state, poll), ping=15)
+    return job_events_response(run.job_id, request, state, poll)
