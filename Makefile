@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 PACKAGES := -e libs/common -e 'libs/ml[rl,online]' -e services/data -e services/training -e services/evaluation -e 'cli[pipeline]'
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help install lock lint format test test-unit test-integration test-e2e demo dev down status db-upgrade clean deploy
+.PHONY: help install system-deps services lock lint format test test-unit test-integration test-e2e demo dev down status db-upgrade clean deploy
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -18,6 +18,12 @@ $(VENV)/.installed: requirements/constraints.txt requirements/dev.txt libs/commo
 	touch $@
 
 install: $(VENV)/.installed  ## create .venv and install every package editable (pinned)
+
+system-deps: install  ## system tools the tests need (nginx, promtool, shellcheck, compose, kubectl...); idempotent
+	bash scripts/install-system-deps.sh
+
+services:  ## start PostgreSQL and Redis on 127.0.0.1 when they are down
+	bash scripts/ensure-services.sh
 
 lock: install  ## re-pin requirements/constraints.txt from the venv
 	{ echo '# Pinned versions of every third-party dependency (pip freeze of the dev venv). Regenerate with `make lock`.'; \
@@ -31,17 +37,17 @@ format: install  ## ruff format + autofix
 	$(VENV)/bin/ruff format libs services cli tests
 	$(VENV)/bin/ruff check --fix .
 
-test: install  ## lint + every test (unit, integration, e2e) — the CI command
+test: install system-deps services  ## installs what it needs, then lint + every test — the CI command
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 test-unit: install  ## fast tests only
 	$(PY) -m pytest -m unit
 
-test-integration: install  ## tests with real PostgreSQL, Redis, S3 and workers
+test-integration: install system-deps services  ## tests with real PostgreSQL, Redis, S3 and workers
 	$(PY) -m pytest -m integration
 
-test-e2e: install  ## the local fleet behind nginx
+test-e2e: install system-deps services  ## the local fleet behind nginx
 	$(PY) -m pytest -m e2e
 
 demo: install  ## the one-command demo: dataset -> train -> tune -> evaluate, in-process (SQLite + ./.tradeopt)
