@@ -74,7 +74,7 @@ async def add_reference(
         "referrer_type": referrer_type,
         "referrer_id": referrer_id,
     }
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         stmt = pg_insert(ResourceReference).values(id=uuid.uuid4(), **values)
         await session.execute(stmt.on_conflict_do_nothing())
     else:
@@ -92,7 +92,7 @@ async def remove_references(
             ResourceReference.referrer_id == referrer_id,
         )
     )
-    return int(result.rowcount or 0)
+    return int(getattr(result, "rowcount", 0) or 0)  # a DML result (CursorResult) has it
 
 
 async def referrers(

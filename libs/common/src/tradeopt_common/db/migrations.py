@@ -51,10 +51,10 @@ class MigrationTree:
 
 
 def discover_trees() -> list[MigrationTree]:
-    """The core tree plus every installed service's tree, ordered so dependencies come first."""
-    from tradeopt_common.migrations import TREE as CORE
-
-    trees = {CORE.name: CORE}
+    """Every installed tree (``core`` from tradeopt-common, one per service), found through the
+    ``tradeopt.migrations`` entry points and ordered so dependencies come first.
+    """
+    trees: dict[str, MigrationTree] = {}
     for ep in entry_points(group="tradeopt.migrations"):
         tree = ep.load()
         trees[tree.name] = tree
@@ -97,10 +97,10 @@ def current(url: str) -> dict[str, str | None]:
                     opts: dict[str, Any] = {"version_table": tree.version_table}
                     if not is_sqlite(url):
                         opts["version_table_schema"] = tree.schema
-                    ctx = await conn.run_sync(
-                        lambda c, o=opts: MigrationContext.configure(c, opts=o)
-                    )
-                    out[tree.name] = await conn.run_sync(lambda _c, x=ctx: x.get_current_revision())
+                    def revision(c: Connection, o: dict[str, Any] = opts) -> str | None:
+                        return MigrationContext.configure(c, opts=o).get_current_revision()
+
+                    out[tree.name] = await conn.run_sync(revision)
         finally:
             await engine.dispose()
 

@@ -300,7 +300,7 @@ class S3ArtifactStore(ArtifactStore):
     # -- writes --------------------------------------------------------------------------
 
     def _upload(
-        self, key: str, data: IO[bytes], size: int, sha256: str, content_type: str
+        self, key: str, data: BinaryIO, size: int, sha256: str, content_type: str
     ) -> ObjectInfo:
         content_type = content_type or DEFAULT_CONTENT_TYPE
         with self._errors(key):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi import APIRouter, FastAPI
@@ -62,7 +63,7 @@ def create_service_app(
     version: str = "0.1.0",
     description: str = "",
     upload_limit_for: Callable[[str, str], int | None] | None = None,
-    background: Sequence[Callable[[AppState], Awaitable[None]]] = (),
+    background: Sequence[Callable[[AppState], Coroutine[Any, Any, None]]] = (),
 ) -> FastAPI:
     """A FastAPI app with lifespan-managed clients, problem+json errors, auth-ready deps,
     request ids, a body-size limit, ``/healthz``, ``/readyz``, ``/metrics`` and ``/api/v1/jobs``.

@@ -137,4 +137,4 @@ async def purge_expired(session: AsyncSession, now: datetime | None = None) -> i
     result = await session.execute(
         delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff)
     )
-    return result.rowcount or 0
+    return int(getattr(result, "rowcount", 0) or 0)  # a DML result (CursorResult) has it

@@ -253,7 +253,7 @@ def _read_csv(data: bytes, name: str, max_rows: int | None) -> tuple[pd.DataFram
     limit = None if max_rows is None else max_rows + 1
     raw = read(limit)
     blank = _blank_rows(raw)
-    if limit is not None and len(raw) == limit and int((~blank).sum()) <= max_rows:
+    if max_rows is not None and len(raw) == max_rows + 1 and int((~blank).sum()) <= max_rows:
         raw = read(None)  # blank lines ate into the limit: read all and count exactly
         blank = _blank_rows(raw)
     raw.columns = [str(c).strip() for c in raw.columns]

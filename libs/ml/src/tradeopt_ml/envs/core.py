@@ -79,7 +79,7 @@ class TradingCore:
         if not 0 <= start < stop <= n_bars:
             raise ValueError(f"bad bar range [{start}, {stop}) for {n_bars} bars")
         self._feats = np.ascontiguousarray(feats, dtype=np.float32)
-        finite = np.isfinite(self._feats).all(axis=(1, 2))
+        finite = np.asarray(np.isfinite(self._feats).all(axis=(1, 2)))
         bad = np.flatnonzero(~finite[:stop])
         if bad.size and bad[-1] != bad.size - 1:
             raise ValueError(

@@ -90,7 +90,7 @@ class Normalizer:
         count = finite.sum(axis=axes)
         empty = np.atleast_1d(count == 0)
         if empty.any():
-            cols = np.atleast_2d(empty).any(axis=0)
+            cols = np.atleast_1d(np.atleast_2d(empty).any(axis=0))
             names = ", ".join(c for c, bad in zip(features.columns, cols, strict=True) if bad)
             raise ValueError(
                 f"no finite training values for: {names} (split shorter than warm-up?)"

@@ -48,9 +48,10 @@ class Param:
         if not math.isfinite(float(value)):
             raise ValueError(f"{self.name}: must be finite, got {value!r}")
         if self.type is int:
-            if float(value) != int(value):  # 14.0 is fine, 14.5 is not
+            as_float = float(value)
+            if as_float != int(as_float):  # 14.0 is fine, 14.5 is not
                 raise ValueError(f"{self.name}: expected an integer, got {value!r}")
-            coerced: ParamValue = int(value)
+            coerced: ParamValue = int(as_float)
         else:
             coerced = float(value)
         if self.min is not None and coerced < self.min:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -265,7 +265,11 @@ def jump_diffusion(
     return frame
 
 
-_GENERATORS = {"gbm": gbm, "regime": regime_switching, "jump": jump_diffusion}
+_GENERATORS: dict[str, Callable[..., pd.DataFrame]] = {
+    "gbm": gbm,
+    "regime": regime_switching,
+    "jump": jump_diffusion,
+}
 
 
 def generate(
