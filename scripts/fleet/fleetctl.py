@@ -112,7 +112,8 @@ def cmd_dotenv(path: str) -> None:
 
 def cmd_env() -> None:
     """``export`` lines for every built service: ``<SVC>_PORT`` (else the older
-    ``<SVC>_API_PORT``, else the manifest's port) and ``TRADING_OPT_<SVC>_URL`` when unset."""
+    ``<SVC>_API_PORT``, else the manifest's port) and ``TRADING_OPT_<SVC>_URL`` when unset.
+    """
     for service in fleet_services():
         var = port_var(service)
         port = env(var, env(f"{service.upper}_API_PORT", str(service.port)))
@@ -294,9 +295,12 @@ def _program(
     return "\n".join(lines) + "\n"
 
 
-def service_programs(service: Service, venv_bin: Path, worker_wait: int, run_dir: Path) -> list[str]:
+def service_programs(
+    service: Service, venv_bin: Path, worker_wait: int, run_dir: Path
+) -> list[str]:
     """The API and worker programs of one service, from its manifest entry."""
-    assert service.worker is not None and service.api is not None
+    assert service.worker is not None
+    assert service.api is not None
     api = service.api_argv(host="127.0.0.1")
     api[-1] = str(service_port(service))
     worker_env = {"REMAP_SIGTERM": "SIGQUIT", **service.worker.env}

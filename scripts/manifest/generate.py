@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from scripts.manifest.model import ROOT, Manifest, ManifestError, Service, load
 
 HEADER = "generated from services.yaml by `make generate` — do not edit"
@@ -47,18 +49,14 @@ class Region:
     render: Callable[[Manifest], list[str]]
 
 
-def _flow(value: object) -> str:
-    """A YAML flow value (JSON is valid YAML flow syntax)."""
-    return json.dumps(value, separators=(", ", ": "))
-
-
 # --- whole files -------------------------------------------------------------------------------
 
 
 def k8s_service(service: Service) -> str:
     """k8s/services/<svc>/kustomization.yaml: the per-kind bases, patched for one service."""
     api, worker = service.api, service.worker
-    assert api is not None and worker is not None
+    assert api is not None
+    assert worker is not None
     name = service.name
     selector = "/spec/template/spec/topologySpreadConstraints/0/labelSelector/matchLabels"
     api_ops = [
@@ -68,7 +66,11 @@ def k8s_service(service: Service) -> str:
             "value": str(service.port),
         },
         {"op": "add", "path": f"{selector}/app.kubernetes.io~1name", "value": name},
-        {"op": "replace", "path": "/spec/template/spec/containers/0/args", "value": service.api_argv()},
+        {
+            "op": "replace",
+            "path": "/spec/template/spec/containers/0/args",
+            "value": service.api_argv(),
+        },
         {
             "op": "replace",
             "path": "/spec/template/spec/containers/0/ports/0/containerPort",
@@ -99,9 +101,21 @@ def k8s_service(service: Service) -> str:
     env = "/spec/template/spec/containers/0/env"
     worker_ops = [
         {"op": "add", "path": f"{selector}/app.kubernetes.io~1name", "value": name},
-        {"op": "replace", "path": "/spec/template/spec/terminationGracePeriodSeconds", "value": worker.grace_seconds},
-        {"op": "replace", "path": "/spec/template/spec/containers/0/args", "value": service.worker_argv()},
-        {"op": "test", "path": f"{env}/2/name", "value": "TRADING_OPT_WORKER_SOFT_SHUTDOWN_SECONDS"},
+        {
+            "op": "replace",
+            "path": "/spec/template/spec/terminationGracePeriodSeconds",
+            "value": worker.grace_seconds,
+        },
+        {
+            "op": "replace",
+            "path": "/spec/template/spec/containers/0/args",
+            "value": service.worker_argv(),
+        },
+        {
+            "op": "test",
+            "path": f"{env}/2/name",
+            "value": "TRADING_OPT_WORKER_SOFT_SHUTDOWN_SECONDS",
+        },
         {"op": "replace", "path": f"{env}/2/value", "value": str(worker.soft_shutdown_seconds)},
         *[
             {"op": "add", "path": f"{env}/-", "value": {"name": k, "value": v}}
@@ -118,7 +132,11 @@ def k8s_service(service: Service) -> str:
             "value": worker.resources.model_dump(),
         },
         {"op": "test", "path": "/spec/template/spec/volumes/0/name", "value": "tmp"},
-        {"op": "replace", "path": "/spec/template/spec/volumes/0/emptyDir/sizeLimit", "value": worker.tmp_size},
+        {
+            "op": "replace",
+            "path": "/spec/template/spec/volumes/0/emptyDir/sizeLimit",
+            "value": worker.tmp_size,
+        },
     ]
     hpa_ops = [
         {"op": "replace", "path": "/spec/maxReplicas", "value": worker.max_replicas},
@@ -137,14 +155,16 @@ def k8s_service(service: Service) -> str:
 
     def patch(kind: str, target: str, ops: list[dict[str, object]]) -> list[str]:
         lines = [f"  - target: {{kind: {kind}, name: {target}}}", "    patch: |-"]
-        lines += [f"      - {_flow(op)}" for op in ops]
+        body = yaml.safe_dump(ops, default_flow_style=None, sort_keys=False, width=90)
+        lines += [f"      {line}" for line in body.splitlines()]
         return lines
 
     out = [
         f"# {HEADER}.",
-        f"# The {name} service ({service.image} image): API on :{service.port}, worker on queue(s)",
-        f"# {service.worker_queues}, autoscaling, disruption budgets and the migration Job, from the",
-        "# per-kind bases in ../../bases (names get the prefix, objects the app.kubernetes.io/name label).",
+        f"# The {name} service ({service.image} image): API on :{service.port}, worker on",
+        f"# {service.worker_queues}, autoscaling, disruption budgets and the migration Job,",
+        "# from the per-kind bases in ../../bases (names get the prefix, objects the",
+        "# app.kubernetes.io/name label).",
         "apiVersion: kustomize.config.k8s.io/v1beta1",
         "kind: Kustomization",
         f"namespace: {NAMESPACE}",
@@ -207,7 +227,8 @@ def _alternation(resources: list[str]) -> str:
 
 def gateway_map(manifest: Manifest) -> list[str]:
     """The nginx resource map: built services' resources -> their upstream; planned ones -> ''
-    (and ``$tradeopt_not_deployed`` names their service, answered with a 503)."""
+    (and ``$tradeopt_not_deployed`` names their service, answered with a 503).
+    """
     lines = ["map $uri $tradeopt_upstream {", '    default "";']
     width = max(len(f'"~^/api/v1/{_alternation(s.gateway)}(/|$)"') for s in manifest.services)
     for s in manifest.built():
@@ -215,7 +236,9 @@ def gateway_map(manifest: Manifest) -> list[str]:
         lines.append(f'    {pattern.ljust(width)}  "${{{s.upper}_UPSTREAM}}";')
     lines.append("}")
     lines.append("")
-    lines.append("# Resources of planned services (not built): a 503 problem+json names the service.")
+    lines.append(
+        "# Resources of planned services (not built): a 503 problem+json names the service."
+    )
     lines.append("map $uri $tradeopt_not_deployed {")
     lines.append('    default "";')
     for s in manifest.planned():
@@ -240,7 +263,7 @@ def gateway_not_deployed(manifest: Manifest) -> list[str]:
             "    default_type application/problem+json;",
             "    add_header X-Request-ID $tradeopt_request_id always;",
             "    add_header X-Content-Type-Options nosniff always;",
-            "    return 503 '{\"type\":\"https://tradeopt.dev/problems/service-not-deployed\","
+            '    return 503 \'{"type":"https://tradeopt.dev/problems/service-not-deployed",'
             f'"title":"Service not deployed","status":503,"detail":"{detail}",'
             f'"service":"{s.name}","request_id":"$tradeopt_request_id"}}\\n\';',
             "}",
@@ -290,7 +313,7 @@ def prometheus_jobs(manifest: Manifest) -> list[str]:
 
 
 def first_party(manifest: Manifest) -> list[str]:
-    """ruff's known-first-party: the libraries, the built services' packages and the CLI."""
+    """Ruff's known-first-party: the libraries, the built services' packages and the CLI."""
     names = ["tradeopt_common", "tradeopt_ml", *(s.package for s in manifest.built())]
     names += ["tradeopt_cli", "scripts"]
     return [f"known-first-party = {json.dumps(names)}"]
@@ -304,7 +327,8 @@ def k8s_config_urls(manifest: Manifest) -> list[str]:
 def k8s_gateway_env(manifest: Manifest) -> list[str]:
     """The gateway Deployment's upstreams (fully qualified: nginx ignores the search path)."""
     return [
-        f"- {{name: {s.upper}_UPSTREAM, value: {s.name}-api.{NAMESPACE}.svc.cluster.local:{s.port}}}"
+        f"- {{name: {s.upper}_UPSTREAM, "
+        f"value: {s.name}-api.{NAMESPACE}.svc.cluster.local:{s.port}}}"
         for s in manifest.built()
     ]
 
@@ -371,7 +395,11 @@ def stale_service_dirs(manifest: Manifest, root: Path) -> list[Path]:
     """k8s/services/<x> folders of services that are not built (or not in the manifest)."""
     folder = root / K8S_SERVICES
     built = {s.name for s in manifest.built()}
-    return sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in built) if folder.is_dir() else []
+    return (
+        sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in built)
+        if folder.is_dir()
+        else []
+    )
 
 
 def generate(root: Path = ROOT) -> list[str]:

@@ -131,7 +131,7 @@ class Service(_Strict):
         """The ``-Q`` argument of its worker: its queues plus the fleet's ``maintenance``."""
         return ",".join([*self.queues, "maintenance"])
 
-    def api_argv(self, host: str = "0.0.0.0") -> list[str]:
+    def api_argv(self, host: str = "0.0.0.0") -> list[str]:  # noqa: S104 (in a container)
         """The API process (uvicorn, app factory) on the service's port."""
         return [
             "uvicorn",

@@ -724,7 +724,6 @@ def test_external_infra_component(variants: dict[str, Objects]) -> None:
     [
         ("workflow-data-ingest", "/api/v1/datasets"),
         ("workflow-train", "/api/v1/runs"),
-        ("workflow-tune", "/api/v1/studies"),
         ("workflow-backtest", "/api/v1/evaluations"),
     ],
 )
