@@ -3,19 +3,28 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-PACKAGES := -e libs/common -e 'libs/ml[rl,online]' -e services/data -e services/training -e services/evaluation -e 'cli[pipeline]'
+# The services (packages, ports, image kinds) come from services.yaml: mk/services.mk is generated
+# by `make generate`.
+include mk/services.mk
+PACKAGES := -e libs/common -e 'libs/ml[rl,online]' $(SERVICE_PACKAGES) -e 'cli[pipeline]'
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help install system-deps services lock lint format test test-unit test-integration test-e2e demo dev down status db-upgrade clean deploy
+.PHONY: help generate check-generated install system-deps services lock lint format test test-unit test-integration test-e2e demo dev down status db-upgrade clean deploy
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements/constraints.txt requirements/dev.txt libs/common/pyproject.toml libs/ml/pyproject.toml services/data/pyproject.toml services/training/pyproject.toml services/evaluation/pyproject.toml cli/pyproject.toml
+$(VENV)/.installed: requirements/constraints.txt requirements/dev.txt libs/common/pyproject.toml libs/ml/pyproject.toml $(SERVICE_PYPROJECTS) cli/pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -c requirements/constraints.txt $(PACKAGES) -r requirements/dev.txt
 	touch $@
+
+generate: install  ## regenerate every file derived from services.yaml (k8s/services, mk/services.mk, gateway map, ...)
+	$(PY) -m scripts.manifest.generate
+
+check-generated: install  ## fail if a generated or checked file disagrees with services.yaml
+	$(PY) -m scripts.manifest.generate --check
 
 install: $(VENV)/.installed  ## create .venv and install every package editable (pinned)
 

@@ -37,16 +37,17 @@ RUN --mount=type=bind,source=docker/nginx,target=/src \
 
 # Every variable templates/gateway.conf.template uses must be defined (envsubst leaves unknown
 # ones in place). Upstream defaults are the compose service names; k8s sets fully qualified
-# names (nginx's own resolver ignores the search path). A service that is not deployed answers
-# 502. NGINX_LOCAL_RESOLVERS is filled from /etc/resolv.conf by the entrypoint.
+# names (nginx's own resolver ignores the search path). A built service that is not running answers
+# 502; a planned one (services.yaml) 503. NGINX_LOCAL_RESOLVERS is filled from /etc/resolv.conf by
+# the entrypoint. One <SVC>_UPSTREAM per built service:
 ENV GATEWAY_LISTEN=8080 \
     DASHBOARD_ROOT=/usr/share/nginx/html \
-    DATA_UPSTREAM=data-api:8001 \
-    TRAINING_UPSTREAM=training-api:8002 \
-    TUNING_UPSTREAM=tuning-api:8003 \
-    EVALUATION_UPSTREAM=evaluation-api:8004 \
-    STRATEGY_UPSTREAM=strategy-api:8005 \
     NGINX_ENTRYPOINT_LOCAL_RESOLVERS=1
+# BEGIN generated from services.yaml: upstreams (make generate; do not edit)
+ENV DATA_UPSTREAM=data-api:8001
+ENV TRAINING_UPSTREAM=training-api:8002
+ENV EVALUATION_UPSTREAM=evaluation-api:8004
+# END generated from services.yaml: upstreams
 
 EXPOSE 8080
 USER 101

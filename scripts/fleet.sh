@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The local fleet without Docker: S3 (SeaweedFS `weed mini`), migrations, each installed service's
-# API and Celery worker (data; training, evaluation), the one beat and the nginx gateway, as
-# processes under supervisord.
+# API and Celery worker (every `built` service of services.yaml), the one beat and the nginx
+# gateway, as processes under supervisord.
 #
 #   bash scripts/fleet.sh up       # make dev     (idempotent: says so when already running)
 #   bash scripts/fleet.sh down     # make down    (stops everything, waits)
@@ -16,10 +16,9 @@
 #                               auto: on, unless TRADING_OPT_STORAGE_ENDPOINT names another server
 #                               (TRADING_OPT_STORAGE_ENDPOINT=local also means off)
 #   FLEET_TIMEOUT=90            seconds to wait for the gateway to answer
-#   GATEWAY_PORT=8080  DATA_PORT=8001 (or DATA_API_PORT)  TRAINING_PORT=8002 (or TRAINING_API_PORT,
-#   used when tradeopt_training is installed)  EVALUATION_PORT=8004 (or EVALUATION_API_PORT, used
-#   when tradeopt_evaluation is installed)  S3_PORT=8333 (+1..+4 and +10000 for
-#   the SeaweedFS internals; S3_MASTER_PORT, S3_VOLUME_PORT, S3_FILER_PORT, S3_ADMIN_PORT)
+#   GATEWAY_PORT=8080  <SVC>_PORT (or <SVC>_API_PORT) = the service's port in services.yaml
+#   (DATA_PORT=8001, TRAINING_PORT=8002, EVALUATION_PORT=8004, ...)  S3_PORT=8333 (+1..+4 and
+#   +10000 for the SeaweedFS internals; S3_MASTER_PORT, S3_VOLUME_PORT, S3_FILER_PORT, S3_ADMIN_PORT)
 #   TRADING_OPT_API_KEY         unset: a generated development key, kept in $FLEET_RUN_DIR/api-key
 #   TRADING_OPT_DB_URI          postgresql+asyncpg://postgres@127.0.0.1:5432/tradeopt (created)
 #   TRADING_OPT_REDIS_URI       redis://127.0.0.1:6379/0
@@ -39,8 +38,7 @@ RUN_DIR="${FLEET_RUN_DIR:-.run}"
 case "$RUN_DIR" in /*) ;; *) RUN_DIR="$REPO/$RUN_DIR" ;; esac
 CONF="$RUN_DIR/supervisord.conf"
 LOGS="$RUN_DIR/logs"
-# data-api data-worker [training-api training-worker] [evaluation-api evaluation-worker] beat:
-# from `fleetctl programs` (a service's programs join when its package is installed).
+# <svc>-api <svc>-worker for every built service of services.yaml, then beat: `fleetctl programs`.
 PROGRAMS_APPS=()
 
 log() { printf 'fleet: %s\n' "$*"; }
@@ -81,15 +79,13 @@ configure() {
   export PATH="$VENV/bin:$PATH"
   export PYTHONUNBUFFERED=1
   export GATEWAY_PORT="${GATEWAY_PORT:-8080}"
-  export DATA_PORT="${DATA_PORT:-${DATA_API_PORT:-8001}}"
-  export TRAINING_PORT="${TRAINING_PORT:-${TRAINING_API_PORT:-8002}}"
-  export EVALUATION_PORT="${EVALUATION_PORT:-${EVALUATION_API_PORT:-8004}}"
+  # <SVC>_PORT and TRADING_OPT_<SVC>_URL of every built service of services.yaml.
+  local service_env
+  service_env="$("${FLEETCTL[@]}" env)" || die "services.yaml: see the error above"
+  eval "$service_env"
   export S3_PORT="${S3_PORT:-8333}"
   export TRADING_OPT_DB_URI="${TRADING_OPT_DB_URI:-postgresql+asyncpg://postgres@127.0.0.1:5432/tradeopt}"
   export TRADING_OPT_REDIS_URI="${TRADING_OPT_REDIS_URI:-redis://127.0.0.1:6379/0}"
-  export TRADING_OPT_DATA_URL="${TRADING_OPT_DATA_URL:-http://127.0.0.1:$DATA_PORT}"
-  export TRADING_OPT_TRAINING_URL="${TRADING_OPT_TRAINING_URL:-http://127.0.0.1:$TRAINING_PORT}"
-  export TRADING_OPT_EVALUATION_URL="${TRADING_OPT_EVALUATION_URL:-http://127.0.0.1:$EVALUATION_PORT}"
   FLEET_TIMEOUT="${FLEET_TIMEOUT:-90}"
 
   local endpoint="${TRADING_OPT_STORAGE_ENDPOINT:-}"
@@ -193,7 +189,7 @@ report_failure() {  # report_failure MESSAGE: status, log tails, tear down, exit
     sctl status >&2 || true
     local name state
     while read -r name state _; do
-      if [ "$state" != "RUNNING" ] || [ "$name" = "data-api" ] || [ "$name" = "gateway" ]; then
+      if [ "$state" != "RUNNING" ] || [[ "$name" == *-api ]] || [ "$name" = "gateway" ]; then
         tail_log "$name" 40
       fi
     done < <(sctl status 2>/dev/null || true)
@@ -225,11 +221,9 @@ print_summary() {
   cat <<EOF
 fleet: running (FLEET_RUN_DIR=$RUN_DIR)
   gateway    http://127.0.0.1:$GATEWAY_PORT/api/v1/   (dashboard: http://127.0.0.1:$GATEWAY_PORT/)
-  data API   http://127.0.0.1:$DATA_PORT/docs   /healthz   /readyz   /metrics
-$(if [[ " ${PROGRAMS_APPS[*]:-$("${FLEETCTL[@]}" programs)} " == *" training-api "* ]]; then
-  echo "  training   http://127.0.0.1:$TRAINING_PORT/docs   /healthz   /readyz   /metrics"; fi)
-$(if [[ " ${PROGRAMS_APPS[*]:-$("${FLEETCTL[@]}" programs)} " == *" evaluation-api "* ]]; then
-  echo "  evaluation http://127.0.0.1:$EVALUATION_PORT/docs   /healthz   /readyz   /metrics"; fi)
+$(while read -r name port _; do
+  printf '  %-10s http://127.0.0.1:%s/docs   /healthz   /readyz   /metrics\n' "$name" "$port"
+done < <("${FLEETCTL[@]}" services))
   storage    $storage
   logs       $LOGS/
   API key    $key   (from $API_KEY_SOURCE)
@@ -296,18 +290,14 @@ cmd_up() {
   log "starting the gateway on 127.0.0.1:$GATEWAY_PORT"
   start_program gateway || report_failure "the gateway did not start"
 
-  local url="http://127.0.0.1:$GATEWAY_PORT/api/v1/datasets"
-  if ! "${FLEETCTL[@]}" wait-gateway "$url" --timeout "$FLEET_TIMEOUT"; then
-    report_failure "the fleet did not become ready within ${FLEET_TIMEOUT}s"
-  fi
-  if [[ " ${PROGRAMS_APPS[*]} " == *" training-api "* ]] && ! "${FLEETCTL[@]}" wait-gateway \
-       "http://127.0.0.1:$GATEWAY_PORT/api/v1/runs" --timeout "$FLEET_TIMEOUT"; then
-    report_failure "the training API did not become ready within ${FLEET_TIMEOUT}s"
-  fi
-  if [[ " ${PROGRAMS_APPS[*]} " == *" evaluation-api "* ]] && ! "${FLEETCTL[@]}" wait-gateway \
-       "http://127.0.0.1:$GATEWAY_PORT/api/v1/evaluations" --timeout "$FLEET_TIMEOUT"; then
-    report_failure "the evaluation API did not become ready within ${FLEET_TIMEOUT}s"
-  fi
+  # Every service answers its first resource through the gateway (services.yaml `gateway:`).
+  local name port resource
+  while read -r name port resource; do
+    if ! "${FLEETCTL[@]}" wait-gateway "http://127.0.0.1:$GATEWAY_PORT/api/v1/$resource" \
+         --timeout "$FLEET_TIMEOUT"; then
+      report_failure "the $name API (:$port) did not become ready within ${FLEET_TIMEOUT}s"
+    fi
+  done < <("${FLEETCTL[@]}" services)
   print_summary
 }
 

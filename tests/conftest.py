@@ -16,6 +16,7 @@ import pytest
 import redis
 from hypothesis import settings
 
+from scripts.manifest.model import load as load_manifest
 from tests.support.databases import pg_url_for, recreate_database
 from tests.support.processes import REPO
 from tradeopt_common.asyncutil import run_sync
@@ -73,7 +74,7 @@ def clean_db(pg_url: str) -> str:
             rows = await conn.fetch(
                 "SELECT schemaname, tablename FROM pg_tables WHERE schemaname = ANY($1) "
                 "AND tablename NOT LIKE 'alembic_version%'",
-                ["core", "data", "training", "tuning", "evaluation", "strategy"],
+                ["core", *(s.name for s in load_manifest().services)],
             )
             if rows:
                 names = ", ".join(f'"{r["schemaname"]}"."{r["tablename"]}"' for r in rows)

@@ -1,6 +1,7 @@
 """Helpers of ``scripts/fleet.sh`` (the local fleet): render configs, probe dependencies, find
 the fleet's processes. Runs with the venv's Python; reads its inputs from the environment that
-fleet.sh prepared (``FLEET_*``, ``GATEWAY_PORT``, ``DATA_PORT``, ``S3_*``, ``TRADING_OPT_*``).
+fleet.sh prepared (``FLEET_*``, ``GATEWAY_PORT``, ``<SVC>_PORT``, ``S3_*``, ``TRADING_OPT_*``).
+The services come from ``services.yaml`` (every ``built`` service runs an API and a worker).
 
     python scripts/fleet/fleetctl.py dotenv FILE        # `export K=V` lines for keys not yet set
     python scripts/fleet/fleetctl.py render             # supervisord.conf, nginx, S3 identities
@@ -10,6 +11,8 @@ fleet.sh prepared (``FLEET_*``, ``GATEWAY_PORT``, ``DATA_PORT``, ``S3_*``, ``TRA
     python scripts/fleet/fleetctl.py wait-gateway       # GET /api/v1/datasets -> 200 with the key
     python scripts/fleet/fleetctl.py procs RUN_DIR      # pids of processes of the fleet in RUN_DIR
     python scripts/fleet/fleetctl.py programs           # the service programs, in start order
+    python scripts/fleet/fleetctl.py services           # `name port resource` per built service
+    python scripts/fleet/fleetctl.py env                # `export` lines: ports and service URLs
     python scripts/fleet/fleetctl.py genkey             # a random key
 """
 
@@ -18,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import grp
-import importlib.util
 import json
 import os
 import pwd
@@ -35,45 +37,36 @@ REPO = HERE.parents[1]
 NGINX_DIR = REPO / "docker" / "nginx"
 GATEWAY_TEMPLATE = NGINX_DIR / "templates" / "gateway.conf.template"
 GRPC_OFFSET = 10000  # SeaweedFS dials <http port> + 10000 for gRPC peers
-#: The variables gateway.conf.template uses (all must be given, like the image's ENV does).
-TEMPLATE_VARS = (
-    "GATEWAY_LISTEN",
-    "DASHBOARD_ROOT",
-    "NGINX_LOCAL_RESOLVERS",
-    "DATA_UPSTREAM",
-    "TRAINING_UPSTREAM",
-    "TUNING_UPSTREAM",
-    "EVALUATION_UPSTREAM",
-    "STRATEGY_UPSTREAM",
-)
-#: Service -> env var of its local port and the port's default (DESIGN §1).
-SERVICE_PORTS = {
-    "DATA": ("DATA_PORT", 8001),
-    "TRAINING": ("TRAINING_PORT", 8002),
-    "TUNING": ("TUNING_PORT", 8003),
-    "EVALUATION": ("EVALUATION_PORT", 8004),
-    "STRATEGY": ("STRATEGY_PORT", 8005),
-}
 MARKER = "TRADEOPT_FLEET_RUN_DIR"
 
-
-def has_training() -> bool:
-    """Whether the training service is installed in this venv (its programs join the fleet)."""
-    return importlib.util.find_spec("tradeopt_training") is not None
+sys.path.insert(0, str(REPO))
+from scripts.manifest.model import Service, load  # noqa: E402
 
 
-def has_evaluation() -> bool:
-    """Whether the evaluation service is installed in this venv (its programs join the fleet)."""
-    return importlib.util.find_spec("tradeopt_evaluation") is not None
+def fleet_services() -> list[Service]:
+    """The services the fleet runs: every ``built`` service of services.yaml, in its order."""
+    return load(REPO).built()
+
+
+def template_vars() -> tuple[str, ...]:
+    """The variables gateway.conf.template uses (all must be given, like the image's ENV does)."""
+    fixed = ("GATEWAY_LISTEN", "DASHBOARD_ROOT", "NGINX_LOCAL_RESOLVERS")
+    return fixed + tuple(f"{s.upper}_UPSTREAM" for s in fleet_services())
+
+
+def port_var(service: Service) -> str:
+    """The environment variable of a service's local API port (``DATA_PORT``)."""
+    return f"{service.upper}_PORT"
+
+
+def service_port(service: Service) -> int:
+    """A service's local API port: ``<SVC>_PORT``, else the manifest's port (DESIGN §1)."""
+    return env_int(port_var(service), service.port)
 
 
 def app_programs() -> list[str]:
     """The service programs (not s3, not the gateway), in the order fleet.sh starts them."""
-    programs = ["data-api", "data-worker"]
-    if has_training():
-        programs += ["training-api", "training-worker"]
-    if has_evaluation():
-        programs += ["evaluation-api", "evaluation-worker"]
+    programs = [f"{s.name}-{role}" for s in fleet_services() for role in ("api", "worker")]
     return [*programs, "beat"]
 
 
@@ -117,6 +110,19 @@ def cmd_dotenv(path: str) -> None:
         print(f"export {key}={shlex.quote(value)}")
 
 
+def cmd_env() -> None:
+    """``export`` lines for every built service: ``<SVC>_PORT`` (else the older
+    ``<SVC>_API_PORT``, else the manifest's port) and ``TRADING_OPT_<SVC>_URL`` when unset.
+    """
+    for service in fleet_services():
+        var = port_var(service)
+        port = env(var, env(f"{service.upper}_API_PORT", str(service.port)))
+        print(f"export {var}={shlex.quote(port)}")
+        url_var = f"TRADING_OPT_{service.upper}_URL"
+        url = env(url_var, f"http://127.0.0.1:{port}")
+        print(f"export {url_var}={shlex.quote(url)}")
+
+
 # --- rendering -------------------------------------------------------------------------------
 
 
@@ -154,9 +160,9 @@ def gateway_values() -> dict[str, str]:
         "DASHBOARD_ROOT": env("DASHBOARD_ROOT", str(NGINX_DIR / "html")),
         "NGINX_LOCAL_RESOLVERS": env("NGINX_LOCAL_RESOLVERS", local_resolvers()),
     }
-    for svc, (port_var, default) in SERVICE_PORTS.items():
-        values[f"{svc}_UPSTREAM"] = env(
-            f"{svc}_UPSTREAM", f"127.0.0.1:{env_int(port_var, default)}"
+    for service in fleet_services():
+        values[f"{service.upper}_UPSTREAM"] = env(
+            f"{service.upper}_UPSTREAM", f"127.0.0.1:{service_port(service)}"
         )
     return values
 
@@ -289,10 +295,43 @@ def _program(
     return "\n".join(lines) + "\n"
 
 
+def service_programs(
+    service: Service, venv_bin: Path, worker_wait: int, run_dir: Path
+) -> list[str]:
+    """The API and worker programs of one service, from its manifest entry."""
+    assert service.worker is not None
+    assert service.api is not None
+    api = service.api_argv(host="127.0.0.1")
+    api[-1] = str(service_port(service))
+    worker_env = {"REMAP_SIGTERM": "SIGQUIT", **service.worker.env}
+    # Manifest defaults; the developer's environment wins (e.g. TRADING_OPT_TORCH_THREADS).
+    worker_env.update({k: os.environ[k] for k in service.worker.env if os.environ.get(k)})
+    api_env = {k: os.environ.get(k) or v for k, v in service.api.env.items()}
+    worker = [*service.worker_argv(), "-n", f"{service.name}-worker@%h"]
+    return [
+        _program(
+            f"{service.name}-api",
+            f"{venv_bin}/{shlex.join(api)}",
+            20,
+            startsecs=5,
+            environment=",".join(f'{k}="{v}"' for k, v in api_env.items()),
+            run_dir=run_dir,
+        ),
+        _program(
+            f"{service.name}-worker",
+            f"{venv_bin}/{shlex.join(worker)}",
+            30,
+            stopwaitsecs=worker_wait,
+            startsecs=5,
+            environment=",".join(f'{k}="{v}"' for k, v in worker_env.items()),
+            run_dir=run_dir,
+        ),
+    ]
+
+
 def supervisord_conf(run_dir: Path, with_s3: bool, nginx: str) -> str:
     """The supervisord config: socket, logs and pid in ``run_dir``; one program per process."""
     venv_bin = Path(sys.executable).parent
-    data_port = env_int("DATA_PORT", 8001)
     soft = float(env("TRADING_OPT_WORKER_SOFT_SHUTDOWN_SECONDS", "60"))
     worker_wait = max(90, int(soft) + 30)  # above the soft shutdown: running jobs requeue cleanly
     out = [
@@ -320,79 +359,8 @@ def supervisord_conf(run_dir: Path, with_s3: bool, nginx: str) -> str:
     ]
     if with_s3:
         out.append(_program("s3", weed_command(run_dir), 10, run_dir=run_dir))
-    out.append(
-        _program(
-            "data-api",
-            f"{venv_bin}/uvicorn tradeopt_data.app:create_app --factory "
-            f"--host 127.0.0.1 --port {data_port}",
-            20,
-            run_dir=run_dir,
-        )
-    )
-    out.append(
-        _program(
-            "data-worker",
-            f"{venv_bin}/celery -A tradeopt_data.worker:celery_app worker -Q data,maintenance "
-            f"--pool=threads --concurrency=2 --loglevel=INFO -n data-worker@%h",
-            30,
-            stopwaitsecs=worker_wait,
-            startsecs=5,
-            environment='REMAP_SIGTERM="SIGQUIT"',
-            run_dir=run_dir,
-        )
-    )
-    if has_training():
-        training_port = env_int("TRAINING_PORT", 8002)
-        torch_threads = env("TRADING_OPT_TORCH_THREADS", "1")
-        out.append(
-            _program(
-                "training-api",
-                f"{venv_bin}/uvicorn tradeopt_training.app:create_app --factory "
-                f"--host 127.0.0.1 --port {training_port}",
-                20,
-                startsecs=5,
-                run_dir=run_dir,
-            )
-        )
-        out.append(
-            _program(
-                "training-worker",
-                f"{venv_bin}/celery -A tradeopt_training.worker:celery_app worker "
-                f"-Q training,maintenance --pool=threads --concurrency=1 --loglevel=INFO "
-                f"-n training-worker@%h",
-                30,
-                stopwaitsecs=worker_wait,
-                startsecs=5,
-                environment=f'REMAP_SIGTERM="SIGQUIT",TRADING_OPT_TORCH_THREADS="{torch_threads}"',
-                run_dir=run_dir,
-            )
-        )
-    if has_evaluation():
-        evaluation_port = env_int("EVALUATION_PORT", 8004)
-        out.append(
-            _program(
-                "evaluation-api",
-                f"{venv_bin}/uvicorn tradeopt_evaluation.app:create_app --factory "
-                f"--host 127.0.0.1 --port {evaluation_port}",
-                20,
-                startsecs=5,
-                run_dir=run_dir,
-            )
-        )
-        # Short CPU-bound evaluations: one per process, torch/BLAS on one thread.
-        out.append(
-            _program(
-                "evaluation-worker",
-                f"{venv_bin}/celery -A tradeopt_evaluation.worker:celery_app worker "
-                f"-Q evaluation,maintenance --pool=threads --concurrency=1 --loglevel=INFO "
-                f"-n evaluation-worker@%h",
-                30,
-                stopwaitsecs=worker_wait,
-                startsecs=5,
-                environment='REMAP_SIGTERM="SIGQUIT",OMP_NUM_THREADS="1"',
-                run_dir=run_dir,
-            )
-        )
+    for service in fleet_services():
+        out += service_programs(service, venv_bin, worker_wait, run_dir)
     out.append(
         _program(
             "beat",
@@ -465,11 +433,8 @@ def _port_free(port: int) -> bool:
 
 def cmd_check_ports() -> None:
     """Fail when a port the fleet would listen on is taken."""
-    ports = {"GATEWAY_PORT": env_int("GATEWAY_PORT", 8080), "DATA_PORT": env_int("DATA_PORT", 8001)}
-    if has_training():
-        ports["TRAINING_PORT"] = env_int("TRAINING_PORT", 8002)
-    if has_evaluation():
-        ports["EVALUATION_PORT"] = env_int("EVALUATION_PORT", 8004)
+    ports = {"GATEWAY_PORT": env_int("GATEWAY_PORT", 8080)}
+    ports.update({port_var(s): service_port(s) for s in fleet_services()})
     if env("FLEET_S3", "on") == "on":
         for name, port in s3_ports().items():
             ports[f"S3 {name}"] = port
@@ -478,7 +443,7 @@ def cmd_check_ports() -> None:
     if busy:
         raise FleetError(
             "ports already in use: " + ", ".join(busy) + " (another fleet? another FLEET_RUN_DIR? "
-            "set GATEWAY_PORT / DATA_PORT / TRAINING_PORT / EVALUATION_PORT / S3_PORT)"
+            "set GATEWAY_PORT / <SVC>_PORT / S3_PORT)"
         )
 
 
@@ -659,6 +624,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("procs").add_argument("run_dir")
     sub.add_parser("genkey")
     sub.add_parser("programs")
+    sub.add_parser("services")
+    sub.add_parser("env")
     args = parser.parse_args(argv)
     try:
         match args.cmd:
@@ -680,6 +647,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(secrets.token_urlsafe(32))
             case "programs":
                 print(" ".join(app_programs()))
+            case "services":
+                for service in fleet_services():
+                    print(service.name, service_port(service), service.gateway[0])
+            case "env":
+                cmd_env()
     except FleetError as exc:
         print(f"fleet: {exc}", file=sys.stderr)
         return 1

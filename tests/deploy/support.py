@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from scripts.manifest.model import load as load_manifest
+
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL_HINT = "run scripts/install-system-deps.sh (CI does)"
 
@@ -171,27 +173,34 @@ EVALUATION_WORKER_ARGV = [
     "--loglevel=INFO",
 ]
 MIGRATE_ARGV = ["python", "-m", "tradeopt_common.db.upgrade"]
-#: Deployed services -> (API port, queue), DESIGN §1. Every deployment target must cover them.
-SERVICES = {
-    "data": (8001, "data"),
-    "training": (8002, "training"),
-    "evaluation": (8004, "evaluation"),
-}
+#: Built services of services.yaml -> (API port, queue), DESIGN §1. Every deployment target must
+#: cover them (tests/deploy/test_manifest.py checks each place against the whole manifest).
+MANIFEST = load_manifest(ROOT)
+SERVICES = {s.name: (s.port, s.queues[0]) for s in MANIFEST.built()}
+#: Planned services: nothing may deploy them.
+PLANNED = [s.name for s in MANIFEST.planned()]
 #: Minimum soft-shutdown window of training workers (long runs reach their next checkpoint).
 TRAINING_SOFT_SHUTDOWN_MIN = 300
 
 
 def known_settings() -> set[str]:
-    """Field names of CommonSettings and of every deployed service's settings class: what a
+    """Field names of CommonSettings and of every built service's settings class (found by
+    convention: ``<package>.config`` defines one ``CommonSettings`` subclass): what a
     TRADING_OPT_* variable may name (a typo or a setting nobody reads fails the checks)."""
-    from tradeopt_common.config import CommonSettings
-    from tradeopt_data.config import DataSettings
-    from tradeopt_evaluation.config import EvaluationSettings
-    from tradeopt_training.config import TrainingSettings
+    import importlib
+    import inspect
 
-    return (
-        set(CommonSettings.model_fields)
-        | set(DataSettings.model_fields)
-        | set(TrainingSettings.model_fields)
-        | set(EvaluationSettings.model_fields)
-    )
+    from tradeopt_common.config import CommonSettings
+
+    fields = set(CommonSettings.model_fields)
+    for service in MANIFEST.built():
+        module = importlib.import_module(f"{service.package}.config")
+        classes = [
+            c
+            for _, c in inspect.getmembers(module, inspect.isclass)
+            if issubclass(c, CommonSettings) and c is not CommonSettings
+        ]
+        assert classes, f"{service.package}.config defines no CommonSettings subclass"
+        for cls in classes:
+            fields |= set(cls.model_fields)
+    return fields

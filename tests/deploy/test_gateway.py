@@ -11,13 +11,15 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.support import ROOT, find_tool, parse, run
+from tests.deploy.support import MANIFEST, ROOT, find_tool, parse, run
 
 pytestmark = pytest.mark.unit
 
 NGINX = ROOT / "docker" / "nginx"
 TEMPLATES = sorted((NGINX / "templates").glob("*.template"))
-PORTS = {"DATA": 8001, "TRAINING": 8002, "TUNING": 8003, "EVALUATION": 8004, "STRATEGY": 8005}
+#: Built services of services.yaml -> API port; planned services have no upstream anywhere.
+PORTS = {s.upper: s.port for s in MANIFEST.built()}
+PLANNED = [s.upper for s in MANIFEST.planned()]
 FROM_ENTRYPOINT = {"NGINX_LOCAL_RESOLVERS"}  # set by the image's 15-local-resolvers.envsh
 
 
@@ -76,6 +78,9 @@ def test_every_template_variable_is_defined(contexts: dict, context: str) -> Non
         if context.startswith("k8s"):
             expected += ".trading-optimization.svc.cluster.local"
         assert host == expected, f"{context}: {service}_UPSTREAM={env[f'{service}_UPSTREAM']}"
+    for service in PLANNED:
+        assert f"{service}_UPSTREAM" not in env, f"{context}: {service} is only planned"
+        assert f"{service}_UPSTREAM" not in template_variables()
 
 
 @pytest.mark.parametrize("context", ["image", "k8s-prod"])
@@ -96,12 +101,7 @@ def test_rendered_config_passes_nginx_t(contexts: dict, context: str, tmp_path: 
 
 
 @pytest.mark.parametrize(
-    ("module", "owner"),
-    [
-        ("tradeopt_data.app", "DATA"),
-        ("tradeopt_training.app", "TRAINING"),
-        ("tradeopt_evaluation.app", "EVALUATION"),
-    ],
+    ("module", "owner"), [(f"{s.package}.app", s.upper) for s in MANIFEST.built()]
 )
 def test_every_service_route_is_routed_to_its_service(module: str, owner: str) -> None:
     """The gateway's resource map sends every public path of a service app to its upstream
@@ -119,3 +119,25 @@ def test_every_service_route_is_routed_to_its_service(module: str, owner: str) -
         owners = [svc for regex, svc in routes if re.search(regex[1:], concrete)]
         expected = ["DATA"] if path.startswith("/api/v1/jobs") else [owner]
         assert owners == expected, (path, owners)
+
+
+def test_planned_services_answer_503_naming_the_service() -> None:
+    """Resources of planned services map to no upstream: an internal location answers 503
+    problem+json naming the service (``tests/e2e`` checks the live answer)."""
+    text = (NGINX / "templates" / "gateway.conf.template").read_text()
+    not_deployed = dict(re.findall(r'"(~[^"]+)"\s+"([a-z]+)";', text))
+    for service in MANIFEST.planned():
+        for resource in service.gateway:
+            owners = [
+                svc
+                for regex, svc in not_deployed.items()
+                if re.search(regex[1:], f"/api/v1/{resource}/x")
+            ]
+            assert owners == [service.name], (resource, owners)
+        block = re.search(
+            rf"location = /_gateway/not-deployed/{service.name} \{{(.*?)\n    \}}", text, re.S
+        )
+        assert block, f"no 503 location for {service.name}"
+        assert "return 503" in block[1]
+        assert f'"service":"{service.name}"' in block[1]
+        assert "application/problem+json" in block[1]

@@ -68,7 +68,7 @@ def variants(
     kustomize: Callable[[Path], Objects], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Objects]:
     tmp = tmp_path_factory.mktemp("kustomize")
-    app = ["base", "platform", "gateway", "workflows", *SERVICES]
+    app = ["base", "platform", "gateway", "workflows", *(f"services/{s}" for s in SERVICES)]
     # The GPU component as users enable it: in the prod overlay's `components:` (a copy of k8s/),
     # so the overlay's images map the CUDA worker image.
     gpu = tmp / "gpu" / "k8s"
@@ -620,8 +620,9 @@ def test_gateway_upstream_is_fully_qualified(variants: dict[str, Objects], varia
 def test_per_service_folder_is_self_contained(
     kustomize: Callable[[Path], Objects], service: str
 ) -> None:
-    """k8s/<service> (data is the template) holds only objects named and labelled after it."""
-    objs = kustomize(K8S / service)
+    """k8s/services/<service> (generated from services.yaml over k8s/bases) holds only objects
+    named and labelled after it."""
+    objs = kustomize(K8S / "services" / service)
     assert {o["kind"] for o in objs} == {
         "Deployment",
         "Service",
@@ -723,7 +724,6 @@ def test_external_infra_component(variants: dict[str, Objects]) -> None:
     [
         ("workflow-data-ingest", "/api/v1/datasets"),
         ("workflow-train", "/api/v1/runs"),
-        ("workflow-tune", "/api/v1/studies"),
         ("workflow-backtest", "/api/v1/evaluations"),
     ],
 )

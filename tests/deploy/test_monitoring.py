@@ -12,7 +12,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from tests.deploy.support import ROOT, SERVICES, find_tool, run
+from tests.deploy.support import MANIFEST, ROOT, SERVICES, find_tool, run
 from tradeopt_common.observability import metrics as declared_metrics
 from tradeopt_training import metrics as training_metrics
 
@@ -24,7 +24,7 @@ RULE_FILES = sorted((PROM / "rules").glob("*.yml"))
 RULE_TESTS = sorted((PROM / "tests").glob("*.yml"))
 DASHBOARDS = sorted((MON / "grafana" / "dashboards").glob("*.json"))
 # tradeopt_* metrics the rules and dashboards use before the code declaring them lands.
-LANDS_LATER = {"tradeopt_paper_drawdown_ratio"}
+LANDS_LATER: set[str] = set()
 #: The training worker's and API's metrics (names and labels fixed by the training brief).
 TRAINING_METRICS = {
     "tradeopt_training_steps_per_second": ("algorithm",),
@@ -123,7 +123,6 @@ def test_required_alerts_exist() -> None:
         "CeleryQueueBacklogGrowing": "celery_queue_length",
         "TradeoptJobFailureRatioHigh": "tradeopt_jobs_finished_total",
         "TradeoptJobsStuckRunning": "tradeopt_job_heartbeat_age_seconds",
-        "TradeoptPaperDrawdownBreach": "tradeopt_paper_drawdown_ratio",
         "TradeoptTrainingCheckpointStale": "tradeopt_training_checkpoint_age_seconds",
     }
     for name, needle in required.items():
@@ -230,7 +229,7 @@ def test_grafana_provisioning() -> None:
 
 def test_dashboards_are_valid_grafana_json() -> None:
     names = {p.stem for p in DASHBOARDS}
-    assert {"fleet-overview", "jobs-and-queues", "training-throughput", "trading-kpis"} <= names
+    assert {"fleet-overview", "jobs-and-queues", "training-throughput"} <= names
     uids = set()
     for path in DASHBOARDS:
         dash = load_dashboard(path)
@@ -270,7 +269,16 @@ def test_dashboards_use_the_expected_metrics() -> None:
     for metric in TRAINING_METRICS:
         assert metric in exprs("training-throughput"), metric
     assert "by (algorithm)" in exprs("training-throughput")
-    assert "tradeopt_paper_drawdown_ratio" in exprs("trading-kpis")
+
+
+def test_nothing_reads_metrics_of_planned_services() -> None:
+    """Planned services (services.yaml) emit nothing: no alert or panel may wait on them."""
+    planned = [s.name for s in MANIFEST.planned()]
+    texts = [p.read_text() for p in [*RULE_FILES, *DASHBOARDS]]
+    for name in planned:
+        for text in texts:
+            assert f'service="{name}"' not in text and f"tradeopt_{name}_" not in text, name
+    assert "tradeopt_paper_" not in "\n".join(texts)
 
 
 def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:

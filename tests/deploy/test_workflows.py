@@ -171,22 +171,6 @@ def test_train_requires_a_dataset(templates: dict, gateway: FakeGateway) -> None
     assert not gateway.calls
 
 
-def test_tune_body_follows_the_contract(templates: dict, gateway: FakeGateway) -> None:
-    proc = run_template(templates["workflow-tune"], gateway, DATASET_ID="ds-1", N_TRIALS="50")
-    assert proc.returncode == 0, proc.stderr
-    post = posted(gateway)
-    assert post["path"] == "/api/v1/studies"
-    assert post["body"] == {
-        "dataset_id": "ds-1",
-        "algorithm": "ppo",
-        "n_trials": 50,
-        "parallelism": 2,
-        "timesteps_per_trial": 20000,
-        "objective": "sharpe",
-        "seed": 42,
-    }
-
-
 @pytest.mark.parametrize(
     ("overrides", "subject"),
     [
@@ -219,7 +203,7 @@ def test_failed_job_fails_the_workflow(templates: dict, gateway: FakeGateway) ->
 
 def test_rejected_request_fails_without_polling(templates: dict, gateway: FakeGateway) -> None:
     gateway.post_status = 422
-    proc = run_template(templates["workflow-tune"], gateway, DATASET_ID="ds-1")
+    proc = run_template(templates["workflow-train"], gateway, DATASET_ID="ds-1")
     assert proc.returncode == 2
     assert "-> 422" in proc.stderr
     assert [c["method"] for c in gateway.calls] == ["POST"]

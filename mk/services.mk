@@ -1,0 +1,16 @@
+# generated from services.yaml by `make generate` — do not edit.
+# Included by the Makefile and docker/images.mk.
+
+# Built services (their folders exist), in manifest order.
+SERVICES := data training evaluation
+# Planned services (DESIGN §1; not built, nothing runs them).
+PLANNED_SERVICES := tuning strategy
+# Built services whose image builds on trading-optimization-compute (torch).
+COMPUTE_SERVICES := training evaluation
+# Editable installs of the services and the pyproject.toml files they come from.
+SERVICE_PACKAGES := -e services/data -e services/training -e services/evaluation
+SERVICE_PYPROJECTS := services/data/pyproject.toml services/training/pyproject.toml services/evaluation/pyproject.toml
+# API port of each built service.
+SERVICE_PORT_data := 8001
+SERVICE_PORT_training := 8002
+SERVICE_PORT_evaluation := 8004
