@@ -125,9 +125,7 @@ async def test_a_tuned_model_reports_the_deflated_sharpe_of_its_study(
     )
     assert resp.status_code == 202, resp.text
     evaluation = await _finished(evaluation_client, f"/api/v1/evaluations/{resp.json()['id']}")
-    equity = (
-        await evaluation_client.get(f"/api/v1/evaluations/{evaluation['id']}/equity")
-    ).json()
+    equity = (await evaluation_client.get(f"/api/v1/evaluations/{evaluation['id']}/equity")).json()
     values_eq = np.array([p["equity"] for p in equity])
     returns = values_eq[1:] / values_eq[:-1] - 1.0
     expected = deflated_sharpe_ratio(
