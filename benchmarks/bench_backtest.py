@@ -33,11 +33,15 @@ import torch
 from tradeopt_ml.data import Panel, load_sample
 from tradeopt_ml.envs import EnvConfig, make_env
 from tradeopt_ml.envs.single import SingleCore
-from tradeopt_ml.evaluation import backtest_model, backtest_targets, sma_crossover
+from tradeopt_ml.evaluation import (
+    backtest_model,
+    backtest_targets,
+    evaluation_config,
+    sma_crossover,
+)
 from tradeopt_ml.evaluation.policy import fast_policy_backtest
 from tradeopt_ml.training.experiment import (
     ExperimentSpec,
-    evaluation_config,
     prepare,
     run_experiment,
 )
@@ -102,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         lineage = exp.lineage
         # no bust stop: the run covers every bar (a weak policy may lose half its cash)
         config = evaluation_config(spec.env).model_copy(update={"bust_fraction": 0.0})
-        lineage = {**lineage, "env": config.model_dump(mode="json")}
+        lineage = lineage.model_copy(update={"env": config})
         print(
             f"PPO trained in {train_s:.1f} s ({spec.total_timesteps} steps); SPY "
             f"{data.panel.n_bars} bars, obs dim {model.observation_space.shape[0]}"

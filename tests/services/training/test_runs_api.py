@@ -95,10 +95,15 @@ async def test_a_run_trains_registers_a_model_and_keeps_lineage(
     model = (await training_client.get(f"/api/v1/models/{done['model_id']}")).json()
     lineage = model["lineage"]
     assert model["run_id"] == run["id"] and model["algorithm"] == "ppo" and model["seed"] == 11
-    assert lineage["dataset_id"] == spy["id"] and lineage["dataset_checksum"] == spy["checksum"]
-    assert lineage["feature_spec_hash"] and lineage["normalizer"]["mean"]
-    assert lineage["split"]["train"]["end_time"].startswith("2015-12-31")
+    assert lineage["dataset"] == {
+        "id": spy["id"],
+        "checksum": spy["checksum"],
+        "symbols": spy["symbols"],
+    }
+    assert lineage["features_hash"] and lineage["normalizer"]["mean"]
+    assert lineage["splits"]["train"]["end_time"].startswith("2015-12-31")
     assert lineage["env"]["window"] == 8 and lineage["code_version"]
+    assert lineage["study"] is None and lineage["lineage_version"] == 2
     assert model["stage"] == "candidate" and len(model["history"]) == 1
 
     download = await training_client.get(f"/api/v1/models/{model['id']}/download")
@@ -107,7 +112,18 @@ async def test_a_run_trains_registers_a_model_and_keeps_lineage(
     assert "policy.pth" in zipfile.ZipFile(io.BytesIO(download.content)).namelist()
     store = training_app.state.tradeopt.store
     stored = json.loads(store.get_bytes(f"models/{model['id']}/model.json"))
-    assert stored["checksum"] == model["checksum"] and stored["run_id"] == run["id"]
+    assert stored["checksums"]["sha256"] == model["checksum"] and stored["run_id"] == run["id"]
+    assert stored["checksums"]["size"] == model["size"] == len(download.content)
+    # the one parser reads it back, and refuses drift loudly
+    from pydantic import ValidationError
+
+    from tradeopt_common.contracts.models import ModelLineage, read_lineage
+
+    assert read_lineage(store, uuid.UUID(model["id"])) == ModelLineage.model_validate(stored)
+    with pytest.raises(ValidationError):
+        ModelLineage.model_validate({**stored, "surprise": 1})
+    with pytest.raises(ValidationError):
+        ModelLineage.model_validate({k: v for k, v in stored.items() if k != "study"})
     assert any(k.startswith(f"runs/{run['id']}/tb/") for k in store.list_keys(f"runs/{run['id']}/"))
     assert any("checkpoints" in k for k in store.list_keys(f"runs/{run['id']}/"))
 

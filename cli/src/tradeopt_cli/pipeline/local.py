@@ -6,8 +6,9 @@ what the fleet's workers run (claim → heartbeat → progress → finish, end h
 
 The Optuna study has no service yet: it runs here with ask/tell, and every trial is an ordinary
 training run (tagged with the study id and trial number), so the best trial's model is
-registered like any run's. The deflated Sharpe of the tuned model is computed here from the
-evaluation's stored equity series with the study's trial count and Sharpe variance.
+registered like any run's. When the study has finished, its outcome (trial count, variance of
+the trials' Sharpe ratios) is recorded on every trial's model through the training service, so
+the evaluation service reports the tuned model's deflated Sharpe ratio from its lineage.
 """
 
 from __future__ import annotations
@@ -230,8 +231,24 @@ class LocalPipeline:
                 {"number": number, "params": params, "value": value, "model_id": summary.model_id}
             )
         result = StudySummary.from_trials(str(study_id), trials)
+        await self._record_study(result)
         self.result.study = result
         return result
+
+    async def _record_study(self, study: StudySummary) -> None:
+        """Record the finished study's outcome in each trial model's lineage."""
+        from tradeopt_training import service
+        from tradeopt_training.schemas import ModelStudyUpdate
+
+        for trial in study.trials:
+            if trial["model_id"] is None:
+                continue
+            body = ModelStudyUpdate.model_validate(study.outcome(trial))
+            model_id = uuid.UUID(trial["model_id"])
+            await self._uow(
+                lambda s, m=model_id, b=body: service.record_study_outcome(s, self.store, m, b),
+                "tune",
+            )
 
     async def compare(
         self,
@@ -277,7 +294,6 @@ class LocalPipeline:
             evaluation.bars,
             read_json_artifact(self.store, evaluation, "equity.json"),
             labels,
-            self.result.study,
             resamples=get_evaluation_settings().evaluation_bootstrap_resamples,
         )
 

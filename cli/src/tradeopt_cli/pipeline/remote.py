@@ -4,7 +4,9 @@ Requests are built by :mod:`tradeopt_cli.pipeline.requests` (exactly what ``pipe
 validates in-process). Long work returns ``202``; this client polls the resources
 (``GET /api/v1/{datasets,runs,evaluations}/{id}``) and moves a progress bar per step. Training
 runs of one step are all submitted first so a fleet with several workers trains them in
-parallel. The Optuna study runs here (ask/tell) with one run per trial, as in-process.
+parallel. The Optuna study runs here (ask/tell) with one run per trial, as in-process; its
+outcome is then recorded on each trial's model (``PUT /api/v1/models/{id}/study``), so the
+evaluation service reports the tuned model's deflated Sharpe ratio.
 """
 
 from __future__ import annotations
@@ -190,6 +192,10 @@ def submit_pipeline(
                     }
                 )
             result.study = StudySummary.from_trials(str(study_id), trials)
+            for trial in trials:
+                client.call(
+                    "PUT", f"/models/{trial['model_id']}/study", json=result.study.outcome(trial)
+                )
             best = result.study
             labels[best.best_model_id] = f"{tune.algorithm} tuned #{best.best_trial}"
 
@@ -204,9 +210,7 @@ def submit_pipeline(
                 )
                 for row in ev["comparison"]
             }
-            result.subjects = subject_rows(
-                ev["comparison"], ev["bars"], series, labels, result.study
-            )
+            result.subjects = subject_rows(ev["comparison"], ev["bars"], series, labels)
             result.evaluation_id = ev["id"]
             result.evaluation_bars = ev["bars"]
             result.report_path = f"{api.rstrip('/')}/api/v1/evaluations/{ev['id']}/report"

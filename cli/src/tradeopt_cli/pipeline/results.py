@@ -56,7 +56,9 @@ class RunSummary:
 
 @dataclass
 class StudySummary:
-    """The in-process Optuna study."""
+    """The pipeline's Optuna study (its outcome is recorded on every trial's model, so the
+    evaluation service reports the tuned model's deflated Sharpe ratio).
+    """
 
     study_id: str
     n_trials: int
@@ -85,6 +87,15 @@ class StudySummary:
             best_model_id=best["model_id"],
             trials_sharpe_variance=float(values.var(ddof=1)) if values.size > 1 else 0.0,
         )
+
+    def outcome(self, trial: dict[str, Any]) -> dict[str, Any]:
+        """Body of ``PUT /api/v1/models/{id}/study`` for one trial's model."""
+        return {
+            "study_id": self.study_id,
+            "trial_number": trial["number"],
+            "n_trials": self.n_trials,
+            "trials_sharpe_variance": self.trials_sharpe_variance,
+        }
 
 
 @dataclass
@@ -174,25 +185,25 @@ def subject_rows(
     bars: dict[str, Any],
     series: dict[str, list[dict[str, Any]]],
     labels: dict[str, str],
-    study: StudySummary | None,
     *,
     resamples: int = 2000,
 ) -> list[SubjectResult]:
-    """Rows of an evaluation comparison: the service's metrics per subject, plus a bootstrap
-    Sharpe CI from each subject's stored equity series (same estimator and seed as the service
-    uses for its primary subject) and, for the study's best model, the deflated Sharpe ratio
-    with the study's trial count and trial-Sharpe variance.
+    """Rows of an evaluation comparison: the service's metrics per subject and, for a tuned
+    model, the deflated Sharpe ratio the evaluation service computed from the model's lineage
+    (its study's trial count and trial-Sharpe variance), plus a bootstrap Sharpe CI from each
+    subject's stored equity series (same estimator and seed as the service uses for its primary
+    subject).
     """
     import numpy as np
 
-    from tradeopt_ml.evaluation.statistics import bootstrap_sharpe_ci, deflated_sharpe_ratio
+    from tradeopt_ml.evaluation.statistics import bootstrap_sharpe_ci
 
     bpy = float(bars.get("bars_per_year") or 252.0)
     by_name = {row["subject"]: row for row in comparison}
     bh = by_name.get("buy_and_hold", {}).get("sharpe")
     rows: list[SubjectResult] = []
     for name, row in by_name.items():
-        metrics = {k: v for k, v in row.items() if k != "subject"}
+        metrics = {k: v for k, v in row.items() if k not in ("subject", "deflated_sharpe")}
         equity = np.array([p["equity"] for p in series.get(name, [])], dtype=float)
         returns = equity[1:] / equity[:-1] - 1.0 if equity.size > 1 else np.array([])
         ci = None
@@ -201,16 +212,6 @@ def subject_rows(
             ci = (_finite(c.low), _finite(c.high))
         kind, _, ident = name.partition(":")
         model_id = ident if kind == "model" else None
-        dsr = None
-        if model_id and study and model_id == study.best_model_id and returns.size >= 3:
-            dsr = _finite(
-                deflated_sharpe_ratio(
-                    returns,
-                    n_trials=study.n_trials,
-                    trials_sharpe_variance=study.trials_sharpe_variance,
-                    bars_per_year=bpy,
-                )
-            )
         rows.append(
             SubjectResult(
                 label=labels.get(ident, name) if model_id else name,
@@ -218,7 +219,7 @@ def subject_rows(
                 metrics=metrics,
                 model_id=model_id,
                 sharpe_ci=ci,
-                deflated_sharpe=dsr,
+                deflated_sharpe=_finite(row.get("deflated_sharpe")),
                 verdict=verdict(ci, bh) if model_id else None,
             )
         )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tradeopt_common.contracts.datasets import read_manifest
-from tradeopt_common.contracts.models import read_lineage
+from tradeopt_common.contracts.models import ModelLineage, model_key, read_lineage
 from tradeopt_common.db.base import utcnow
 from tradeopt_common.db.repository import Page
 from tradeopt_common.errors import ValidationFailed
@@ -25,6 +26,7 @@ from tradeopt_evaluation.errors import EvaluationNotFound, EvaluationNotReady
 from tradeopt_evaluation.models import Evaluation, EvaluationStatus
 from tradeopt_evaluation.repository import EvaluationRepository
 from tradeopt_evaluation.schemas import EvaluationCompare, EvaluationCreate, WalkForwardCreate
+from tradeopt_ml.evaluation import EvaluationReport
 
 RESOURCE = "evaluation"
 ARTIFACTS = ("equity.json", "trades.json", "report.html")
@@ -158,6 +160,39 @@ def read_artifact(store: ArtifactStore, evaluation: Evaluation, name: str) -> by
 def read_json_artifact(store: ArtifactStore, evaluation: Evaluation, name: str) -> Any:
     """A stored JSON result."""
     return json.loads(read_artifact(store, evaluation, name))
+
+
+def download_model(
+    store: ArtifactStore, model_id: uuid.UUID, workdir: Path
+) -> tuple[ModelLineage, Path]:
+    """A registered model's lineage and its ``model.zip`` downloaded into ``workdir`` (for a
+    job; :class:`ValidationFailed` when the model is gone).
+    """
+    lineage = read_lineage(store, model_id)
+    if lineage is None:
+        raise ValidationFailed(f"model {model_id} no longer exists")
+    path = workdir / f"{model_id}.zip"
+    store.download_file(model_key(model_id), path)
+    return lineage, path
+
+
+def store_report(store: ArtifactStore, evaluation_id: uuid.UUID, report: EvaluationReport) -> None:
+    """Store an evaluation's series, trades and tear sheet (:data:`ARTIFACTS`)."""
+    store.put_bytes(
+        artifact_key(evaluation_id, "equity.json"),
+        json.dumps(report.series).encode(),
+        content_type="application/json",
+    )
+    store.put_bytes(
+        artifact_key(evaluation_id, "trades.json"),
+        json.dumps(report.trades).encode(),
+        content_type="application/json",
+    )
+    store.put_bytes(
+        artifact_key(evaluation_id, "report.html"),
+        report.html.encode(),
+        content_type="text/html",
+    )
 
 
 async def on_evaluation_end(session: AsyncSession, job: Job, status: JobStatus) -> None:

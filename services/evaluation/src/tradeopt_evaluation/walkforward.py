@@ -13,7 +13,6 @@ worker died) finds the runs it already started instead of training them twice.
 from __future__ import annotations
 
 import contextlib
-import json
 import tempfile
 import time
 import uuid
@@ -26,23 +25,13 @@ import pandas as pd
 
 from tradeopt_common.config import CommonSettings
 from tradeopt_common.contracts.datasets import read_manifest
-from tradeopt_common.contracts.models import model_key, read_lineage
 from tradeopt_common.errors import ServiceUnavailable, ValidationFailed
 from tradeopt_common.jobs.runner import JobCanceled, JobContext
 from tradeopt_common.logging import get_logger
-from tradeopt_evaluation.evaljob import _json_safe, _load, _save
-from tradeopt_evaluation.service import artifact_key
+from tradeopt_evaluation.evaljob import _load, _save
+from tradeopt_evaluation.service import download_model, store_report
 from tradeopt_ml.data import FoldSpec, Panel, read_bars_parquet, walk_forward
-from tradeopt_ml.envs import EnvConfig
-from tradeopt_ml.evaluation import (
-    backtest_model,
-    backtest_targets,
-    baseline_positions,
-    bootstrap_sharpe_ci,
-    compute_metrics,
-    probabilistic_sharpe_ratio,
-    render_report,
-)
+from tradeopt_ml.evaluation import FoldModel, ModelSubject, walk_forward_report
 
 log = get_logger(__name__)
 TERMINAL = ("succeeded", "failed", "canceled")
@@ -144,12 +133,6 @@ def _wait(ctx: JobContext, client: TrainingClient, run_ids: list[str], poll: flo
         time.sleep(poll)
 
 
-def _stitch(parts: list[np.ndarray], initial: float) -> np.ndarray:
-    """Chain each part's returns into one curve starting at ``initial``."""
-    returns = np.concatenate([p[1:] / p[:-1] for p in parts])
-    return initial * np.concatenate([[1.0], np.cumprod(returns)])
-
-
 def walk_forward_job(
     ctx: JobContext,
     client: TrainingClient | None = None,
@@ -220,145 +203,32 @@ def _evaluate_folds(
     runs: list[dict[str, Any]],
     workdir: Path,
 ) -> dict[str, Any]:
-    store = ctx.store
-    strategy, benchmark, stamps, positions, trades, per_fold = [], [], [], [], [], []
-    bpy = panel.bars_per_year()
-    config: EnvConfig | None = None
+    fold_models = []
     for fold, run in zip(folds, runs, strict=True):
         model_id = uuid.UUID(run["model_id"])
-        lineage = read_lineage(store, model_id)
-        if lineage is None:
-            raise ValidationFailed(f"model {model_id} of fold {fold.index} is missing")
-        path = workdir / f"{model_id}.zip"
-        store.download_file(model_key(model_id), path)
-        env = EnvConfig.model_validate(lineage["env"])
-        cost = env.cost_bps if evaluation.cost_bps is None else evaluation.cost_bps
-        slip = env.slippage_bps if evaluation.slippage_bps is None else evaluation.slippage_bps
-        result, fold_panel, (a, b) = backtest_model(
-            path,
-            lineage,
-            bars,
-            part=None,
-            start=pd.Timestamp(panel.timestamps[fold.test.start]).tz_localize("UTC"),
-            end=pd.Timestamp(panel.timestamps[fold.test.stop - 1]).tz_localize("UTC"),
-            cost_bps=cost,
-            slippage_bps=slip,
-        )
-        config = env.model_copy(
-            update={
-                "cost_bps": cost,
-                "slippage_bps": slip,
-                "random_start": False,
-                "episode_length": None,
-            }
-        )
-        bh = backtest_targets(
-            fold_panel, baseline_positions("buy_and_hold", fold_panel), config, start=a, stop=b
-        )
-        strategy.append(result.equity)
-        benchmark.append(bh.equity[: len(result.equity)])
-        stamps.append(result.timestamps if not stamps else result.timestamps[1:])
-        positions.append(result.positions if not positions else result.positions[1:])
-        trades += [{**t, "fold": fold.index} for t in result.trades]
-        fold_metrics = compute_metrics(
-            result.equity,
-            bars_per_year=bpy,
-            positions=result.positions,
-            costs=result.costs,
-            benchmark=bh.equity[: len(result.equity)],
-        )
-        per_fold.append(
-            {
-                "fold": fold.index,
-                "run_id": run["id"],
-                "model_id": str(model_id),
-                "train": fold.train.as_dict(),
-                "test": fold.test.as_dict(),
-                "terminated_early": bool(result.terminated),
-                "buy_and_hold_total_return": float(bh.equity[-1] / bh.equity[0] - 1),
-                **fold_metrics,
-            }
-        )
-    initial = float(strategy[0][0])
-    equity = _stitch(strategy, initial)
-    bh_equity = _stitch(benchmark, initial)
-    timestamps = np.concatenate(stamps)
-    held = np.concatenate(positions)
-    metrics = compute_metrics(equity, bars_per_year=bpy, positions=held, benchmark=bh_equity)
-    returns = equity[1:] / equity[:-1] - 1.0
-    ci = bootstrap_sharpe_ci(returns, bars_per_year=bpy, seed=0)
-    statistics = {
-        "sharpe_ci": [ci.low, ci.high],
-        "sharpe_ci_level": ci.level,
-        "probabilistic_sharpe": probabilistic_sharpe_ratio(returns),
-        "deflated_sharpe": None,
-        "folds": len(folds),
-    }
-    bh_metrics = compute_metrics(bh_equity, bars_per_year=bpy)
-
-    def series(values: np.ndarray, pos: np.ndarray | None) -> list[dict[str, Any]]:
-        drawdown = values / np.maximum.accumulate(values) - 1.0
-        out = []
-        for i, t in enumerate(pd.DatetimeIndex(timestamps).strftime("%Y-%m-%dT%H:%M:%SZ")):
-            point: dict[str, Any] = {
-                "t": t,
-                "equity": float(values[i]),
-                "drawdown": float(drawdown[i]),
-            }
-            if pos is not None:
-                row = pos[i]
-                point["position"] = float(row[0]) if row.shape[0] == 1 else row.tolist()
-            out.append(point)
-        return out
-
-    store.put_bytes(
-        artifact_key(evaluation.id, "equity.json"),
-        json.dumps(
-            _json_safe(
-                {"walk_forward": series(equity, held), "buy_and_hold": series(bh_equity, None)}
+        lineage, path = download_model(ctx.store, model_id, workdir)
+        fold_models.append(
+            FoldModel(
+                index=fold.index,
+                train=fold.train.as_dict(),
+                test=fold.test.as_dict(),
+                test_start=pd.Timestamp(panel.timestamps[fold.test.start]).tz_localize("UTC"),
+                test_end=pd.Timestamp(panel.timestamps[fold.test.stop - 1]).tz_localize("UTC"),
+                model=ModelSubject(f"model:{model_id}", lineage, path),
+                run_id=run["id"],
             )
-        ).encode(),
-        content_type="application/json",
-    )
-    store.put_bytes(
-        artifact_key(evaluation.id, "trades.json"),
-        json.dumps(_json_safe({"walk_forward": trades})).encode(),
-        content_type="application/json",
-    )
-    html = render_report(
-        timestamps=timestamps,
-        equity=equity,
-        metrics={"walk_forward": metrics, "buy_and_hold": bh_metrics},
-        benchmark_equity=bh_equity,
-        positions=held,
-        bars_per_year=bpy,
-        title=f"Walk-forward evaluation {evaluation.id}",
-        strategy_name="walk_forward",
-        notes=[
-            f"{len(folds)} folds; each model trained only on its fold's training window and "
-            "evaluated on the following test window; test windows stitched out of sample.",
-        ],
-    )
-    store.put_bytes(
-        artifact_key(evaluation.id, "report.html"), html.encode(), content_type="text/html"
-    )
-    assert config is not None
-    values = {
-        "metrics": _json_safe(metrics),
-        "benchmarks": _json_safe({"buy_and_hold": bh_metrics}),
-        "statistics": _json_safe(statistics),
-        "comparison": _json_safe(per_fold),
-        "bars": {
-            "symbols": list(panel.symbols),
-            "start": pd.Timestamp(timestamps[0]).tz_localize("UTC").isoformat(),
-            "end": pd.Timestamp(timestamps[-1]).tz_localize("UTC").isoformat(),
-            "decisions": int(len(equity) - 1),
-            "bars_per_year": bpy,
-            "fill": config.fill,
-            "cost_bps": config.cost_bps,
-            "slippage_bps": config.slippage_bps,
-            "folds": len(folds),
-        },
-    }
-    ctx.db(lambda s: _save(s, evaluation.id, values))
+        )
+    try:
+        report = walk_forward_report(
+            bars,
+            panel,
+            fold_models,
+            cost_bps=evaluation.cost_bps,
+            slippage_bps=evaluation.slippage_bps,
+            title=f"Walk-forward evaluation {evaluation.id}",
+        )
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from exc
+    store_report(ctx.store, evaluation.id, report)
+    ctx.db(lambda s: _save(s, evaluation.id, report.values))
     return {"evaluation_id": str(evaluation.id), "runs": [r["id"] for r in runs]}

@@ -19,3 +19,9 @@ class ModelNotFound(NotFound):
     """No model with that id."""
 
     code, title = "model-not-found", "Model not found"
+
+
+class ModelStudyConflict(Conflict):
+    """The model was not trained as the named trial of the named study."""
+
+    code, title = "model-study-conflict", "Model study conflict"

@@ -6,7 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from tradeopt_common.contracts.models import StudyOutcome
 
 Algorithm = Literal["ppo", "a2c", "dqn", "sac", "td3"]
 Alias = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
@@ -38,8 +40,16 @@ class RunCreate(BaseModel):
     eval_every: int | None = Field(None, ge=1)
     eval_episodes: int = Field(1, ge=1, le=100)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    study_id: uuid.UUID | None = None
+    study_id: uuid.UUID | None = Field(
+        None, description="Tags the run as a trial of this tuning study (with trial_number)"
+    )
     trial_number: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _study_tag(self) -> RunCreate:
+        if (self.study_id is None) != (self.trial_number is None):
+            raise ValueError("give 'study_id' and 'trial_number' together")
+        return self
 
 
 class RunRead(BaseModel):
@@ -116,3 +126,10 @@ class ModelUpdate(BaseModel):
     stage: Literal["none", "candidate", "production", "archived"] | None = None
     aliases: list[Alias] | None = Field(None, max_length=16)
     note: Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00]*$")] | None = None
+
+
+class ModelStudyUpdate(StudyOutcome):
+    """``PUT /api/v1/models/{id}/study``: the outcome of the finished study the model was trained
+    in as trial ``trial_number`` — the number of trials and the variance of the trials' Sharpe
+    ratios, the deflated Sharpe ratio's inputs.
+    """

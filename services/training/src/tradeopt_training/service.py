@@ -6,11 +6,11 @@ import asyncio
 import uuid
 from typing import Any
 
-from gymnasium import spaces
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tradeopt_common.contracts.datasets import read_manifest
+from tradeopt_common.contracts.models import StudyOutcome, read_lineage, write_lineage
 from tradeopt_common.db.base import utcnow
 from tradeopt_common.db.repository import Page
 from tradeopt_common.errors import ValidationFailed
@@ -20,9 +20,13 @@ from tradeopt_common.jobs.models import Job, JobStatus
 from tradeopt_common.jobs.names import TaskName
 from tradeopt_common.references import add_reference
 from tradeopt_common.storage import ArtifactStore
-from tradeopt_ml.agents import validate_hyperparams
-from tradeopt_ml.training.experiment import ExperimentSpec
-from tradeopt_training.errors import ModelNotFound, RunNotFound, RunStateConflict
+from tradeopt_ml.training import ExperimentSpec, validate_experiment
+from tradeopt_training.errors import (
+    ModelNotFound,
+    ModelStudyConflict,
+    RunNotFound,
+    RunStateConflict,
+)
 from tradeopt_training.models import Model, ModelStage, ModelStageChange, RunStatus, TrainingRun
 from tradeopt_training.repository import ModelRepository, RunRepository
 from tradeopt_training.schemas import ModelUpdate, RunCreate
@@ -87,24 +91,14 @@ def experiment_spec(
             f"total_timesteps must be a multiple of n_envs ({spec.n_envs})",
             errors=[{"loc": ["body", "total_timesteps"], "msg": "not a multiple of n_envs"}],
         )
-    space = (
-        spaces.Discrete(3)
-        if spec.env.action_space == "discrete"
-        else spaces.Box(-1.0, 1.0, (1,), dtype="float32")
-    )
-    try:
-        validate_hyperparams(
-            spec.algorithm, spec.hyperparams, action_space=space, n_envs=spec.n_envs
-        )
-    except ValidationError as exc:
-        errors = _errors(exc, ("body", "hyperparams"))
-        summary = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
-        raise ValidationFailed(summary, errors=errors) from exc
-    except ValueError as exc:
-        raise ValidationFailed(
-            str(exc),
-            errors=[{"loc": ["body", "algorithm"], "msg": str(exc), "type": "value_error"}],
-        ) from exc
+    problems = validate_experiment(spec)
+    if problems:
+        errors = [{**e, "loc": ["body", *e["loc"]]} for e in problems]
+        if errors[0]["loc"] == ["body", "algorithm"]:
+            summary = errors[0]["msg"]
+        else:
+            summary = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
+        raise ValidationFailed(summary, errors=errors)
     return spec
 
 
@@ -301,6 +295,39 @@ async def update_model(
             changed_by=changed_by,
         )
     )
+    await session.flush()
+    return model
+
+
+async def record_study_outcome(
+    session: AsyncSession, store: ArtifactStore, model_id: uuid.UUID, outcome: StudyOutcome
+) -> Model:
+    """Record a finished study's outcome (trial count, variance of the trials' Sharpe ratios) in
+    the lineage of one of its trials' models, so evaluations report its deflated Sharpe ratio.
+
+    Rewrites ``model.json`` through the one lineage writer and mirrors it on the model row.
+    Recording again replaces the outcome (a study that ran more trials).
+
+    Raises:
+        ModelNotFound: unknown model.
+        ModelStudyConflict: the model was not trained as that trial of that study.
+    """
+    model = await ModelRepository(session).get(model_id, for_update=True)
+    if model is None:
+        raise ModelNotFound(f"model {model_id} does not exist")
+    lineage = await asyncio.to_thread(read_lineage, store, model_id)
+    if lineage is None:  # pragma: no cover - a registered model always has its lineage
+        raise ModelNotFound(f"model {model_id} has no lineage")
+    if lineage.study is None:
+        raise ModelStudyConflict(f"model {model_id} was not trained as a trial of a study")
+    try:
+        study = lineage.study.with_outcome(outcome)
+    except ValueError as exc:
+        raise ModelStudyConflict(f"model {model_id}: {exc}") from exc
+    updated = lineage.model_copy(update={"study": study})
+    await asyncio.to_thread(write_lineage, store, updated)
+    model.lineage = updated.model_dump(mode="json")
+    model.updated_at = utcnow()
     await session.flush()
     return model
 

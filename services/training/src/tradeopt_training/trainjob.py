@@ -9,7 +9,6 @@ event files), ``models/{id}/model.zip`` + ``model.json`` (lineage).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 import time
@@ -18,8 +17,17 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from tradeopt_common.contracts.datasets import read_manifest
-from tradeopt_common.contracts.models import lineage_key, model_key
+from tradeopt_common.contracts.datasets import DatasetManifest, read_manifest
+from tradeopt_common.contracts.models import (
+    LINEAGE_VERSION,
+    DatasetRef,
+    LineageStudy,
+    ModelChecksums,
+    ModelLineage,
+    lineage_key,
+    model_key,
+    write_lineage,
+)
 from tradeopt_common.db.base import utcnow
 from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.jobs.runner import JobContext
@@ -27,7 +35,12 @@ from tradeopt_common.logging import get_logger
 from tradeopt_common.storage import ArtifactStore
 from tradeopt_ml.data import read_bars_parquet
 from tradeopt_ml.training import ProgressInfo, TrainHooks, TrainingCanceled
-from tradeopt_ml.training.experiment import ExperimentSpec, prepare, run_experiment
+from tradeopt_ml.training.experiment import (
+    ExperimentResult,
+    ExperimentSpec,
+    prepare,
+    run_experiment,
+)
 from tradeopt_training import metrics
 from tradeopt_training.config import get_training_settings
 from tradeopt_training.models import Model, RunStatus, TrainingRun
@@ -182,7 +195,7 @@ def train_run(ctx: JobContext) -> dict[str, Any]:
             metrics.CHECKPOINT_AGE.forget(str(run_id))
         ctx.progress(0.97, "registering the model", force=True)
         tb_files = upload_folder(store, result.train.tensorboard_dir, f"runs/{run_id}/tb/")
-        model = _register(ctx, run, spec, result, manifest.checksum)
+        model = _register(ctx, run, spec, result, manifest)
     elapsed = time.monotonic() - start
     run_metrics = {
         "validation": result.validation,
@@ -265,8 +278,8 @@ def _register(
     ctx: JobContext,
     run: TrainingRun,
     spec: ExperimentSpec,
-    result: Any,
-    dataset_checksum: str,
+    result: ExperimentResult,
+    manifest: DatasetManifest,
 ) -> Model:
     model_id = model_id_for(run.id)
     path = Path(result.model_path)
@@ -274,26 +287,30 @@ def _register(
     size = path.stat().st_size
     artifact_key = model_key(model_id)
     lineage_key_ = lineage_key(model_id)
-    lineage = {
-        **result.lineage,
-        "model_id": str(model_id),
-        "run_id": str(run.id),
-        "dataset_id": str(run.dataset_id),
-        "dataset_checksum": dataset_checksum,
-        "code_version": code_version(),
-        "checksum": checksum,
-        "artifact": "best" if result.train.best_model_path else "final",
-        "study_id": str(run.study_id) if run.study_id else None,
-        "trial_number": run.trial_number,
-        "validation": result.validation,
-        "created_at": utcnow().isoformat(),
-    }
-    ctx.store.put_file(artifact_key, path, content_type="application/zip")
-    ctx.store.put_bytes(
-        lineage_key_,
-        json.dumps(lineage, sort_keys=True, indent=2).encode(),
-        content_type="application/json",
+    study = None
+    if run.study_id is not None and run.trial_number is not None:
+        study = LineageStudy(
+            study_id=run.study_id,
+            trial_number=run.trial_number,
+            n_trials=None,
+            trials_sharpe_variance=None,
+        )
+    lineage = ModelLineage(
+        **dict(result.lineage),
+        lineage_version=LINEAGE_VERSION,
+        model_id=model_id,
+        run_id=run.id,
+        dataset=DatasetRef(id=run.dataset_id, checksum=manifest.checksum, symbols=manifest.symbols),
+        code_version=code_version(),
+        checksums=ModelChecksums(
+            sha256=checksum, size=size, artifact="best" if result.train.best_model_path else "final"
+        ),
+        validation=result.validation,
+        created_at=utcnow(),
+        study=study,
     )
+    ctx.store.put_file(artifact_key, path, content_type="application/zip")
+    write_lineage(ctx.store, lineage)  # last: a lineage exists only for a stored model
 
     async def _insert(session: Any) -> Model:
         existing = await session.get(Model, model_id)
@@ -310,7 +327,7 @@ def _register(
             size=size,
             artifact_key=artifact_key,
             lineage_key=lineage_key_,
-            lineage=lineage,
+            lineage=lineage.model_dump(mode="json"),
             metrics={"validation": result.validation},
             study_id=run.study_id,
         )

@@ -10,8 +10,7 @@ import pytest
 from tradeopt_ml.agents import make_model
 from tradeopt_ml.data import load_sample
 from tradeopt_ml.envs import make_env
-from tradeopt_ml.evaluation import backtest_model, predict_batch
-from tradeopt_ml.evaluation.evaluate import eval_config
+from tradeopt_ml.evaluation import backtest_model, evaluation_config, predict_batch
 from tradeopt_ml.training.experiment import ExperimentSpec, lineage_of, prepare
 
 pytestmark = pytest.mark.unit
@@ -65,7 +64,9 @@ def models(bars, tmp_path_factory):
 def _step_env(model, spec, data, part: str):
     """The reference written out: the env over the split part, ``model.predict`` per bar."""
     start, stop = data.segment(part)
-    env = make_env(data.panel, data.observations, eval_config(spec.env), start=start, stop=stop)
+    env = make_env(
+        data.panel, data.observations, evaluation_config(spec.env), start=start, stop=stop
+    )
     obs, info = env.reset()
     values, actions, done = [info["portfolio_value"]], [], False
     while not done:

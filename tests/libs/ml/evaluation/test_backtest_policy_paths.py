@@ -12,8 +12,9 @@ from tradeopt_ml.agents import make_model
 from tradeopt_ml.data import load_sample
 from tradeopt_ml.envs import make_env
 from tradeopt_ml.envs.single import SingleCore
+from tradeopt_ml.evaluation import evaluation_config
 from tradeopt_ml.evaluation.backtest import Recorder
-from tradeopt_ml.evaluation.evaluate import eval_config, reference_backtest
+from tradeopt_ml.evaluation.evaluate import reference_backtest
 from tradeopt_ml.evaluation.policy import _discrete_scores, _FirstLayerSplit, fast_policy_backtest
 from tradeopt_ml.training.experiment import ExperimentSpec, prepare
 
@@ -39,7 +40,7 @@ def _setup(algo: str, env: dict, symbols: list[str] | None = None):
     data = prepare(bars, spec)
     env_ = make_env(data.panel, data.observations, spec.env, stop=data.splits.train.stop)
     model = make_model(algo, env_, seed=3, device="cpu")
-    config = eval_config(spec.env)
+    config = evaluation_config(spec.env)
     start, stop = data.segment("test")
 
     def core() -> SingleCore:

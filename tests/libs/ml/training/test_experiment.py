@@ -51,7 +51,7 @@ def test_same_seed_same_model_and_metrics_different_seed_differs(spy, tmp_path):
         e.to_dict() for e in b.train.eval_history
     ]
     assert any(not np.array_equal(pa[k], pc[k]) for k in pa)
-    assert a.lineage == b.lineage and a.lineage["seed"] == 7
+    assert a.lineage == b.lineage and a.lineage.seed == 7
 
 
 def test_normalisation_comes_from_the_train_split_only(spy):

@@ -5,7 +5,9 @@ Pure computation on numpy arrays (no DB, HTTP or plotting dependency). The backt
 (:mod:`~tradeopt_ml.evaluation.backtest`) runs target weights or a trained policy through the
 training env's own core (fills, costs and accounting of :mod:`tradeopt_ml.execution`);
 :mod:`~tradeopt_ml.evaluation.evaluate` rebuilds a model's observations from its lineage and
-scores results.
+scores results. The entry points: :func:`run_evaluation` (bars + subjects + request → report),
+:func:`walk_forward_report` (folds' models on their test windows, stitched) and the one
+evaluation env config builder :func:`evaluation_config`.
 """
 
 from tradeopt_ml.evaluation.backtest import (
@@ -23,6 +25,7 @@ from tradeopt_ml.evaluation.baselines import (
     random,
     sma_crossover,
 )
+from tradeopt_ml.evaluation.config import evaluation_config
 from tradeopt_ml.evaluation.diagnostics import (
     DiagnosticThresholds,
     PolicyDiagnostics,
@@ -52,6 +55,25 @@ from tradeopt_ml.evaluation.metrics import (
 )
 from tradeopt_ml.evaluation.policy import fast_policy_backtest, predict_batch
 from tradeopt_ml.evaluation.report import render_report
+from tradeopt_ml.evaluation.run import (
+    COST_MULTIPLIERS,
+    REFERENCE_BASELINES,
+    BaselineSubject,
+    EvaluationError,
+    EvaluationReport,
+    EvaluationRequest,
+    FoldModel,
+    ModelSubject,
+    Subject,
+    backtest_metrics,
+    distribution,
+    equity_points,
+    json_safe,
+    run_evaluation,
+    stitch,
+    study_deflated_sharpe,
+    walk_forward_report,
+)
 from tradeopt_ml.evaluation.sensitivity import cost_sensitivity
 from tradeopt_ml.evaluation.statistics import (
     SharpeCI,
@@ -70,12 +92,22 @@ from tradeopt_ml.evaluation.statistics import (
 __all__ = [
     "BASELINES",
     "CORE_METRICS",
+    "COST_MULTIPLIERS",
+    "REFERENCE_BASELINES",
     "BacktestResult",
+    "BaselineSubject",
     "DiagnosticThresholds",
+    "EvaluationError",
+    "EvaluationReport",
+    "EvaluationRequest",
+    "FoldModel",
+    "ModelSubject",
     "MonthlyReturns",
     "PolicyDiagnostics",
     "SharpeCI",
+    "Subject",
     "action_distribution",
+    "backtest_metrics",
     "backtest_model",
     "backtest_targets",
     "bar_range",
@@ -88,14 +120,18 @@ __all__ = [
     "default_block_length",
     "deflated_sharpe_ratio",
     "diagnose_policy",
+    "distribution",
     "drawdown_series",
     "dsr_from_moments",
+    "equity_points",
     "evaluate_result",
+    "evaluation_config",
     "expected_max_sharpe",
     "extract_trades",
     "fast_policy_backtest",
     "flat",
     "holding_periods",
+    "json_safe",
     "max_drawdown_duration",
     "metrics_table",
     "min_track_record_length",
@@ -109,10 +145,14 @@ __all__ = [
     "rebuild_observations",
     "render_report",
     "rolling_sharpe",
+    "run_evaluation",
     "sharpe_moments",
     "sharpe_ratio",
     "simple_returns",
     "sma_crossover",
     "sortino_ratio",
+    "stitch",
+    "study_deflated_sharpe",
     "trade_returns",
+    "walk_forward_report",
 ]

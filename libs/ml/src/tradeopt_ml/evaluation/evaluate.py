@@ -17,6 +17,7 @@ from tradeopt_ml.data import Panel, SplitSpec, make_splits
 from tradeopt_ml.envs.config import EnvConfig
 from tradeopt_ml.envs.single import SingleCore
 from tradeopt_ml.evaluation.backtest import BacktestResult, Recorder, trade_returns
+from tradeopt_ml.evaluation.config import evaluation_config
 from tradeopt_ml.evaluation.diagnostics import diagnose_policy
 from tradeopt_ml.evaluation.metrics import compute_metrics
 from tradeopt_ml.evaluation.policy import fast_policy_backtest
@@ -27,7 +28,8 @@ from tradeopt_ml.evaluation.statistics import (
     probabilistic_sharpe_ratio,
     sharpe_moments,
 )
-from tradeopt_ml.features import FeatureSpec, Normalizer, compute_features
+from tradeopt_ml.features import compute_features
+from tradeopt_ml.lineage import ModelRecipe
 
 SHARPE_CI_LEVEL = 0.95
 
@@ -42,21 +44,18 @@ class LineageData:
     split_spec: SplitSpec
 
 
-def rebuild_observations(lineage: dict[str, Any], bars: pd.DataFrame) -> LineageData:
+def rebuild_observations(lineage: ModelRecipe, bars: pd.DataFrame) -> LineageData:
     """Panel, features and normalised observations exactly as training built them.
 
     Uses the lineage's symbols, feature spec, normalisation statistics (never refitted), env
     config and split spec.
     """
-    panel = Panel.from_bars(bars, symbols=list(lineage["symbols"]))
-    features = compute_features(panel, FeatureSpec.model_validate(lineage["feature_spec"]))
-    normalizer = Normalizer.from_dict(lineage["normalizer"])
+    panel = Panel.from_bars(bars, symbols=list(lineage.symbols))
+    features = compute_features(panel, lineage.features)
+    normalizer = lineage.normalizer.normalizer()
     observations = np.ascontiguousarray(normalizer.transform(features), dtype=np.float32)
     return LineageData(
-        panel=panel,
-        observations=observations,
-        config=EnvConfig.model_validate(lineage["env"]),
-        split_spec=SplitSpec.model_validate(lineage.get("split_spec") or {}),
+        panel=panel, observations=observations, config=lineage.env, split_spec=lineage.split_spec
     )
 
 
@@ -94,18 +93,6 @@ def bar_range(
     return lo, hi
 
 
-def eval_config(
-    config: EnvConfig, *, cost_bps: float | None = None, slippage_bps: float | None = None
-) -> EnvConfig:
-    """The evaluation env config: whole range from its first bar, optional cost overrides."""
-    update: dict[str, Any] = {"random_start": False, "episode_length": None}
-    if cost_bps is not None:
-        update["cost_bps"] = float(cost_bps)
-    if slippage_bps is not None:
-        update["slippage_bps"] = float(slippage_bps)
-    return EnvConfig.model_validate({**config.model_dump(), **update})
-
-
 def reference_backtest(model: Any, core: SingleCore) -> BacktestResult:
     """The reference: step the env core from its first bar with ``model.predict`` per bar."""
     rec = Recorder(core)
@@ -120,7 +107,7 @@ def reference_backtest(model: Any, core: SingleCore) -> BacktestResult:
 
 def backtest_model(
     model_path: Path,
-    lineage: dict[str, Any],
+    lineage: ModelRecipe,
     bars: pd.DataFrame,
     *,
     part: str | None = "test",
@@ -142,7 +129,7 @@ def backtest_model(
 
     Args:
         model_path: the saved model (``model.zip``).
-        lineage: the model's lineage (``model.json``).
+        lineage: the model's lineage (``model.json``) or its recipe.
         bars: canonical bars holding the lineage's symbols.
         part: split part (``train``/``validation``/``test``) when no dates are given.
         start: first date of the range (inclusive), overrides ``part``.
@@ -158,11 +145,11 @@ def backtest_model(
     """
     data = rebuild_observations(lineage, bars)
     rng = bar_range(data.panel, data.split_spec, part=part, start=start, end=end)
-    config = eval_config(data.config, cost_bps=cost_bps, slippage_bps=slippage_bps)
+    config = evaluation_config(data.config, cost_bps=cost_bps, slippage_bps=slippage_bps)
     if model is None:
         from tradeopt_ml.agents import load_model
 
-        model = load_model(lineage["algorithm"], model_path, device="cpu")
+        model = load_model(lineage.algorithm, model_path, device="cpu")
     core = SingleCore(data.panel, data.observations, config, start=rng[0], stop=rng[1])
     if fast:
         result, _ = fast_policy_backtest(model, core)

@@ -8,6 +8,7 @@ from tradeopt_ml.training.checkpoint import (
     list_checkpoints,
     read_checkpoint,
 )
+from tradeopt_ml.training.experiment import ExperimentSpec, validate_experiment
 from tradeopt_ml.training.runner import train
 from tradeopt_ml.training.spec import (
     EvalRecord,
@@ -21,6 +22,7 @@ from tradeopt_ml.training.spec import (
 __all__ = [
     "CheckpointState",
     "EvalRecord",
+    "ExperimentSpec",
     "ProgressInfo",
     "TrainHooks",
     "TrainResult",
@@ -30,4 +32,5 @@ __all__ = [
     "list_checkpoints",
     "read_checkpoint",
     "train",
+    "validate_experiment",
 ]

@@ -11,7 +11,7 @@ observations later (the lineage written next to ``model.zip``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,12 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tradeopt_ml.data import Panel, Splits, SplitSpec, make_splits
 from tradeopt_ml.envs import EnvConfig
+from tradeopt_ml.evaluation.config import evaluation_config
 from tradeopt_ml.features import FeatureSet, FeatureSpec, Normalizer, compute_features
+from tradeopt_ml.lineage import ModelRecipe, NormalizerState, SplitLayout
 from tradeopt_ml.training.runner import train
 from tradeopt_ml.training.spec import TrainHooks, TrainResult, TrainSpec
-
-#: Bumped when the lineage layout changes.
-LINEAGE_VERSION = 1
 
 
 class ExperimentSpec(BaseModel):
@@ -124,11 +123,6 @@ def prepare(bars: pd.DataFrame, spec: ExperimentSpec) -> PreparedData:
     return PreparedData(panel, features, observations, splits, normalizer)
 
 
-def evaluation_config(config: EnvConfig) -> EnvConfig:
-    """The env config for evaluation: the whole split from its first bar, no random starts."""
-    return config.model_copy(update={"random_start": False, "episode_length": None})
-
-
 @dataclass
 class ExperimentResult:
     """A finished training run with its validation check and lineage."""
@@ -136,7 +130,7 @@ class ExperimentResult:
     train: TrainResult
     model_path: Path
     validation: dict[str, float | None]
-    lineage: dict[str, Any] = field(default_factory=dict)
+    lineage: ModelRecipe
 
 
 def run_experiment(
@@ -223,22 +217,59 @@ def summary_figures(equity: np.ndarray, bars_per_year: float) -> dict[str, float
     }
 
 
-def lineage_of(spec: ExperimentSpec, data: PreparedData) -> dict[str, Any]:
-    """What rebuilds the model's observations: features, normalisation, env, split, symbols."""
-    return {
-        "lineage_version": LINEAGE_VERSION,
-        "algorithm": spec.algorithm,
-        "hyperparams": spec.hyperparams,
-        "seed": spec.seed,
-        "total_timesteps": spec.total_timesteps,
-        "n_envs": spec.n_envs,
-        "symbols": list(data.panel.symbols),
-        "start": spec.start.isoformat() if spec.start is not None else None,
-        "feature_spec": spec.features.model_dump(mode="json"),
-        "feature_spec_hash": spec.features.hash(),
-        "normalizer": data.normalizer.to_dict(),
-        "env": spec.env.model_dump(mode="json"),
-        "split": data.splits.as_dict(),
-        "split_spec": spec.split.model_dump(mode="json"),
-        "bars_per_year": data.panel.bars_per_year(),
-    }
+def lineage_of(spec: ExperimentSpec, data: PreparedData) -> ModelRecipe:
+    """What rebuilds the model's observations: features, normalisation, env, split, symbols
+    (the library part of the typed lineage, :class:`tradeopt_ml.lineage.ModelRecipe`).
+    """
+    return ModelRecipe(
+        algorithm=spec.algorithm,
+        hyperparams=spec.hyperparams,
+        seed=spec.seed,
+        total_timesteps=spec.total_timesteps,
+        n_envs=spec.n_envs,
+        symbols=list(data.panel.symbols),
+        start=spec.start,
+        features=spec.features,
+        features_hash=spec.features.hash(),
+        normalizer=NormalizerState.of(data.normalizer),
+        env=spec.env,
+        splits=SplitLayout.model_validate(data.splits.as_dict()),
+        split_spec=spec.split,
+        bars_per_year=data.panel.bars_per_year(),
+    )
+
+
+def validate_experiment(spec: ExperimentSpec) -> list[dict[str, Any]]:
+    """Check that ``spec``'s algorithm supports its env's action space and that its
+    hyperparameters are valid for it (after defaults, with ``n_envs`` for batch-size rules).
+
+    Returns:
+        Field errors, ``[]`` when valid: ``{"loc": [...], "msg", "type"}`` with ``loc`` relative
+        to the spec (``["hyperparams", "batch_size"]``, ``["algorithm"]``).
+    """
+    from gymnasium import spaces
+    from pydantic import ValidationError
+
+    from tradeopt_ml.agents import validate_hyperparams
+
+    space: spaces.Space[Any] = (
+        spaces.Discrete(3)
+        if spec.env.action_space == "discrete"
+        else spaces.Box(-1.0, 1.0, (1,), dtype="float32")
+    )
+    try:
+        validate_hyperparams(
+            spec.algorithm, spec.hyperparams, action_space=space, n_envs=spec.n_envs
+        )
+    except ValidationError as exc:
+        return [
+            {
+                "loc": ["hyperparams", *(str(p) for p in e["loc"])],
+                "msg": e["msg"],
+                "type": e["type"],
+            }
+            for e in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
+    except ValueError as exc:
+        return [{"loc": ["algorithm"], "msg": str(exc), "type": "value_error"}]
+    return []

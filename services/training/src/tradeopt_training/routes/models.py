@@ -15,7 +15,14 @@ from tradeopt_common.web.problems import problem_responses
 from tradeopt_training import service
 from tradeopt_training.deps import CurrentModel
 from tradeopt_training.models import Model, ModelStage
-from tradeopt_training.schemas import Algorithm, Alias, ModelRead, ModelUpdate, StageChangeRead
+from tradeopt_training.schemas import (
+    Algorithm,
+    Alias,
+    ModelRead,
+    ModelStudyUpdate,
+    ModelUpdate,
+    StageChangeRead,
+)
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 
@@ -97,4 +104,24 @@ async def update_model(
     aliases; every change is kept in its history.
     """
     model = await service.update_model(session, model_id, body, changed_by=principal.id)
+    return await _read(session, model, history=True)
+
+
+@router.put(
+    "/{model_id}/study",
+    response_model=ModelRead,
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
+)
+async def record_study(
+    model_id: uuid.UUID,
+    body: ModelStudyUpdate,
+    session: SessionDep,
+    store: StoreDep,
+    _: WritePrincipal,
+) -> ModelRead:
+    """Record the outcome of the study this model was trained in (trial count, variance of the
+    trials' Sharpe ratios) in its lineage; evaluations of the model then report its deflated
+    Sharpe ratio. 409 when the model was not trained as that trial of that study.
+    """
+    model = await service.record_study_outcome(session, store, model_id, body)
     return await _read(session, model, history=True)

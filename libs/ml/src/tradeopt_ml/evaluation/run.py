@@ -1,0 +1,601 @@
+"""Evaluation end to end, as pure computation: bars + subjects + request → report.
+
+:func:`run_evaluation` backtests every subject (trained models, rebuilt from their lineage, and
+baselines) on the same bars and costs, adds the reference baselines and seeded random policies,
+and computes metrics, Sharpe statistics (bootstrap CI, PSR, DSR for a tuned model), cost
+sensitivity, policy diagnostics, equity/trade series and the HTML tear sheet.
+:func:`walk_forward_report` does the same for walk-forward folds: each fold's model on its own
+test window, stitched into one out-of-sample curve against buy-and-hold.
+
+The evaluation service's jobs only load (bars, lineages, model zips), call one of these and store
+what :class:`EvaluationReport` holds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from tradeopt_ml.data import Panel
+from tradeopt_ml.envs.config import EnvConfig
+from tradeopt_ml.evaluation.backtest import BacktestResult, backtest_targets, trade_returns
+from tradeopt_ml.evaluation.baselines import baseline_positions
+from tradeopt_ml.evaluation.config import evaluation_config
+from tradeopt_ml.evaluation.evaluate import backtest_model, bar_range, evaluate_result
+from tradeopt_ml.evaluation.metrics import compute_metrics
+from tradeopt_ml.evaluation.report import render_report
+from tradeopt_ml.evaluation.sensitivity import cost_sensitivity
+from tradeopt_ml.evaluation.statistics import (
+    bootstrap_sharpe_ci,
+    deflated_sharpe_ratio,
+    probabilistic_sharpe_ratio,
+)
+from tradeopt_ml.lineage import LineageStudy, ModelLineage
+
+#: Baselines every evaluation reports next to its subjects (buy-and-hold is required, DESIGN §6).
+REFERENCE_BASELINES = ("buy_and_hold", "flat", "sma_crossover", "momentum")
+#: Cost multipliers of the cost-sensitivity table.
+COST_MULTIPLIERS = (0.0, 1.0, 2.0, 3.0)
+
+Progress = Callable[[float, str], None]
+
+
+class EvaluationError(ValueError):
+    """The request cannot be evaluated on these bars (the message says why)."""
+
+
+@dataclass(frozen=True)
+class ModelSubject:
+    """A trained model: its lineage and its ``model.zip``."""
+
+    name: str
+    lineage: ModelLineage
+    model_path: Path
+
+
+@dataclass(frozen=True)
+class BaselineSubject:
+    """A baseline strategy (:data:`tradeopt_ml.evaluation.BASELINES`) with its parameters."""
+
+    name: str
+    baseline: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+Subject = ModelSubject | BaselineSubject
+
+
+class EvaluationRequest(BaseModel):
+    """Which bars and costs, and how much statistics.
+
+    ``part`` picks a split part (the models' split; the default split for baselines only);
+    ``start``/``end`` (inclusive) pick a date range instead. ``cost_bps``/``slippage_bps``
+    override the models' trained costs (the env default for baselines only).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    part: Literal["train", "validation", "test"] | None = "test"
+    start: datetime | None = None
+    end: datetime | None = None
+    cost_bps: float | None = Field(None, ge=0)
+    slippage_bps: float | None = Field(None, ge=0)
+    random_seeds: int = Field(20, ge=1)
+    bootstrap_resamples: int = Field(2000, ge=10)
+    title: str = "Evaluation"
+
+
+@dataclass
+class EvaluationReport:
+    """What an evaluation produced, JSON-safe.
+
+    Attributes:
+        values: the stored results (``metrics``, ``benchmarks``, ``statistics``,
+            ``diagnostics``, ``cost_sensitivity``, ``comparison``, ``bars``).
+        series: equity/drawdown/position points per subject (``equity.json``).
+        trades: trade list per subject (``trades.json``).
+        html: the tear sheet (``report.html``).
+        subjects: names of the evaluated subjects, in order.
+    """
+
+    values: dict[str, Any]
+    series: dict[str, list[dict[str, Any]]]
+    trades: dict[str, list[dict[str, Any]]]
+    html: str
+    subjects: list[str]
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with numpy scalars as Python numbers, non-finite floats as ``None`` and
+    timestamps as ISO 8601 strings (what a JSON column or file can hold).
+    """
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, datetime | pd.Timestamp | np.datetime64):
+        return pd.Timestamp(value).isoformat()
+    return value
+
+
+def backtest_metrics(
+    run: BacktestResult, bars_per_year: float, benchmark: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Metrics of one backtest: ``n_trades`` counts closed round trips (from the trade list),
+    ``n_orders`` the bars on which a position changed, as :func:`evaluate_result` reports them.
+    """
+    orders = compute_metrics(
+        run.equity, bars_per_year=bars_per_year, positions=run.units, costs=run.costs
+    )["n_trades"]
+    metrics = compute_metrics(
+        run.equity,
+        bars_per_year=bars_per_year,
+        positions=run.positions,
+        trades=trade_returns(run.trades),
+        costs=run.costs,
+        benchmark=benchmark,
+    )
+    metrics["n_orders"] = orders
+    return metrics
+
+
+def distribution(values: Sequence[float | None]) -> dict[str, float | None]:
+    """Mean, sample standard deviation and 5/50/95th percentiles of the non-null values."""
+    arr = np.array([v for v in values if v is not None], dtype=float)
+    if arr.size == 0:
+        return {"mean": None, "std": None, "p05": None, "p50": None, "p95": None}
+    return {
+        "mean": float(arr.mean()),
+        "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
+        "p05": float(np.percentile(arr, 5)),
+        "p50": float(np.percentile(arr, 50)),
+        "p95": float(np.percentile(arr, 95)),
+    }
+
+
+def study_deflated_sharpe(
+    result: BacktestResult, study: LineageStudy | None, bars_per_year: float
+) -> float | None:
+    """Deflated Sharpe ratio of a tuned model's backtest from its lineage's study block (trial
+    count and variance of the trials' Sharpe ratios); ``None`` without a finished study or for
+    fewer than 3 returns or degenerate moments.
+    """
+    if study is None or study.n_trials is None or study.trials_sharpe_variance is None:
+        return None
+    returns = result.equity[1:] / result.equity[:-1] - 1.0
+    if returns.size < 3:
+        return None
+    try:
+        value = deflated_sharpe_ratio(
+            returns,
+            n_trials=study.n_trials,
+            trials_sharpe_variance=study.trials_sharpe_variance,
+            bars_per_year=bars_per_year,
+        )
+    except ValueError:
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+@dataclass
+class _Frame:
+    """The bars every subject is evaluated on: panel, bar range and execution config."""
+
+    panel: Panel
+    start: int
+    stop: int
+    config: EnvConfig
+
+    def baseline(
+        self, name: str, params: dict[str, Any] | None = None, multiplier: float = 1.0
+    ) -> BacktestResult:
+        targets = baseline_positions(name, self.panel, **(params or {}))
+        config = evaluation_config(self.config, cost_multiplier=multiplier)
+        return backtest_targets(self.panel, targets, config, start=self.start, stop=self.stop)
+
+
+def _model_backtest(
+    subject: ModelSubject, bars: pd.DataFrame, request: EvaluationRequest, multiplier: float = 1.0
+) -> tuple[BacktestResult, Panel, tuple[int, int], EnvConfig]:
+    config = evaluation_config(
+        subject.lineage.env,
+        cost_bps=request.cost_bps,
+        slippage_bps=request.slippage_bps,
+        cost_multiplier=multiplier,
+    )
+    try:
+        result, panel, bounds = backtest_model(
+            subject.model_path,
+            subject.lineage,
+            bars,
+            part=request.part,
+            start=request.start,
+            end=request.end,
+            cost_bps=config.cost_bps,
+            slippage_bps=config.slippage_bps,
+        )
+    except ValueError as exc:
+        raise EvaluationError(f"cannot evaluate {subject.name}: {exc}") from exc
+    return result, panel, bounds, config
+
+
+def run_evaluation(
+    bars: pd.DataFrame,
+    subjects: Sequence[Subject],
+    request: EvaluationRequest,
+    *,
+    progress: Progress | None = None,
+    check: Callable[[], None] | None = None,
+) -> EvaluationReport:
+    """Evaluate ``subjects`` on the same bars and costs (see the module docstring).
+
+    The first subject is the primary one: its statistics, diagnostics, cost sensitivity and
+    tear sheet are reported; every subject gets a row in ``comparison`` (metrics vs buy-and-hold,
+    and ``deflated_sharpe`` for a model whose lineage records a finished study). Models define
+    the bars (their lineage's symbols, split and costs); without models, baselines run on every
+    symbol of ``bars`` with the default env costs.
+
+    Args:
+        bars: canonical bars of the dataset.
+        subjects: models and baselines, primary first.
+        request: bars (split part or date range), cost overrides, statistics budget.
+        progress: called with ``(fraction, message)`` as the work advances.
+        check: called between stages; may raise to stop (cancellation).
+
+    Returns:
+        The report (results, series, trades, HTML).
+
+    Raises:
+        EvaluationError: a subject cannot be evaluated on these bars (too few bars, unknown
+            split part, symbols missing, ...).
+    """
+    if not subjects:
+        raise EvaluationError("nothing to evaluate")
+    report_progress = progress or (lambda fraction, message: None)
+    results: dict[str, BacktestResult] = {}
+    frame: _Frame | None = None
+    for i, subject in enumerate(subjects):
+        report_progress(0.1 + 0.5 * i / len(subjects), f"backtesting {subject.name}")
+        if isinstance(subject, ModelSubject):
+            result, panel, (start, stop), config = _model_backtest(subject, bars, request)
+            if frame is None:
+                frame = _Frame(panel, start, stop, config)
+            results[subject.name] = result
+    if frame is None:  # baselines only
+        panel = Panel.from_bars(bars)
+        try:
+            start, stop = bar_range(
+                panel, None, part=request.part, start=request.start, end=request.end
+            )
+        except ValueError as exc:
+            raise EvaluationError(str(exc)) from exc
+        config = evaluation_config(
+            EnvConfig(), cost_bps=request.cost_bps, slippage_bps=request.slippage_bps
+        )
+        frame = _Frame(panel, start, stop, config)
+    for subject in subjects:
+        if isinstance(subject, BaselineSubject):
+            results[subject.name] = frame.baseline(subject.baseline, subject.params)
+    report_progress(0.65, "benchmarks")
+    bpy = frame.panel.bars_per_year()
+    benchmark_runs = {
+        name: frame.baseline(name) for name in REFERENCE_BASELINES if name not in results
+    }
+    benchmark = results.get("buy_and_hold") or benchmark_runs["buy_and_hold"]
+    random_metrics = [
+        compute_metrics(frame.baseline("random", {"seed": seed}).equity, bars_per_year=bpy)
+        for seed in range(request.random_seeds)
+    ]
+    if check is not None:
+        check()
+    report_progress(0.75, "metrics and statistics")
+    primary = subjects[0]
+    primary_run = results[primary.name]
+    study = primary.lineage.study if isinstance(primary, ModelSubject) else None
+    finished = study is not None and study.finished
+    analysis = evaluate_result(
+        primary_run,
+        bars_per_year=bpy,
+        benchmark=benchmark,
+        n_trials=study.n_trials if finished and study else None,
+        trials_sharpe_variance=study.trials_sharpe_variance if finished and study else None,
+        seed=0,
+        n_resamples=request.bootstrap_resamples,
+    )
+    benchmarks: dict[str, Any] = {
+        name: backtest_metrics(run, bpy) for name, run in benchmark_runs.items()
+    }
+    benchmarks["random"] = {
+        "seeds": request.random_seeds,
+        "sharpe": distribution([m.get("sharpe") for m in random_metrics]),
+        "total_return": distribution([m.get("total_return") for m in random_metrics]),
+    }
+    report_progress(0.85, "cost sensitivity")
+    sensitivity = _cost_sensitivity(primary, bars, request, frame, bpy)
+    lineages = {s.name: s.lineage for s in subjects if isinstance(s, ModelSubject)}
+    comparison = []
+    for name, run in results.items():
+        row = {"subject": name, **backtest_metrics(run, bpy, benchmark.equity[: len(run.equity)])}
+        if name in lineages:
+            row["deflated_sharpe"] = study_deflated_sharpe(run, lineages[name].study, bpy)
+        comparison.append(row)
+    series = {name: run.to_series() for name, run in results.items()}
+    series["buy_and_hold"] = benchmark.to_series()
+    trades = {name: run.trades for name, run in results.items()}
+    first, last = pd.Timestamp(primary_run.timestamps[0]), pd.Timestamp(primary_run.timestamps[-1])
+    notes = [
+        f"Bars {first.date()} to {last.date()} ({len(primary_run.equity) - 1} decisions), "
+        f"fills at {frame.config.fill}, costs {frame.config.cost_bps} bps + slippage "
+        f"{frame.config.slippage_bps} bps, out of sample: {request.part or 'date range'}.",
+        "Sharpe: simple returns, risk-free 0, annualised with "
+        f"{bpy:g} bars per year; CI: stationary block bootstrap.",
+    ]
+    html = render_report(
+        timestamps=primary_run.timestamps,
+        equity=primary_run.equity,
+        metrics={
+            primary.name: analysis["metrics"],
+            "buy_and_hold": backtest_metrics(benchmark, bpy),
+        },
+        benchmark_equity=benchmark.equity[: len(primary_run.equity)],
+        positions=primary_run.positions,
+        bars_per_year=bpy,
+        title=request.title,
+        strategy_name=primary.name,
+        benchmark_name="buy_and_hold",
+        notes=notes,
+    )
+    statistics = {k: v for k, v in analysis.items() if k not in ("metrics", "diagnostics")}
+    values = {
+        "metrics": json_safe(analysis["metrics"]),
+        "benchmarks": json_safe(benchmarks),
+        "statistics": json_safe(statistics),
+        "diagnostics": json_safe(analysis.get("diagnostics") or {}),
+        "cost_sensitivity": json_safe(sensitivity),
+        "comparison": json_safe(comparison),
+        "bars": {
+            "symbols": list(frame.panel.symbols),
+            "start": first.isoformat(),
+            "end": last.isoformat(),
+            "decisions": int(len(primary_run.equity) - 1),
+            # the env's bust rule ends a backtest early (portfolio below bust_fraction of cash)
+            "terminated_early": bool(getattr(primary_run, "terminated", False)),
+            "bars_per_year": bpy,
+            "fill": frame.config.fill,
+            "cost_bps": frame.config.cost_bps,
+            "slippage_bps": frame.config.slippage_bps,
+        },
+    }
+    return EvaluationReport(
+        values=values,
+        series=json_safe(series),
+        trades=json_safe(trades),
+        html=html,
+        subjects=list(results),
+    )
+
+
+def _cost_sensitivity(
+    subject: Subject,
+    bars: pd.DataFrame,
+    request: EvaluationRequest,
+    frame: _Frame,
+    bpy: float,
+) -> list[dict[str, Any]]:
+    def run(multiplier: float) -> dict[str, Any]:
+        if isinstance(subject, ModelSubject):
+            result = _model_backtest(subject, bars, request, multiplier)[0]
+        else:
+            result = frame.baseline(subject.baseline, subject.params, multiplier)
+        return {
+            "equity": result.equity,
+            "positions": result.positions,
+            "trades": trade_returns(result.trades),
+            "costs": result.costs,
+        }
+
+    rows = cost_sensitivity(run, bars_per_year=bpy, multipliers=COST_MULTIPLIERS)
+    return [
+        {
+            "cost_multiplier": row["cost_multiplier"],
+            "cost_bps": frame.config.cost_bps * float(row["cost_multiplier"] or 0.0),
+            "slippage_bps": frame.config.slippage_bps * float(row["cost_multiplier"] or 0.0),
+            "total_return": row.get("total_return"),
+            "sharpe": row.get("sharpe"),
+            "max_drawdown": row.get("max_drawdown"),
+            "turnover": row.get("turnover"),
+        }
+        for row in rows
+    ]
+
+
+# ----------------------------------------------------------------------------------------------
+# walk-forward
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FoldModel:
+    """One walk-forward fold's trained model and the bars it is tested on.
+
+    Attributes:
+        index: the fold's number.
+        train: the fold's training window (JSON form, e.g. :meth:`Segment.as_dict`).
+        test: the fold's test window (JSON form); ``start``/``stop`` index the dataset's
+            panel of the evaluated symbols.
+        test_start: first bar of the test window.
+        test_end: last bar of the test window (inclusive).
+        model: the fold's model.
+        run_id: the training run that produced it.
+    """
+
+    index: int
+    train: dict[str, Any]
+    test: dict[str, Any]
+    test_start: datetime
+    test_end: datetime
+    model: ModelSubject
+    run_id: str
+
+
+def stitch(parts: Sequence[np.ndarray], initial: float) -> np.ndarray:
+    """Chain each part's returns into one curve starting at ``initial``."""
+    returns = np.concatenate([p[1:] / p[:-1] for p in parts])
+    return initial * np.concatenate([[1.0], np.cumprod(returns)])
+
+
+def equity_points(
+    timestamps: np.ndarray, values: np.ndarray, positions: np.ndarray | None
+) -> list[dict[str, Any]]:
+    """``[{"t", "equity", "drawdown"[, "position"]}]`` of a curve; ``t`` is ISO 8601 UTC."""
+    drawdown = values / np.maximum.accumulate(values) - 1.0
+    out = []
+    for i, t in enumerate(pd.DatetimeIndex(timestamps).strftime("%Y-%m-%dT%H:%M:%SZ")):
+        point: dict[str, Any] = {"t": t, "equity": float(values[i]), "drawdown": float(drawdown[i])}
+        if positions is not None:
+            row = positions[i]
+            point["position"] = float(row[0]) if row.shape[0] == 1 else row.tolist()
+        out.append(point)
+    return out
+
+
+def walk_forward_report(
+    bars: pd.DataFrame,
+    panel: Panel,
+    folds: Sequence[FoldModel],
+    *,
+    cost_bps: float | None = None,
+    slippage_bps: float | None = None,
+    title: str = "Walk-forward evaluation",
+) -> EvaluationReport:
+    """Backtest each fold's model on its own test window (out of sample, same costs), stitch the
+    test windows into one curve and report per-fold and overall metrics against buy-and-hold.
+
+    Args:
+        bars: canonical bars of the dataset.
+        panel: the panel of the evaluated symbols (folds index its bars).
+        folds: the folds, in time order, each with its trained model.
+        cost_bps: commission override, else each model's trained costs.
+        slippage_bps: slippage override, else each model's.
+        title: the tear sheet's title.
+
+    Returns:
+        The report: ``values["comparison"]`` holds one row per fold.
+    """
+    if not folds:
+        raise EvaluationError("no folds to evaluate")
+    strategy, benchmark, stamps, positions, trades, per_fold = [], [], [], [], [], []
+    bpy = panel.bars_per_year()
+    config: EnvConfig | None = None
+    for fold in folds:
+        lineage = fold.model.lineage
+        config = evaluation_config(lineage.env, cost_bps=cost_bps, slippage_bps=slippage_bps)
+        try:
+            result, fold_panel, (a, b) = backtest_model(
+                fold.model.model_path,
+                lineage,
+                bars,
+                part=None,
+                start=fold.test_start,
+                end=fold.test_end,
+                cost_bps=config.cost_bps,
+                slippage_bps=config.slippage_bps,
+            )
+        except ValueError as exc:
+            raise EvaluationError(f"cannot evaluate fold {fold.index}: {exc}") from exc
+        bh = backtest_targets(
+            fold_panel, baseline_positions("buy_and_hold", fold_panel), config, start=a, stop=b
+        )
+        strategy.append(result.equity)
+        benchmark.append(bh.equity[: len(result.equity)])
+        stamps.append(result.timestamps if not stamps else result.timestamps[1:])
+        positions.append(result.positions if not positions else result.positions[1:])
+        trades += [{**t, "fold": fold.index} for t in result.trades]
+        fold_metrics = compute_metrics(
+            result.equity,
+            bars_per_year=bpy,
+            positions=result.positions,
+            costs=result.costs,
+            benchmark=bh.equity[: len(result.equity)],
+        )
+        per_fold.append(
+            {
+                "fold": fold.index,
+                "run_id": fold.run_id,
+                "model_id": str(lineage.model_id),
+                "train": fold.train,
+                "test": fold.test,
+                "terminated_early": bool(result.terminated),
+                "buy_and_hold_total_return": float(bh.equity[-1] / bh.equity[0] - 1),
+                **fold_metrics,
+            }
+        )
+    assert config is not None
+    initial = float(strategy[0][0])
+    equity = stitch(strategy, initial)
+    bh_equity = stitch(benchmark, initial)
+    timestamps = np.concatenate(stamps)
+    held = np.concatenate(positions)
+    metrics = compute_metrics(equity, bars_per_year=bpy, positions=held, benchmark=bh_equity)
+    returns = equity[1:] / equity[:-1] - 1.0
+    ci = bootstrap_sharpe_ci(returns, bars_per_year=bpy, seed=0)
+    statistics = {
+        "sharpe_ci": [ci.low, ci.high],
+        "sharpe_ci_level": ci.level,
+        "probabilistic_sharpe": probabilistic_sharpe_ratio(returns),
+        "deflated_sharpe": None,
+        "folds": len(folds),
+    }
+    bh_metrics = compute_metrics(bh_equity, bars_per_year=bpy)
+    html = render_report(
+        timestamps=timestamps,
+        equity=equity,
+        metrics={"walk_forward": metrics, "buy_and_hold": bh_metrics},
+        benchmark_equity=bh_equity,
+        positions=held,
+        bars_per_year=bpy,
+        title=title,
+        strategy_name="walk_forward",
+        notes=[
+            f"{len(folds)} folds; each model trained only on its fold's training window and "
+            "evaluated on the following test window; test windows stitched out of sample.",
+        ],
+    )
+    values = {
+        "metrics": json_safe(metrics),
+        "benchmarks": json_safe({"buy_and_hold": bh_metrics}),
+        "statistics": json_safe(statistics),
+        "comparison": json_safe(per_fold),
+        "bars": {
+            "symbols": list(panel.symbols),
+            "start": pd.Timestamp(timestamps[0]).tz_localize("UTC").isoformat(),
+            "end": pd.Timestamp(timestamps[-1]).tz_localize("UTC").isoformat(),
+            "decisions": int(len(equity) - 1),
+            "bars_per_year": bpy,
+            "fill": config.fill,
+            "cost_bps": config.cost_bps,
+            "slippage_bps": config.slippage_bps,
+            "folds": len(folds),
+        },
+    }
+    series = {
+        "walk_forward": equity_points(timestamps, equity, held),
+        "buy_and_hold": equity_points(timestamps, bh_equity, None),
+    }
+    return EvaluationReport(
+        values=values,
+        series=json_safe(series),
+        trades=json_safe({"walk_forward": trades}),
+        html=html,
+        subjects=["walk_forward"],
+    )
