@@ -2,16 +2,43 @@
 
 ``gymnasium.make("tradeopt/Trading-v0", panel=..., features=..., config=...)`` works once this
 package is imported.
+
+The vector env and the factories need stable-baselines3 (the ``rl`` extra). They are imported on
+first use, so the configuration and the single env (numpy + gymnasium only) stay importable in
+images without torch — e.g. by the typed model lineage that every service reads.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from tradeopt_ml.envs.config import EnvConfig
 from tradeopt_ml.envs.core import TradingCore
-from tradeopt_ml.envs.factory import make_env, make_vec_env
 from tradeopt_ml.envs.registration import ENV_ID, register
 from tradeopt_ml.envs.trading import TradingEnv
-from tradeopt_ml.envs.vec import BatchedTradingVecEnv
+
+if TYPE_CHECKING:
+    from tradeopt_ml.envs.factory import make_env, make_vec_env
+    from tradeopt_ml.envs.vec import BatchedTradingVecEnv
 
 register()
+
+_NEEDS_RL = {
+    "BatchedTradingVecEnv": "tradeopt_ml.envs.vec",
+    "make_env": "tradeopt_ml.envs.factory",
+    "make_vec_env": "tradeopt_ml.envs.factory",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the stable-baselines3-backed names on first use."""
+    module = _NEEDS_RL.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "ENV_ID",
