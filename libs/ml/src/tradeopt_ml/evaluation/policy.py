@@ -131,9 +131,9 @@ def rowwise_inference(policy: Any) -> Iterator[None]:
     with _ROW_TANH_LOCK:
         original_tanh = torch.tanh
         for layer in layers:
-            layer.forward = _rowwise_linear(layer)
+            layer.forward = _rowwise_linear(layer)  # type: ignore[method-assign]
         for act in tanhs:
-            act.forward = _rowwise_elementwise(original_tanh)
+            act.forward = _rowwise_elementwise(original_tanh)  # type: ignore[method-assign]
         torch.tanh = _rowwise_elementwise(original_tanh)
         try:
             yield
@@ -185,7 +185,8 @@ def _discrete_scores(model: Any, obs: np.ndarray) -> tuple[list[np.ndarray], boo
             return [policy.q_net(obs_t).cpu().numpy()], True
         dist = policy.get_distribution(obs_t).distribution
         heads = dist if isinstance(dist, list) else [dist]
-        return [h.probs.cpu().numpy() for h in heads], False
+        # Categorical heads (discrete actions) carry ``probs``; torch's base class does not.
+        return [h.probs.cpu().numpy() for h in heads], False  # type: ignore[attr-defined]
 
 
 def _uses_margin_rule(model: Any) -> bool:
@@ -461,12 +462,12 @@ def _first_guess(
         tails = levels if levels is not None else np.zeros((1, base.shape[1] - k))
         table = split.guess(tails).astype(np.int64)
     else:
-        table = []
+        per_level: list[np.ndarray] = []
         for level in levels if levels is not None else [0.0]:
             obs = base.copy()
             obs[:, k:] = level
-            table.append(predict_actions(model, obs))
-        table = np.stack(table)
+            per_level.append(predict_actions(model, obs))
+        table = np.stack(per_level)
     if not scan:
         return table[0]
     rows = table.tolist()
@@ -521,10 +522,10 @@ def fast_policy_backtest(
         split = None
     stats = {"passes": 0, "sequential_steps": 0}
     if not (margin or not check or rows_match_predict(model, base, rows=16)):
-        obs = base.copy()
-        obs[0] = core.observe()
+        first = base.copy()
+        first[0] = core.observe()
         actions = np.empty((k_max, *model.action_space.shape), dtype=model.action_space.dtype)
-        _sequential(model, rec, obs, actions, 0, stats)
+        _sequential(model, rec, first, actions, 0, stats)
         return rec.result(actions), stats
 
     def decide(lo: int, hi: int, tail: np.ndarray, obs: np.ndarray | None) -> np.ndarray:

@@ -494,7 +494,12 @@ def walk_forward_report(
     """
     if not folds:
         raise EvaluationError("no folds to evaluate")
-    strategy, benchmark, stamps, positions, trades, per_fold = [], [], [], [], [], []
+    strategy: list[np.ndarray] = []
+    benchmark: list[np.ndarray] = []
+    stamps: list[np.ndarray] = []
+    positions: list[np.ndarray] = []
+    trades: list[dict[str, Any]] = []
+    per_fold: list[dict[str, Any]] = []
     bpy = panel.bars_per_year()
     config: EnvConfig | None = None
     for fold in folds:

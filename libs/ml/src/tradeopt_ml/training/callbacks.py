@@ -252,6 +252,7 @@ class EvalCallback(_PeriodicCallback):
         self.logger.record("eval/mean_reward", mean_reward)
         self.logger.record("eval/std_reward", record.std_reward)
         self.logger.record("eval/mean_ep_length", record.mean_ep_length)
+        assert self.state.best_eval is not None  # set by this or an earlier evaluation
         self.logger.record("eval/best_mean_reward", float(self.state.best_eval))
         self.logger.dump(timesteps)
         self.hooks.on_eval(record)

@@ -255,7 +255,7 @@ def validate_experiment(spec: ExperimentSpec) -> list[dict[str, Any]]:
     space: spaces.Space[Any] = (
         spaces.Discrete(3)
         if spec.env.action_space == "discrete"
-        else spaces.Box(-1.0, 1.0, (1,), dtype="float32")
+        else spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
     )
     try:
         validate_hyperparams(
