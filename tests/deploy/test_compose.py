@@ -17,6 +17,7 @@ from tests.deploy.support import (
     DATA_WORKER_ARGV,
     EVALUATION_API_ARGV,
     EVALUATION_WORKER_ARGV,
+    MANIFEST,
     MIGRATE_ARGV,
     ROOT,
     SERVICES,
@@ -71,6 +72,14 @@ EVALUATION_COMMANDS = {
 }
 #: The services built on the compute image (torch): service -> (processes, API port).
 ML_SERVICES = {"training": (TRAINING_COMMANDS, 8002), "evaluation": (EVALUATION_COMMANDS, 8004)}
+
+
+def test_ml_services_are_the_built_compute_services() -> None:
+    """The per-service expectations above cover every built service on the compute image of
+    services.yaml (a new one needs its commands written down here)."""
+    assert set(ML_SERVICES) == {s.name for s in MANIFEST.built() if s.image == "compute"}
+
+
 APP_PROCESSES = [*DATA_COMMANDS, *TRAINING_COMMANDS, *EVALUATION_COMMANDS]
 
 
