@@ -38,7 +38,7 @@ lock: install  ## re-pin requirements/constraints.txt from the venv
 	{ echo '# Pinned versions of every third-party dependency (pip freeze of the dev venv). Regenerate with `make lock`.'; \
 	  $(PIP) freeze --exclude-editable | sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/'; } > requirements/constraints.txt
 
-lint: install  ## ruff
+lint: install check-generated  ## ruff, and every generated/checked file agrees with services.yaml
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check libs services cli tests
 
@@ -46,7 +46,7 @@ format: install  ## ruff format + autofix
 	$(VENV)/bin/ruff format libs services cli tests
 	$(VENV)/bin/ruff check --fix .
 
-test: install system-deps services  ## installs what it needs, then lint + every test — the CI command
+test: install system-deps services check-generated  ## installs what it needs, then check-generated + ruff + every test — the CI command
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 

@@ -4,7 +4,9 @@
     python monitoring/render_prometheusrule.py
     # rewrites k8s/components/monitoring/prometheusrule.yaml
 
-tests/deploy checks that the committed file matches the rules, so edit the rules, then re-run this.
+`make generate` runs the same rendering (after updating the rules' regions generated from
+services.yaml) and `make check-generated` fails when the committed file is stale, so edit the
+rules, then run `make generate` (or this script).
 """
 
 from __future__ import annotations
@@ -23,11 +25,15 @@ HEADER = (
 )
 
 
-def render() -> dict:
-    """The PrometheusRule object holding every rule group, in file order."""
+def render(texts: list[str] | None = None) -> dict:
+    """The PrometheusRule object holding every rule group, in file order (``texts``: the rule
+    files' contents in that order; default: read them).
+    """
+    if texts is None:
+        texts = [path.read_text() for path in sorted(RULES.glob("*.yml"))]
     groups = []
-    for path in sorted(RULES.glob("*.yml")):
-        groups.extend(yaml.safe_load(path.read_text())["groups"])
+    for text in texts:
+        groups.extend(yaml.safe_load(text)["groups"])
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
@@ -52,9 +58,14 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 _Dumper.add_representer(str, _str)
 
 
+def text(rule: dict) -> str:
+    """The file's content for a rendered PrometheusRule object."""
+    return HEADER + yaml.dump(rule, Dumper=_Dumper, sort_keys=False, width=100)
+
+
 def main() -> int:
     """Write the PrometheusRule file."""
-    TARGET.write_text(HEADER + yaml.dump(render(), Dumper=_Dumper, sort_keys=False, width=100))
+    TARGET.write_text(text(render()))
     print(f"wrote {TARGET.relative_to(ROOT)}")
     return 0
 

@@ -13,8 +13,8 @@
 #   k8s      copies k8s/ to a temporary folder (the repository is never changed), pins every
 #            trading-optimization-* image of the overlay to REG/trading-optimization-<name>:X.Y.Z
 #            (`kustomize edit set image` when kustomize is installed, else a PyYAML edit of the
-#            copy's images: list), deletes the finished one-shot Jobs (immutable) and runs
-#            kubectl apply -k on the copy.
+#            copy's images: list), deletes the finished one-shot Jobs (immutable: the Jobs of
+#            the rendered manifest) and runs kubectl apply -k on the copy.
 #   --dry-run   print every command and the rendered manifest (compose config / kustomize
 #               output); nothing is built, pushed or applied.
 #   --render    print only the rendered k8s manifest on stdout (release asset).
@@ -199,8 +199,26 @@ PY
   "$KUBECTL" kustomize "$dir" >"$manifest" || die "kustomize build of overlay '$overlay' failed"
   if [ "$dry_run" = 1 ]; then cat "$manifest"; fi
   [ "$render" = 1 ] && return
-  # Jobs are immutable: remove the finished one-shots so apply creates the new version's.
-  run "$KUBECTL" delete job -n "$NAMESPACE" data-migrate training-migrate evaluation-migrate minio-init --ignore-not-found
+  # Jobs are immutable: remove the finished one-shots so apply creates the new version's. Exactly
+  # the Jobs of the rendered manifest (each built service's <svc>-migrate, minio-init, ...): never
+  # a list by hand (services.yaml decides the services; make check-generated enforces it).
+  local job_names jobs=()
+  job_names="$("$PYTHON" - "$manifest" <<'PY'
+"""Names of the Jobs in a rendered kustomize manifest, in manifest order."""
+import sys
+
+import yaml
+
+with open(sys.argv[1], encoding="utf-8") as f:
+    for doc in yaml.safe_load_all(f):
+        if doc and doc.get("kind") == "Job":
+            print(doc["metadata"]["name"])
+PY
+)" || die "cannot list the Jobs of the rendered manifest ($PYTHON with PyYAML)"
+  [ -z "$job_names" ] || mapfile -t jobs <<<"$job_names"
+  if [ "${#jobs[@]}" -gt 0 ]; then
+    run "$KUBECTL" delete job -n "$NAMESPACE" "${jobs[@]}" --ignore-not-found
+  fi
   run "$KUBECTL" apply -k "$dir"
 }
 

@@ -56,6 +56,23 @@ def _compose(path: str) -> Check:
         for s in manifest.built():
             api, worker = services.get(f"{s.name}-api"), services.get(f"{s.name}-worker")
             if api:
+                urls = {
+                    k.removeprefix("TRADING_OPT_").removesuffix("_URL").lower(): str(v)
+                    for k, v in (api.get("environment") or {}).items()
+                    if k.startswith("TRADING_OPT_") and k.endswith("_URL")
+                }
+                problems += _compare(
+                    path,
+                    [x.name for x in manifest.built()],
+                    urls,
+                    f"TRADING_OPT_<SVC>_URL of {s.name}-api",
+                )
+                problems += [
+                    f"{path}: service {x.name!r}: TRADING_OPT_{x.upper}_URL is {urls[x.name]}, "
+                    f"expected http://{x.name}-api:{x.port}"
+                    for x in manifest.built()
+                    if x.name in urls and urls[x.name] != f"http://{x.name}-api:{x.port}"
+                ]
                 command = " ".join(map(str, api.get("command", [])))
                 if f"--port={s.port}" not in command and f"--port {s.port}" not in command:
                     problems.append(f"{path}: service {s.name!r}: API does not listen on {s.port}")
@@ -137,6 +154,200 @@ def check_k8s(manifest: Manifest, root: Path) -> list[str]:
         if d
     ]
     problems += _compare(place, [s.name for s in manifest.built()], scaled, "worker ScaledObject")
+    return problems
+
+
+#: Images of ours that are not services: the gateway (nginx + dashboard) and the CLI.
+OTHER_IMAGES = {"gateway", "cli"}
+SERVICE_OBJECT = re.compile(r"^([a-z][a-z0-9]*)-(api|worker|migrate)$")
+
+
+def _image_service(name: str) -> str | None:
+    """``training`` for ``trading-optimization-training`` (and its ``-cu128`` variant); None for
+    the gateway/CLI images and for images not of ours.
+    """
+    if not name.startswith("trading-optimization-"):
+        return None
+    rest = name.removeprefix("trading-optimization-")
+    return None if rest in OTHER_IMAGES else rest.split("-")[0]
+
+
+def _patch_targets(doc: dict) -> list[tuple[str, str]]:
+    """(kind, name) of every patch target of a kustomization that names one object."""
+    found = []
+    for patch in doc.get("patches") or []:
+        target = patch.get("target") or {}
+        if target.get("name"):
+            found.append((str(target.get("kind", "")), str(target["name"])))
+    return found
+
+
+def check_k8s_overlays(manifest: Manifest, root: Path) -> list[str]:
+    """Each overlay pins an image of every built service (and none of another); prod sizes the
+    API and worker autoscalers of every built service; no kustomization of k8s/ patches an
+    object of a service that is not built (kustomize ignores a patch that matches nothing).
+    """
+    problems = []
+    built = [s.name for s in manifest.built()]
+    for overlay in ("dev", "prod"):
+        place = f"k8s/overlays/{overlay}/kustomization.yaml"
+        doc = yaml.safe_load((root / place).read_text())
+        images = doc.get("images") or []
+        named = {str(i["name"]): _image_service(str(i["name"])) for i in images if i.get("name")}
+        # The service's own image (trading-optimization-<svc>), exactly; variants (…-cu128)
+        # only of built services.
+        own = [s for n, s in named.items() if s and n == f"trading-optimization-{s}"]
+        problems += _compare(place, built, own, "images: entry")
+        problems += [
+            f"{place}: service {s!r} is not a built service of services.yaml (image {n})"
+            for n, s in named.items()
+            if s and s not in built and n != f"trading-optimization-{s}"
+        ]
+        for image in images:
+            service = named.get(str(image.get("name")))
+            new_name = str(image.get("newName", ""))
+            if (
+                service in built
+                and new_name
+                and not new_name.endswith(f"trading-optimization-{service}")
+            ):
+                problems.append(
+                    f"{place}: service {service!r}: image {image['name']} is pinned to "
+                    f"{new_name}, not to its own trading-optimization-{service}"
+                )
+    place = "k8s/overlays/prod/kustomization.yaml"
+    doc = yaml.safe_load((root / place).read_text())
+    sizes: dict[str, dict[str, int]] = {}
+    for patch in doc.get("patches") or []:
+        target = patch.get("target") or {}
+        if target.get("kind") != "HorizontalPodAutoscaler" or not target.get("name"):
+            continue
+        for op in yaml.safe_load(str(patch.get("patch", ""))) or []:
+            if isinstance(op, dict) and op.get("path") in (
+                "/spec/minReplicas",
+                "/spec/maxReplicas",
+            ):
+                sizes.setdefault(str(target["name"]), {})[op["path"].rsplit("/", 1)[1]] = op[
+                    "value"
+                ]
+    for role in ("api", "worker"):
+        found = [
+            n.removesuffix(f"-{role}")
+            for n, size in sizes.items()
+            if n.endswith(f"-{role}") and {"minReplicas", "maxReplicas"} <= set(size)
+        ]
+        problems += _compare(place, built, found, f"{role} HPA minReplicas/maxReplicas patch")
+    for name, size in sizes.items():
+        low, high = size.get("minReplicas"), size.get("maxReplicas")
+        if isinstance(low, int) and isinstance(high, int) and low > high:
+            match = SERVICE_OBJECT.match(name)
+            who = f"service {match[1]!r}: " if match else ""
+            problems.append(f"{place}: {who}HPA {name}: minReplicas {low} > maxReplicas {high}")
+    for path in sorted((root / "k8s").rglob("kustomization.yaml")):
+        rel = str(path.relative_to(root))
+        if rel.startswith("k8s/services/"):
+            continue  # generated per built service
+        doc = yaml.safe_load(path.read_text()) or {}
+        for kind, name in _patch_targets(doc):
+            match = SERVICE_OBJECT.match(name)
+            if match and match[1] not in built:
+                problems.append(
+                    f"{rel}: service {match[1]!r} is not a built service of services.yaml "
+                    f"(patch of {kind} {name})"
+                )
+    place = "k8s/components/keda/kustomization.yaml"
+    doc = yaml.safe_load((root / place).read_text())
+    deleted = [
+        name.removesuffix("-worker")
+        for kind, name in _patch_targets(doc)
+        if kind == "HorizontalPodAutoscaler" and name.endswith("-worker")
+    ]
+    problems += _compare(place, built, deleted, "worker HPA removed for KEDA")
+    return problems
+
+
+ABSENT = re.compile(r'absent\(up\{service="([a-z0-9]+)", component="(api|worker)"\}\)')
+
+
+def _absent_terms(place: str, groups: list[dict], manifest: Manifest) -> list[str]:
+    exprs = [
+        str(rule.get("expr", ""))
+        for group in groups
+        for rule in group.get("rules", [])
+        if rule.get("alert") == "TradeoptServiceAbsent"
+    ]
+    if len(exprs) != 1:
+        return [f"{place}: expected one TradeoptServiceAbsent alert, found {len(exprs)}"]
+    terms = ABSENT.findall(exprs[0])
+    problems = []
+    for role in ("api", "worker"):
+        problems += _compare(
+            place,
+            [s.name for s in manifest.built()],
+            [svc for svc, r in terms if r == role],
+            f"TradeoptServiceAbsent absent(up{{component={role!r}}})",
+        )
+    return problems
+
+
+def check_alerts(manifest: Manifest, root: Path) -> list[str]:
+    """TradeoptServiceAbsent watches each built service's API and worker, in the rules and in
+    the k8s PrometheusRule; each promtool test of that alert gives every built service's API
+    and worker an ``up`` series or expects the alert for it (else a new service is untested).
+    """
+    place = "monitoring/prometheus/rules/tradeopt.yml"
+    problems = _absent_terms(place, yaml.safe_load((root / place).read_text())["groups"], manifest)
+    place = "k8s/components/monitoring/prometheusrule.yaml"
+    rule = yaml.safe_load((root / place).read_text())
+    problems += _absent_terms(place, rule["spec"]["groups"], manifest)
+    place = "monitoring/prometheus/tests/tradeopt_test.yml"
+    doc = yaml.safe_load((root / place).read_text())
+    up = re.compile(r'^up\{.*\bservice="([a-z0-9]+)", component="(api|worker)"')
+    for test in doc.get("tests", []):
+        checks = [
+            c for c in test.get("alert_rule_test", []) if c["alertname"] == "TradeoptServiceAbsent"
+        ]
+        if not checks:
+            continue
+        covered = {m.groups() for s in test.get("input_series", []) if (m := up.match(s["series"]))}
+        covered |= {
+            (a["exp_labels"].get("service"), a["exp_labels"].get("component"))
+            for c in checks
+            for a in c.get("exp_alerts") or []
+        }
+        for role in ("api", "worker"):
+            problems += _compare(
+                place,
+                [s.name for s in manifest.built()],
+                [svc for svc, r in covered if r == role],
+                f"test {test.get('name')!r}: {role} `up` series or expected alert",
+            )
+    return problems
+
+
+MIGRATE_JOB = re.compile(r"\b([a-z][a-z0-9]*)-migrate\b")
+
+
+def check_deploy_script(manifest: Manifest, root: Path) -> list[str]:
+    """scripts/deploy.sh deletes the one-shot Jobs of the rendered manifest before applying it,
+    never a list of migration Jobs by hand (a service missing from it would keep its finished
+    Job: apply fails on the immutable Job template of the new version).
+    """
+    place = "scripts/deploy.sh"
+    text = (root / place).read_text()
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    hand = sorted(set(MIGRATE_JOB.findall(code)))
+    problems = []
+    if hand:
+        problems.append(
+            f"{place}: lists migration Jobs by hand ({', '.join(f'{h}-migrate' for h in hand)}); "
+            "delete the Jobs of the rendered manifest"
+        )
+        problems += _compare(
+            place, [s.name for s in manifest.built()], hand, "<svc>-migrate Job deleted by hand"
+        )
+    elif 'doc.get("kind") == "Job"' not in code or "delete job" not in code:
+        problems.append(f"{place}: does not delete the Jobs of the rendered manifest before apply")
     return problems
 
 
@@ -268,6 +479,9 @@ CHECKS: dict[str, Check] = {
     "compose (prod)": _compose("docker-compose.prod.yml"),
     "gateway": check_gateway_map,
     "k8s": check_k8s,
+    "k8s overlays": check_k8s_overlays,
+    "alerts": check_alerts,
+    "deploy": check_deploy_script,
     "prometheus": check_prometheus,
     "make": check_make,
     "pyproject": check_pyproject,

@@ -20,6 +20,7 @@ service and the place.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import re
 import shutil
@@ -343,6 +344,48 @@ def dockerfile_upstreams(manifest: Manifest) -> list[str]:
     return [f"ENV {s.upper}_UPSTREAM={s.name}-api:{s.port}" for s in manifest.built()]
 
 
+ABSENT_ROLES = ("api", "worker")
+
+
+def absent_alert(manifest: Manifest) -> list[str]:
+    """The TradeoptServiceAbsent rule: one ``absent(up{...})`` per built service and role (a
+    service with no target at all has no ``up`` series to be 0).
+    """
+    terms = [
+        f'absent(up{{service="{s.name}", component="{role}"}})'
+        for s in manifest.built()
+        for role in ABSENT_ROLES
+    ]
+    return [
+        "- alert: TradeoptServiceAbsent",
+        "  expr: |",
+        *[f"    {'or ' if i else ''}{term}" for i, term in enumerate(terms)],
+        "  for: 5m",
+        "  labels:",
+        "    severity: critical",
+        "  annotations:",
+        '    summary: "{{ $labels.service }} {{ $labels.component }}: no target to scrape"',
+        '    description: "Prometheus has found no {{ $labels.service }} {{ $labels.component }} '
+        'instance for 5 minutes: nothing is running or discovery fails."',
+    ]
+
+
+def keda_hpa_deletes(manifest: Manifest) -> list[str]:
+    """The KEDA component removes each built service's worker HPA (KEDA brings its own)."""
+    lines = []
+    for s in manifest.built():
+        lines += [
+            f"- target: {{kind: HorizontalPodAutoscaler, name: {s.name}-worker}}",
+            "  patch: |-",
+            "    $patch: delete",
+            "    apiVersion: autoscaling/v2",
+            "    kind: HorizontalPodAutoscaler",
+            "    metadata:",
+            f"      name: {s.name}-worker",
+        ]
+    return lines
+
+
 REGIONS = [
     Region("docker/nginx/templates/gateway.conf.template", "resource map", gateway_map),
     Region("docker/nginx/templates/gateway.conf.template", "not deployed", gateway_not_deployed),
@@ -353,7 +396,29 @@ REGIONS = [
     Region("k8s/gateway/deployment.yaml", "upstreams", k8s_gateway_env),
     Region("k8s/overlays/dev/kustomization.yaml", "services", k8s_overlay_resources),
     Region("k8s/overlays/prod/kustomization.yaml", "services", k8s_overlay_resources),
+    Region("k8s/components/keda/kustomization.yaml", "worker HPAs", keda_hpa_deletes),
+    Region("monitoring/prometheus/rules/tradeopt.yml", "absent alert", absent_alert),
 ]
+#: The PrometheusRule of k8s/components/monitoring: monitoring/prometheus/rules/*.yml (some with
+#: generated regions) as one object, rendered by monitoring/render_prometheusrule.py.
+PROMETHEUS_RULE = "k8s/components/monitoring/prometheusrule.yaml"
+RULES_DIR = "monitoring/prometheus/rules"
+
+
+def prometheus_rule(root: Path, expected: dict[str, str]) -> str:
+    """The PrometheusRule file from the rule files as they are after generation."""
+    spec = importlib.util.spec_from_file_location(
+        "_render_prometheusrule", root / "monitoring" / "render_prometheusrule.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    texts = []
+    for path in sorted((root / RULES_DIR).glob("*.yml")):
+        rel = str(path.relative_to(root))
+        texts.append(expected[rel] if rel in expected else path.read_text())
+    return str(module.text(module.render(texts)))
 
 
 def replace_region(text: str, path: str, name: str, body: list[str]) -> str:
@@ -388,6 +453,7 @@ def render_tree(manifest: Manifest, root: Path) -> dict[str, str]:
         expected[region.path] = replace_region(
             current, region.path, region.name, region.render(manifest)
         )
+    expected[PROMETHEUS_RULE] = prometheus_rule(root, expected)
     return expected
 
 

@@ -17,6 +17,7 @@ from tests.deploy.support import (
     DATA_WORKER_ARGV,
     EVALUATION_API_ARGV,
     EVALUATION_WORKER_ARGV,
+    MANIFEST,
     MIGRATE_ARGV,
     ROOT,
     SERVICES,
@@ -71,6 +72,14 @@ EVALUATION_COMMANDS = {
 }
 #: The services built on the compute image (torch): service -> (processes, API port).
 ML_SERVICES = {"training": (TRAINING_COMMANDS, 8002), "evaluation": (EVALUATION_COMMANDS, 8004)}
+
+
+def test_ml_services_are_the_built_compute_services() -> None:
+    """The per-service expectations above cover every built service on the compute image of
+    services.yaml (a new one needs its commands written down here)."""
+    assert set(ML_SERVICES) == {s.name for s in MANIFEST.built() if s.image == "compute"}
+
+
 APP_PROCESSES = [*DATA_COMMANDS, *TRAINING_COMMANDS, *EVALUATION_COMMANDS]
 
 
@@ -204,7 +213,7 @@ def test_ml_service_processes_run_the_specified_commands(
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
-@pytest.mark.parametrize("worker_name", ["data-worker", "training-worker", "evaluation-worker"])
+@pytest.mark.parametrize("worker_name", [f"{s}-worker" for s in SERVICES])
 def test_worker_shutdown_grace_exceeds_soft_shutdown(
     model: dict, stack: str, worker_name: str
 ) -> None:
@@ -345,7 +354,7 @@ def test_every_service_is_deployed_everywhere(model: dict, stack: str) -> None:
 
 
 def test_dev_publishes_infra_on_loopback_only(model: dict) -> None:
-    for name in ("postgres", "redis", "minio", "data-api", "training-api", "evaluation-api"):
+    for name in ("postgres", "redis", "minio", *(f"{s}-api" for s in SERVICES)):
         for port in services(model["dev"])[name].get("ports", []):
             assert port.get("host_ip") == "127.0.0.1", f"dev {name} publishes {port} publicly"
     assert [p["target"] for p in services(model["dev"])["gateway"]["ports"]] == [8080]

@@ -14,13 +14,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.deploy.support import ROOT, find_tool, run
+from tests.deploy.support import MANIFEST, ROOT, find_tool, run
 
 pytestmark = pytest.mark.unit
 
 DEPLOY = ROOT / "scripts" / "deploy.sh"
 OUR_IMAGE = re.compile(r"\bimage: (\S*trading-optimization-[\w-]+\S*)")
-DEPLOYABLE = {"data", "training", "evaluation", "gateway", "cli"}
+#: Images a release deploys: every built service of services.yaml, the gateway and the CLI.
+BUILT = [s.name for s in MANIFEST.built()]
+DEPLOYABLE = {*BUILT, "gateway", "cli"}
 
 
 def deploy(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -128,10 +130,8 @@ def test_compose_dry_run_prints_commands_and_config(compose_cmd: list[str]) -> N
     )
     images = set(OUR_IMAGE.findall(proc.stdout))
     assert images == {
-        "registry.example.com/team/trading-optimization-data:1.4.0",
-        "registry.example.com/team/trading-optimization-training:1.4.0",
-        "registry.example.com/team/trading-optimization-evaluation:1.4.0",
-        "registry.example.com/team/trading-optimization-gateway:1.4.0",
+        f"registry.example.com/team/trading-optimization-{name}:1.4.0"
+        for name in [*BUILT, "gateway"]
     }
 
 
@@ -164,10 +164,11 @@ def test_k8s_end_to_end_with_fake_docker_and_kubectl(tmp_path: Path, kubectl: st
     assert {f"ghcr.io/acme/trading-optimization-{n}:1.2.3" for n in DEPLOYABLE} <= pushes
     kubectl_calls = [c for c in calls if c.startswith("kubectl")]
     assert kubectl_calls[0].startswith("kubectl kustomize ")
-    assert kubectl_calls[1] == (
-        "kubectl delete job -n trading-optimization data-migrate training-migrate "
-        "evaluation-migrate minio-init --ignore-not-found"
-    )
+    # The one-shot Jobs of the rendered overlay: each built service's migration and minio-init.
+    deleted = kubectl_calls[1].split()
+    assert deleted[:5] == ["kubectl", "delete", "job", "-n", "trading-optimization"]
+    assert deleted[-1] == "--ignore-not-found"
+    assert sorted(deleted[5:-1]) == sorted([*(f"{s}-migrate" for s in BUILT), "minio-init"])
     applied = kubectl_calls[2].split()
     assert applied[:3] == ["kubectl", "apply", "-k"]
     tmp_overlay = Path(applied[3])

@@ -20,6 +20,7 @@ from tests.deploy.support import (
     EVALUATION_API_ARGV,
     EVALUATION_WORKER_ARGV,
     INSTALL_HINT,
+    MANIFEST,
     MIGRATE_ARGV,
     ROOT,
     SERVICES,
@@ -348,6 +349,12 @@ ML_SERVICES = {
     "training": (TRAINING_API_ARGV, TRAINING_WORKER_ARGV),
     "evaluation": (EVALUATION_API_ARGV, EVALUATION_WORKER_ARGV),
 }
+
+
+def test_ml_services_are_the_built_compute_services() -> None:
+    """The per-service expectations above cover every built service on the compute image of
+    services.yaml (a new one needs its commands written down here)."""
+    assert set(ML_SERVICES) == {s.name for s in MANIFEST.built() if s.image == "compute"}
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

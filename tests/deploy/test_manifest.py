@@ -31,6 +31,7 @@ TREE = [
     "k8s",
     "mk",
     "monitoring/prometheus",
+    "monitoring/render_prometheusrule.py",
     "scripts",
 ]
 VICTIM = "training"  # a built service
@@ -81,6 +82,37 @@ def drop_from_fleet(path: Path) -> None:
         + "\n\n_all_services = fleet_services\n\n\ndef fleet_services():\n"
         + f"    return [s for s in _all_services() if s.name != {VICTIM!r}]\n"
     )
+
+
+def drop_prod_hpa_sizes(path: Path) -> None:
+    text = path.read_text()
+    kept = re.sub(
+        rf"  - target: \{{kind: HorizontalPodAutoscaler, name: {VICTIM}-worker\}}\n"
+        r"    patch: \|-\n(      - .*\n)+",
+        "",
+        text,
+    )
+    assert kept != text
+    path.write_text(kept)
+
+
+def drop_absent_terms(path: Path, indent: str) -> None:
+    for role in ("api", "worker"):
+        edit(path, f'{indent}or absent(up{{service="{VICTIM}", component="{role}"}})\n')
+
+
+def drop_up_series(path: Path) -> None:
+    # The promtool tests of TradeoptServiceAbsent lose the service's API (a new service whose
+    # tests were not extended looks the same).
+    text = path.read_text()
+    kept = re.sub(
+        rf"      - series: 'up\{{[^']*service=\"{VICTIM}\", component=\"api\"[^']*'\n"
+        r"        values: '[^']*'\n",
+        "",
+        text,
+    )
+    assert kept != text
+    path.write_text(kept)
 
 
 #: place -> (how to break it in the copy, the file the failure must name).
@@ -139,6 +171,110 @@ BREAKERS: dict[str, tuple[Callable[[Path], None], str]] = {
         lambda r: drop_from_fleet(r / "scripts/fleet/fleetctl.py"),
         "scripts/fleet/fleetctl.py",
     ),
+    "compose-service-urls": (
+        lambda r: edit(
+            r / "docker-compose.yml",
+            f"  TRADING_OPT_{VICTIM.upper()}_URL: http://{VICTIM}-api:8002\n",
+        ),
+        "docker-compose.yml",
+    ),
+    "k8s-images-dev": (
+        lambda r: edit(
+            r / "k8s/overlays/dev/kustomization.yaml",
+            f"  - {{name: trading-optimization-{VICTIM}, newTag: dev}}\n",
+        ),
+        "k8s/overlays/dev/kustomization.yaml",
+    ),
+    "k8s-images-prod": (
+        lambda r: edit(
+            r / "k8s/overlays/prod/kustomization.yaml",
+            f"  - name: trading-optimization-{VICTIM}\n"
+            f"    newName: registry.example.com/tradeopt/trading-optimization-{VICTIM}\n"
+            '    newTag: "0.1.0"\n',
+        ),
+        "k8s/overlays/prod/kustomization.yaml",
+    ),
+    "k8s-prod-hpa-sizes": (
+        lambda r: drop_prod_hpa_sizes(r / "k8s/overlays/prod/kustomization.yaml"),
+        "k8s/overlays/prod/kustomization.yaml",
+    ),
+    "k8s-keda-hpa": (
+        lambda r: edit(
+            r / "k8s/components/keda/kustomization.yaml",
+            f"  - target: {{kind: HorizontalPodAutoscaler, name: {VICTIM}-worker}}\n"
+            "    patch: |-\n"
+            "      $patch: delete\n"
+            "      apiVersion: autoscaling/v2\n"
+            "      kind: HorizontalPodAutoscaler\n"
+            "      metadata:\n"
+            f"        name: {VICTIM}-worker\n",
+        ),
+        "k8s/components/keda/kustomization.yaml",
+    ),
+    "alert-rules": (
+        lambda r: drop_absent_terms(r / "monitoring/prometheus/rules/tradeopt.yml", " " * 10),
+        "monitoring/prometheus/rules/tradeopt.yml",
+    ),
+    "k8s-prometheusrule": (
+        lambda r: drop_absent_terms(r / "k8s/components/monitoring/prometheusrule.yaml", " " * 8),
+        "k8s/components/monitoring/prometheusrule.yaml",
+    ),
+    "promtool-tests": (
+        lambda r: drop_up_series(r / "monitoring/prometheus/tests/tradeopt_test.yml"),
+        "monitoring/prometheus/tests/tradeopt_test.yml",
+    ),
+    "deploy-jobs": (
+        lambda r: edit(
+            r / "scripts/deploy.sh",
+            'run "$KUBECTL" delete job -n "$NAMESPACE" "${jobs[@]}" --ignore-not-found',
+            'run "$KUBECTL" delete job -n "$NAMESPACE" data-migrate evaluation-migrate '
+            "minio-init --ignore-not-found",
+        ),
+        "scripts/deploy.sh",
+    ),
+}
+
+
+#: A planned service slipping into a place: place -> (how, the file the failure must name).
+PLANNED_VICTIM = "tuning"
+INTRUDERS: dict[str, tuple[Callable[[Path], None], str]] = {
+    "k8s-images-dev": (
+        lambda r: edit(
+            r / "k8s/overlays/dev/kustomization.yaml",
+            "  - {name: trading-optimization-gateway, newTag: dev}\n",
+            "  - {name: trading-optimization-gateway, newTag: dev}\n"
+            f"  - {{name: trading-optimization-{PLANNED_VICTIM}, newTag: dev}}\n",
+        ),
+        "k8s/overlays/dev/kustomization.yaml",
+    ),
+    "k8s-prod-patch": (
+        lambda r: edit(
+            r / "k8s/overlays/prod/kustomization.yaml",
+            "patches:\n",
+            f"patches:\n  - target: {{kind: HorizontalPodAutoscaler, name: {PLANNED_VICTIM}-api}}\n"
+            "    patch: |-\n      - {op: replace, path: /spec/minReplicas, value: 2}\n"
+            "      - {op: replace, path: /spec/maxReplicas, value: 4}\n",
+        ),
+        "k8s/overlays/prod/kustomization.yaml",
+    ),
+    "alert-rules": (
+        lambda r: edit(
+            r / "monitoring/prometheus/rules/tradeopt.yml",
+            '          or absent(up{service="data", component="worker"})\n',
+            '          or absent(up{service="data", component="worker"})\n'
+            f'          or absent(up{{service="{PLANNED_VICTIM}", component="api"}})\n',
+        ),
+        "monitoring/prometheus/rules/tradeopt.yml",
+    ),
+    "deploy-jobs": (
+        lambda r: edit(
+            r / "scripts/deploy.sh",
+            'run "$KUBECTL" delete job -n "$NAMESPACE" "${jobs[@]}" --ignore-not-found',
+            'run "$KUBECTL" delete job -n "$NAMESPACE" "${jobs[@]}" '
+            f"{PLANNED_VICTIM}-migrate --ignore-not-found",
+        ),
+        "scripts/deploy.sh",
+    ),
 }
 
 
@@ -167,6 +303,18 @@ def test_a_service_missing_from_a_place_fails_naming_both(tmp_path: Path, place:
     problems = check(root)
     named = [p for p in problems if p.startswith(where) and f"'{VICTIM}'" in p]
     assert named, f"{place}: no problem names {VICTIM!r} in {where}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("place", list(INTRUDERS))
+def test_a_planned_service_in_a_place_fails_naming_both(tmp_path: Path, place: str) -> None:
+    root = copy_tree(tmp_path)
+    breaker, where = INTRUDERS[place]
+    breaker(root)
+    problems = check(root)
+    named = [p for p in problems if p.startswith(where) and f"'{PLANNED_VICTIM}'" in p]
+    assert named, f"{place}: no problem names {PLANNED_VICTIM!r} in {where}:\n" + "\n".join(
+        problems
+    )
 
 
 def test_check_command_fails_on_a_broken_copy(tmp_path: Path) -> None:

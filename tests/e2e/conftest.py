@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from scripts.manifest.model import load as load_manifest
 from tests.support.databases import drop_database, pg_url_for, recreate_database
 
 REPO = Path(__file__).resolve().parents[2]
@@ -28,6 +29,19 @@ E2E_REDIS = os.environ.get("TRADEOPT_E2E_REDIS", "redis://127.0.0.1:6379/14")
 E2E_API_KEY = "e2e-bootstrap-key-0123456789abcdef"
 GRPC_OFFSET = 10000
 SUPERVISORCTL = str(Path(sys.executable).parent / "supervisorctl")
+#: services.yaml: the fleet runs every built service; the environment of the test fleet sets or
+#: clears each service's variables (a planned service's too: nothing of the developer's leaks in).
+MANIFEST = load_manifest(REPO)
+
+
+def service_env_vars() -> set[str]:
+    """The per-service variables fleet.sh/fleetctl read (``<SVC>_PORT``, the older
+    ``<SVC>_API_PORT``, ``<SVC>_UPSTREAM``), for every service of the manifest."""
+    return {
+        f"{s.upper}_{suffix}"
+        for s in MANIFEST.services
+        for suffix in ("PORT", "API_PORT", "UPSTREAM")
+    }
 
 
 def load_fleetctl():
@@ -81,7 +95,8 @@ class Fleet:
     run_dir: Path
     env: dict[str, str]
     gateway_port: int
-    data_port: int
+    #: built service -> its API port in this fleet
+    ports: dict[str, int]
     s3_port: int
     api_key: str
     up_output: str = ""
@@ -150,23 +165,14 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 
     run_dir = tmp_path_factory.mktemp("fleet")
     taken: set[int] = set()
-    gateway_port, data_port = free_port(taken), free_port(taken)
+    gateway_port = free_port(taken)
+    ports = {s.name: free_port(taken) for s in MANIFEST.built()}
     s3_port = free_s3_base(taken)
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("TRADING_OPT_", "FLEET_", "S3_", "AWS_"))
-        and k
-        not in {
-            "GATEWAY_PORT",
-            "DATA_PORT",
-            "DATA_API_PORT",
-            "TRAINING_PORT",
-            "TRAINING_API_PORT",
-            "EVALUATION_PORT",
-            "EVALUATION_API_PORT",
-            "DASHBOARD_ROOT",
-        }
+        and k not in {"GATEWAY_PORT", "DASHBOARD_ROOT", *service_env_vars()}
     }
     env.update(
         {
@@ -175,9 +181,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             "FLEET_S3": "on",
             "FLEET_TIMEOUT": "60",
             "GATEWAY_PORT": str(gateway_port),
-            "DATA_PORT": str(data_port),
-            "TRAINING_PORT": str(free_port(taken)),
-            "EVALUATION_PORT": str(free_port(taken)),
+            **{f"{s.upper}_PORT": str(ports[s.name]) for s in MANIFEST.built()},
             "S3_PORT": str(s3_port),
             "TRADING_OPT_ENV": "test",
             "TRADING_OPT_API_KEY": E2E_API_KEY,
@@ -190,7 +194,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             "TRADING_OPT_WORKER_SOFT_SHUTDOWN_SECONDS": "2",
         }
     )
-    fleet = Fleet(run_dir, env, gateway_port, data_port, s3_port, E2E_API_KEY)
+    fleet = Fleet(run_dir, env, gateway_port, ports, s3_port, E2E_API_KEY)
     try:
         up = fleet.sh("up")
         fleet.up_output = up.stdout + up.stderr

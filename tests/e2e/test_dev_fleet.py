@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import REPO, Fleet, load_fleetctl
+from tests.e2e.conftest import MANIFEST, REPO, Fleet, load_fleetctl
 from tradeopt_ml.data import bars_checksum, load_sample, sample_path
 
 pytestmark = pytest.mark.e2e
@@ -72,16 +72,14 @@ def test_gateway_template_renders_for_the_image(tmp_path: Path) -> None:
     fleetctl = load_fleetctl()
     template = (REPO / "docker/nginx/templates/gateway.conf.template").read_text()
     used = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)\}", template))
-    assert used == set(fleetctl.TEMPLATE_VARS), "document every template variable in fleetctl"
+    # the fleet gives every variable the template uses (one upstream per built service)
+    assert used == set(fleetctl.template_vars())
     image_env = {
         "GATEWAY_LISTEN": "8080",
         "DASHBOARD_ROOT": "/usr/share/nginx/html",
         "NGINX_LOCAL_RESOLVERS": "127.0.0.11",
-        "DATA_UPSTREAM": "data-api:8001",
-        "TRAINING_UPSTREAM": "training-api:8002",
-        "TUNING_UPSTREAM": "tuning-api:8003",
-        "EVALUATION_UPSTREAM": "evaluation-api:8004",
-        "STRATEGY_UPSTREAM": "strategy-api:8005",
+        # the compose service names of docker/gateway.Dockerfile's ENV (services.yaml)
+        **{f"{s.upper}_UPSTREAM": f"{s.name}-api:{s.port}" for s in MANIFEST.built()},
     }
     conf_d = tmp_path / "conf.d"
     conf_d.mkdir()
@@ -103,27 +101,30 @@ def test_gateway_config_renders_for_the_fleet(tmp_path: Path, monkeypatch) -> No
     monkeypatch.setenv("FLEET_S3", "off")
     monkeypatch.setenv("FLEET_NGINX", nginx_binary())
     monkeypatch.setenv("GATEWAY_PORT", "18080")
-    monkeypatch.setenv("DATA_PORT", "18001")
+    first, *others = MANIFEST.built()
+    for service in MANIFEST.services:
+        for suffix in ("PORT", "API_PORT", "UPSTREAM"):
+            monkeypatch.delenv(f"{service.upper}_{suffix}", raising=False)
+    monkeypatch.setenv(f"{first.upper}_PORT", "18001")
     fleetctl.cmd_render()
     gateway = (tmp_path / "nginx/conf.d/gateway.conf").read_text()
     assert "listen 127.0.0.1:18080;" in gateway
-    assert '"127.0.0.1:18001"' in gateway and '"127.0.0.1:8002"' in gateway
-    assert '"127.0.0.1:8004"' in gateway  # EVALUATION_PORT's default
+    assert '"127.0.0.1:18001"' in gateway  # <SVC>_PORT wins
+    for service in others:
+        assert f'"127.0.0.1:{service.port}"' in gateway  # else the port of services.yaml
+    for service in MANIFEST.planned():
+        assert f"location = /_gateway/not-deployed/{service.name} {{" in gateway
     assert "${" not in gateway
     supervisord = (tmp_path / "supervisord.conf").read_text()
     assert "[program:s3]" not in supervisord
-    for program in (
-        "data-api",
-        "data-worker",
-        "training-api",
-        "training-worker",
-        "evaluation-api",
-        "evaluation-worker",
-        "beat",
-        "gateway",
-    ):
-        assert f"[program:{program}]" in supervisord
-    assert "tradeopt_evaluation.worker:celery_app worker -Q evaluation,maintenance" in supervisord
+    programs = re.findall(r"^\[program:([\w-]+)\]$", supervisord, re.M)
+    expected = [f"{s.name}-{role}" for s in MANIFEST.built() for role in ("api", "worker")]
+    assert programs == [*expected, "beat", "gateway"]
+    for service in MANIFEST.built():
+        assert (
+            f"{service.package}.worker:celery_app worker -Q {service.worker_queues}" in supervisord
+        )
+        assert f"{service.package}.app:create_app --factory" in supervisord
     _nginx_test(tmp_path / "nginx/nginx.conf", tmp_path / "nginx")
 
 
@@ -137,8 +138,9 @@ def test_fleet_serves_the_data_api_through_the_gateway(fleet: Fleet) -> None:
         status = fleet.sh("status")
         assert status.returncode == 0, status.stdout + status.stderr
         programs = ["s3", *load_fleetctl().app_programs(), "gateway"]
-        assert {"training-api", "training-worker"} <= set(programs)  # training is installed
-        assert {"evaluation-api", "evaluation-worker"} <= set(programs)  # so is evaluation
+        assert {f"{s.name}-{role}" for s in MANIFEST.built() for role in ("api", "worker")} <= set(
+            programs
+        )  # every built service of services.yaml runs
         for program in programs:
             assert re.search(rf"^{program}\s+RUNNING", status.stdout, re.M), status.stdout
 
@@ -253,9 +255,12 @@ def test_fleet_serves_the_data_api_through_the_gateway(fleet: Fleet) -> None:
         assert evaluation["metrics"] and "buy_and_hold" in evaluation["benchmarks"]
         listed = client.get("/api/v1/evaluations", headers=auth).json()["items"]
         assert [e["id"] for e in listed] == [evaluation_id]
-        # a resource whose service does not run (yet): problem+json from nginx
-        body = assert_problem(client.get("/api/v1/studies", headers=auth), 502)
-        assert body["type"].endswith("/bad-gateway")
+        # resources of planned services (services.yaml): 503 problem+json naming the service
+        for service in MANIFEST.planned():
+            for resource in service.gateway:
+                body = assert_problem(client.get(f"/api/v1/{resource}", headers=auth), 503)
+                assert body["type"].endswith("/service-not-deployed"), body
+                assert body["service"] == service.name
         assert_problem(client.get("/api/v1/unknown-things", headers=auth), 404)
 
         # the gateway's request-size limit
