@@ -9,7 +9,7 @@ include mk/services.mk
 PACKAGES := -e libs/common -e 'libs/ml[rl,online]' $(SERVICE_PACKAGES) -e 'cli[pipeline]'
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help generate check-generated install system-deps services lock lint format test test-unit test-integration test-e2e demo dev down status db-upgrade clean deploy
+.PHONY: help generate check-generated guardrails install system-deps services lock lint format test test-unit test-integration test-e2e demo dev down status db-upgrade clean deploy
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -38,15 +38,19 @@ lock: install  ## re-pin requirements/constraints.txt from the venv
 	{ echo '# Pinned versions of every third-party dependency (pip freeze of the dev venv). Regenerate with `make lock`.'; \
 	  $(PIP) freeze --exclude-editable | sed 's/^torch==2.13.0+cpu$$/torch==2.13.0/'; } > requirements/constraints.txt
 
-lint: install check-generated  ## ruff, and every generated/checked file agrees with services.yaml
+lint: install check-generated guardrails  ## ruff, import contracts, mypy, and every generated/checked file agrees with services.yaml
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check libs services cli tests
+
+guardrails: install  ## import-linter contracts (.importlinter) and mypy on libs/ (mypy.ini)
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 format: install  ## ruff format + autofix
 	$(VENV)/bin/ruff format libs services cli tests
 	$(VENV)/bin/ruff check --fix .
 
-test: install system-deps services check-generated  ## installs what it needs, then check-generated + ruff + every test — the CI command
+test: install system-deps services check-generated guardrails  ## installs what it needs, then check-generated + ruff + import contracts + mypy + every test — the CI command
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
@@ -21,6 +21,9 @@ from tradeopt_common.jobs.schemas import JobRead
 from tradeopt_common.web.deps import ReadPrincipal, SessionDep, StateDep, WritePrincipal
 from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead
 from tradeopt_common.web.problems import PROBLEM_JSON, problem_responses
+
+if TYPE_CHECKING:
+    from redis.asyncio.client import PubSub
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 _PROBLEMS = problem_responses(401, 403, 404)
@@ -108,12 +111,13 @@ async def stream_job_events(
     """SSE events of one job (``job`` events with the full record) until it ends; shared by the
     resources whose progress is a job's (runs, studies, evaluations, paper sessions).
     """
-    pubsub = state.redis.pubsub()
+    subscription = state.redis.pubsub()
+    pubsub: PubSub | None = subscription
     try:
         try:
-            await pubsub.subscribe(events.channel(str(job_id)))
+            await subscription.subscribe(events.channel(str(job_id)))
         except Exception:
-            pubsub = None
+            pubsub = None  # Redis unreachable: poll the database only
         last: str | None = None
         while not await request.is_disconnected():
             async with state.db.unit_of_work() as session:
@@ -128,8 +132,7 @@ async def stream_job_events(
                 return
             await _wait(pubsub, poll)
     finally:
-        if pubsub is not None:
-            await pubsub.aclose()
+        await subscription.aclose()
 
 
 async def _wait(pubsub: object | None, timeout: float) -> None:
