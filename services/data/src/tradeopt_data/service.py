@@ -229,10 +229,18 @@ async def create_from_upload(
         )
     )
     values = await asyncio.to_thread(store_bars, store, dataset.id, loaded)
-    for field_name, value in values.items():
-        setattr(dataset, field_name, value)
-    dataset.status = DatasetStatus.READY
-    dataset.meta = {**dataset.meta, "upload": {"size": upload.size, "sha256": upload.sha256}}
+    meta = {**values.pop("meta", {}), "upload": {"size": upload.size, "sha256": upload.sha256}}
+    dataset = Dataset(
+        id=dataset.id,
+        name=dataset.name,
+        source="upload",
+        status=DatasetStatus.READY,
+        timeframe=upload.timeframe,
+        request=request,
+        created_by=created_by,
+        meta=meta,
+        **values,
+    )
     try:
         await asyncio.to_thread(write_manifest, store, manifest_of(dataset))
         await DatasetRepository(session).add(dataset)
