@@ -11,22 +11,20 @@ import httpx
 async def run_job(client: httpx.AsyncClient, job_id: str) -> dict:
     """Execute job ``job_id`` now; return the job record as the API shows it.
 
-    A job that already ended (e.g. canceled while queued) gets its end hook run instead, as a
-    worker does when it receives the service's ``job_ended`` message.
+    A job that already ended (e.g. canceled while queued) gets its resource binding applied
+    instead, as a worker does when it receives the service's ``job_ended`` message.
     """
     import tradeopt_data.tasks  # noqa: F401 - registers the job functions
     import tradeopt_evaluation.tasks  # noqa: F401
     import tradeopt_training.tasks  # noqa: F401
-    from tradeopt_common.jobs.runner import END_HOOKS, JOB_FUNCTIONS, execute_job, run_end_hook
+    from tradeopt_common.jobs.runner import JOB_FUNCTIONS, execute_job, run_end_hook
 
     job = (await client.get(f"/api/v1/jobs/{job_id}")).json()
     kind = job["kind"]
     if job["status"] in ("succeeded", "failed", "canceled"):
         await asyncio.to_thread(run_end_hook, job_id)
     else:
-        await asyncio.to_thread(
-            execute_job, job_id, JOB_FUNCTIONS[kind], on_end=END_HOOKS.get(kind)
-        )
+        await asyncio.to_thread(execute_job, job_id, JOB_FUNCTIONS[kind])
     return (await client.get(f"/api/v1/jobs/{job_id}")).json()
 
 

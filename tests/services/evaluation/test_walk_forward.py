@@ -1,17 +1,23 @@
-"""Walk-forward evaluation as one job: the evaluation job asks a live training API (uvicorn) for
-one run per fold, a real training worker trains them, and the job stitches the folds' test
-windows into one out-of-sample curve. Also: request validation and the fold run layout."""
+"""Walk-forward evaluation as a parked parent job, with real processes: a live training API
+(uvicorn), one training worker, one evaluation worker of concurrency 1. The job creates one run
+per fold over HTTP, parks (the evaluation worker is free meanwhile), survives a kill -9 of its
+worker while parked, resumes when the last fold run ends, and stitches the folds' test windows
+into one out-of-sample curve; canceling it cancels every fold run. Also: request validation and
+the fold run layout."""
 
 from __future__ import annotations
+
+import asyncio
+import signal
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.support.jobrun import ingest, run_job
+from tests.support.jobrun import ingest
 from tests.support.live import live_api
-from tests.support.processes import celery_worker, wait_worker_ready
+from tests.support.processes import ManagedProcess, celery_worker, wait_worker_ready
 
 pytestmark = pytest.mark.integration
 RUN = {
@@ -48,72 +54,175 @@ async def test_invalid_walk_forward_requests_are_422(client, evaluation_client):
         assert resp.status_code == 422, (body, resp.text)
 
 
-@pytest.fixture
-def live_training(fleet_env, log_dir, monkeypatch):
-    worker = celery_worker(
-        "tradeopt_training.worker:celery_app", "training,maintenance", fleet_env, log_dir
-    )
-    with live_api("tradeopt_training.app:create_app", fleet_env, log_dir, "training-api") as base:
-        worker.start()
+class Fleet:
+    """The processes of :func:`live_fleet`."""
+
+    def __init__(self, training_url: str, env: dict[str, str], log_dir) -> None:
+        self.training_url, self.env, self.log_dir = training_url, env, log_dir
+        self.workers: dict[str, ManagedProcess] = {}
+
+    def spawn(self, app: str, queues: str, name: str) -> ManagedProcess:
+        worker = celery_worker(app, queues, self.env, self.log_dir, name).start()
+        self.workers[name] = worker
         wait_worker_ready(worker)
-        # the evaluation job (run in this process) reaches the training service through its URL
-        from tradeopt_common.config import get_settings
-        from tradeopt_common.jobs.runtime import reset_runtime
+        return worker
 
-        monkeypatch.setenv("TRADING_OPT_TRAINING_URL", base)
-        get_settings.cache_clear()
-        reset_runtime()
+    def evaluation_worker(self, name: str) -> ManagedProcess:
+        """One evaluation worker, concurrency 1 (threads pool, one process)."""
+        return self.spawn("tradeopt_evaluation.worker:celery_app", "evaluation,maintenance", name)
+
+
+@pytest.fixture
+def live_fleet(fleet_env, log_dir):
+    """A live training API, one training worker and ONE evaluation worker (concurrency 1), all
+    real processes on the test database, Redis and S3 server."""
+    with live_api("tradeopt_training.app:create_app", fleet_env, log_dir, "training-api") as base:
+        env = {**fleet_env, "TRADING_OPT_TRAINING_URL": base}
+        env["TRADING_OPT_EVALUATION_RANDOM_SEEDS"] = "2"
+        env["TRADING_OPT_EVALUATION_BOOTSTRAP_RESAMPLES"] = "200"
+        fleet = Fleet(base, env, log_dir)
         try:
-            yield base
+            fleet.spawn("tradeopt_training.worker:celery_app", "training,maintenance", "training")
+            fleet.evaluation_worker("eval-1")
+            yield fleet
         finally:
-            worker.stop()
+            for worker in fleet.workers.values():
+                worker.stop()
 
 
-async def test_walk_forward_trains_each_fold_and_stitches_out_of_sample(
-    client, evaluation_client, live_training
-):
+async def _job(client: httpx.AsyncClient, job_id: str) -> dict:
+    return (await client.get(f"/api/v1/jobs/{job_id}")).json()
+
+
+async def _until(predicate, timeout: float, what: str, interval: float = 0.2):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+async def _fold_runs(training: httpx.AsyncClient, parent: dict) -> list[dict]:
+    ids = [r["id"] for r in parent["state"]["runs"]]
+    return [(await training.get(f"/api/v1/runs/{rid}")).json() for rid in ids]
+
+
+async def _start_walk_forward(client, evaluation_client, timesteps: int) -> tuple[dict, dict]:
     spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
     body = {
         "dataset_id": spy["id"],
-        "run": RUN,
-        "folds": {"train_bars": 750, "test_bars": 250, "max_folds": 3, "embargo_bars": 2},
+        "run": {**RUN, "total_timesteps": timesteps},
+        "folds": {"train_bars": 750, "test_bars": 250, "max_folds": 4, "embargo_bars": 2},
         "cost_bps": 2,
     }
     resp = await evaluation_client.post("/api/v1/evaluations/walk-forward", json=body)
     assert resp.status_code == 202, resp.text
     created = resp.json()
-    assert created["kind"] == "walk_forward"
-    job = await run_job(evaluation_client, created["job_id"])
-    assert job["status"] == "succeeded", job
+
+    async def parked() -> dict | None:
+        job = await _job(evaluation_client, created["job_id"])
+        assert job["status"] not in ("failed", "canceled", "succeeded"), job
+        return job if job["status"] == "waiting" else None
+
+    parent = await _until(parked, 60, "the walk-forward job to park")
+    assert len(parent["state"]["runs"]) == 4 and parent["worker"] is None
+    evaluation = (await evaluation_client.get(f"/api/v1/evaluations/{created['id']}")).json()
+    assert evaluation["status"] == "waiting"
+    return spy, created
+
+
+async def test_walk_forward_parks_frees_its_worker_and_survives_a_kill_9(
+    client, evaluation_client, live_fleet
+):
+    """4 folds, one evaluation worker of concurrency 1, one training worker: (a) while the folds
+    train the evaluation worker runs another evaluation to completion; (b) kill -9 of the
+    evaluation worker while the parent is parked loses nothing and trains each fold once."""
+    spy, created = await _start_walk_forward(client, evaluation_client, timesteps=1024)
+    headers = client.headers
+    async with httpx.AsyncClient(base_url=live_fleet.training_url, headers=headers) as training:
+        # (a) the only evaluation worker is free: an ordinary evaluation runs to completion
+        other = await evaluation_client.post(
+            "/api/v1/evaluations", json={"dataset_id": spy["id"], "baseline": "buy_and_hold"}
+        )
+        assert other.status_code == 202, other.text
+
+        async def other_done() -> dict | None:
+            job = await _job(evaluation_client, other.json()["job_id"])
+            return job if job["status"] in ("succeeded", "failed", "canceled") else None
+
+        finished = await _until(other_done, 60, "the ordinary evaluation")
+        assert finished["status"] == "succeeded", finished
+        parent = await _job(evaluation_client, created["job_id"])
+        folds = await _fold_runs(training, parent)
+        assert parent["status"] == "waiting"  # still parked: the folds were still training
+        assert sum(r["status"] == "succeeded" for r in folds) < 4, folds
+
+        # (b) kill -9 of the evaluation worker while the parent is parked, then a new worker
+        eval_1 = live_fleet.workers["eval-1"]
+        eval_1.kill(signal.SIGKILL)
+        eval_1.proc.wait(10)
+        live_fleet.evaluation_worker("eval-2")
+
+        async def wf_done() -> dict | None:
+            job = await _job(evaluation_client, created["job_id"])
+            return job if job["status"] in ("succeeded", "failed", "canceled") else None
+
+        job = await _until(wf_done, 120, "the walk-forward to finish")
+        assert job["status"] == "succeeded", job
+        assert job["attempts"] == 1 and job["wakeups"] >= 1  # wake-ups are not attempts
+        folds = await _fold_runs(training, job)
+        assert [r["status"] for r in folds] == ["succeeded"] * 4
+        runs = (await training.get("/api/v1/runs", params={"limit": 50})).json()["items"]
+        assert len(runs) == 4  # each fold trained exactly once
+        for run in folds:
+            fold_job = await _job(evaluation_client, run["job_id"])
+            assert fold_job["attempts"] == 1 and fold_job["parent_id"] == created["job_id"]
     done = (await evaluation_client.get(f"/api/v1/evaluations/{created['id']}")).json()
-    folds = done["comparison"]
-    assert [f["fold"] for f in folds] == [0, 1, 2]
-    for fold in folds:
-        assert fold["train"]["stop"] + 2 == fold["test"]["start"]
-        assert fold["test"]["stop"] - fold["test"]["start"] == 250
-    runs = {f["run_id"] for f in folds}
-    assert len(runs) == 3 and len({f["model_id"] for f in folds}) == 3
-    async with httpx.AsyncClient(base_url=live_training, headers=client.headers) as training:
-        for fold in folds:
-            run = (await training.get(f"/api/v1/runs/{fold['run_id']}")).json()
-            assert run["status"] == "succeeded"
-            assert run["spec"]["start"] is not None  # trained on its own window only
+    assert done["status"] == "succeeded"
+    assert [f["fold"] for f in done["comparison"]] == [0, 1, 2, 3]
+    assert {f["run_id"] for f in done["comparison"]} == {r["id"] for r in folds}
     equity = (await evaluation_client.get(f"/api/v1/evaluations/{done['id']}/equity")).json()
     values = np.array([p["equity"] for p in equity])
-    growth = np.prod([1 + f["total_return"] for f in folds])
+    growth = np.prod([1 + f["total_return"] for f in done["comparison"]])
     assert values[-1] / values[0] == pytest.approx(growth, rel=1e-9)
     assert done["metrics"]["total_return"] == pytest.approx(growth - 1, rel=1e-9)
-    assert done["benchmarks"]["buy_and_hold"]["total_return"] is not None
-    assert len(done["sharpe_ci"]) == 2 and done["bars"]["folds"] == 3
-    report = await evaluation_client.get(f"/api/v1/evaluations/{done['id']}/report")
-    assert report.status_code == 200 and "walk_forward" in report.text
-    # a retried job reuses the runs it created: the same Idempotency-Key replays the run
+    # a retried first step reuses the runs it created: the same Idempotency-Key replays the run
     from tradeopt_evaluation.walkforward import TrainingClient
 
     key = client.headers["authorization"].removeprefix("Bearer ")
-    training_client = TrainingClient(live_training, key)
+    training_client = TrainingClient(live_fleet.training_url, key)
     fold_body = {**RUN, "dataset_id": spy["id"]}
     first = training_client.create_run(fold_body, f"walk-forward-{done['id']}-9")
     again = training_client.create_run(fold_body, f"walk-forward-{done['id']}-9")
     training_client.close()
     assert first["id"] == again["id"]
+
+
+async def test_cancel_of_the_parked_walk_forward_cancels_every_fold_run(
+    client, evaluation_client, live_fleet
+):
+    _, created = await _start_walk_forward(client, evaluation_client, timesteps=200_000)
+    url = live_fleet.training_url
+    async with httpx.AsyncClient(base_url=url, headers=client.headers) as training:
+        parent = await _job(evaluation_client, created["job_id"])
+
+        async def one_training() -> bool:
+            return any(r["status"] == "running" for r in await _fold_runs(training, parent))
+
+        await _until(one_training, 60, "a fold run to start training")
+        resp = await evaluation_client.post(f"/api/v1/jobs/{created['job_id']}/cancel")
+        assert resp.status_code == 202, resp.text
+        assert resp.json()["status"] == "canceled"
+
+        async def all_canceled() -> list[dict] | None:
+            folds = await _fold_runs(training, parent)
+            return folds if all(r["status"] == "canceled" for r in folds) else None
+
+        folds = await _until(all_canceled, 60, "every fold run to end canceled")
+        for run in folds:
+            assert (await _job(evaluation_client, run["job_id"]))["status"] == "canceled"
+    evaluation = (await evaluation_client.get(f"/api/v1/evaluations/{created['id']}")).json()
+    assert evaluation["status"] == "canceled"

@@ -1,4 +1,7 @@
-"""Dataset rules and state transitions; called by routes and tasks (no FastAPI, no Celery)."""
+"""Dataset rules and state transitions; called by routes and by the job bodies in ``datajob``
+(no FastAPI, no Celery). A dataset follows its ingest job through :data:`DATASET`, a declared
+:class:`~tradeopt_common.jobs.resources.ResourceBinding`.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +11,18 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tradeopt_common.contracts.datasets import DatasetManifest, bars_key, write_manifest
-from tradeopt_common.db.base import utcnow
 from tradeopt_common.db.repository import Page
 from tradeopt_common.db.session import after_commit
-from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.jobs import service as jobs
 from tradeopt_common.jobs.dispatch import Dispatcher
 from tradeopt_common.jobs.models import Job, JobStatus
 from tradeopt_common.jobs.names import TaskName
-from tradeopt_common.jobs.runner import JobContext
+from tradeopt_common.jobs.resources import ResourceBinding, create_with_job, register_binding
 from tradeopt_common.jobs.runtime import get_runtime
 from tradeopt_common.logging import get_logger
 from tradeopt_common.references import referrers
@@ -37,6 +38,52 @@ log = get_logger(__name__)
 RESOURCE = "dataset"
 PARQUET = "application/vnd.apache.parquet"
 DEFAULT_MIN_ROWS = 30
+
+
+class DatasetUpdate(TypedDict, total=False):
+    """The dataset fields an ingest job writes (what describes the stored bars)."""
+
+    symbols: list[str]
+    start: Any
+    end: Any
+    rows: int
+    checksum: str
+    file_checksum: str
+    storage_key: str
+    meta: dict[str, Any]
+
+
+async def _drop_rejected_upload(session: AsyncSession, job: Job, dataset: Any) -> None:
+    """A rejected (or abandoned) upload leaves no dataset and no object behind; the job record
+    keeps the reason and the row report (``result.problem``).
+    """
+    if dataset is None or dataset.source != "upload" or job.status == JobStatus.SUCCEEDED:
+        return
+    await DatasetRepository(session).delete(dataset)
+    store = get_runtime().store  # terminal transitions of bound jobs run in a worker or inline
+    prefix = dataset_prefix(dataset.id)
+    after_commit(session, lambda: asyncio.to_thread(store.delete_prefix, prefix))
+
+
+#: A dataset follows its ingest job (feature builds are jobs *about* a dataset, not bound to it).
+DATASET: ResourceBinding[Dataset, DatasetUpdate] = register_binding(
+    ResourceBinding(
+        resource_type=RESOURCE,
+        model=Dataset,
+        patch=DatasetUpdate,
+        statuses={
+            JobStatus.QUEUED: DatasetStatus.QUEUED,
+            JobStatus.RUNNING: DatasetStatus.RUNNING,
+            JobStatus.WAITING: DatasetStatus.RUNNING,  # an ingest never parks
+            JobStatus.SUCCEEDED: DatasetStatus.READY,
+            JobStatus.FAILED: DatasetStatus.FAILED,
+            JobStatus.CANCELED: DatasetStatus.CANCELED,
+        },
+        kinds=(TaskName.DATA_INGEST_BARS,),
+        finished_field=None,
+        after_end=_drop_rejected_upload,
+    )
+)
 
 
 def upload_key(dataset_id: uuid.UUID) -> str:
@@ -86,30 +133,26 @@ async def create_dataset(
         request=body.model_dump(mode="json"),
         created_by=created_by,
     )
-    await DatasetRepository(session).add(dataset)
-    await _enqueue_ingest(session, dispatcher, dataset, created_by, max_attempts)
+    await _create_with_ingest(session, dispatcher, dataset, created_by, max_attempts)
     return dataset
 
 
-async def _enqueue_ingest(
+async def _create_with_ingest(
     session: AsyncSession,
     dispatcher: Dispatcher,
     dataset: Dataset,
     created_by: str | None,
     max_attempts: int,
 ) -> None:
-    job = await jobs.create_job(
+    await create_with_job(
         session,
         dispatcher,
-        TaskName.DATA_INGEST_BARS,
-        params={"dataset_id": str(dataset.id)},
-        resource_type=RESOURCE,
-        resource_id=dataset.id,
+        DATASET,
+        dataset,
+        kind=TaskName.DATA_INGEST_BARS,
         max_attempts=max_attempts,
         created_by=created_by,
     )
-    dataset.job_id = job.id
-    await session.flush()
 
 
 @dataclass
@@ -171,8 +214,7 @@ async def create_from_upload(
         key = upload_key(dataset.id)
         await asyncio.to_thread(store.put_file, key, upload.path)
         dataset.request = {**request, "upload_key": key}
-        await DatasetRepository(session).add(dataset)
-        await _enqueue_ingest(session, dispatcher, dataset, created_by, max_attempts)
+        await _create_with_ingest(session, dispatcher, dataset, created_by, max_attempts)
         return dataset, False
     loaded = await asyncio.to_thread(
         lambda: sources.finalize(
@@ -186,11 +228,19 @@ async def create_from_upload(
             )
         )
     )
-    values = await asyncio.to_thread(_store_bars, store, dataset.id, loaded)
-    for field_name, value in values.items():
-        setattr(dataset, field_name, value)
-    dataset.status = DatasetStatus.READY
-    dataset.meta = {**dataset.meta, "upload": {"size": upload.size, "sha256": upload.sha256}}
+    values = await asyncio.to_thread(store_bars, store, dataset.id, loaded)
+    meta = {**values.pop("meta", {}), "upload": {"size": upload.size, "sha256": upload.sha256}}
+    dataset = Dataset(
+        id=dataset.id,
+        name=dataset.name,
+        source="upload",
+        status=DatasetStatus.READY,
+        timeframe=upload.timeframe,
+        request=request,
+        created_by=created_by,
+        meta=meta,
+        **values,
+    )
     try:
         await asyncio.to_thread(write_manifest, store, manifest_of(dataset))
         await DatasetRepository(session).add(dataset)
@@ -200,9 +250,9 @@ async def create_from_upload(
     return dataset, True
 
 
-def _store_bars(
+def store_bars(
     store: ArtifactStore, dataset_id: uuid.UUID, loaded: sources.LoadedBars
-) -> dict[str, Any]:
+) -> DatasetUpdate:
     """Write the canonical bars as Parquet; the dataset fields that describe them."""
     frame = loaded.frame
     checksum = bars_checksum(frame)
@@ -217,16 +267,16 @@ def _store_bars(
     except ValueError:  # symbols with no common dates: still a valid dataset
         meta["bars_per_year"] = 252.0
     meta["rows_per_symbol"] = {str(k): int(v) for k, v in frame.groupby("symbol").size().items()}
-    return {
-        "symbols": sorted(frame["symbol"].astype(str).unique().tolist()),
-        "start": timestamps.min().to_pydatetime(),
-        "end": timestamps.max().to_pydatetime(),
-        "rows": len(frame),
-        "checksum": checksum,
-        "file_checksum": info.sha256,
-        "storage_key": bars_key(dataset_id),
-        "meta": meta,
-    }
+    return DatasetUpdate(
+        symbols=sorted(frame["symbol"].astype(str).unique().tolist()),
+        start=timestamps.min().to_pydatetime(),
+        end=timestamps.max().to_pydatetime(),
+        rows=len(frame),
+        checksum=checksum,
+        file_checksum=info.sha256,
+        storage_key=bars_key(dataset_id),
+        meta=meta,
+    )
 
 
 def manifest_of(dataset: Dataset) -> DatasetManifest:
@@ -303,88 +353,13 @@ async def delete_dataset(
     after_commit(session, _delete_objects)
 
 
-async def _set_status(session: AsyncSession, dataset_id: uuid.UUID, **values: Any) -> Dataset:
-    dataset = await get_dataset(session, dataset_id)
-    for name, value in values.items():
-        setattr(dataset, name, value)
-    dataset.updated_at = utcnow()
-    await session.flush()
-    return dataset
-
-
-def _load(ctx: JobContext, dataset: Dataset, tmp: Path) -> sources.LoadedBars:
-    request = dataset.request
-    source = request.get("source")
-    if source == "sample":
-        chosen = request["symbol"]
-        symbols = list(chosen) if isinstance(chosen, list) else [chosen]
-        return sources.load_sample_bars(symbols)
-    if source == "synthetic":
-        return sources.load_synthetic(request)
-    if source == "yahoo":
-        return sources.load_provider(request)
-    if source == "upload":
-        path = tmp / "upload.bin"
-        ctx.store.download_file(request["upload_key"], path)
-        ctx.progress(0.2, "validating the upload", force=True)
-        return sources.load_upload(
-            path,
-            filename=request.get("filename"),
-            content_type=request.get("content_type"),
-            symbol=request.get("symbol"),
-            repairs=list(request.get("repair") or []),
-            min_rows=int(request.get("min_rows") or DEFAULT_MIN_ROWS),
-        )
-    raise ValidationFailed(f"unsupported source {source!r}")
-
-
-def ingest(ctx: JobContext) -> dict[str, Any]:
-    """Job body of ``data.ingest_bars``: load, validate, store Parquet, record metadata.
-
-    Idempotent: the object key is deterministic and overwritten on a retry.
-    """
-    dataset_id = uuid.UUID(ctx.params["dataset_id"])
-    dataset = ctx.db(lambda s: _set_status(s, dataset_id, status=DatasetStatus.RUNNING))
-    ctx.progress(0.1, f"loading bars ({dataset.source})", force=True)
-    with tempfile.TemporaryDirectory(prefix="tradeopt-ingest-") as tmp:
-        loaded = _load(ctx, dataset, Path(tmp))
-    ctx.progress(0.5, f"validating {len(loaded.frame)} bars")
-    loaded = sources.finalize(loaded)
-    ctx.check()
-    ctx.progress(0.7, "writing parquet")
-    values = _store_bars(ctx.store, dataset_id, loaded)
-    if dataset.request.get("upload_key"):
-        ctx.store.delete(dataset.request["upload_key"])
-    ctx.check()
-    stored = ctx.db(lambda s: _set_status(s, dataset_id, **values))
-    write_manifest(ctx.store, manifest_of(stored))
-    return {"dataset_id": str(dataset_id), "rows": values["rows"], "checksum": values["checksum"]}
-
-
-async def on_ingest_end(session: AsyncSession, job: Job, status: JobStatus) -> None:
-    """Mirror the job's end on the dataset, in the same transaction that ends the job."""
-    if job.resource_id is None:
-        return
-    repo = DatasetRepository(session)
-    dataset = await repo.get(job.resource_id)
-    if dataset is None:  # deleted meanwhile
-        return
-    if dataset.source == "upload" and status != JobStatus.SUCCEEDED:
-        # A rejected (or abandoned) upload leaves no dataset and no object behind; the job
-        # record keeps the reason and the row report (``result.problem``).
-        await repo.delete(dataset)
-        store = get_runtime().store  # end hooks run in a worker (or the inline runtime)
-        prefix = dataset_prefix(dataset.id)
-        after_commit(session, lambda: asyncio.to_thread(store.delete_prefix, prefix))
-        return
-    dataset.status = {
-        JobStatus.SUCCEEDED: DatasetStatus.READY,
-        JobStatus.FAILED: DatasetStatus.FAILED,
-        JobStatus.CANCELED: DatasetStatus.CANCELED,
-    }[status]
-    dataset.error = job.error
-    dataset.updated_at = utcnow()
-    await session.flush()
+async def update_dataset(
+    session: AsyncSession, dataset_id: uuid.UUID, values: DatasetUpdate
+) -> Dataset:
+    """Record what an ingest job stored (the typed updater of :data:`DATASET`)."""
+    if not await DATASET.update(session, dataset_id, values):
+        raise DatasetNotFound(f"dataset {dataset_id} does not exist")
+    return await get_dataset(session, dataset_id)
 
 
 async def enqueue_feature_build(
@@ -407,25 +382,3 @@ async def enqueue_feature_build(
         max_attempts=max_attempts,
         created_by=created_by,
     )
-
-
-def build_features(ctx: JobContext) -> dict[str, Any]:
-    """Job body of ``data.build_features``: compute the feature set once and cache it in object
-    storage under the spec's hash (a retry finds it cached).
-    """
-    from tradeopt_data import reads  # the read side imports the heavy feature library lazily
-
-    dataset_id = uuid.UUID(ctx.params["dataset_id"])
-    dataset = ctx.db(lambda s: get_dataset(s, dataset_id))
-    spec = reads.parse_spec(ctx.params.get("spec"))
-    ctx.progress(0.1, "computing features", force=True)
-    features, cached = reads.load_or_build_features(ctx.store, dataset, spec)
-    ctx.progress(0.9, "cached" if cached else "stored")
-    return {
-        "dataset_id": str(dataset_id),
-        "spec_hash": spec.hash(),
-        "key": reads.features_key(dataset_id, spec.hash()),
-        "columns": list(features.columns),
-        "warmup": features.warmup,
-        "cached": cached,
-    }

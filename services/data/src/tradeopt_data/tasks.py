@@ -1,4 +1,4 @@
-"""Celery shims over ``service`` (imported only by the worker)."""
+"""Celery shims over the job bodies in ``datajob`` (imported only by the worker)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,17 @@ from typing import Any
 
 from tradeopt_common.jobs.names import TaskName
 from tradeopt_common.jobs.runner import JobContext, job_task
-from tradeopt_data import service
+from tradeopt_data import datajob
 from tradeopt_data.worker import celery_app
 
 
-@job_task(celery_app, TaskName.DATA_INGEST_BARS, on_end=service.on_ingest_end)
+@job_task(celery_app, TaskName.DATA_INGEST_BARS)
 def ingest_bars(ctx: JobContext) -> dict[str, Any]:
-    """Ingest the bars a dataset asks for."""
-    return service.ingest(ctx)
+    """Ingest the bars a dataset asks for (the dataset follows the job: ``service.DATASET``)."""
+    return datajob.ingest(ctx)
 
 
 @job_task(celery_app, TaskName.DATA_BUILD_FEATURES)
 def build_features(ctx: JobContext) -> dict[str, Any]:
     """Compute and cache a feature set of a dataset."""
-    return service.build_features(ctx)
+    return datajob.build_features(ctx)

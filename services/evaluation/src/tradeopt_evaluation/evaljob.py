@@ -14,9 +14,9 @@ from tradeopt_common.contracts.datasets import read_manifest
 from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.jobs.runner import JobContext
 from tradeopt_common.logging import get_logger
-from tradeopt_evaluation.models import Evaluation, EvaluationStatus
-from tradeopt_evaluation.repository import EvaluationRepository
-from tradeopt_evaluation.service import download_model, store_report
+from tradeopt_evaluation import service
+from tradeopt_evaluation.models import Evaluation
+from tradeopt_evaluation.service import EvaluationUpdate, download_model, store_report
 from tradeopt_ml.data import read_bars_parquet
 from tradeopt_ml.evaluation import (
     BaselineSubject,
@@ -29,29 +29,12 @@ from tradeopt_ml.evaluation import (
 log = get_logger(__name__)
 
 
-async def _load(session: Any, evaluation_id: uuid.UUID) -> Evaluation:
-    evaluation = await EvaluationRepository(session).get(evaluation_id)
-    if evaluation is None:
-        raise ValidationFailed(f"evaluation {evaluation_id} no longer exists")
-    evaluation.status = EvaluationStatus.RUNNING
-    await session.flush()
-    return evaluation
-
-
-async def _save(session: Any, evaluation_id: uuid.UUID, values: dict[str, Any]) -> None:
-    evaluation = await EvaluationRepository(session).get(evaluation_id)
-    if evaluation is not None:
-        for name, value in values.items():
-            setattr(evaluation, name, value)
-        await session.flush()
-
-
 def evaluate(
     ctx: JobContext, *, random_seeds: int = 20, bootstrap_resamples: int = 2000
 ) -> dict[str, Any]:
     """Run one evaluation (see the module docstring)."""
     evaluation_id = uuid.UUID(ctx.params["evaluation_id"])
-    evaluation = ctx.db(lambda s: _load(s, evaluation_id))
+    evaluation = ctx.db(lambda s: service.get_evaluation(s, evaluation_id))
     store = ctx.store
     manifest = read_manifest(store, evaluation.dataset_id)
     if manifest is None or manifest.checksum != evaluation.dataset_checksum:
@@ -78,7 +61,7 @@ def evaluate(
             raise ValidationFailed(str(exc)) from exc
     ctx.progress(0.92, "storing results")
     store_report(store, evaluation_id, report)
-    ctx.db(lambda s: _save(s, evaluation_id, report.values))
+    ctx.db(lambda s: service.update_evaluation(s, evaluation_id, EvaluationUpdate(**report.values)))
     return {"evaluation_id": str(evaluation_id), "subjects": report.subjects}
 
 

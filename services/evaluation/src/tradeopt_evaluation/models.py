@@ -14,10 +14,13 @@ from tradeopt_common.db.base import Base, IdMixin, TimestampMixin
 
 
 class EvaluationStatus(StrEnum):
-    """Lifecycle of an evaluation; follows its job."""
+    """Lifecycle of an evaluation; follows its job (``waiting``: a walk-forward parked on its
+    fold runs).
+    """
 
     QUEUED = "queued"
     RUNNING = "running"
+    WAITING = "waiting"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELED = "canceled"

@@ -1,4 +1,7 @@
-"""Evaluation rules and state transitions; called by routes and tasks (no FastAPI, no Celery)."""
+"""Evaluation rules and state transitions; called by routes and by the job bodies (no FastAPI,
+no Celery). An evaluation follows its job through :data:`EVALUATION`, a declared
+:class:`~tradeopt_common.jobs.resources.ResourceBinding`.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +9,23 @@ import asyncio
 import json
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tradeopt_common.contracts.datasets import read_manifest
 from tradeopt_common.contracts.models import ModelLineage, model_key, read_lineage
-from tradeopt_common.db.base import utcnow
 from tradeopt_common.db.repository import Page
 from tradeopt_common.errors import ValidationFailed
-from tradeopt_common.jobs import service as jobs
 from tradeopt_common.jobs.dispatch import Dispatcher
-from tradeopt_common.jobs.models import Job, JobStatus
+from tradeopt_common.jobs.models import JobStatus
 from tradeopt_common.jobs.names import TaskName
-from tradeopt_common.references import add_reference
+from tradeopt_common.jobs.resources import (
+    Reference,
+    ResourceBinding,
+    create_with_job,
+    register_binding,
+)
 from tradeopt_common.storage import ArtifactStore
 from tradeopt_common.storage.base import ArtifactNotFound
 from tradeopt_evaluation.errors import EvaluationNotFound, EvaluationNotReady
@@ -30,6 +36,38 @@ from tradeopt_ml.evaluation import EvaluationReport
 
 RESOURCE = "evaluation"
 ARTIFACTS = ("equity.json", "trades.json", "report.html")
+
+
+class EvaluationUpdate(TypedDict, total=False):
+    """The evaluation fields its job writes (results)."""
+
+    metrics: dict[str, Any]
+    benchmarks: dict[str, Any]
+    statistics: dict[str, Any]
+    diagnostics: dict[str, Any]
+    cost_sensitivity: list[dict[str, Any]]
+    comparison: list[dict[str, Any]]
+    bars: dict[str, Any]
+
+
+#: An evaluation follows its job (single/compare or walk-forward).
+EVALUATION: ResourceBinding[Evaluation, EvaluationUpdate] = register_binding(
+    ResourceBinding(
+        resource_type=RESOURCE,
+        model=Evaluation,
+        patch=EvaluationUpdate,
+        statuses={
+            JobStatus.QUEUED: EvaluationStatus.QUEUED,
+            JobStatus.RUNNING: EvaluationStatus.RUNNING,
+            JobStatus.WAITING: EvaluationStatus.WAITING,
+            JobStatus.SUCCEEDED: EvaluationStatus.SUCCEEDED,
+            JobStatus.FAILED: EvaluationStatus.FAILED,
+            JobStatus.CANCELED: EvaluationStatus.CANCELED,
+        },
+        kinds=(TaskName.EVALUATION_EVALUATE, TaskName.EVALUATION_WALK_FORWARD),
+        finished_field="finished_at",
+    )
+)
 
 
 def artifact_key(evaluation_id: uuid.UUID, name: str) -> str:
@@ -103,22 +141,19 @@ async def create_evaluation(
         request=body.model_dump(mode="json"),
         created_by=created_by,
     )
-    await EvaluationRepository(session).add(evaluation)
-    await add_reference(session, "dataset", body.dataset_id, RESOURCE, evaluation.id)
-    for mid in model_ids:
-        await add_reference(session, "model", mid, RESOURCE, evaluation.id)
-    job = await jobs.create_job(
+    await create_with_job(
         session,
         dispatcher,
-        task,
-        params={"evaluation_id": str(evaluation.id)},
-        resource_type=RESOURCE,
-        resource_id=evaluation.id,
+        EVALUATION,
+        evaluation,
+        kind=task,
+        references=[
+            Reference("dataset", body.dataset_id),
+            *(Reference("model", mid) for mid in model_ids),
+        ],
         max_attempts=max_attempts,
         created_by=created_by,
     )
-    evaluation.job_id = job.id
-    await session.flush()
     return evaluation
 
 
@@ -195,18 +230,10 @@ def store_report(store: ArtifactStore, evaluation_id: uuid.UUID, report: Evaluat
     )
 
 
-async def on_evaluation_end(session: AsyncSession, job: Job, status: JobStatus) -> None:
-    """Mirror the job's end on the evaluation, in the transaction that ends the job."""
-    if job.resource_id is None:
-        return
-    evaluation = await EvaluationRepository(session).get(job.resource_id)
-    if evaluation is None:
-        return
-    evaluation.status = {
-        JobStatus.SUCCEEDED: EvaluationStatus.SUCCEEDED,
-        JobStatus.FAILED: EvaluationStatus.FAILED,
-        JobStatus.CANCELED: EvaluationStatus.CANCELED,
-    }[status]
-    evaluation.error = job.error
-    evaluation.finished_at = utcnow()
-    await session.flush()
+async def update_evaluation(
+    session: AsyncSession, evaluation_id: uuid.UUID, values: EvaluationUpdate
+) -> None:
+    """Record an evaluation's results (the typed updater of :data:`EVALUATION`); an evaluation
+    deleted meanwhile is ignored.
+    """
+    await EVALUATION.update(session, evaluation_id, values)

@@ -1,4 +1,6 @@
-"""Celery shims over the job bodies (imported only by the worker)."""
+"""Celery shims over the job bodies (imported only by the worker). Evaluations follow their jobs
+through ``service.EVALUATION``.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +8,12 @@ from typing import Any
 
 from tradeopt_common.jobs.names import TaskName
 from tradeopt_common.jobs.runner import JobContext, job_task
-from tradeopt_evaluation import evaljob, service, walkforward
+from tradeopt_evaluation import evaljob, walkforward
 from tradeopt_evaluation.config import get_evaluation_settings
 from tradeopt_evaluation.worker import celery_app
 
 
-@job_task(celery_app, TaskName.EVALUATION_EVALUATE, on_end=service.on_evaluation_end)
+@job_task(celery_app, TaskName.EVALUATION_EVALUATE)
 def evaluate(ctx: JobContext) -> dict[str, Any]:
     """Run one evaluation."""
     settings = get_evaluation_settings()
@@ -22,7 +24,9 @@ def evaluate(ctx: JobContext) -> dict[str, Any]:
     )
 
 
-@job_task(celery_app, TaskName.EVALUATION_WALK_FORWARD, on_end=service.on_evaluation_end)
+@job_task(celery_app, TaskName.EVALUATION_WALK_FORWARD)
 def walk_forward(ctx: JobContext) -> dict[str, Any]:
-    """Run one walk-forward evaluation (training runs through the training service)."""
+    """Run one walk-forward evaluation: start the fold runs through the training service, park
+    until they have ended (no worker held), then evaluate the folds.
+    """
     return walkforward.walk_forward_job(ctx)

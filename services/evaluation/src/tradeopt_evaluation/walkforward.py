@@ -1,20 +1,29 @@
-"""Walk-forward evaluation as one job (``evaluation.walk_forward``).
+"""Walk-forward evaluation as one parked parent job (``evaluation.walk_forward``).
 
 For each fold of a :class:`tradeopt_ml.data.FoldSpec` over the dataset, the job asks the training
 service for a run trained on the fold's training window only (its last ``validation_fraction``
-holds the validation part that picks the best model), waits for all runs, backtests each fold's
-model on the fold's test window (out of sample, same costs), and stitches the test windows into one
-out-of-sample equity curve with per-fold and overall metrics against buy-and-hold.
+holds the validation part that picks the best model), backtests each fold's model on the fold's
+test window (out of sample, same costs), and stitches the test windows into one out-of-sample
+equity curve with per-fold and overall metrics against buy-and-hold.
 
-Runs are created with ``Idempotency-Key: walk-forward-{evaluation}-{fold}``, so a retried job (a
-worker died) finds the runs it already started instead of training them twice.
+The job runs in two idempotent steps over its checkpoint (``ctx.state``), and holds no evaluation
+worker while the folds train:
+
+1. no ``runs`` in the state: create one run per fold with ``POST /api/v1/runs`` (``Idempotency-Key:
+   walk-forward-{evaluation}-{fold}``, so a retried step finds the runs it already started), then
+   ``ctx.wait_for`` their jobs with ``{"runs": [{"id", "job_id"}, …]}`` as the state: the job
+   parks in ``waiting`` and the evaluation shows ``waiting``.
+2. woken when the last fold run's job ended (or at once, if they all ended before it parked):
+   read the runs, fail clearly if one did not succeed, else evaluate the folds and finish.
+
+Canceling the evaluation's job cancels every fold run's job (the cascade of parked parents); the
+runs end ``canceled`` through the training service's binding.
 """
 
 from __future__ import annotations
 
 import contextlib
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -26,10 +35,11 @@ import pandas as pd
 from tradeopt_common.config import CommonSettings
 from tradeopt_common.contracts.datasets import read_manifest
 from tradeopt_common.errors import ServiceUnavailable, ValidationFailed
+from tradeopt_common.jobs.models import JobStatus
 from tradeopt_common.jobs.runner import JobCanceled, JobContext
 from tradeopt_common.logging import get_logger
-from tradeopt_evaluation.evaljob import _load, _save
-from tradeopt_evaluation.service import download_model, store_report
+from tradeopt_evaluation import service
+from tradeopt_evaluation.service import EvaluationUpdate, download_model, store_report
 from tradeopt_ml.data import FoldSpec, Panel, read_bars_parquet, walk_forward
 from tradeopt_ml.evaluation import FoldModel, ModelSubject, walk_forward_report
 
@@ -122,27 +132,15 @@ def fold_run_body(
     }
 
 
-def _wait(ctx: JobContext, client: TrainingClient, run_ids: list[str], poll: float) -> list[dict]:
-    while True:
-        runs = [client.get_run(rid) for rid in run_ids]
-        done = sum(r["status"] in TERMINAL for r in runs)
-        fraction = sum(1.0 if r["status"] in TERMINAL else r["progress"] for r in runs) / len(runs)
-        ctx.progress(0.05 + 0.75 * fraction, f"training {len(runs)} folds: {done} finished")
-        if done == len(runs):
-            return runs
-        time.sleep(poll)
-
-
 def walk_forward_job(
     ctx: JobContext,
     client: TrainingClient | None = None,
     *,
     settings: CommonSettings | None = None,
-    poll: float = 1.0,
 ) -> dict[str, Any]:
     """Run a walk-forward evaluation (see the module docstring)."""
     evaluation_id = uuid.UUID(ctx.params["evaluation_id"])
-    evaluation = ctx.db(lambda s: _load(s, evaluation_id))
+    evaluation = ctx.db(lambda s: service.get_evaluation(s, evaluation_id))
     request = evaluation.request
     store = ctx.store
     manifest = read_manifest(store, evaluation.dataset_id)
@@ -150,7 +148,7 @@ def walk_forward_job(
         raise ValidationFailed(f"dataset {evaluation.dataset_id} is gone or changed")
     own_client = client is None
     client = client or TrainingClient.from_settings(settings or ctx.runtime.settings)
-    run_ids: list[str] = []
+    started: list[dict[str, str]] = list(ctx.state.get("runs") or [])
     try:
         with tempfile.TemporaryDirectory(prefix=f"tradeopt-wf-{evaluation_id}-") as tmp:
             workdir = Path(tmp)
@@ -162,35 +160,59 @@ def walk_forward_job(
                 folds = walk_forward(panel.timestamps, FoldSpec.model_validate(request["folds"]))
             except ValueError as exc:
                 raise ValidationFailed(f"walk-forward folds: {exc}") from exc
-            ctx.progress(0.02, f"starting {len(folds)} training runs", force=True)
-            for fold in folds:
-                body = fold_run_body(
-                    request["run"],
-                    evaluation.dataset_id,
-                    panel.timestamps,
-                    (fold.train.start, fold.train.stop),
-                    request.get("validation_fraction", 0.15),
+            if not started:
+                ctx.progress(0.02, f"starting {len(folds)} training runs", force=True)
+                for fold in folds:
+                    body = fold_run_body(
+                        request["run"],
+                        evaluation.dataset_id,
+                        panel.timestamps,
+                        (fold.train.start, fold.train.stop),
+                        request.get("validation_fraction", 0.15),
+                    )
+                    run = client.create_run(body, f"walk-forward-{evaluation_id}-{fold.index}")
+                    started.append({"id": run["id"], "job_id": run["job_id"]})
+                ctx.wait_for(
+                    [r["job_id"] for r in started],
+                    state={"runs": started},
+                    progress=(0.05, 0.8),
+                    message=f"training {len(started)} folds",
                 )
-                run = client.create_run(body, f"walk-forward-{evaluation_id}-{fold.index}")
-                run_ids.append(run["id"])
-            runs = _wait(ctx, client, run_ids, poll)
-            bad = [r for r in runs if r["status"] != "succeeded"]
-            if bad:
-                first = bad[0]
-                raise ValidationFailed(
-                    f"{len(bad)} fold run(s) did not succeed; run {first['id']} is "
-                    f"{first['status']}: {first.get('error')}"
-                )
-            ctx.progress(0.82, "backtesting each fold out of sample")
+            runs = _ended_runs(ctx, client, started)
+            ctx.progress(0.82, "backtesting each fold out of sample", force=True)
             result = _evaluate_folds(ctx, evaluation, request, bars, panel, folds, runs, workdir)
     except JobCanceled:
-        for rid in run_ids:
-            client.cancel_run(rid)
+        # Runs not adopted yet (canceled before it parked); adopted ones are canceled with it.
+        for run in started:
+            client.cancel_run(run["id"])
         raise
     finally:
         if own_client:
             client.close()
     return result
+
+
+def _ended_runs(
+    ctx: JobContext, client: TrainingClient, started: list[dict[str, str]]
+) -> list[dict[str, Any]]:
+    """The fold runs once their jobs have ended; a clear error when one did not succeed. The
+    child jobs are the truth (a run's own status may follow a moment later when its job was
+    ended by a process of another service).
+    """
+    jobs = {str(c.id): c for c in ctx.children()}
+    runs = []
+    for entry in started:
+        job = jobs.get(entry["job_id"])
+        run = client.get_run(entry["id"])
+        status = job.status if job is not None else JobStatus(run["status"])
+        if status != JobStatus.SUCCEEDED or not run.get("model_id"):
+            error = (job.error if job is not None else None) or run.get("error")
+            raise ValidationFailed(
+                f"fold run {entry['id']} did not succeed: its job is {status}"
+                + (f": {error}" if error else "")
+            )
+        runs.append(run)
+    return runs
 
 
 def _evaluate_folds(
@@ -230,5 +252,5 @@ def _evaluate_folds(
     except ValueError as exc:
         raise ValidationFailed(str(exc)) from exc
     store_report(ctx.store, evaluation.id, report)
-    ctx.db(lambda s: _save(s, evaluation.id, report.values))
+    ctx.db(lambda s: service.update_evaluation(s, evaluation.id, EvaluationUpdate(**report.values)))
     return {"evaluation_id": str(evaluation.id), "runs": [r["id"] for r in runs]}

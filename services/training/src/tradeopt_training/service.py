@@ -1,10 +1,13 @@
-"""Run and model rules and state transitions; called by routes and tasks (no FastAPI, no Celery)."""
+"""Run and model rules and state transitions; called by routes and by the job body in
+``trainjob`` (no FastAPI, no Celery). A run follows its training job through :data:`RUN`, a
+declared :class:`~tradeopt_common.jobs.resources.ResourceBinding`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from typing import Any, TypedDict
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,9 +19,14 @@ from tradeopt_common.db.repository import Page
 from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.jobs import service as jobs
 from tradeopt_common.jobs.dispatch import Dispatcher
-from tradeopt_common.jobs.models import Job, JobStatus
+from tradeopt_common.jobs.models import JobStatus
 from tradeopt_common.jobs.names import TaskName
-from tradeopt_common.references import add_reference
+from tradeopt_common.jobs.resources import (
+    Reference,
+    ResourceBinding,
+    create_with_job,
+    register_binding,
+)
 from tradeopt_common.storage import ArtifactStore
 from tradeopt_ml.training import ExperimentSpec, validate_experiment
 from tradeopt_training.errors import (
@@ -32,6 +40,39 @@ from tradeopt_training.repository import ModelRepository, RunRepository
 from tradeopt_training.schemas import ModelUpdate, RunCreate
 
 RESOURCE = "run"
+
+
+class RunUpdate(TypedDict, total=False):
+    """The run fields a training job writes while it trains and when it has registered a model."""
+
+    progress: float
+    timesteps: int
+    live: dict[str, Any]
+    metrics: dict[str, Any]
+    model_id: uuid.UUID
+    resumed_from: int | None
+
+
+#: A run follows its ``training.train_run`` job.
+RUN: ResourceBinding[TrainingRun, RunUpdate] = register_binding(
+    ResourceBinding(
+        resource_type=RESOURCE,
+        model=TrainingRun,
+        patch=RunUpdate,
+        statuses={
+            JobStatus.QUEUED: RunStatus.QUEUED,
+            JobStatus.RUNNING: RunStatus.RUNNING,
+            JobStatus.WAITING: RunStatus.RUNNING,  # a training job never parks
+            JobStatus.SUCCEEDED: RunStatus.SUCCEEDED,
+            JobStatus.FAILED: RunStatus.FAILED,
+            JobStatus.CANCELED: RunStatus.CANCELED,
+        },
+        kinds=(TaskName.TRAINING_TRAIN_RUN,),
+        started_field="started_at",
+        finished_field="finished_at",
+        progress_field="progress",
+    )
+)
 
 
 def _errors(exc: ValidationError, prefix: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -146,20 +187,16 @@ async def create_run(
         trial_number=body.trial_number,
         created_by=created_by,
     )
-    await RunRepository(session).add(run)
-    await add_reference(session, "dataset", body.dataset_id, RESOURCE, run.id)
-    job = await jobs.create_job(
+    await create_with_job(
         session,
         dispatcher,
-        TaskName.TRAINING_TRAIN_RUN,
-        params={"run_id": str(run.id)},
-        resource_type=RESOURCE,
-        resource_id=run.id,
+        RUN,
+        run,
+        kind=TaskName.TRAINING_TRAIN_RUN,
+        references=[Reference("dataset", body.dataset_id)],
         max_attempts=max_attempts,
         created_by=created_by,
     )
-    run.job_id = job.id
-    await session.flush()
     return run
 
 
@@ -201,23 +238,11 @@ async def cancel_run(
     return run
 
 
-async def on_run_end(session: AsyncSession, job: Job, status: JobStatus) -> None:
-    """Mirror the job's end on the run, in the transaction that ends the job."""
-    if job.resource_id is None:
-        return
-    run = await RunRepository(session).get(job.resource_id)
-    if run is None:
-        return
-    run.status = {
-        JobStatus.SUCCEEDED: RunStatus.SUCCEEDED,
-        JobStatus.FAILED: RunStatus.FAILED,
-        JobStatus.CANCELED: RunStatus.CANCELED,
-    }[status]
-    run.error = job.error
-    run.finished_at = utcnow()
-    if status == JobStatus.SUCCEEDED:
-        run.progress = 1.0
-    await session.flush()
+async def update_run(session: AsyncSession, run_id: uuid.UUID, values: RunUpdate) -> None:
+    """Record what a training job measured or produced (the typed updater of :data:`RUN`); a
+    run deleted meanwhile is ignored.
+    """
+    await RUN.update(session, run_id, values)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,6 +353,25 @@ async def record_study_outcome(
     await asyncio.to_thread(write_lineage, store, updated)
     model.lineage = updated.model_dump(mode="json")
     model.updated_at = utcnow()
+    await session.flush()
+    return model
+
+
+async def find_model(session: AsyncSession, model_id: uuid.UUID) -> Model | None:
+    """The model if it is registered (a retried training job checks before writing files)."""
+    return await ModelRepository(session).get(model_id)
+
+
+async def register_model(session: AsyncSession, model: Model) -> Model:
+    """Register a newly trained model with its first history entry. Ids are deterministic per
+    run, so a retry after the model was registered gets the stored row back unchanged.
+    """
+    existing = await ModelRepository(session).get(model.id)
+    if existing is not None:
+        return existing
+    session.add(model)
+    await session.flush()
+    session.add(register_stage(model))
     await session.flush()
     return model
 

@@ -6,11 +6,11 @@ from typing import Any
 
 from tradeopt_common.jobs.names import TaskName
 from tradeopt_common.jobs.runner import JobContext, job_task
-from tradeopt_training import service, trainjob
+from tradeopt_training import trainjob
 from tradeopt_training.worker import celery_app
 
 
-@job_task(celery_app, TaskName.TRAINING_TRAIN_RUN, on_end=service.on_run_end)
+@job_task(celery_app, TaskName.TRAINING_TRAIN_RUN)
 def train_run(ctx: JobContext) -> dict[str, Any]:
-    """Train one run."""
+    """Train one run (the run follows the job: ``service.RUN``)."""
     return trainjob.train_run(ctx)

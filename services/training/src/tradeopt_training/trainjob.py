@@ -1,4 +1,6 @@
-"""The body of a ``training.train_run`` job: load the dataset, train with checkpoints uploaded to
+"""The body of a ``training.train_run`` job (it touches the database only through
+:mod:`tradeopt_training.service`; the run's status follows the job through ``service.RUN``):
+load the dataset, train with checkpoints uploaded to
 object storage, resume from the newest complete checkpoint after a crash, register the model.
 
 Object layout (DESIGN §7): ``runs/{id}/checkpoints/{timesteps:012d}/…`` (a ``COMPLETE`` marker is
@@ -41,11 +43,9 @@ from tradeopt_ml.training.experiment import (
     prepare,
     run_experiment,
 )
-from tradeopt_training import metrics
+from tradeopt_training import metrics, service
 from tradeopt_training.config import get_training_settings
-from tradeopt_training.models import Model, RunStatus, TrainingRun
-from tradeopt_training.repository import RunRepository
-from tradeopt_training.service import register_stage
+from tradeopt_training.models import Model, TrainingRun
 
 log = get_logger(__name__)
 COMPLETE = "COMPLETE"
@@ -138,28 +138,10 @@ def upload_folder(store: ArtifactStore, folder: Path, prefix: str) -> int:
 # the job
 
 
-async def _mark_running(session: Any, run_id: uuid.UUID) -> TrainingRun:
-    run = await RunRepository(session).get(run_id)
-    if run is None:
-        raise ValidationFailed(f"run {run_id} no longer exists")
-    run.status = RunStatus.RUNNING
-    run.started_at = run.started_at or utcnow()
-    await session.flush()
-    return run
-
-
-async def _update_run(session: Any, run_id: uuid.UUID, **values: Any) -> None:
-    run = await RunRepository(session).get(run_id)
-    if run is not None:
-        for name, value in values.items():
-            setattr(run, name, value)
-        await session.flush()
-
-
 def train_run(ctx: JobContext) -> dict[str, Any]:
     """Train one run (see the module docstring)."""
     run_id = uuid.UUID(ctx.params["run_id"])
-    run = ctx.db(lambda s: _mark_running(s, run_id))
+    run = ctx.db(lambda s: service.get_run(s, run_id))  # running: the claim moved it (service.RUN)
     spec = ExperimentSpec.model_validate(run.spec)
     store = ctx.store
     manifest = read_manifest(store, run.dataset_id)
@@ -204,16 +186,13 @@ def train_run(ctx: JobContext) -> dict[str, Any]:
         "train_seconds": round(elapsed, 3),
         "final": result.train.final_metrics,
     }
-    ctx.db(
-        lambda s: _update_run(
-            s,
-            run_id,
-            metrics=run_metrics,
-            model_id=model.id,
-            timesteps=result.train.timesteps,
-            resumed_from=resumed_at,
-        )
+    done = service.RunUpdate(
+        metrics=run_metrics,
+        model_id=model.id,
+        timesteps=result.train.timesteps,
+        resumed_from=resumed_at,
     )
+    ctx.db(lambda s: service.update_run(s, run_id, done))
     return {
         "run_id": str(run_id),
         "model_id": str(model.id),
@@ -251,11 +230,10 @@ def _hooks(ctx: JobContext, run: TrainingRun, spec: ExperimentSpec) -> TrainHook
         message = f"{info.timesteps}/{info.total} timesteps, {info.steps_per_s:.0f} steps/s"
         if info.eta_s is not None:
             message += f", ETA {info.eta_s:.0f}s"
-        ctx.db(
-            lambda s: _update_run(
-                s, run_id, progress=info.fraction * scale, timesteps=info.timesteps, live=live
-            )
+        update = service.RunUpdate(
+            progress=info.fraction * scale, timesteps=info.timesteps, live=live
         )
+        ctx.db(lambda s: service.update_run(s, run_id, update))
         ctx.progress(info.fraction * scale, message)
 
     def should_stop() -> bool:
@@ -282,6 +260,9 @@ def _register(
     manifest: DatasetManifest,
 ) -> Model:
     model_id = model_id_for(run.id)
+    registered = ctx.db(lambda s: service.find_model(s, model_id))
+    if registered is not None:  # a retry after registration: never overwrite served files
+        return registered
     path = Path(result.model_path)
     checksum = _sha256(path)
     size = path.stat().st_size
@@ -312,29 +293,19 @@ def _register(
     ctx.store.put_file(artifact_key, path, content_type="application/zip")
     write_lineage(ctx.store, lineage)  # last: a lineage exists only for a stored model
 
-    async def _insert(session: Any) -> Model:
-        existing = await session.get(Model, model_id)
-        if existing is not None:  # a retry after the model was registered
-            return existing
-        model = Model(
-            id=model_id,
-            run_id=run.id,
-            dataset_id=run.dataset_id,
-            algorithm=spec.algorithm,
-            params=spec.hyperparams,
-            seed=spec.seed,
-            checksum=checksum,
-            size=size,
-            artifact_key=artifact_key,
-            lineage_key=lineage_key_,
-            lineage=lineage.model_dump(mode="json"),
-            metrics={"validation": result.validation},
-            study_id=run.study_id,
-        )
-        session.add(model)
-        await session.flush()
-        session.add(register_stage(model))
-        await session.flush()
-        return model
-
-    return ctx.db(_insert)
+    model = Model(
+        id=model_id,
+        run_id=run.id,
+        dataset_id=run.dataset_id,
+        algorithm=spec.algorithm,
+        params=spec.hyperparams,
+        seed=spec.seed,
+        checksum=checksum,
+        size=size,
+        artifact_key=artifact_key,
+        lineage_key=lineage_key_,
+        lineage=lineage.model_dump(mode="json"),
+        metrics={"validation": result.validation},
+        study_id=run.study_id,
+    )
+    return ctx.db(lambda s: service.register_model(s, model))

@@ -1,4 +1,9 @@
-"""The job record (table ``core.job``)."""
+"""The job record (table ``core.job``).
+
+A job may have a parent (``parent_id``): a job that started it and parks in ``waiting`` until its
+children have ended (see :mod:`tradeopt_common.jobs.service`, "Parked parent jobs"). ``state`` is
+the parent's checkpoint: the JSON it recorded when it parked, handed back when it resumes.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tradeopt_common.db.base import Base, IdMixin, TimestampMixin
@@ -15,17 +20,21 @@ from tradeopt_common.db.base import Base, IdMixin, TimestampMixin
 
 class JobStatus(StrEnum):
     """``queued → running → succeeded | failed | canceled`` (running may go back to queued when
-    its worker dies and the reaper re-enqueues it).
+    its worker dies and the reaper re-enqueues it), plus ``running → waiting → queued`` for a
+    parent parked on its children (it holds no worker; the end of its last child re-enqueues it).
     """
 
     QUEUED = "queued"
     RUNNING = "running"
+    WAITING = "waiting"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELED = "canceled"
 
 
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
+#: Statuses of a job that has not ended (what a parent waits on in its children).
+ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.WAITING})
 
 
 class Job(IdMixin, TimestampMixin, Base):
@@ -57,6 +66,11 @@ class Job(IdMixin, TimestampMixin, Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column()
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("core.job.id", ondelete="SET NULL"), index=True
+    )
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    wakeups: Mapped[int] = mapped_column(default=0)
 
     @property
     def is_terminal(self) -> bool:

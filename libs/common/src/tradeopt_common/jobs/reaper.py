@@ -1,5 +1,6 @@
-"""The reaper: a beat-scheduled task that recovers jobs whose worker died (stale heartbeat) and
-jobs whose broker message was lost (e.g. Redis restarted without persistence).
+"""The reaper: a beat-scheduled task that recovers jobs whose worker died (stale heartbeat),
+jobs whose broker message was lost (e.g. Redis restarted without persistence), and parked parents
+whose children have all ended but that nobody woke (``waiting`` jobs are never stale).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def reap_once(runtime: JobRuntime, dispatcher: Dispatcher) -> jobs.ReapReport:
                 stale_after=timedelta(seconds=s.job_stale_after_seconds),
                 requeue_after=timedelta(seconds=s.job_requeue_after_seconds),
                 in_broker=in_broker,
+                dispatcher=dispatcher,
             )
             jobs.publish_all(session, dispatcher, report)
             purged = await purge_expired(session)
@@ -47,6 +49,7 @@ def reap_once(runtime: JobRuntime, dispatcher: Dispatcher) -> jobs.ReapReport:
         ("failed", report.failed),
         ("canceled", report.canceled),
         ("republished", report.republished),
+        ("woken", report.woken),
     ):
         for job in items:
             _log(outcome, job)
@@ -73,4 +76,5 @@ def reap_stale() -> dict[str, Any]:
         "failed": len(report.failed),
         "canceled": len(report.canceled),
         "republished": len(report.republished),
+        "woken": len(report.woken),
     }

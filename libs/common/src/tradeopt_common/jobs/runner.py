@@ -9,6 +9,27 @@ A task is a plain function of a :class:`JobContext`, registered with :func:`job_
 
 The Celery message holds only the job id. A duplicate delivery finds the job not ``queued`` and
 does nothing, so every job runs to completion at most once.
+
+Parent jobs park instead of sleeping in a worker. The job function is written as idempotent steps
+over a JSON checkpoint (``ctx.state``); it starts children and calls ``ctx.wait_for``, which
+records the checkpoint and ends this run of the function (``running → waiting``, no worker slot
+held). When the last child ends, the job is re-enqueued and the function runs again with the
+checkpoint::
+
+    @job_task(celery_app, "evaluation.sweep")
+    def sweep(ctx: JobContext) -> dict | None:
+        runs = ctx.state.get("runs")
+        if runs is None:                                   # step 1 (idempotent: keyed children)
+            runs = [ctx.start_child("training.train_run", key=f"fold-{i}", params={...}).hex
+                    for i in range(4)]
+            ctx.wait_for(runs, state={"runs": runs}, progress=(0.05, 0.8))   # parks
+        children = ctx.children()                          # step 2: every child has ended
+        return {"ok": sum(c.status == "succeeded" for c in children)}
+
+Children of another service's resource are created through that service's API (which returns
+their ``job_id``) and adopted by ``wait_for``. If every child already ended when the job parks,
+it does not park: the function is called again at once in the same worker. ``InlineDispatcher``
+runs children (and the woken parent) in-process, so the same code works in the embedded mode.
 """
 
 from __future__ import annotations
@@ -19,16 +40,18 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tradeopt_common.errors import AppError
 from tradeopt_common.jobs import events
 from tradeopt_common.jobs import service as jobs
+from tradeopt_common.jobs.dispatch import Dispatcher
 from tradeopt_common.jobs.models import Job, JobStatus
+from tradeopt_common.jobs.resources import apply_job_status, binding_for
 from tradeopt_common.jobs.runtime import JobRuntime, get_runtime
 from tradeopt_common.logging import bind_context, get_logger, unbind_context
 from tradeopt_common.observability import metrics
@@ -41,16 +64,12 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 T = TypeVar("T")
 
-#: Called in the same transaction that ends the job, e.g. to mark the owning resource failed.
-EndHook = Callable[[AsyncSession, Job, JobStatus], Awaitable[None]]
-
-
 JobFunction = Callable[["JobContext"], dict[str, Any] | None]
 
-#: Job functions and end hooks by job kind, filled by :func:`job_task` where the kind's tasks
-#: module is imported (the owning worker, or an in-process pipeline).
+#: Job functions by job kind, filled by :func:`job_task` where the kind's tasks module is
+#: imported (the owning worker, or an in-process pipeline). Resources follow their jobs through
+#: the bindings in :mod:`tradeopt_common.jobs.resources`, not through per-task hooks.
 JOB_FUNCTIONS: dict[str, JobFunction] = {}
-END_HOOKS: dict[str, EndHook] = {}
 
 
 class JobCanceled(Exception):
@@ -59,6 +78,25 @@ class JobCanceled(Exception):
 
 class JobLost(Exception):
     """Raised inside job code when this worker no longer owns the job (the reaper gave it away)."""
+
+
+class JobParked(Exception):
+    """Raised by :meth:`JobContext.wait_for`: the runner parks the job on its children."""
+
+    def __init__(
+        self,
+        children: list[uuid.UUID],
+        state: dict[str, Any],
+        progress: tuple[float | None, float | None],
+        message: str | None,
+    ) -> None:
+        super().__init__(f"waiting for {len(children)} child jobs")
+        self.children, self.state, self.progress, self.message = (
+            children,
+            state,
+            progress,
+            message,
+        )
 
 
 def worker_identity() -> str:
@@ -73,6 +111,7 @@ class JobContext:
     job: Job
     worker: str
     runtime: JobRuntime
+    dispatcher: Dispatcher | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
     lost_event: threading.Event = field(default_factory=threading.Event)
     min_progress_interval: float = 0.5
@@ -92,6 +131,79 @@ class JobContext:
     def store(self) -> ArtifactStore:
         """The artifact store."""
         return self.runtime.store
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The checkpoint recorded by :meth:`wait_for` or :meth:`save_state` (``{}`` at first)."""
+        return {k: v for k, v in (self.job.state or {}).items() if k != jobs.WAIT_KEY}
+
+    @property
+    def wakeups(self) -> int:
+        """How many times this job was woken from ``waiting``."""
+        return self.job.wakeups
+
+    def save_state(self, state: dict[str, Any]) -> None:
+        """Record the checkpoint now (e.g. after a step whose result must survive a crash)."""
+        self.job.state = dict(state)
+        result = self.db(lambda s: jobs.touch(s, self.job_id, self.worker, state=dict(state)))
+        if not result.owned:
+            self.lost_event.set()
+        self.check()
+
+    def start_child(
+        self,
+        kind: str,
+        *,
+        key: str,
+        params: dict[str, Any] | None = None,
+        max_attempts: int | None = None,
+    ) -> uuid.UUID:
+        """Create (once per ``key``: the child's id derives from this job's id and ``key``) a
+        child job of ``kind`` on its own queue, published after commit. Returns its id.
+        """
+        if self.dispatcher is None:
+            raise RuntimeError("this job runs without a dispatcher; it cannot start children")
+        child_id = uuid.uuid5(self.job_id, key)
+        dispatcher = self.dispatcher
+
+        async def _create(session: AsyncSession) -> uuid.UUID:
+            if await session.get(Job, child_id) is None:
+                await jobs.create_job(
+                    session,
+                    dispatcher,
+                    kind,
+                    params=params,
+                    max_attempts=max_attempts or self.job.max_attempts,
+                    created_by=self.job.created_by,
+                    job_id=child_id,
+                    parent_id=self.job_id,
+                )
+            return child_id
+
+        return self.db(_create)
+
+    def children(self) -> list[jobs.ChildJob]:
+        """This job's children (adopted or started) with their status, progress and result."""
+        return self.db(lambda s: jobs.children(s, self.job_id))
+
+    def wait_for(
+        self,
+        child_job_ids: Iterable[uuid.UUID | str],
+        *,
+        state: dict[str, Any] | None = None,
+        progress: tuple[float, float] | None = None,
+        message: str | None = None,
+    ) -> NoReturn:
+        """Park until every child has ended, then run the job function again with ``state``.
+
+        ``child_job_ids`` are adopted as children if they have no parent yet (jobs created over
+        another service's API). ``progress=(a, b)``: the job shows ``a`` when it parks and moves
+        towards ``b`` as its children end. Never returns (raises :class:`JobParked`).
+        """
+        self.check()
+        ids = [c if isinstance(c, uuid.UUID) else uuid.UUID(str(c)) for c in child_job_ids]
+        span = progress or (None, None)
+        raise JobParked(ids, dict(state if state is not None else self.state), span, message)
 
     def run(self, coro: Awaitable[T]) -> T:
         """Run a coroutine (e.g. a service call) on the runtime loop."""
@@ -165,42 +277,69 @@ def execute_job(
     fn: Callable[[JobContext], dict[str, Any] | None],
     *,
     runtime: JobRuntime | None = None,
-    on_end: EndHook | None = None,
+    dispatcher: Dispatcher | None = None,
 ) -> JobStatus | None:
-    """Claim and run one job; the whole worker-side protocol. Returns the final status, or
-    ``None`` if the job was not claimable (a duplicate delivery, or already finished).
+    """Claim and run one job; the whole worker-side protocol. Returns the final status
+    (``waiting`` when it parked), or ``None`` if the job was not claimable (a duplicate delivery,
+    already finished, or waiting) or this worker lost it.
+
+    ``dispatcher`` publishes what the job's transitions cause: children it starts, a parent it
+    wakes, end notifications of children it cancels.
     """
     rt = runtime or get_runtime()
     worker = worker_identity()
     jid = uuid.UUID(job_id)
     job = rt.run(_claim(rt, jid, worker))
     if job is None:
-        log.info("job.skipped", job_id=job_id, reason="not queued (duplicate or finished)")
+        log.info("job.skipped", job_id=job_id, reason="not queued (duplicate, waiting or ended)")
         return None
     bind_context(job_id=job_id, job_kind=job.kind)
     metrics.JOBS_STARTED.labels(job.kind).inc()
-    log.info("job.started", attempt=job.attempts, max_attempts=job.max_attempts, worker=worker)
-    ctx = JobContext(job=job, worker=worker, runtime=rt)
+    log.info(
+        "job.started",
+        attempt=job.attempts,
+        max_attempts=job.max_attempts,
+        wakeups=job.wakeups,
+        worker=worker,
+    )
+    ctx = JobContext(job=job, worker=worker, runtime=rt, dispatcher=dispatcher)
     publish(rt, job_id, status=JobStatus.RUNNING)
     heartbeat = _Heartbeat(ctx, rt.settings.job_heartbeat_seconds)
     heartbeat.start()
     started = time.monotonic()
     status, error, result = JobStatus.FAILED, None, None
     try:
-        result = fn(ctx)
-        ctx.check()
-        status = JobStatus.SUCCEEDED
-    except JobCanceled:
-        status = JobStatus.CANCELED
-    except JobLost:
-        log.warning("job.lost", worker=worker)
-        return None
-    except AppError as exc:  # a clear, client-facing failure: keep its problem details
-        error = exc.detail
-        result = {"problem": exc.to_problem()}
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
-        log.error("job.crashed", error=error, traceback=traceback.format_exc())
+        while True:
+            try:
+                result = fn(ctx)
+                ctx.check()
+                status = JobStatus.SUCCEEDED
+            except JobParked as parked:
+                outcome = ctx.db(lambda s, p=parked: _park(s, ctx, p))  # type: ignore[misc]
+                if outcome is jobs.ParkOutcome.RESUME:
+                    ctx.job = ctx.db(lambda s: jobs.get_job(s, jid))
+                    log.info("job.resumed", reason="every child had already ended")
+                    continue
+                if outcome is jobs.ParkOutcome.LOST:
+                    log.warning("job.lost", worker=worker)
+                    return None
+                if outcome is jobs.ParkOutcome.PARKED:
+                    log.info("job.parked", children=len(parked.children))
+                    publish(rt, job_id, status=JobStatus.WAITING)
+                    return JobStatus.WAITING
+                status = JobStatus.CANCELED
+            except JobCanceled:
+                status = JobStatus.CANCELED
+            except JobLost:
+                log.warning("job.lost", worker=worker)
+                return None
+            except AppError as exc:  # a clear, client-facing failure: keep its problem details
+                error = exc.detail
+                result = {"problem": exc.to_problem()}
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                log.error("job.crashed", error=error, traceback=traceback.format_exc())
+            break
     except BaseException as exc:  # SystemExit, Ctrl+C: hand the job back, then exit
         _release(ctx, f"worker {worker} shut down ({type(exc).__name__})")
         raise
@@ -210,21 +349,40 @@ def execute_job(
         unbind_context("job_id", "job_kind")
 
     async def _end(session: AsyncSession) -> bool:
-        ended = await jobs.finish(session, jid, worker, status, error=error, result=result)
-        if ended and on_end is not None:
-            await on_end(session, await jobs.get_job(session, jid), status)
-        return ended
+        ended = await jobs.end(session, dispatcher, jid, worker, status, error=error, result=result)
+        if ended is None:
+            raise _NotOwner
+        return True
 
-    ended = ctx.db(_end)
-    elapsed = time.monotonic() - started
-    if not ended:
+    try:
+        ctx.db(_end)
+    except _NotOwner:
         log.warning("job.lost", job_id=job_id, worker=worker, wanted=status)
         return None
+    elapsed = time.monotonic() - started
     metrics.JOBS_FINISHED.labels(job.kind, status).inc()
     metrics.JOB_DURATION.labels(job.kind, status).observe(elapsed)
     publish(rt, job_id, status=status)
     log.info("job.finished", job_id=job_id, status=status, seconds=round(elapsed, 3), error=error)
     return status
+
+
+class _NotOwner(Exception):
+    """Rolls back an end transaction whose job another worker owns now."""
+
+
+async def _park(session: AsyncSession, ctx: JobContext, parked: JobParked) -> jobs.ParkOutcome:
+    lo, hi = parked.progress
+    return await jobs.park(
+        session,
+        ctx.job_id,
+        ctx.worker,
+        children=parked.children,
+        state=parked.state,
+        progress=lo,
+        progress_to=hi,
+        message=parked.message,
+    )
 
 
 def _release(ctx: JobContext, reason: str) -> None:
@@ -241,17 +399,19 @@ async def _claim(rt: JobRuntime, job_id: uuid.UUID, worker: str) -> Job | None:
 
 
 def job_task(
-    app: Celery, name: str, *, on_end: EndHook | None = None, **task_options: Any
+    app: Celery, name: str, **task_options: Any
 ) -> Callable[[Callable[[JobContext], dict[str, Any] | None]], Any]:
-    """Register ``fn(ctx)`` as Celery task ``name`` taking only ``job_id``."""
-    if on_end is not None:
-        END_HOOKS[name] = on_end
+    """Register ``fn(ctx)`` as Celery task ``name`` taking only ``job_id``. The job's resource
+    (if its kind has a :class:`~tradeopt_common.jobs.resources.ResourceBinding`) follows it.
+    """
 
     def decorator(fn: Callable[[JobContext], dict[str, Any] | None]) -> Any:
         JOB_FUNCTIONS[name] = fn
 
         def task(job_id: str) -> str | None:
-            status = execute_job(job_id, fn, on_end=on_end)
+            from tradeopt_common.jobs.dispatch import CeleryDispatcher
+
+            status = execute_job(job_id, fn, dispatcher=CeleryDispatcher(app))
             return status.value if status else None
 
         task.__name__ = fn.__name__
@@ -262,31 +422,33 @@ def job_task(
 
 
 def run_end_hook(job_id: str, runtime: JobRuntime | None = None) -> bool:
-    """Run the end hook of a job that ended outside its worker. Returns whether one ran."""
+    """Mirror a job that ended outside its worker (reaper, cancel while queued or waiting) on
+    its resource, through the binding this process knows. Returns whether one applied.
+    """
     rt = runtime or get_runtime()
 
     async def _go() -> bool:
         async with rt.db.unit_of_work() as session:
             job = await session.get(Job, uuid.UUID(job_id))
-            hook = END_HOOKS.get(job.kind) if job is not None else None
-            if job is None or hook is None or not job.is_terminal:
+            if job is None or not job.is_terminal or binding_for(job.kind) is None:
                 return False
-            await hook(session, job, JobStatus(job.status))
-            return True
+            return await apply_job_status(session, job)
 
     return rt.run(_go())
 
 
 class InlineDispatcher:
     """Runs each job in this process as soon as it is published (embedded mode: the demo and
-    ``tradeopt pipeline run``), through exactly the same claim/heartbeat/finish protocol.
+    ``tradeopt pipeline run``), through exactly the same claim/heartbeat/finish protocol. Parked
+    parents work too: children run inline when published, and the child that ends last
+    publishes (so runs) the woken parent, which resumes from its checkpoint.
     """
 
     def __init__(self, runtime: JobRuntime | None = None) -> None:
         self.runtime = runtime
 
     def send(self, job_id: str, task_name: str, queue: str, task_id: str | None = None) -> None:
-        """Run the job (or its end hook) now, in the calling thread."""
+        """Run the job (or its end notification) now, in the calling thread."""
         from tradeopt_common.jobs.names import job_ended_task
 
         if task_name == job_ended_task(queue):
@@ -295,4 +457,4 @@ class InlineDispatcher:
         fn = JOB_FUNCTIONS.get(task_name)
         if fn is None:
             raise LookupError(f"no job function registered for {task_name!r}; import its tasks")
-        execute_job(job_id, fn, runtime=self.runtime, on_end=END_HOOKS.get(task_name))
+        execute_job(job_id, fn, runtime=self.runtime, dispatcher=self)

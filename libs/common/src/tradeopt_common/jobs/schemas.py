@@ -32,3 +32,6 @@ class JobRead(BaseModel):
     started_at: datetime | None
     heartbeat_at: datetime | None
     finished_at: datetime | None
+    parent_id: uuid.UUID | None = None
+    wakeups: int = 0
+    state: dict[str, Any] | None = None

@@ -1,17 +1,49 @@
 """Job state transitions. Every transition is one conditional UPDATE, so concurrent workers,
 duplicate deliveries and the reaper can never move a job twice. Only flushes; the caller's unit
 of work commits.
+
+Job-backed resources
+--------------------
+Each transition made here is mirrored on the job's resource (dataset, run, evaluation, …) in the
+same transaction through the resource's declared :class:`~tradeopt_common.jobs.resources.
+ResourceBinding` when this process knows it; terminal transitions made by a process that does not
+(the reaper in another service's worker) send ``<queue>.job_ended`` to the owning service instead.
+
+Parked parent jobs
+------------------
+A job can start child jobs (its own queue or another service's, also through that service's HTTP
+API) and park in ``waiting``: ``running → waiting`` (:func:`park`) holds no worker and has no
+heartbeat, so the reaper never takes it for dead. ``waiting → queued`` (:func:`wake_if_done`)
+happens in the transaction that ends its **last** active child (any end: succeeded, failed,
+canceled, reaped); the parent is published after commit and its job function runs again from the
+``state`` it recorded when it parked. A wake-up is not an attempt: ``attempts`` goes back by one so
+the next claim counts the same attempt again.
+
+No lost wake-up: every path that may wake a parent changes child rows before it locks the parent
+row (``SELECT … FOR UPDATE``) and counts active children only after holding that lock; the park
+adopts its children first, then moves the parent to ``waiting`` (taking its row lock) and counts
+active children in the same transaction — if none is left it does not park (the runner runs the
+job function again at once). Whichever of "last child ends" and "parent parks" commits second sees
+the other's effect. Children are always locked before their parent (also by a cancel cascade), so
+the two paths cannot deadlock. The reaper also wakes waiting parents whose children have all ended
+(a lost message, a crash between commit and publish).
+
+Cancel works on queued, running and waiting jobs and cascades to active children first; a
+parent that ends ``failed`` cancels its active children too.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from tradeopt_common.db.base import utcnow
 from tradeopt_common.errors import JobNotFound, JobStateConflict
@@ -20,8 +52,12 @@ from tradeopt_common.jobs.dispatch import (
     enqueue_after_commit,
     notify_ended_after_commit,
 )
-from tradeopt_common.jobs.models import TERMINAL_STATUSES, Job, JobStatus
+from tradeopt_common.jobs.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Job, JobStatus
 from tradeopt_common.jobs.names import queue_for
+from tradeopt_common.jobs.resources import apply_job_status
+
+#: Key of ``job.state`` reserved for the parked parent's progress span while it waits.
+WAIT_KEY = "_wait"
 
 
 async def create_job(
@@ -35,8 +71,11 @@ async def create_job(
     max_attempts: int = 3,
     created_by: str | None = None,
     job_id: uuid.UUID | None = None,
+    parent_id: uuid.UUID | None = None,
 ) -> Job:
-    """Insert a ``queued`` job and publish it after the unit of work commits."""
+    """Insert a ``queued`` job and publish it after the unit of work commits. A ``parent_id``
+    makes it a child of that job (see "Parked parent jobs" above).
+    """
     now = utcnow()
     job = Job(
         id=job_id or uuid.uuid4(),
@@ -48,6 +87,8 @@ async def create_job(
         resource_id=resource_id,
         max_attempts=max_attempts,
         created_by=created_by,
+        parent_id=parent_id,
+        state={},
         enqueued_at=now,
         created_at=now,
         updated_at=now,
@@ -69,7 +110,8 @@ async def get_job(session: AsyncSession, job_id: uuid.UUID) -> Job:
 async def claim(session: AsyncSession, job_id: uuid.UUID, worker: str) -> Job | None:
     """Take a ``queued`` job: it becomes ``running`` for ``worker`` with a fresh heartbeat and one
     more attempt. Returns ``None`` when the job is not claimable (already running elsewhere,
-    finished, cancelled, or unknown), which makes duplicate deliveries harmless.
+    finished, cancelled, waiting, or unknown), which makes duplicate deliveries harmless. The
+    job's resource becomes ``running`` in the same transaction.
     """
     now = utcnow()
     stmt = (
@@ -89,7 +131,9 @@ async def claim(session: AsyncSession, job_id: uuid.UUID, worker: str) -> Job | 
     claimed = (await session.execute(stmt)).scalar_one_or_none()
     if claimed is None:
         return None
-    return await get_job(session, job_id)
+    job = await get_job(session, job_id)
+    await apply_job_status(session, job)
+    return job
 
 
 @dataclass(frozen=True)
@@ -109,13 +153,18 @@ async def touch(
     *,
     progress: float | None = None,
     message: str | None = None,
+    state: dict[str, Any] | None = None,
 ) -> Touch:
-    """Heartbeat (and optionally progress) from the worker that owns the running job."""
+    """Heartbeat (and optionally progress, message, checkpoint ``state``) from the worker that
+    owns the running job.
+    """
     values: dict[str, Any] = {"heartbeat_at": utcnow(), "updated_at": utcnow()}
     if progress is not None:
         values["progress"] = min(1.0, max(0.0, float(progress)))
     if message is not None:
         values["message"] = message[:2000]
+    if state is not None:
+        values["state"] = state
     stmt = (
         update(Job)
         .where(Job.id == job_id, Job.worker == worker, Job.status == JobStatus.RUNNING)
@@ -139,7 +188,8 @@ async def finish(
     message: str | None = None,
 ) -> bool:
     """End a running job owned by ``worker``. Returns ``False`` if it no longer owns it (the
-    reaper gave it to someone else), in which case nothing changes.
+    reaper gave it to someone else), in which case nothing changes. Only the job row; see
+    :func:`end` for the whole end of a job (resource, children, parent).
     """
     if status not in TERMINAL_STATUSES:
         raise ValueError(f"finish needs a terminal status, got {status}")
@@ -162,6 +212,48 @@ async def finish(
         .returning(Job.id)
     )
     return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def end(
+    session: AsyncSession,
+    dispatcher: Dispatcher | None,
+    job_id: uuid.UUID,
+    worker: str,
+    status: JobStatus,
+    *,
+    error: str | None = None,
+    result: dict[str, Any] | None = None,
+) -> Job | None:
+    """The worker's end of a job: cancel its active children when it did not succeed (children
+    first, see the module docstring), :func:`finish` it, mirror it on its resource and wake its
+    parent if it was the last active child. ``None`` (and nothing changed, the caller rolls back)
+    when ``worker`` no longer owns the job.
+    """
+    if status != JobStatus.SUCCEEDED:
+        await cancel_children(session, dispatcher, job_id)
+    if not await finish(session, job_id, worker, status, error=error, result=result):
+        return None
+    job = await get_job(session, job_id)
+    await after_end(session, dispatcher, job)
+    return job
+
+
+async def after_end(
+    session: AsyncSession, dispatcher: Dispatcher | None, job: Job, woken: list[Job] | None = None
+) -> None:
+    """What follows any terminal transition, in its transaction: the resource follows (or the
+    owning service is notified), and the parent wakes when this was its last active child.
+    Woken parents are published after commit through ``dispatcher``, or appended to ``woken``.
+    """
+    if not await apply_job_status(session, job) and dispatcher is not None:
+        notify_ended_after_commit(session, dispatcher, job)
+    if job.parent_id is not None:
+        parent = await wake_if_done(session, job.parent_id)
+        if parent is not None:
+            if dispatcher is not None:
+                enqueue_after_commit(session, dispatcher, parent)
+            elif woken is not None:
+                woken.append(parent)
 
 
 async def release(session: AsyncSession, job_id: uuid.UUID, worker: str, reason: str) -> bool:
@@ -187,42 +279,270 @@ async def release(session: AsyncSession, job_id: uuid.UUID, worker: str, reason:
 async def request_cancel(
     session: AsyncSession, job_id: uuid.UUID, dispatcher: Dispatcher | None = None
 ) -> Job:
-    """Cancel a job: a queued job ends ``canceled`` at once (its service's end hook is notified
-    through ``dispatcher``); a running job gets ``cancel_requested`` and its worker stops at its
-    next check. Finished jobs → 409.
+    """Cancel a job and, first, its active children (recursively). A queued or waiting job ends
+    ``canceled`` at once (its resource follows; its service's end hook is notified through
+    ``dispatcher`` when this process does not know the binding); a running job gets
+    ``cancel_requested`` and its worker stops at its next check. Finished jobs → 409.
     """
     job = await get_job(session, job_id)
+    if job.is_terminal:
+        raise JobStateConflict(f"job {job_id} is already {job.status}; it cannot be canceled")
+    await cancel_children(session, dispatcher, job_id)
     now = utcnow()
-    if job.status == JobStatus.QUEUED:
+    if job.status in (JobStatus.QUEUED, JobStatus.WAITING):
+        was = job.status
         stmt = (
             update(Job)
-            .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+            .where(Job.id == job_id, Job.status == was)
             .values(
                 status=JobStatus.CANCELED,
                 cancel_requested=True,
                 finished_at=now,
                 updated_at=now,
-                message="canceled before it started",
+                message="canceled before it started"
+                if was == JobStatus.QUEUED
+                else "canceled while waiting for its children",
             )
             .returning(Job.id)
         )
-    elif job.status == JobStatus.RUNNING:
+    else:
         stmt = (
             update(Job)
             .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
             .values(cancel_requested=True, updated_at=now, message="cancel requested")
             .returning(Job.id)
         )
-    else:
-        raise JobStateConflict(f"job {job_id} is already {job.status}; it cannot be canceled")
     if (await session.execute(stmt)).scalar_one_or_none() is None:
         # It moved between our read and our write; report its new state.
         job = await get_job(session, job_id)
         raise JobStateConflict(f"job {job_id} changed to {job.status} while canceling; try again")
     job = await get_job(session, job_id)
-    if job.is_terminal and dispatcher is not None:
-        notify_ended_after_commit(session, dispatcher, job)
+    if job.is_terminal:
+        await after_end(session, dispatcher, job)
     return job
+
+
+async def cancel_children(
+    session: AsyncSession, dispatcher: Dispatcher | None, parent_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """Cancel every active child of a job (in id order, each with its own children first).
+    Returns the ids it canceled or asked to stop. A child that ends meanwhile is skipped.
+    """
+    ids = (
+        await session.scalars(
+            select(Job.id)
+            .where(Job.parent_id == parent_id, Job.status.in_(ACTIVE_STATUSES))
+            .order_by(Job.id)
+        )
+    ).all()
+    done = []
+    for child_id in ids:
+        try:
+            await request_cancel(session, child_id, dispatcher)
+            done.append(child_id)
+        except JobStateConflict:
+            continue
+    return done
+
+
+# ---------------------------------------------------------------------------------------------
+# parked parents
+
+
+class ParkOutcome(StrEnum):
+    """What :func:`park` did."""
+
+    PARKED = "parked"  # now ``waiting``; a child's end (or the reaper) re-enqueues it
+    RESUME = "resume"  # every child had already ended: keep running, call the function again
+    CANCELED = "canceled"  # a cancel was requested: end it ``canceled``
+    LOST = "lost"  # this worker no longer owns the job
+
+
+async def park(
+    session: AsyncSession,
+    job_id: uuid.UUID,
+    worker: str,
+    *,
+    children: Iterable[uuid.UUID],
+    state: dict[str, Any],
+    progress: float | None = None,
+    progress_to: float | None = None,
+    message: str | None = None,
+) -> ParkOutcome:
+    """Park a running job on its children (see the module docstring for why it is race-free).
+
+    ``children`` are adopted (their ``parent_id`` set) when they have no parent yet, e.g. jobs
+    another service created over HTTP; a child of another parent is a ``ValueError``. ``state``
+    is the checkpoint the job function gets back when it runs again. While waiting, the job's
+    progress moves from ``progress`` towards ``progress_to`` as its children end.
+    """
+    for child_id in sorted(set(children)):
+        adopted = await session.execute(
+            update(Job)
+            .where(Job.id == child_id, (Job.parent_id.is_(None)) | (Job.parent_id == job_id))
+            .values(parent_id=job_id)
+            .returning(Job.id)
+        )
+        if adopted.scalar_one_or_none() is None:
+            other = await session.get(Job, child_id)
+            what = "does not exist" if other is None else f"is a child of job {other.parent_id}"
+            raise ValueError(f"job {child_id} cannot be waited on: it {what}")
+    now = utcnow()
+    values: dict[str, Any] = {
+        "status": JobStatus.WAITING,
+        "worker": None,
+        "heartbeat_at": None,
+        "updated_at": now,
+        "state": {**state, WAIT_KEY: {"from": progress, "to": progress_to}},
+        "message": (message or "waiting for child jobs")[:2000],
+    }
+    if progress is not None:
+        values["progress"] = min(1.0, max(0.0, float(progress)))
+    stmt = (
+        update(Job)
+        .where(
+            Job.id == job_id,
+            Job.worker == worker,
+            Job.status == JobStatus.RUNNING,
+            Job.cancel_requested.is_(False),
+        )
+        .values(**values)
+        .returning(Job.id)
+    )
+    if (await session.execute(stmt)).scalar_one_or_none() is None:
+        job = await session.get(Job, job_id, populate_existing=True)
+        if job is not None and job.status == JobStatus.RUNNING and job.worker == worker:
+            return ParkOutcome.CANCELED
+        return ParkOutcome.LOST
+    # We hold the parent's row lock now: a child ending from here on waits for our commit and
+    # then finds the parent waiting; one that ended before is visible to this count.
+    if await _active_children(session, job_id) == 0:
+        await session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(status=JobStatus.RUNNING, worker=worker, heartbeat_at=now, message="running")
+        )
+        return ParkOutcome.RESUME
+    job = await get_job(session, job_id)
+    await apply_job_status(session, job)
+    return ParkOutcome.PARKED
+
+
+async def _active_children(session: AsyncSession, parent_id: uuid.UUID) -> int:
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(Job)
+            .where(Job.parent_id == parent_id, Job.status.in_(ACTIVE_STATUSES))
+        )
+        or 0
+    )
+
+
+async def wake_if_done(session: AsyncSession, parent_id: uuid.UUID) -> Job | None:
+    """Re-enqueue a ``waiting`` parent whose children have all ended (``waiting → queued``, one
+    more wake-up, the parked attempt given back). Returns the woken parent — the caller
+    publishes it after commit — or ``None`` (not waiting, or children still active; then only
+    its progress moves). Locks the parent row: call after the child's own change.
+    """
+    parent = (
+        await session.execute(
+            select(Job)
+            .where(Job.id == parent_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one_or_none()
+    if parent is None or parent.status != JobStatus.WAITING:
+        return None
+    counts = dict(
+        (
+            await session.execute(
+                select(Job.status, func.count())
+                .where(Job.parent_id == parent_id)
+                .group_by(Job.status)
+            )
+        ).all()
+    )
+    total = sum(counts.values())
+    active = sum(n for s, n in counts.items() if s in ACTIVE_STATUSES)
+    now = utcnow()
+    if active:
+        span = (parent.state or {}).get(WAIT_KEY) or {}
+        lo, hi = span.get("from"), span.get("to")
+        values: dict[str, Any] = {
+            "updated_at": now,
+            "message": f"waiting for {active} of {total} child jobs",
+        }
+        if lo is not None and hi is not None and total:
+            values["progress"] = lo + (hi - lo) * (total - active) / total
+        await session.execute(update(Job).where(Job.id == parent_id).values(**values))
+        return None
+    stmt = (
+        update(Job)
+        .where(Job.id == parent_id, Job.status == JobStatus.WAITING)
+        .values(
+            status=JobStatus.QUEUED,
+            enqueued_at=now,
+            updated_at=now,
+            attempts=func.greatest(Job.attempts - 1, 0)
+            if session.bind.dialect.name == "postgresql"
+            else func.max(Job.attempts - 1, 0),
+            wakeups=Job.wakeups + 1,
+            message=f"woken: all {total} child jobs ended",
+        )
+        .returning(Job.id)
+    )
+    if (await session.execute(stmt)).scalar_one_or_none() is None:
+        return None
+    woken = await get_job(session, parent_id)
+    await apply_job_status(session, woken)
+    return woken
+
+
+@dataclass(frozen=True)
+class ChildJob:
+    """A child as its parent sees it."""
+
+    id: uuid.UUID
+    kind: str
+    status: JobStatus
+    progress: float
+    error: str | None
+    result: dict[str, Any] | None
+    resource_type: str | None
+    resource_id: uuid.UUID | None
+
+    @property
+    def ended(self) -> bool:
+        """Whether the child has ended (in any way)."""
+        return self.status in TERMINAL_STATUSES
+
+
+async def children(session: AsyncSession, parent_id: uuid.UUID) -> list[ChildJob]:
+    """A job's children, oldest first."""
+    rows = (
+        await session.scalars(
+            select(Job).where(Job.parent_id == parent_id).order_by(Job.created_at, Job.id)
+        )
+    ).all()
+    return [
+        ChildJob(
+            id=j.id,
+            kind=j.kind,
+            status=JobStatus(j.status),
+            progress=j.progress,
+            error=j.error,
+            result=j.result,
+            resource_type=j.resource_type,
+            resource_id=j.resource_id,
+        )
+        for j in rows
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# the reaper
 
 
 @dataclass(frozen=True)
@@ -233,6 +553,7 @@ class ReapReport:
     failed: list[Job]
     canceled: list[Job]
     republished: list[Job]
+    woken: list[Job] = field(default_factory=list)
 
 
 async def reap(
@@ -242,17 +563,21 @@ async def reap(
     requeue_after: timedelta,
     in_broker: set[str] | None,
     now: datetime | None = None,
+    dispatcher: Dispatcher | None = None,
 ) -> ReapReport:
-    """Recover jobs whose worker died and jobs whose message was lost.
+    """Recover jobs whose worker died, jobs whose message was lost, and parents nobody woke.
 
     - ``running`` with a heartbeat older than ``stale_after``: back to ``queued`` (to be published
       again) while attempts remain; otherwise ``failed`` with a clear error; ``canceled`` if a
-      cancel was pending.
+      cancel was pending. Failed/canceled jobs cancel their children, their resource follows (or
+      their service is notified through ``dispatcher``) and their parent may wake.
     - ``queued`` since before ``requeue_after`` whose id is not in the broker (``in_broker`` is the
       set of job ids the broker holds; ``None`` means unknown, then they are re-sent anyway, which
       is safe because claims are idempotent): published again.
+    - ``waiting`` with no active child: woken (``queued``). Waiting jobs are never stale.
 
-    The caller publishes ``requeued`` and ``republished`` after commit.
+    The caller publishes ``requeued``, ``republished`` and ``woken`` after commit
+    (:func:`publish_all`).
     """
     now = now or utcnow()
     report = ReapReport([], [], [], [])
@@ -293,6 +618,8 @@ async def reap(
                 message=f"re-enqueued: {lost}",
             )
             bucket = report.requeued
+        if bucket is not report.requeued:  # children before their parent (lock order)
+            await cancel_children(session, dispatcher, job.id)
         stmt = (
             update(Job)
             .where(
@@ -306,7 +633,10 @@ async def reap(
             .returning(Job.id)
         )
         if (await session.execute(stmt)).scalar_one_or_none() is not None:
-            bucket.append(await get_job(session, job.id))
+            reaped = await get_job(session, job.id)
+            bucket.append(reaped)
+            if reaped.is_terminal:
+                await after_end(session, dispatcher, reaped, report.woken)
 
     waiting = (
         (
@@ -330,22 +660,37 @@ async def reap(
         )
         if (await session.execute(stmt)).scalar_one_or_none() is not None:
             report.republished.append(job)
+
+    child = aliased(Job)
+    orphaned = (
+        await session.scalars(
+            select(Job.id).where(
+                Job.status == JobStatus.WAITING,
+                ~exists().where(child.parent_id == Job.id, child.status.in_(ACTIVE_STATUSES)),
+            )
+        )
+    ).all()
+    for parent_id in orphaned:
+        parent = await wake_if_done(session, parent_id)
+        if parent is not None:
+            report.woken.append(parent)
     return report
 
 
 def publish_all(session: AsyncSession, dispatcher: Dispatcher, report: ReapReport) -> None:
-    """After commit: publish re-queued jobs, and notify the end hooks of jobs the reaper ended."""
-    for job in [*report.requeued, *report.republished]:
-        enqueue_after_commit(session, dispatcher, job)
-    for job in [*report.failed, *report.canceled]:
-        notify_ended_after_commit(session, dispatcher, job)
+    """After commit: publish re-queued, re-published and woken jobs."""
+    seen: set[uuid.UUID] = set()
+    for job in [*report.requeued, *report.republished, *report.woken]:
+        if job.id not in seen:
+            seen.add(job.id)
+            enqueue_after_commit(session, dispatcher, job)
 
 
 async def count_by_status(session: AsyncSession) -> dict[tuple[str, str], int]:
-    """``{(kind, status): n}`` for queued and running jobs (for gauges)."""
+    """``{(kind, status): n}`` for queued, running and waiting jobs (for gauges)."""
     rows = await session.execute(
         select(Job.kind, Job.status, func.count())
-        .where(Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
+        .where(Job.status.in_(ACTIVE_STATUSES))
         .group_by(Job.kind, Job.status)
     )
     return {(kind, status): n for kind, status, n in rows.all()}

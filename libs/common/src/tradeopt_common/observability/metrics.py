@@ -19,6 +19,9 @@ JOBS_REAPED = Counter(
 )
 JOBS_QUEUED = Gauge("tradeopt_jobs_queued", "Jobs waiting in state queued.", ["kind"])
 JOBS_RUNNING = Gauge("tradeopt_jobs_running", "Jobs in state running.", ["kind"])
+JOBS_WAITING = Gauge(
+    "tradeopt_jobs_waiting", "Parent jobs parked in state waiting on their children.", ["kind"]
+)
 JOB_HEARTBEAT_AGE = Gauge(
     "tradeopt_job_heartbeat_age_seconds", "Age of the oldest heartbeat among running jobs."
 )

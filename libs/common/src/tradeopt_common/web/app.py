@@ -37,7 +37,7 @@ JOB_GAUGE_INTERVAL_SECONDS = 15.0
 
 
 async def _refresh_job_gauges(state: AppState) -> None:
-    """Keep the queued/running gauges and the oldest-heartbeat age current."""
+    """Keep the queued/running/waiting gauges and the oldest-heartbeat age current."""
     while True:
         try:
             async with state.db.unit_of_work() as session:
@@ -45,9 +45,14 @@ async def _refresh_job_gauges(state: AppState) -> None:
                 oldest = await jobs.oldest_heartbeat(session)
             metrics.JOBS_QUEUED.clear()
             metrics.JOBS_RUNNING.clear()
+            metrics.JOBS_WAITING.clear()
+            gauges = {
+                "queued": metrics.JOBS_QUEUED,
+                "running": metrics.JOBS_RUNNING,
+                "waiting": metrics.JOBS_WAITING,
+            }
             for (kind, status), n in counts.items():
-                gauge = metrics.JOBS_QUEUED if status == "queued" else metrics.JOBS_RUNNING
-                gauge.labels(kind).set(n)
+                gauges[status].labels(kind).set(n)
             age = (utcnow() - oldest).total_seconds() if oldest else 0.0
             metrics.JOB_HEARTBEAT_AGE.set(age)
         except Exception as exc:
