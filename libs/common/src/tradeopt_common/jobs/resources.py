@@ -96,7 +96,7 @@ class ResourceBinding(Generic[ModelT, PatchT]):
         if missing:
             names = ", ".join(sorted(missing))
             raise ValueError(f"binding {self.resource_type!r} maps no resource status for {names}")
-        columns = set(self.model.__table__.columns.keys())  # type: ignore[attr-defined]
+        columns = set(self.model.__table__.columns.keys())
         named = [
             self.status_field,
             self.error_field,
@@ -173,7 +173,7 @@ async def apply_job_status(session: AsyncSession, job: Job) -> bool:
     status = JobStatus(job.status)
     now = utcnow()
     values: dict[str, Any] = {binding.status_field: binding.statuses[status]}
-    column = binding.model.__table__.c  # type: ignore[attr-defined]
+    column = binding.model.__table__.c
     if status == JobStatus.RUNNING and binding.started_field:
         values[binding.started_field] = func.coalesce(column[binding.started_field], now)
     if status in TERMINAL_STATUSES:

@@ -486,7 +486,7 @@ async def wake_if_done(session: AsyncSession, parent_id: uuid.UUID) -> Job | Non
             enqueued_at=now,
             updated_at=now,
             attempts=func.greatest(Job.attempts - 1, 0)
-            if session.bind.dialect.name == "postgresql"
+            if session.get_bind().dialect.name == "postgresql"
             else func.max(Job.attempts - 1, 0),
             wakeups=Job.wakeups + 1,
             message=f"woken: all {total} child jobs ended",
