@@ -293,7 +293,7 @@ def test_resolver_follows_extras() -> None:
 def test_resolver_cli_and_errors(tmp_path: Path) -> None:
     resolver = load_resolver()
     _, local = resolver.resolve(ROOT, ["cli"])
-    assert local == ["cli", "libs/common"]
+    assert local == ["cli", "libs/common", "libs/ml"]  # the typed lineage lives in tradeopt_ml
     (tmp_path / "services" / "x").mkdir(parents=True)
     (tmp_path / "services" / "x" / "pyproject.toml").write_text(
         '[project]\nname = "tradeopt-x"\ndependencies = ["tradeopt-missing"]\n'

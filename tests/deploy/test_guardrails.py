@@ -18,6 +18,9 @@ from tests.deploy.support import MANIFEST, ROOT
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 LIBS = ["tradeopt_common", "tradeopt_ml"]
+#: A service's modules that nothing outside it imports (its public ones: service, schemas,
+#: config, jobs, errors).
+PRIVATE_MODULES = ("app", "deps", "models", "repository", "routes", "tasks", "worker")
 
 
 def contracts() -> configparser.ConfigParser:
@@ -41,6 +44,11 @@ def test_contracts_cover_every_built_service() -> None:
         "every built service is one independent layer between the CLI and the libraries"
     )
     assert layers[2:] == LIBS
+    private = {f"{pkg}.{m}" for pkg in services for m in PRIVATE_MODULES}
+    cli_forbidden = set(
+        lines(parser["importlinter:contract:cli-through-public-modules"]["forbidden_modules"])
+    )
+    assert private == cli_forbidden, "the CLI contract names every built service's private modules"
     base_image = sorted(s.package for s in MANIFEST.built() if s.image == "base")
     no_torch = lines(parser["importlinter:contract:base-image-services"]["source_modules"])
     assert sorted(no_torch) == base_image

@@ -14,9 +14,9 @@ async def run_job(client: httpx.AsyncClient, job_id: str) -> dict:
     A job that already ended (e.g. canceled while queued) gets its resource binding applied
     instead, as a worker does when it receives the service's ``job_ended`` message.
     """
-    import tradeopt_data.tasks  # noqa: F401 - registers the job functions
-    import tradeopt_evaluation.tasks  # noqa: F401
-    import tradeopt_training.tasks  # noqa: F401
+    import tradeopt_data.jobs  # noqa: F401 - registers the job bodies
+    import tradeopt_evaluation.jobs  # noqa: F401
+    import tradeopt_training.jobs  # noqa: F401
     from tradeopt_common.jobs.runner import JOB_FUNCTIONS, execute_job, run_end_hook
 
     job = (await client.get(f"/api/v1/jobs/{job_id}")).json()

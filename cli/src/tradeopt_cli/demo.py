@@ -25,7 +25,7 @@ console = Console()
 
 def run_demo(symbol: str = "SPY") -> None:
     """Ingest ``symbol`` in-process and print the dataset and its job."""
-    import tradeopt_data.tasks  # noqa: F401 - registers the job functions
+    import tradeopt_data.jobs  # noqa: F401 - registers the job bodies
     from tradeopt_data import service
     from tradeopt_data.schemas import DatasetCreateSample
 

@@ -42,7 +42,7 @@ async def db(request, tmp_path):
 
 async def _create(db: Database, dispatcher: RecordingDispatcher, **kw) -> Job:
     async with db.unit_of_work() as s:
-        return await jobs.create_job(s, dispatcher, "data.ingest_bars", **kw)
+        return await jobs.create_job(s, dispatcher, "testjobs.steps", **kw)
 
 
 async def _get(db: Database, job_id: uuid.UUID) -> Job:
@@ -53,12 +53,12 @@ async def _get(db: Database, job_id: uuid.UUID) -> Job:
 async def test_enqueue_happens_only_after_commit(db):
     d = RecordingDispatcher()
     async with db.unit_of_work() as s:
-        job = await jobs.create_job(s, d, "data.ingest_bars", params={"x": 1})
+        job = await jobs.create_job(s, d, "testjobs.steps", params={"x": 1})
         assert d.sent == []  # not before commit
-    assert d.sent == [(str(job.id), "data.ingest_bars", "data")]
+    assert d.sent == [(str(job.id), "testjobs.steps", "testjobs")]
     with pytest.raises(RuntimeError):
         async with db.unit_of_work() as s:
-            await jobs.create_job(s, d, "data.ingest_bars")
+            await jobs.create_job(s, d, "testjobs.steps")
             raise RuntimeError("boom")
     assert len(d.sent) == 1  # rolled back → never published
     stored = await _get(db, job.id)
@@ -104,7 +104,8 @@ async def test_cancel_queued_running_and_finished(db):
     async with db.unit_of_work() as s:
         canceled = await jobs.request_cancel(s, queued.id, d)
     assert canceled.status == JobStatus.CANCELED
-    assert (str(queued.id), "data.job_ended", "data") in d.sent  # end hook notified
+    # no binding is known for this kind: the owning queue is notified
+    assert (str(queued.id), "testjobs.job_ended", "testjobs") in d.sent
     async with db.unit_of_work() as s:
         assert await jobs.claim(s, queued.id, "w1") is None  # a late message does nothing
 
@@ -185,7 +186,7 @@ async def test_reaper_republishes_queued_jobs_missing_from_broker(db):
         )
         jobs.publish_all(s, d, report)
     assert [j.id for j in report.republished] == [lost.id]
-    assert d.sent[-1] == (str(lost.id), "data.ingest_bars", "data")
+    assert d.sent[-1] == (str(lost.id), "testjobs.steps", "testjobs")
     async with db.unit_of_work() as s:  # not again right away
         again = await jobs.reap(
             s,

@@ -30,7 +30,7 @@ RUN = {
 
 
 def test_fold_run_layout_trains_on_the_fold_window_only():
-    from tradeopt_evaluation.walkforward import fold_run_body
+    from tradeopt_evaluation.jobs import fold_run_body
 
     stamps = pd.bdate_range("2020-01-01", periods=200).to_numpy(dtype="datetime64[ns]")
     body = fold_run_body(RUN, "00000000-0000-0000-0000-000000000001", stamps, (50, 150), 0.2)
@@ -190,7 +190,7 @@ async def test_walk_forward_parks_frees_its_worker_and_survives_a_kill_9(
     assert values[-1] / values[0] == pytest.approx(growth, rel=1e-9)
     assert done["metrics"]["total_return"] == pytest.approx(growth - 1, rel=1e-9)
     # a retried first step reuses the runs it created: the same Idempotency-Key replays the run
-    from tradeopt_evaluation.walkforward import TrainingClient
+    from tradeopt_evaluation.training_client import TrainingClient
 
     key = client.headers["authorization"].removeprefix("Bearer ")
     training_client = TrainingClient(live_fleet.training_url, key)

@@ -115,8 +115,8 @@ async def test_cancel_a_running_run(client, training_client, start_worker):
 async def test_killed_worker_resumes_from_its_checkpoint_and_finishes_once(
     client, training_client, training_app, start_worker, fleet_env, log_dir, processes
 ):
+    from tradeopt_training.jobs import complete_checkpoints
     from tradeopt_training.models import Model
-    from tradeopt_training.trainjob import complete_checkpoints
 
     spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
     processes(celery_beat(fleet_env, log_dir))

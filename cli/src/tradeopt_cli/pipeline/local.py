@@ -410,9 +410,9 @@ class LocalPipeline:
 
     def run(self) -> PipelineResult:
         """Migrate, run every configured step with progress bars, return the results."""
-        import tradeopt_data.tasks  # noqa: F401 - registers the job functions
-        import tradeopt_evaluation.tasks  # noqa: F401
-        import tradeopt_training.tasks  # noqa: F401
+        import tradeopt_data.jobs  # noqa: F401 - registers the job bodies
+        import tradeopt_evaluation.jobs  # noqa: F401
+        import tradeopt_training.jobs  # noqa: F401
         from tradeopt_common.db.migrations import upgrade
 
         started = time.perf_counter()

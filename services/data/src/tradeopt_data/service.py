@@ -1,4 +1,4 @@
-"""Dataset rules and state transitions; called by routes and by the job bodies in ``datajob``
+"""Dataset rules and state transitions; called by routes and by the job bodies in ``jobs``
 (no FastAPI, no Celery). A dataset follows its ingest job through :data:`DATASET`, a declared
 :class:`~tradeopt_common.jobs.resources.ResourceBinding`.
 """

@@ -1,5 +1,5 @@
 """Run and model rules and state transitions; called by routes and by the job body in
-``trainjob`` (no FastAPI, no Celery). A run follows its training job through :data:`RUN`, a
+``jobs`` (no FastAPI, no Celery). A run follows its training job through :data:`RUN`, a
 declared :class:`~tradeopt_common.jobs.resources.ResourceBinding`.
 """
 

@@ -1,16 +1,12 @@
-"""Celery shims over the job bodies (imported only by the worker)."""
+"""The training worker's Celery task for the job body registered in
+:mod:`tradeopt_training.jobs` (imported only by the worker; APIs publish by task name).
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
-from tradeopt_common.jobs.names import TaskName
-from tradeopt_common.jobs.runner import JobContext, job_task
-from tradeopt_training import trainjob
+from tradeopt_common.jobs.names import Queue
+from tradeopt_common.jobs.runner import celery_tasks
+from tradeopt_training import jobs  # noqa: F401 - registers the job body
 from tradeopt_training.worker import celery_app
 
-
-@job_task(celery_app, TaskName.TRAINING_TRAIN_RUN)
-def train_run(ctx: JobContext) -> dict[str, Any]:
-    """Train one run (the run follows the job: ``service.RUN``)."""
-    return trainjob.train_run(ctx)
+TASKS = celery_tasks(celery_app, Queue.TRAINING)

@@ -1,8 +1,11 @@
 """The worker side of a job: claim, heartbeat, progress, cooperative cancel, finish.
 
-A task is a plain function of a :class:`JobContext`, registered with :func:`job_task`::
+A job body is a plain function of a :class:`JobContext`, registered by kind with
+:func:`job_function` in its service's ``jobs`` module (no Celery there, so in-process runs such
+as the demo import it too); the service's ``tasks`` module turns the registered bodies into Celery
+tasks with :func:`celery_tasks`::
 
-    @job_task(celery_app, TaskName.DATA_INGEST_BARS)
+    @job_function(TaskName.DATA_INGEST_BARS)
     def ingest_bars(ctx: JobContext) -> dict | None:
         ctx.progress(0.5, "parsing")      # raises JobCanceled when a cancel was requested
         return {"rows": 8222}             # stored as the job's result
@@ -16,7 +19,7 @@ records the checkpoint and ends this run of the function (``running → waiting`
 held). When the last child ends, the job is re-enqueued and the function runs again with the
 checkpoint::
 
-    @job_task(celery_app, "evaluation.sweep")
+    @job_function("evaluation.sweep")
     def sweep(ctx: JobContext) -> dict | None:
         runs = ctx.state.get("runs")
         if runs is None:                                   # step 1 (idempotent: keyed children)
@@ -66,7 +69,7 @@ T = TypeVar("T")
 
 JobFunction = Callable[["JobContext"], dict[str, Any] | None]
 
-#: Job functions by job kind, filled by :func:`job_task` where the kind's tasks module is
+#: Job functions by job kind, filled by :func:`job_function` where the kind's jobs module is
 #: imported (the owning worker, or an in-process pipeline). Resources follow their jobs through
 #: the bindings in :mod:`tradeopt_common.jobs.resources`, not through per-task hooks.
 JOB_FUNCTIONS: dict[str, JobFunction] = {}
@@ -398,25 +401,55 @@ async def _claim(rt: JobRuntime, job_id: uuid.UUID, worker: str) -> Job | None:
         return await jobs.claim(session, job_id, worker)
 
 
-def job_task(
-    app: Celery, name: str, **task_options: Any
-) -> Callable[[Callable[[JobContext], dict[str, Any] | None]], Any]:
-    """Register ``fn(ctx)`` as Celery task ``name`` taking only ``job_id``. The job's resource
-    (if its kind has a :class:`~tradeopt_common.jobs.resources.ResourceBinding`) follows it.
+def job_function(name: str) -> Callable[[JobFunction], JobFunction]:
+    """Register ``fn(ctx)`` as the body of job kind ``name`` (a task name). No Celery: the same
+    registry serves workers (:func:`celery_tasks`) and in-process runs (:class:`InlineDispatcher`).
     """
 
-    def decorator(fn: Callable[[JobContext], dict[str, Any] | None]) -> Any:
+    def decorator(fn: JobFunction) -> JobFunction:
+        if JOB_FUNCTIONS.get(name, fn) is not fn:
+            raise ValueError(f"job kind {name!r} is registered twice")
         JOB_FUNCTIONS[name] = fn
+        return fn
 
-        def task(job_id: str) -> str | None:
-            from tradeopt_common.jobs.dispatch import CeleryDispatcher
+    return decorator
 
-            status = execute_job(job_id, fn, dispatcher=CeleryDispatcher(app))
-            return status.value if status else None
 
-        task.__name__ = fn.__name__
-        task.__doc__ = fn.__doc__
-        return app.task(name=name, **task_options)(task)
+def celery_task(app: Celery, name: str, fn: JobFunction, **task_options: Any) -> Any:
+    """A Celery task ``name`` taking only ``job_id`` that runs ``fn`` through the whole worker
+    protocol; the job's resource (if its kind has a
+    :class:`~tradeopt_common.jobs.resources.ResourceBinding`) follows it.
+    """
+
+    def task(job_id: str) -> str | None:
+        from tradeopt_common.jobs.dispatch import CeleryDispatcher
+
+        status = execute_job(job_id, fn, dispatcher=CeleryDispatcher(app))
+        return status.value if status else None
+
+    task.__name__ = fn.__name__
+    task.__doc__ = fn.__doc__
+    return app.task(name=name, **task_options)(task)
+
+
+def celery_tasks(app: Celery, prefix: str, **task_options: Any) -> dict[str, Any]:
+    """Celery tasks for every registered job body whose kind starts with ``prefix.`` (a
+    service's queue), by kind. Fails when the service registered none (an import was missed).
+    """
+    kinds = sorted(k for k in JOB_FUNCTIONS if k.startswith(f"{prefix}."))
+    if not kinds:
+        raise LookupError(f"no job bodies registered for {prefix!r}: import its jobs module")
+    return {k: celery_task(app, k, JOB_FUNCTIONS[k], **task_options) for k in kinds}
+
+
+def job_task(app: Celery, name: str, **task_options: Any) -> Callable[[JobFunction], Any]:
+    """Register ``fn(ctx)`` as job kind ``name`` and as its Celery task in one step (for small
+    apps such as test fixtures; services separate the two: ``jobs`` and ``tasks`` modules).
+    """
+
+    def decorator(fn: JobFunction) -> Any:
+        job_function(name)(fn)
+        return celery_task(app, name, fn, **task_options)
 
     return decorator
 
@@ -456,5 +489,5 @@ class InlineDispatcher:
             return
         fn = JOB_FUNCTIONS.get(task_name)
         if fn is None:
-            raise LookupError(f"no job function registered for {task_name!r}; import its tasks")
+            raise LookupError(f"no job body registered for {task_name!r}; import its jobs module")
         execute_job(job_id, fn, runtime=self.runtime, dispatcher=self)

@@ -1,6 +1,8 @@
 """The bodies of the data service's jobs (``data.ingest_bars``, ``data.build_features``).
 
-They touch the database only through :mod:`tradeopt_data.service`; the dataset's status follows
+Registered by kind (:func:`~tradeopt_common.jobs.runner.job_function`) for the worker's Celery
+tasks (:mod:`tradeopt_data.tasks`) and for in-process runs. They touch the database only through
+:mod:`tradeopt_data.service`; the dataset's status follows
 the ingest job through the declared binding (:data:`tradeopt_data.service.DATASET`), so a body
 only loads, validates, stores and records what it stored.
 """
@@ -14,7 +16,8 @@ from typing import Any
 
 from tradeopt_common.contracts.datasets import write_manifest
 from tradeopt_common.errors import ValidationFailed
-from tradeopt_common.jobs.runner import JobContext
+from tradeopt_common.jobs.names import TaskName
+from tradeopt_common.jobs.runner import JobContext, job_function
 from tradeopt_data import service, sources
 from tradeopt_data.models import Dataset
 
@@ -45,6 +48,7 @@ def _load(ctx: JobContext, dataset: Dataset, tmp: Path) -> sources.LoadedBars:
     raise ValidationFailed(f"unsupported source {source!r}")
 
 
+@job_function(TaskName.DATA_INGEST_BARS)
 def ingest(ctx: JobContext) -> dict[str, Any]:
     """Job body of ``data.ingest_bars``: load, validate, store Parquet, record metadata.
 
@@ -68,6 +72,7 @@ def ingest(ctx: JobContext) -> dict[str, Any]:
     return {"dataset_id": str(dataset_id), "rows": values["rows"], "checksum": values["checksum"]}
 
 
+@job_function(TaskName.DATA_BUILD_FEATURES)
 def build_features(ctx: JobContext) -> dict[str, Any]:
     """Job body of ``data.build_features``: compute the feature set once and cache it in object
     storage under the spec's hash (a retry finds it cached).

@@ -1,13 +1,19 @@
-"""Walk-forward evaluation as one parked parent job (``evaluation.walk_forward``).
+"""The bodies of the evaluation service's jobs, registered by kind for the worker's Celery tasks
+(:mod:`tradeopt_evaluation.tasks`) and in-process runs. They touch the database only through
+:mod:`tradeopt_evaluation.service`; an evaluation follows its job through ``service.EVALUATION``.
 
-For each fold of a :class:`tradeopt_ml.data.FoldSpec` over the dataset, the job asks the training
-service for a run trained on the fold's training window only (its last ``validation_fraction``
-holds the validation part that picks the best model), backtests each fold's model on the fold's
-test window (out of sample, same costs), and stitches the test windows into one out-of-sample
-equity curve with per-fold and overall metrics against buy-and-hold.
+``evaluation.evaluate``: load the bars, the models (lineage + zip) and the baselines, call
+:func:`tradeopt_ml.evaluation.run_evaluation` (backtests on the same bars and costs, metrics,
+statistics, cost sensitivity, series, tear sheet) and store its report.
 
-The job runs in two idempotent steps over its checkpoint (``ctx.state``), and holds no evaluation
-worker while the folds train:
+``evaluation.walk_forward`` is a parked parent job. For each fold of a
+:class:`tradeopt_ml.data.FoldSpec` over the dataset, it asks the training service for a run trained
+on the fold's training window only (its last ``validation_fraction`` holds the validation part
+that picks the best model); :func:`tradeopt_ml.evaluation.walk_forward_report` backtests each
+fold's model on the fold's test window (out of sample, same costs) and stitches the test windows
+into one out-of-sample equity curve with per-fold and overall metrics against buy-and-hold.
+It runs in two idempotent steps over its checkpoint (``ctx.state``) and holds no evaluation worker
+while the folds train:
 
 1. no ``runs`` in the state: create one run per fold with ``POST /api/v1/runs`` (``Idempotency-Key:
    walk-forward-{evaluation}-{fold}``, so a retried step finds the runs it already started), then
@@ -22,84 +28,96 @@ runs end ``canceled`` through the training service's binding.
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pandas as pd
 
 from tradeopt_common.config import CommonSettings
 from tradeopt_common.contracts.datasets import read_manifest
-from tradeopt_common.errors import ServiceUnavailable, ValidationFailed
+from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.jobs.models import JobStatus
-from tradeopt_common.jobs.runner import JobCanceled, JobContext
+from tradeopt_common.jobs.names import TaskName
+from tradeopt_common.jobs.runner import JobCanceled, JobContext, job_function
 from tradeopt_common.logging import get_logger
 from tradeopt_evaluation import service
+from tradeopt_evaluation.config import get_evaluation_settings
+from tradeopt_evaluation.models import Evaluation
 from tradeopt_evaluation.service import EvaluationUpdate, download_model, store_report
+from tradeopt_evaluation.training_client import TrainingClient
 from tradeopt_ml.data import FoldSpec, Panel, read_bars_parquet, walk_forward
-from tradeopt_ml.evaluation import FoldModel, ModelSubject, walk_forward_report
+from tradeopt_ml.evaluation import (
+    BaselineSubject,
+    EvaluationRequest,
+    FoldModel,
+    ModelSubject,
+    Subject,
+    run_evaluation,
+    walk_forward_report,
+)
 
 log = get_logger(__name__)
-TERMINAL = ("succeeded", "failed", "canceled")
 
 
-class TrainingClient:
-    """The training service's HTTP API, as the walk-forward job uses it (sync: jobs run in
-    worker threads).
+@job_function(TaskName.EVALUATION_EVALUATE)
+def evaluate(
+    ctx: JobContext, *, random_seeds: int | None = None, bootstrap_resamples: int | None = None
+) -> dict[str, Any]:
+    """Run one evaluation (see the module docstring); the random-policy seeds and bootstrap
+    resamples default to the service's settings.
     """
-
-    def __init__(self, base_url: str, api_key: str, *, timeout: float = 30.0) -> None:
-        self.http = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            headers={"Authorization": f"Bearer {api_key}"},
-            timeout=timeout,
-        )
-
-    @classmethod
-    def from_settings(cls, settings: CommonSettings) -> TrainingClient:
-        """A client for ``TRADING_OPT_TRAINING_URL`` with the deployment's API key."""
-        key = settings.api_key.get_secret_value() if settings.api_key else ""
-        return cls(settings.training_url, key)
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    settings = get_evaluation_settings()
+    if random_seeds is None:
+        random_seeds = settings.evaluation_random_seeds
+    if bootstrap_resamples is None:
+        bootstrap_resamples = settings.evaluation_bootstrap_resamples
+    evaluation_id = uuid.UUID(ctx.params["evaluation_id"])
+    evaluation = ctx.db(lambda s: service.get_evaluation(s, evaluation_id))
+    store = ctx.store
+    manifest = read_manifest(store, evaluation.dataset_id)
+    if manifest is None or manifest.checksum != evaluation.dataset_checksum:
+        raise ValidationFailed(f"dataset {evaluation.dataset_id} is gone or changed")
+    request = EvaluationRequest(
+        part=evaluation.part,
+        start=evaluation.start,
+        end=evaluation.end,
+        cost_bps=evaluation.cost_bps,
+        slippage_bps=evaluation.slippage_bps,
+        random_seeds=random_seeds,
+        bootstrap_resamples=bootstrap_resamples,
+        title=f"Evaluation {evaluation_id}",
+    )
+    with tempfile.TemporaryDirectory(prefix=f"tradeopt-eval-{evaluation_id}-") as tmp:
+        workdir = Path(tmp)
+        ctx.progress(0.05, "loading bars and models", force=True)
+        store.download_file(manifest.bars_key, workdir / "bars.parquet")
+        bars = read_bars_parquet(workdir / "bars.parquet")
+        subjects = _subjects(ctx, evaluation, workdir)
         try:
-            resp = self.http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise ServiceUnavailable(f"training service unreachable: {exc}") from exc
-        if resp.status_code >= 500:
-            raise ServiceUnavailable(
-                f"training service error {resp.status_code}: {resp.text[:300]}"
-            )
-        if resp.status_code >= 400:
-            try:
-                detail = resp.json().get("detail", resp.text)
-            except ValueError:
-                detail = resp.text
-            raise ValidationFailed(f"the training service refused the run: {detail}")
-        return resp.json()
+            report = run_evaluation(bars, subjects, request, progress=ctx.progress, check=ctx.check)
+        except ValueError as exc:
+            raise ValidationFailed(str(exc)) from exc
+    ctx.progress(0.92, "storing results")
+    store_report(store, evaluation_id, report)
+    ctx.db(lambda s: service.update_evaluation(s, evaluation_id, EvaluationUpdate(**report.values)))
+    return {"evaluation_id": str(evaluation_id), "subjects": report.subjects}
 
-    def create_run(self, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
-        """``POST /api/v1/runs`` (replayed when the key was used before)."""
-        return self._call(
-            "POST", "/api/v1/runs", json=body, headers={"Idempotency-Key": idempotency_key}
-        )
 
-    def get_run(self, run_id: str) -> dict[str, Any]:
-        """``GET /api/v1/runs/{id}``."""
-        return self._call("GET", f"/api/v1/runs/{run_id}")
-
-    def cancel_run(self, run_id: str) -> None:
-        """``POST /api/v1/runs/{id}/cancel`` (a finished run's 409 is ignored)."""
-        with contextlib.suppress(ValidationFailed):
-            self._call("POST", f"/api/v1/runs/{run_id}/cancel")
-
-    def close(self) -> None:
-        """Release the connection pool."""
-        self.http.close()
+def _subjects(ctx: JobContext, evaluation: Evaluation, workdir: Path) -> list[Subject]:
+    subjects: list[Subject] = []
+    for entry in evaluation.subjects:
+        kind, _, name = entry.partition(":")
+        if kind == "model":
+            model_id = uuid.UUID(name)
+            lineage, path = download_model(ctx.store, model_id, workdir)
+            subjects.append(ModelSubject(f"model:{model_id}", lineage, path))
+        else:
+            params = evaluation.request.get("baseline_params") or {}
+            subjects.append(BaselineSubject(name, name, params))
+    return subjects
 
 
 def _iso(stamp: np.datetime64) -> str:
@@ -132,6 +150,7 @@ def fold_run_body(
     }
 
 
+@job_function(TaskName.EVALUATION_WALK_FORWARD)
 def walk_forward_job(
     ctx: JobContext,
     client: TrainingClient | None = None,

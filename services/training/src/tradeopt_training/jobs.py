@@ -1,4 +1,5 @@
-"""The body of a ``training.train_run`` job (it touches the database only through
+"""The body of a ``training.train_run`` job, registered by kind for the worker's Celery task
+(:mod:`tradeopt_training.tasks`) and in-process runs (it touches the database only through
 :mod:`tradeopt_training.service`; the run's status follows the job through ``service.RUN``):
 load the dataset, train with checkpoints uploaded to
 object storage, resume from the newest complete checkpoint after a crash, register the model.
@@ -32,7 +33,8 @@ from tradeopt_common.contracts.models import (
 )
 from tradeopt_common.db.base import utcnow
 from tradeopt_common.errors import ValidationFailed
-from tradeopt_common.jobs.runner import JobContext
+from tradeopt_common.jobs.names import TaskName
+from tradeopt_common.jobs.runner import JobContext, job_function
 from tradeopt_common.logging import get_logger
 from tradeopt_common.storage import ArtifactStore
 from tradeopt_ml.data import read_bars_parquet
@@ -138,6 +140,7 @@ def upload_folder(store: ArtifactStore, folder: Path, prefix: str) -> int:
 # the job
 
 
+@job_function(TaskName.TRAINING_TRAIN_RUN)
 def train_run(ctx: JobContext) -> dict[str, Any]:
     """Train one run (see the module docstring)."""
     run_id = uuid.UUID(ctx.params["run_id"])
