@@ -8,6 +8,7 @@ is present, or a port/queue/image kind that differs from the manifest.
 
 from __future__ import annotations
 
+import configparser
 import importlib.util
 import os
 import re
@@ -431,6 +432,24 @@ def check_pyproject(manifest: Manifest, root: Path) -> list[str]:
     return _compare(place, [s.name for s in manifest.built()], found, "ruff known-first-party")
 
 
+def check_import_contracts(manifest: Manifest, root: Path) -> list[str]:
+    """The import contracts know every built service: a root package and one independent layer."""
+    place = ".importlinter"
+    parser = configparser.ConfigParser()
+    parser.read_string((root / place).read_text())
+
+    def services(value: str) -> list[str]:
+        names = [n.strip() for line in value.splitlines() for n in line.split("|")]
+        found = [n.removeprefix("tradeopt_") for n in names if n.startswith("tradeopt_")]
+        return [n for n in found if n not in {"common", "ml", "cli"}]
+
+    built = [s.name for s in manifest.built()]
+    problems = _compare(place, built, services(parser["importlinter"]["root_packages"]), "root")
+    layers = parser["importlinter:contract:layers"]["layers"].strip().splitlines()
+    service_layer = layers[1] if len(layers) > 1 else ""
+    return problems + _compare(place, built, services(service_layer), "services layer")
+
+
 def check_fleet(manifest: Manifest, root: Path) -> list[str]:
     """The local fleet (the tree's fleetctl.py, as fleet.sh runs it) renders one API and one
     worker program per built service, on the manifest's port and queues.
@@ -485,6 +504,7 @@ CHECKS: dict[str, Check] = {
     "prometheus": check_prometheus,
     "make": check_make,
     "pyproject": check_pyproject,
+    "import contracts": check_import_contracts,
     "fleet": check_fleet,
 }
 

@@ -320,6 +320,54 @@ def first_party(manifest: Manifest) -> list[str]:
     return [f"known-first-party = {json.dumps(names)}"]
 
 
+#: A service's modules nothing outside the service imports; its public ones are ``service``,
+#: ``schemas``, ``config``, ``errors`` and ``jobs`` (the CLI runs jobs in-process through them).
+PRIVATE_MODULES = ("app", "deps", "models", "repository", "routes", "tasks", "worker")
+
+
+def import_contracts(manifest: Manifest) -> list[str]:
+    """The service-dependent import-linter contracts: root packages, the layers (every built
+    service one independent layer), no torch in base-image services, the CLI through public
+    modules only.
+    """
+    built = [s.package for s in manifest.built()]
+    base = [s.package for s in manifest.built() if s.image == "base"]
+    lines = ["[importlinter]", "root_packages ="]
+    lines += [f"    {p}" for p in ["tradeopt_common", "tradeopt_ml", "tradeopt_cli", *built]]
+    lines += ["include_external_packages = True", "exclude_type_checking_imports = True", ""]
+    lines += [
+        "[importlinter:contract:layers]",
+        "name = CLI over services over libraries; services never import each other",
+        "type = layers",
+        "layers =",
+        "    tradeopt_cli",
+        f"    {' | '.join(built)}",
+        "    tradeopt_common",
+        "    tradeopt_ml",
+        "",
+        "[importlinter:contract:base-image-services]",
+        "name = services built on the base image (no torch) import no torch or stable-baselines3",
+        "type = forbidden",
+        "source_modules =",
+        *(f"    {p}" for p in base),
+        "forbidden_modules =",
+        "    torch",
+        "    stable_baselines3",
+        "    optuna",
+        "",
+        "[importlinter:contract:cli-through-public-modules]",
+        "name = the CLI uses a service only through its public modules (service, schemas, config,"
+        " jobs)",
+        "type = forbidden",
+        "source_modules =",
+        "    tradeopt_cli",
+        "forbidden_modules =",
+        *(f"    {p}.{m}" for p in built for m in PRIVATE_MODULES),
+        "allow_indirect_imports = True",
+    ]
+    return lines
+
+
 def k8s_config_urls(manifest: Manifest) -> list[str]:
     """TRADING_OPT_<SVC>_URL of every built service in the base ConfigMap."""
     return [f"- TRADING_OPT_{s.upper}_URL=http://{s.name}-api:{s.port}" for s in manifest.built()]
@@ -392,6 +440,7 @@ REGIONS = [
     Region("docker/gateway.Dockerfile", "upstreams", dockerfile_upstreams),
     Region("monitoring/prometheus/prometheus.yml", "scrape jobs", prometheus_jobs),
     Region("pyproject.toml", "first-party", first_party),
+    Region(".importlinter", "service contracts", import_contracts),
     Region("k8s/base/kustomization.yaml", "service urls", k8s_config_urls),
     Region("k8s/gateway/deployment.yaml", "upstreams", k8s_gateway_env),
     Region("k8s/overlays/dev/kustomization.yaml", "services", k8s_overlay_resources),

@@ -1,6 +1,7 @@
 """The guardrails of `make lint` / `make test`: import contracts and mypy.
 
-The contracts name every built service (so a new service is covered the day it lands), and the
+The service-dependent contracts are generated from services.yaml (`make generate`); they name
+every built service (so a new service is covered the day it lands), and the
 checks really fail when a contract is broken: a copy of ``tradeopt_ml`` that imports
 ``tradeopt_common`` is put first on the path and lint-imports must refuse it.
 """
@@ -14,13 +15,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from scripts.manifest.generate import PRIVATE_MODULES
 from tests.deploy.support import MANIFEST, ROOT
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 LIBS = ["tradeopt_common", "tradeopt_ml"]
-#: A service's modules that nothing outside it imports (its public ones: service, schemas,
-#: config, jobs, errors).
-PRIVATE_MODULES = ("app", "deps", "models", "repository", "routes", "tasks", "worker")
 
 
 def contracts() -> configparser.ConfigParser:

@@ -25,6 +25,7 @@ TREE = [
     "services.yaml",
     "Makefile",
     "pyproject.toml",
+    ".importlinter",
     "docker-compose.yml",
     "docker-compose.prod.yml",
     "docker",
@@ -146,6 +147,14 @@ BREAKERS: dict[str, tuple[Callable[[Path], None], str]] = {
     "k8s-keda": (
         lambda r: drop_scaled_object(r / "k8s/components/keda/scaledobject.yaml"),
         "k8s/components/keda/scaledobject.yaml",
+    ),
+    "import-contracts": (
+        lambda r: edit(r / ".importlinter", f"    tradeopt_{VICTIM}\n"),
+        ".importlinter",
+    ),
+    "import-layers": (
+        lambda r: edit(r / ".importlinter", f" | tradeopt_{VICTIM}"),
+        ".importlinter",
     ),
     "prometheus": (
         lambda r: edit(r / "monitoring/prometheus/prometheus.yml", f"{VICTIM}-worker, ", ""),
