@@ -7,12 +7,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, JSONResponse
 from sse_starlette.sse import EventSourceResponse
 
 from tradeopt_common.errors import ValidationFailed
-from tradeopt_common.jobs.routes import PollQuery, job_events_response
 from tradeopt_common.web.deps import (
     IdempotencyDep,
     ReadPrincipal,
@@ -22,7 +21,8 @@ from tradeopt_common.web.deps import (
     StoreDep,
     WritePrincipal,
 )
-from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead
+from tradeopt_common.web.job_events import JobEventsDep
+from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead, page_read
 from tradeopt_common.web.problems import problem_responses
 from tradeopt_evaluation import service
 from tradeopt_evaluation.deps import CurrentEvaluation
@@ -136,8 +136,7 @@ async def list_evaluations(
     page = await service.list_evaluations(
         session, limit=limit, cursor=cursor, status=status, dataset_id=dataset_id, model_id=model_id
     )
-    items = [EvaluationRead.model_validate(e) for e in page.items]
-    return PageRead(items=items, next_cursor=page.next_cursor)
+    return page_read(page, EvaluationRead)
 
 
 @router.get(
@@ -202,11 +201,7 @@ async def get_report(evaluation: CurrentEvaluation, store: StoreDep) -> HTMLResp
     responses=problem_responses(401, 403, 404, 422),
 )
 async def evaluation_events(
-    evaluation: CurrentEvaluation,
-    request: Request,
-    state: StateDep,
-    poll: PollQuery = 1.0,
+    evaluation: CurrentEvaluation, events: JobEventsDep
 ) -> EventSourceResponse:
     """Server-Sent Events of the evaluation's job."""
-    assert evaluation.job_id is not None
-    return job_events_response(evaluation.job_id, request, state, poll)
+    return events(evaluation.job_id)
