@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from hypothesis import settings
 
 from scripts.manifest.model import load as load_manifest
 from tests.support.databases import pg_url_for, recreate_database
-from tests.support.processes import REPO
+from tests.support.processes import REPO, ManagedProcess
 from tradeopt_common.asyncutil import run_sync
 
 TEST_DB = os.environ.get("TRADEOPT_TEST_DB", "tradeopt_test")
@@ -197,6 +197,23 @@ def log_dir(tmp_path: Path) -> Path:
     d = tmp_path / "logs"
     d.mkdir()
     return d
+
+
+@pytest.fixture
+def processes(
+    fleet_env: dict[str, str], log_dir: Path
+) -> Iterator[Callable[[ManagedProcess], ManagedProcess]]:
+    """``processes(proc)`` starts a managed process (a worker, beat, …) of the fleet under test
+    and returns it; every process started is stopped after the test, the last first."""
+    started: list[ManagedProcess] = []
+
+    def start(proc: ManagedProcess) -> ManagedProcess:
+        started.append(proc.start())
+        return proc
+
+    yield start
+    for proc in reversed(started):
+        proc.stop()
 
 
 __all__ = ["API_KEY", "REPO"]

@@ -35,6 +35,20 @@ def _compare(place: str, expected: Iterable[str], found: Iterable[str], what: st
     return problems
 
 
+def _compare_roles(
+    place: str, manifest: Manifest, found: Iterable[tuple[str, str]], what: Callable[[str], str]
+) -> list[str]:
+    """:func:`_compare` of the built services with the ``(service, role)`` pairs found, for the
+    API and the worker; ``what(role)`` names what was looked for (e.g. ``"{} container".format``).
+    """
+    found = list(found)
+    problems = []
+    for role in ("api", "worker"):
+        services = [svc for svc, r in found if r == role]
+        problems += _compare(place, [s.name for s in manifest.built()], services, what(role))
+    return problems
+
+
 def _compose(path: str) -> Check:
     def check(manifest: Manifest, root: Path) -> list[str]:
         doc = yaml.safe_load((root / path).read_text())
@@ -279,16 +293,12 @@ def _absent_terms(place: str, groups: list[dict], manifest: Manifest) -> list[st
     ]
     if len(exprs) != 1:
         return [f"{place}: expected one TradeoptServiceAbsent alert, found {len(exprs)}"]
-    terms = ABSENT.findall(exprs[0])
-    problems = []
-    for role in ("api", "worker"):
-        problems += _compare(
-            place,
-            [s.name for s in manifest.built()],
-            [svc for svc, r in terms if r == role],
-            f"TradeoptServiceAbsent absent(up{{component={role!r}}})",
-        )
-    return problems
+    return _compare_roles(
+        place,
+        manifest,
+        ABSENT.findall(exprs[0]),
+        "TradeoptServiceAbsent absent(up{{component={!r}}})".format,
+    )
 
 
 def check_alerts(manifest: Manifest, root: Path) -> list[str]:
@@ -316,13 +326,8 @@ def check_alerts(manifest: Manifest, root: Path) -> list[str]:
             for c in checks
             for a in c.get("exp_alerts") or []
         }
-        for role in ("api", "worker"):
-            problems += _compare(
-                place,
-                [s.name for s in manifest.built()],
-                [svc for svc, r in covered if r == role],
-                f"test {test.get('name')!r}: {role} `up` series or expected alert",
-            )
+        what = f"test {test.get('name')!r}: {{}} `up` series or expected alert"
+        problems += _compare_roles(place, manifest, covered, what.format)
     return problems
 
 

@@ -94,19 +94,6 @@ def harness(fleet_env, tmp_path) -> Harness:
     return Harness(fleet_env, tmp_path)
 
 
-@pytest.fixture
-def processes(fleet_env, log_dir):
-    started = []
-
-    def start(proc):
-        started.append(proc.start())
-        return proc
-
-    yield start
-    for proc in reversed(started):
-        proc.stop()
-
-
 def completions(marker: Path) -> list[str]:
     return marker.read_text().splitlines() if marker.exists() else []
 

@@ -17,17 +17,11 @@ import pytest
 
 from tests.support.jobrun import ingest
 from tests.support.processes import celery_worker, wait_worker_ready
+from tests.support.runs import small_ppo
 
 pytestmark = pytest.mark.integration
 PROBLEM = "application/problem+json"
-TRIAL = {
-    "algorithm": "ppo",
-    "total_timesteps": 256,
-    "seed": 4,
-    "hyperparams": {"n_steps": 128, "batch_size": 64, "n_epochs": 1},
-    "env": {"window": 8, "episode_length": 128, "features": {"features": ["log_return", "rsi"]}},
-    "split": {"train_end": "2015-12-31", "validation_end": "2019-12-31"},
-}
+TRIAL = small_ppo(total_timesteps=256, seed=4)
 
 
 @pytest.fixture

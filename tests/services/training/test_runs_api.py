@@ -13,19 +13,11 @@ import zipfile
 import pytest
 
 from tests.support.jobrun import ingest, run_job
+from tests.support.runs import small_ppo
 
 pytestmark = pytest.mark.integration
 PROBLEM = "application/problem+json"
-SMALL = {
-    "algorithm": "ppo",
-    "total_timesteps": 512,
-    "seed": 11,
-    "hyperparams": {"n_steps": 128, "batch_size": 64, "n_epochs": 2},
-    "env": {"window": 8, "episode_length": 128, "features": {"features": ["log_return", "rsi"]}},
-    "split": {"train_end": "2015-12-31", "validation_end": "2019-12-31"},
-    "checkpoint_every": 256,
-    "eval_every": 256,
-}
+SMALL = small_ppo(n_epochs=2, total_timesteps=512, seed=11, checkpoint_every=256, eval_every=256)
 
 
 @pytest.fixture

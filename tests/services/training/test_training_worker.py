@@ -14,29 +14,11 @@ from sqlalchemy import func, select
 
 from tests.support.jobrun import ingest
 from tests.support.processes import celery_beat, celery_worker, free_port, wait_worker_ready
+from tests.support.runs import small_ppo
 
 pytestmark = pytest.mark.integration
 WORKER_APP = "tradeopt_training.worker:celery_app"
-PPO = {
-    "algorithm": "ppo",
-    "seed": 5,
-    "hyperparams": {"n_steps": 256, "batch_size": 64, "n_epochs": 2},
-    "env": {"window": 8, "episode_length": 256, "features": {"features": ["log_return", "rsi"]}},
-    "split": {"train_end": "2015-12-31", "validation_end": "2019-12-31"},
-}
-
-
-@pytest.fixture
-def processes(fleet_env, log_dir):
-    started = []
-
-    def start(proc):
-        started.append(proc.start())
-        return proc
-
-    yield start
-    for proc in reversed(started):
-        proc.stop()
+PPO = small_ppo(n_steps=256, n_epochs=2, seed=5)
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tradeopt_cli.pipeline.config import PipelineConfig, UploadDataset
 from tradeopt_cli.pipeline.progress import ProgressRuntime, StepBars
-from tradeopt_cli.pipeline.requests import compare_request, dataset_request, run_request, suggest
+from tradeopt_cli.pipeline.requests import compare_request, dataset_request, run_request
 from tradeopt_cli.pipeline.results import (
     FoldResult,
     PipelineResult,
@@ -38,6 +38,7 @@ from tradeopt_cli.pipeline.results import (
     render,
     subject_rows,
 )
+from tradeopt_cli.pipeline.tuning import TuningStudy
 from tradeopt_common.asyncutil import run_sync
 from tradeopt_common.config import CommonSettings, get_settings
 from tradeopt_common.db.session import Database
@@ -198,39 +199,12 @@ class LocalPipeline:
 
     async def tune(self, dataset_id: uuid.UUID) -> StudySummary:
         """A seeded TPE study; each trial is a training run, objective = validation Sharpe."""
-        import optuna
-
-        tune = self.config.tuning
-        assert tune is not None
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study_id = uuid.uuid4()
-        study = optuna.create_study(
-            direction="maximize",
-            sampler=optuna.samplers.TPESampler(
-                seed=tune.seed, n_startup_trials=min(tune.n_trials, 5)
-            ),
-        )
-        trials: list[dict[str, Any]] = []
-        for number in range(tune.n_trials):
-            trial = study.ask()
-            params = {name: suggest(trial, name, p) for name, p in tune.search_space.items()}
-            body = run_request(
-                self.config,
-                dataset_id,
-                tune.algorithm,
-                tune.seed,
-                total_timesteps=tune.timesteps_per_trial,
-                hyperparams=params,
-                study_id=study_id,
-                trial_number=number,
-            )
-            summary, _ = await self.train_one(f"{tune.algorithm} trial {number}", body, step="tune")
-            value = summary.validation_sharpe if summary.validation_sharpe is not None else 0.0
-            study.tell(trial, value)
-            trials.append(
-                {"number": number, "params": params, "value": value, "model_id": summary.model_id}
-            )
-        result = StudySummary.from_trials(str(study_id), trials)
+        study = TuningStudy(self.config, dataset_id)
+        for number in range(study.tune.n_trials):
+            label = f"{study.tune.algorithm} trial {number}"
+            summary, _ = await self.train_one(label, study.ask(), step="tune")
+            study.tell(summary.validation_sharpe, summary.model_id)
+        result = study.summary()
         await self._record_study(result)
         self.result.study = result
         return result

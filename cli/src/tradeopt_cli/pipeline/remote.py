@@ -12,7 +12,6 @@ evaluation service reports the tuned model's deflated Sharpe ratio.
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,14 @@ from rich.console import Console
 
 from tradeopt_cli.pipeline.config import PipelineConfig, UploadDataset
 from tradeopt_cli.pipeline.progress import StepBars
-from tradeopt_cli.pipeline.requests import compare_request, dataset_request, run_request, suggest
+from tradeopt_cli.pipeline.requests import compare_request, dataset_request, run_request
 from tradeopt_cli.pipeline.results import (
     PipelineResult,
     RunSummary,
-    StudySummary,
     render,
     subject_rows,
 )
+from tradeopt_cli.pipeline.tuning import TuningStudy
 
 TERMINAL = {"ready", "succeeded", "failed", "canceled"}
 
@@ -155,44 +154,16 @@ def submit_pipeline(
 
         tune = config.tuning
         if tune is not None:
-            import optuna
-
-            optuna.logging.set_verbosity(optuna.logging.WARNING)
-            study_id = uuid.uuid4()
-            sampler = optuna.samplers.TPESampler(
-                seed=tune.seed, n_startup_trials=min(tune.n_trials, 5)
-            )
-            study = optuna.create_study(direction="maximize", sampler=sampler)
-            trials = []
+            study = TuningStudy(config, ds_id)
             for number in range(tune.n_trials):
-                trial = study.ask()
-                params = {n: suggest(trial, n, p) for n, p in tune.search_space.items()}
-                body = run_request(
-                    config,
-                    ds_id,
-                    tune.algorithm,
-                    tune.seed,
-                    total_timesteps=tune.timesteps_per_trial,
-                    hyperparams=params,
-                    study_id=study_id,
-                    trial_number=number,
-                )
                 task = bars.start(f"tune {tune.algorithm} trial {number}")
-                run = client.call("POST", "/runs", json=body)
+                run = client.call("POST", "/runs", json=study.ask())
                 done = client.wait(f"/runs/{run['id']}", bars, task, poll=poll, deadline=deadline)
-                value = _summary("", done, 0).validation_sharpe or 0.0
-                study.tell(trial, value)
+                sharpe = _summary("", done, 0).validation_sharpe
+                value = study.tell(sharpe, str(done["model_id"]))
                 bars.done(task, f"validation Sharpe {value:.2f}")
-                trials.append(
-                    {
-                        "number": number,
-                        "params": params,
-                        "value": value,
-                        "model_id": str(done["model_id"]),
-                    }
-                )
-            result.study = StudySummary.from_trials(str(study_id), trials)
-            for trial in trials:
+            result.study = study.summary()
+            for trial in study.trials:
                 client.call(
                     "PUT", f"/models/{trial['model_id']}/study", json=result.study.outcome(trial)
                 )

@@ -300,18 +300,14 @@ def manifest_of(dataset: Dataset) -> DatasetManifest:
 
 async def get_dataset(session: AsyncSession, dataset_id: uuid.UUID) -> Dataset:
     """The dataset, or :class:`DatasetNotFound`."""
-    dataset = await DatasetRepository(session).get(dataset_id)
-    if dataset is None:
-        raise DatasetNotFound(f"dataset {dataset_id} does not exist")
-    return dataset
+    return await DatasetRepository(session).get_or_raise(dataset_id)
 
 
 async def list_datasets(
-    session: AsyncSession, *, limit: int, cursor: str | None, status: str | None
+    session: AsyncSession, *, limit: int, cursor: str | None, **filters: object
 ) -> Page[Dataset]:
-    """Datasets, newest first."""
-    repo = DatasetRepository(session)
-    return await repo.paginate(repo.filtered(status), limit=limit, cursor=cursor)
+    """Datasets, newest first; ``filters``: ``status`` (see :meth:`RepositoryBase.page`)."""
+    return await DatasetRepository(session).page(limit=limit, cursor=cursor, **filters)
 
 
 async def delete_dataset(
@@ -322,9 +318,7 @@ async def delete_dataset(
     evaluation still references (``core.resource_reference``).
     """
     repo = DatasetRepository(session)
-    dataset = await repo.get(dataset_id, for_update=True)
-    if dataset is None:
-        raise DatasetNotFound(f"dataset {dataset_id} does not exist")
+    dataset = await repo.get_or_raise(dataset_id, for_update=True)
     users = await referrers(session, RESOURCE, dataset_id)
     if users:
         listed = ", ".join(f"{r.type} {r.id}" for r in users)

@@ -28,7 +28,7 @@ from tradeopt_common.jobs.resources import (
 )
 from tradeopt_common.storage import ArtifactStore
 from tradeopt_common.storage.base import ArtifactNotFound
-from tradeopt_evaluation.errors import EvaluationNotFound, EvaluationNotReady
+from tradeopt_evaluation.errors import EvaluationNotReady
 from tradeopt_evaluation.models import Evaluation, EvaluationStatus
 from tradeopt_evaluation.repository import EvaluationRepository
 from tradeopt_evaluation.schemas import EvaluationCompare, EvaluationCreate, WalkForwardCreate
@@ -159,25 +159,16 @@ async def create_evaluation(
 
 async def get_evaluation(session: AsyncSession, evaluation_id: uuid.UUID) -> Evaluation:
     """The evaluation, or :class:`EvaluationNotFound`."""
-    evaluation = await EvaluationRepository(session).get(evaluation_id)
-    if evaluation is None:
-        raise EvaluationNotFound(f"evaluation {evaluation_id} does not exist")
-    return evaluation
+    return await EvaluationRepository(session).get_or_raise(evaluation_id)
 
 
 async def list_evaluations(
-    session: AsyncSession,
-    *,
-    limit: int,
-    cursor: str | None,
-    status: str | None,
-    dataset_id: uuid.UUID | None,
-    model_id: uuid.UUID | None,
+    session: AsyncSession, *, limit: int, cursor: str | None, **filters: object
 ) -> Page[Evaluation]:
-    """Evaluations, newest first."""
-    repo = EvaluationRepository(session)
-    stmt = repo.filtered(status=status, dataset_id=dataset_id, model_id=model_id)
-    return await repo.paginate(stmt, limit=limit, cursor=cursor)
+    """Evaluations, newest first; ``filters``: ``status``, ``dataset_id``, ``model_id`` (see
+    :meth:`RepositoryBase.page`).
+    """
+    return await EvaluationRepository(session).page(limit=limit, cursor=cursor, **filters)
 
 
 def read_artifact(store: ArtifactStore, evaluation: Evaluation, name: str) -> bytes:

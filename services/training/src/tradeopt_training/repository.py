@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 
 from tradeopt_common.db.repository import RepositoryBase
+from tradeopt_training.errors import ModelNotFound, RunNotFound
 from tradeopt_training.models import Model, ModelStageChange, TrainingRun
 
 
@@ -15,49 +15,14 @@ class RunRepository(RepositoryBase[TrainingRun]):
     """Statements for :class:`TrainingRun`."""
 
     model = TrainingRun
-
-    def filtered(
-        self,
-        *,
-        status: str | None = None,
-        dataset_id: uuid.UUID | None = None,
-        algorithm: str | None = None,
-        study_id: uuid.UUID | None = None,
-    ) -> Select[Any]:
-        """Runs matching every given filter."""
-        stmt = select(TrainingRun)
-        if status is not None:
-            stmt = stmt.where(TrainingRun.status == status)
-        if dataset_id is not None:
-            stmt = stmt.where(TrainingRun.dataset_id == dataset_id)
-        if algorithm is not None:
-            stmt = stmt.where(TrainingRun.algorithm == algorithm)
-        if study_id is not None:
-            stmt = stmt.where(TrainingRun.study_id == study_id)
-        return stmt
+    noun, not_found = "run", RunNotFound
 
 
 class ModelRepository(RepositoryBase[Model]):
     """Statements for :class:`Model`."""
 
     model = Model
-
-    def filtered(
-        self,
-        *,
-        stage: str | None = None,
-        algorithm: str | None = None,
-        dataset_id: uuid.UUID | None = None,
-    ) -> Select[Any]:
-        """Models matching every given filter."""
-        stmt = select(Model)
-        if stage is not None:
-            stmt = stmt.where(Model.stage == stage)
-        if algorithm is not None:
-            stmt = stmt.where(Model.algorithm == algorithm)
-        if dataset_id is not None:
-            stmt = stmt.where(Model.dataset_id == dataset_id)
-        return stmt
+    noun, not_found = "model", ModelNotFound
 
     async def with_alias(self, alias: str) -> list[Model]:
         """Models currently holding ``alias``."""

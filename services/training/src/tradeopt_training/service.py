@@ -32,7 +32,6 @@ from tradeopt_ml.training import ExperimentSpec, validate_experiment
 from tradeopt_training.errors import (
     ModelNotFound,
     ModelStudyConflict,
-    RunNotFound,
     RunStateConflict,
 )
 from tradeopt_training.models import Model, ModelStage, ModelStageChange, RunStatus, TrainingRun
@@ -202,28 +201,16 @@ async def create_run(
 
 async def get_run(session: AsyncSession, run_id: uuid.UUID) -> TrainingRun:
     """The run, or :class:`RunNotFound`."""
-    run = await RunRepository(session).get(run_id)
-    if run is None:
-        raise RunNotFound(f"run {run_id} does not exist")
-    return run
+    return await RunRepository(session).get_or_raise(run_id)
 
 
 async def list_runs(
-    session: AsyncSession,
-    *,
-    limit: int,
-    cursor: str | None,
-    status: str | None,
-    dataset_id: uuid.UUID | None,
-    algorithm: str | None,
-    study_id: uuid.UUID | None,
+    session: AsyncSession, *, limit: int, cursor: str | None, **filters: object
 ) -> Page[TrainingRun]:
-    """Runs, newest first."""
-    repo = RunRepository(session)
-    stmt = repo.filtered(
-        status=status, dataset_id=dataset_id, algorithm=algorithm, study_id=study_id
-    )
-    return await repo.paginate(stmt, limit=limit, cursor=cursor)
+    """Runs, newest first; ``filters``: ``status``, ``dataset_id``, ``algorithm``, ``study_id``
+    (see :meth:`RepositoryBase.page`).
+    """
+    return await RunRepository(session).page(limit=limit, cursor=cursor, **filters)
 
 
 async def cancel_run(
@@ -251,10 +238,7 @@ async def update_run(session: AsyncSession, run_id: uuid.UUID, values: RunUpdate
 
 async def get_model(session: AsyncSession, model_id: uuid.UUID) -> Model:
     """The model, or :class:`ModelNotFound`."""
-    model = await ModelRepository(session).get(model_id)
-    if model is None:
-        raise ModelNotFound(f"model {model_id} does not exist")
-    return model
+    return await ModelRepository(session).get_or_raise(model_id)
 
 
 async def model_history(session: AsyncSession, model_id: uuid.UUID) -> list[ModelStageChange]:
@@ -263,21 +247,15 @@ async def model_history(session: AsyncSession, model_id: uuid.UUID) -> list[Mode
 
 
 async def list_models(
-    session: AsyncSession,
-    *,
-    limit: int,
-    cursor: str | None,
-    stage: str | None,
-    algorithm: str | None,
-    dataset_id: uuid.UUID | None,
-    alias: str | None,
+    session: AsyncSession, *, limit: int, cursor: str | None, alias: str | None, **filters: object
 ) -> Page[Model]:
-    """Models, newest first (``alias`` selects the one model holding it)."""
+    """Models, newest first; ``alias`` selects the one model holding it, ``filters``: ``stage``,
+    ``algorithm``, ``dataset_id`` (see :meth:`RepositoryBase.page`).
+    """
     repo = ModelRepository(session)
     if alias is not None:
         return Page(items=await repo.with_alias(alias), next_cursor=None)
-    stmt = repo.filtered(stage=stage, algorithm=algorithm, dataset_id=dataset_id)
-    return await repo.paginate(stmt, limit=limit, cursor=cursor)
+    return await repo.page(limit=limit, cursor=cursor, **filters)
 
 
 async def update_model(
@@ -285,9 +263,7 @@ async def update_model(
 ) -> Model:
     """Change stage and/or aliases; every change is recorded in the model's history."""
     repo = ModelRepository(session)
-    model = await repo.get(model_id, for_update=True)
-    if model is None:
-        raise ModelNotFound(f"model {model_id} does not exist")
+    model = await repo.get_or_raise(model_id, for_update=True)
     if body.stage is None and body.aliases is None:
         raise ValidationFailed("give 'stage' and/or 'aliases'")
     aliases = sorted(set(body.aliases)) if body.aliases is not None else list(model.aliases)
@@ -337,9 +313,7 @@ async def record_study_outcome(
         ModelNotFound: unknown model.
         ModelStudyConflict: the model was not trained as that trial of that study.
     """
-    model = await ModelRepository(session).get(model_id, for_update=True)
-    if model is None:
-        raise ModelNotFound(f"model {model_id} does not exist")
+    model = await ModelRepository(session).get_or_raise(model_id, for_update=True)
     lineage = await asyncio.to_thread(read_lineage, store, model_id)
     if lineage is None:  # pragma: no cover - a registered model always has its lineage
         raise ModelNotFound(f"model {model_id} has no lineage")

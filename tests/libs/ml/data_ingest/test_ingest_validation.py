@@ -14,8 +14,8 @@ pytestmark = pytest.mark.unit
 HEADER = "date,open,high,low,close,volume"
 
 
-def _report(path, min_rows: int = 1, **kwargs):
-    parsed = read_upload(path, symbol="ABC")
+def _report(path, min_rows: int = 1, symbol: str | None = "ABC", **kwargs):
+    parsed = read_upload(path, symbol=symbol)
     return validate(parsed.frame, parse_errors=parsed.parse_errors, min_rows=min_rows, **kwargs)
 
 
@@ -186,14 +186,12 @@ def test_symbol_mismatch_and_invalid_symbols(write_csv):
             ",2024-01-04,1,2,0.5,1,10",
         ]
     )
-    parsed = read_upload(path, symbol=None)
-    report = validate(parsed.frame, parse_errors=parsed.parse_errors, min_rows=1)
+    report = _report(path, symbol=None)
     assert [(p["row"], p["value"], p["problem"]) for p in report.problems] == [
         (1, "BAD SYM", "invalid symbol"),
         (2, "", "invalid symbol"),
     ]
-    parsed = read_upload(path, symbol="AAA")
-    report = validate(parsed.frame, parse_errors=parsed.parse_errors, min_rows=1)
+    report = _report(path, symbol="AAA")
     assert report.counts == {"symbol differs from the upload symbol": 2}
 
 
@@ -206,8 +204,7 @@ def test_duplicates_are_per_symbol(write_csv):
             "AAA,2024-01-02,1,2,0.5,1,10",
         ]
     )
-    parsed = read_upload(path, symbol=None)
-    report = validate(parsed.frame, parse_errors=parsed.parse_errors, min_rows=1)
+    report = _report(path, symbol=None)
     assert [(p["row"], p["symbol"], p["problem"]) for p in report.problems] == [
         (2, "AAA", "duplicate timestamp")
     ]

@@ -25,17 +25,7 @@ CASES = [
     (1, EnvConfig(window=3, random_start=True, episode_length=12)),
     (3, EnvConfig(window=2, random_start=True, episode_length=9, allow_short=False)),
     (1, EnvConfig(window=4, action_space="continuous", random_start=True, episode_length=15)),
-    (
-        2,
-        EnvConfig(
-            window=3,
-            action_space="continuous",
-            max_leverage=2.0,
-            fill="close",
-            include_unrealised_pnl=True,
-            reward="differential_sharpe",
-        ),
-    ),
+    (2, LEVERED_CLOSE),
     # >= 8 assets: sums over assets must accumulate identically in both paths
     (
         10,

@@ -162,29 +162,29 @@ def test_without_split_plain_batched_path_matches_reference(which, request, monk
     assert stats["sequential_steps"] == 0
 
 
-@pytest.mark.parametrize("which", ["ppo_discrete", "ppo_discrete_pnl"])
-def test_bad_first_guess_is_corrected_by_the_fixed_point(which, request, monkeypatch):
-    """An all-flat first guess is wrong wherever the policy trades: the scan corrects it over
-    several passes and still ends on the reference trajectory."""
-    model, make_core = request.getfixturevalue(which)
+@pytest.fixture
+def flat_first_guess(monkeypatch):
+    """The scan starts from an all-flat first guess (wrong wherever the policy trades)."""
     monkeypatch.setattr(
         policy_mod,
         "_first_guess",
         lambda model, core, base, split=None: np.full(base.shape[0], core._flat, dtype=np.int64),
     )
+
+
+@pytest.mark.parametrize("which", ["ppo_discrete", "ppo_discrete_pnl"])
+def test_bad_first_guess_is_corrected_by_the_fixed_point(which, request, flat_first_guess):
+    """An all-flat first guess is wrong wherever the policy trades: the scan corrects it over
+    several passes and still ends on the reference trajectory."""
+    model, make_core = request.getfixturevalue(which)
     fast, stats = fast_policy_backtest(model, make_core(), max_passes=10_000)
     _assert_same(fast, reference_backtest(model, make_core()))
     assert stats["passes"] > 1 and stats["sequential_steps"] == 0
 
 
 @pytest.mark.parametrize("which", ["ppo_discrete", "ppo_discrete_pnl"])
-def test_max_passes_falls_back_to_per_bar_predict(which, request, monkeypatch):
+def test_max_passes_falls_back_to_per_bar_predict(which, request, flat_first_guess):
     model, make_core = request.getfixturevalue(which)
-    monkeypatch.setattr(
-        policy_mod,
-        "_first_guess",
-        lambda model, core, base, split=None: np.full(base.shape[0], core._flat, dtype=np.int64),
-    )
     fast, stats = fast_policy_backtest(model, make_core(), max_passes=2)
     _assert_same(fast, reference_backtest(model, make_core()))
     assert stats["passes"] == 2 and stats["sequential_steps"] > 0

@@ -14,7 +14,7 @@ from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tradeopt_common.db.base import Base
-from tradeopt_common.errors import ValidationFailed
+from tradeopt_common.errors import AppError, NotFound, ValidationFailed
 
 ModelT = TypeVar("ModelT", bound=Base)
 
@@ -47,9 +47,15 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 class RepositoryBase(Generic[ModelT]):
-    """Common queries for a model with ``id`` and ``created_at`` columns."""
+    """Common queries for a model with ``id`` and ``created_at`` columns.
+
+    A subclass names its ``model``, and for :meth:`get_or_raise` the ``noun`` of its rows in
+    messages and the ``not_found`` error (a 404) raised for an unknown id.
+    """
 
     model: ClassVar[type[Base]]
+    noun: ClassVar[str] = "row"
+    not_found: ClassVar[type[AppError]] = NotFound
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -65,6 +71,13 @@ class RepositoryBase(Generic[ModelT]):
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def get_or_raise(self, id_: uuid.UUID, *, for_update: bool = False) -> ModelT:
+        """The row with this id, or :attr:`not_found` (``"<noun> <id> does not exist"``)."""
+        row = await self.get(id_, for_update=for_update)
+        if row is None:
+            raise self.not_found(f"{self.noun} {id_} does not exist")
+        return row
+
     async def add(self, obj: ModelT) -> ModelT:
         """Insert and flush (never commit: the unit of work does)."""
         self.session.add(obj)
@@ -75,6 +88,15 @@ class RepositoryBase(Generic[ModelT]):
         """Delete and flush."""
         await self.session.delete(obj)
         await self.session.flush()
+
+    async def page(self, *, limit: int, cursor: str | None, **equal_to: object) -> Page[ModelT]:
+        """Newest first (see :meth:`paginate`), the rows whose columns equal every given value
+        that is not ``None`` (``page(limit=50, cursor=None, status="queued", dataset_id=None)``
+        filters on the status alone).
+        """
+        model: Any = self.model
+        where = [getattr(model, col) == v for col, v in equal_to.items() if v is not None]
+        return await self.paginate(self.select().where(*where), limit=limit, cursor=cursor)
 
     async def paginate(self, stmt: Select[Any], *, limit: int, cursor: str | None) -> Page[ModelT]:
         """Newest first by ``(created_at, id)``; keyset pagination, stable under inserts."""

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
 
+from tradeopt_common.db.repository import Page
+
 T = TypeVar("T")
+ReadT = TypeVar("ReadT", bound=BaseModel)
 
 LimitQuery = Annotated[int, Query(ge=1, le=200, description="Page size (1..200).")]
 CursorQuery = Annotated[
@@ -21,3 +24,10 @@ class PageRead(BaseModel, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
+
+
+def page_read(page: Page[Any], read: type[ReadT]) -> PageRead[ReadT]:
+    """The list envelope of a repository page, each row validated into ``read``."""
+    return PageRead(
+        items=[read.model_validate(row) for row in page.items], next_cursor=page.next_cursor
+    )

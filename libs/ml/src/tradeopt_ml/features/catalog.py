@@ -14,6 +14,7 @@ and makes the normalised ATR identical to ``ATR(raw) / close`` on days without a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -182,6 +183,18 @@ def _calendar(ctx: Context, p: Params) -> Arrays:
 # --- definitions ---------------------------------------------------------------------------
 
 
+def _sum_of_terms(formula: str, params: Params) -> int:
+    """The value of ``"slow + signal - 2"``: integer params and constants, ``+`` and ``-``."""
+    if not re.fullmatch(r"\w+( [+-] \w+)*", formula):
+        raise ValueError(f"warm-up formula {formula!r} is not a sum of params and integers")
+    tokens = formula.split()
+    total = 0
+    for sign, term in zip(["+", *tokens[1::2]], tokens[::2], strict=True):
+        value = int(term) if term.isdigit() else int(params[term])
+        total += value if sign == "+" else -value
+    return total
+
+
 @dataclass(frozen=True)
 class Indicator:
     """A catalog entry.
@@ -192,8 +205,9 @@ class Indicator:
         params: Accepted parameters.
         column_templates: Output column names with ``{param}`` placeholders; the catalog shows
             them and, unless ``columns_fn`` is given, they are filled in to name the columns.
-        warmup_formulas: Per output column, bars before the first valid value (for the catalog).
-        warmups_fn: Warm-up bars per output column for resolved params.
+        warmup_formulas: Per output column, bars before the first valid value: a sum of integer
+            params and constants (``"slow + signal - 2"``), shown in the catalog and evaluated
+            for resolved params.
         compute: The vectorised kernel, one ``(T, N)`` array per output column.
         columns_fn: Output column names for resolved params, only where the templates cannot
             say it (a column whose name depends on a flag).
@@ -206,7 +220,6 @@ class Indicator:
     params: tuple[Param, ...]
     column_templates: tuple[str, ...]
     warmup_formulas: tuple[str, ...]
-    warmups_fn: Callable[[Params], list[int]]
     compute: Callable[[Context, Params], Arrays]
     columns_fn: Callable[[Params], list[str]] | None = None
     price_based: bool = True
@@ -237,9 +250,13 @@ class Indicator:
         values = {name: fmt(value) for name, value in params.items()}
         return [template.format(**values) for template in self.column_templates]
 
+    def __post_init__(self) -> None:
+        defaults = {prm.name: prm.default for prm in self.params}
+        self.warmups(defaults)  # every formula is a sum of this indicator's params and integers
+
     def warmups(self, params: Params) -> list[int]:
-        """Warm-up bars per output column for resolved ``params``."""
-        return self.warmups_fn(params)
+        """Warm-up bars per output column for resolved ``params`` (its ``warmup_formulas``)."""
+        return [_sum_of_terms(formula, params) for formula in self.warmup_formulas]
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-serialisable catalog entry."""
@@ -275,7 +292,6 @@ INDICATORS: tuple[Indicator, ...] = (
         params=(_HORIZON,),
         column_templates=("return_{horizon}",),
         warmup_formulas=("horizon",),
-        warmups_fn=lambda p: [int(p["horizon"])],
         compute=_return,
     ),
     Indicator(
@@ -285,7 +301,6 @@ INDICATORS: tuple[Indicator, ...] = (
         params=(_HORIZON,),
         column_templates=("log_return_{horizon}",),
         warmup_formulas=("horizon",),
-        warmups_fn=lambda p: [int(p["horizon"])],
         compute=_log_return,
     ),
     Indicator(
@@ -295,7 +310,6 @@ INDICATORS: tuple[Indicator, ...] = (
         params=(_window(20),),
         column_templates=("sma_ratio_{window}",),
         warmup_formulas=("window - 1",),
-        warmups_fn=lambda p: [int(p["window"]) - 1],
         compute=_sma_ratio,
     ),
     Indicator(
@@ -306,7 +320,6 @@ INDICATORS: tuple[Indicator, ...] = (
         params=(Param("span", int, 20, "EMA span (alpha = 2 / (span + 1))", 2, 1000),),
         column_templates=("ema_ratio_{span}",),
         warmup_formulas=("span - 1",),
-        warmups_fn=lambda p: [int(p["span"]) - 1],
         compute=_ema_ratio,
     ),
     Indicator(
@@ -317,7 +330,6 @@ INDICATORS: tuple[Indicator, ...] = (
         params=(_window(14, hi=500),),
         column_templates=("rsi_{window}",),
         warmup_formulas=("window",),
-        warmups_fn=lambda p: [int(p["window"])],
         compute=_rsi,
     ),
     Indicator(
@@ -336,11 +348,6 @@ INDICATORS: tuple[Indicator, ...] = (
             "macd_hist_{fast}_{slow}_{signal}",
         ),
         warmup_formulas=("slow - 1", "slow + signal - 2", "slow + signal - 2"),
-        warmups_fn=lambda p: [
-            int(p["slow"]) - 1,
-            int(p["slow"]) + int(p["signal"]) - 2,
-            int(p["slow"]) + int(p["signal"]) - 2,
-        ],
         compute=_macd,
         check=_macd_check,
     ),
@@ -354,7 +361,6 @@ INDICATORS: tuple[Indicator, ...] = (
         ),
         column_templates=("bb_pctb_{window}_{k}",),
         warmup_formulas=("window - 1",),
-        warmups_fn=lambda p: [int(p["window"]) - 1],
         compute=_bollinger,
     ),
     Indicator(
@@ -365,7 +371,6 @@ INDICATORS: tuple[Indicator, ...] = (
         params=(_window(14, lo=1, hi=500),),
         column_templates=("atr_{window}",),
         warmup_formulas=("window",),
-        warmups_fn=lambda p: [int(p["window"])],
         compute=_atr,
     ),
     Indicator(
@@ -380,7 +385,6 @@ INDICATORS: tuple[Indicator, ...] = (
         column_templates=("volatility_{window}", "volatility_{window}_ann (annualize=true)"),
         warmup_formulas=("window",),
         columns_fn=lambda p: [f"volatility_{p['window']}{'_ann' if p['annualize'] else ''}"],
-        warmups_fn=lambda p: [int(p["window"])],
         compute=_volatility,
     ),
     Indicator(
@@ -390,7 +394,6 @@ INDICATORS: tuple[Indicator, ...] = (
         params=(_window(20),),
         column_templates=("volume_z_{window}",),
         warmup_formulas=("window - 1",),
-        warmups_fn=lambda p: [int(p["window"]) - 1],
         compute=_volume_zscore,
         price_based=False,
     ),
@@ -401,7 +404,6 @@ INDICATORS: tuple[Indicator, ...] = (
         params=(_window(60, hi=5000),),
         column_templates=("drawdown_{window}",),
         warmup_formulas=("window - 1",),
-        warmups_fn=lambda p: [int(p["window"]) - 1],
         compute=_drawdown,
     ),
     Indicator(
@@ -411,7 +413,6 @@ INDICATORS: tuple[Indicator, ...] = (
         params=(),
         column_templates=("dow_sin", "dow_cos", "month_sin", "month_cos"),
         warmup_formulas=("0", "0", "0", "0"),
-        warmups_fn=lambda p: [0, 0, 0, 0],
         compute=_calendar,
         price_based=False,
     ),

@@ -23,7 +23,7 @@ from tradeopt_common.web.deps import (
     StoreDep,
     WritePrincipal,
 )
-from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead
+from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead, page_read
 from tradeopt_common.web.problems import problem_responses
 from tradeopt_data import reads, service
 from tradeopt_data.config import DataSettings
@@ -184,9 +184,7 @@ async def list_datasets(
 ) -> PageRead[DatasetRead]:
     """Datasets, newest first; filter by ``status``."""
     page = await service.list_datasets(session, limit=limit, cursor=cursor, status=status)
-    return PageRead(
-        items=[DatasetRead.model_validate(d) for d in page.items], next_cursor=page.next_cursor
-    )
+    return page_read(page, DatasetRead)
 
 
 @router.get(

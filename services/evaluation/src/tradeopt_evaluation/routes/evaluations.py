@@ -7,12 +7,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, JSONResponse
 from sse_starlette.sse import EventSourceResponse
 
 from tradeopt_common.errors import ValidationFailed
-from tradeopt_common.jobs.routes import PollQuery, job_events_response
+from tradeopt_common.storage import ArtifactStore
 from tradeopt_common.web.deps import (
     IdempotencyDep,
     ReadPrincipal,
@@ -22,11 +22,12 @@ from tradeopt_common.web.deps import (
     StoreDep,
     WritePrincipal,
 )
-from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead
+from tradeopt_common.web.job_events import JobEventsDep
+from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead, page_read
 from tradeopt_common.web.problems import problem_responses
 from tradeopt_evaluation import service
 from tradeopt_evaluation.deps import CurrentEvaluation
-from tradeopt_evaluation.models import EvaluationStatus
+from tradeopt_evaluation.models import Evaluation, EvaluationStatus
 from tradeopt_evaluation.schemas import (
     EvaluationCompare,
     EvaluationCreate,
@@ -41,6 +42,20 @@ def _primary(subjects: list[str]) -> str:
     """Name of the first subject as the job stores its series (``model:<id>`` or the baseline)."""
     first = subjects[0]
     return first.removeprefix("baseline:")
+
+
+async def _of_subject(
+    store: ArtifactStore, evaluation: Evaluation, artifact: str, subject: str | None, what: str
+) -> list[dict[str, Any]]:
+    """The part of a per-subject artifact (``{subject: rows}``) for ``subject`` (default: the
+    evaluated one); 422 naming the choices when it has none.
+    """
+    by_subject = await asyncio.to_thread(service.read_json_artifact, store, evaluation, artifact)
+    name = subject or _primary(evaluation.subjects)
+    if name not in by_subject:
+        choices = ", ".join(sorted(by_subject))
+        raise ValidationFailed(f"no {what} {name!r}; choose one of {choices}")
+    return by_subject[name]
 
 
 EvaluationBody = EvaluationCreate | EvaluationCompare | WalkForwardCreate
@@ -78,14 +93,15 @@ def _creator(
 
 
 CreatorDep = Annotated[Creator, Depends(_creator)]
+_CREATE_ROUTE: dict[str, Any] = {
+    "status_code": 202,
+    "response_model": EvaluationRead,
+    "responses": problem_responses(400, 401, 403, 409, 413, 422),
+}
+"""What the three create routes declare (their 202, body and problems)."""
 
 
-@router.post(
-    "",
-    status_code=202,
-    response_model=EvaluationRead,
-    responses=problem_responses(400, 401, 403, 409, 413, 422),
-)
+@router.post("", **_CREATE_ROUTE)
 async def create_evaluation(body: EvaluationCreate, create: CreatorDep) -> JSONResponse:
     """Backtest a model (deterministic policy) or a baseline on a split (default: ``test``, out
     of sample) or a date range, with buy-and-hold and the other baselines on the same bars and
@@ -94,12 +110,7 @@ async def create_evaluation(body: EvaluationCreate, create: CreatorDep) -> JSONR
     return await create(body)
 
 
-@router.post(
-    "/compare",
-    status_code=202,
-    response_model=EvaluationRead,
-    responses=problem_responses(400, 401, 403, 409, 413, 422),
-)
+@router.post("/compare", **_CREATE_ROUTE)
 async def compare_models(body: EvaluationCompare, create: CreatorDep) -> JSONResponse:
     """Several models (and baselines) on the same bars and costs; ``comparison`` holds their
     metrics side by side.
@@ -107,12 +118,7 @@ async def compare_models(body: EvaluationCompare, create: CreatorDep) -> JSONRes
     return await create(body)
 
 
-@router.post(
-    "/walk-forward",
-    status_code=202,
-    response_model=EvaluationRead,
-    responses=problem_responses(400, 401, 403, 409, 413, 422),
-)
+@router.post("/walk-forward", **_CREATE_ROUTE)
 async def walk_forward(body: WalkForwardCreate, create: CreatorDep) -> JSONResponse:
     """Walk-forward evaluation as one job: one training run per fold on the fold's training
     window (through the training service), each evaluated on the following test window; the
@@ -136,8 +142,7 @@ async def list_evaluations(
     page = await service.list_evaluations(
         session, limit=limit, cursor=cursor, status=status, dataset_id=dataset_id, model_id=model_id
     )
-    items = [EvaluationRead.model_validate(e) for e in page.items]
-    return PageRead(items=items, next_cursor=page.next_cursor)
+    return page_read(page, EvaluationRead)
 
 
 @router.get(
@@ -162,11 +167,7 @@ async def get_equity(
     """``[{"t", "equity", "drawdown", "position"}, ...]`` of the evaluated subject (or of
     ``subject``: ``buy_and_hold``, or another subject of a comparison).
     """
-    series = await asyncio.to_thread(service.read_json_artifact, store, evaluation, "equity.json")
-    name = subject or _primary(evaluation.subjects)
-    if name not in series:
-        raise ValidationFailed(f"no series {name!r}; choose one of {', '.join(sorted(series))}")
-    return series[name]
+    return await _of_subject(store, evaluation, "equity.json", subject, "series")
 
 
 @router.get("/{evaluation_id}/trades", responses=problem_responses(401, 403, 404, 409, 422))
@@ -176,11 +177,7 @@ async def get_trades(
     subject: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[dict[str, Any]]:
     """Round trips of the evaluated subject: entry/exit time and price, size, PnL, costs."""
-    trades = await asyncio.to_thread(service.read_json_artifact, store, evaluation, "trades.json")
-    name = subject or _primary(evaluation.subjects)
-    if name not in trades:
-        raise ValidationFailed(f"no trades {name!r}; choose one of {', '.join(sorted(trades))}")
-    return trades[name]
+    return await _of_subject(store, evaluation, "trades.json", subject, "trades")
 
 
 @router.get(
@@ -202,11 +199,7 @@ async def get_report(evaluation: CurrentEvaluation, store: StoreDep) -> HTMLResp
     responses=problem_responses(401, 403, 404, 422),
 )
 async def evaluation_events(
-    evaluation: CurrentEvaluation,
-    request: Request,
-    state: StateDep,
-    poll: PollQuery = 1.0,
+    evaluation: CurrentEvaluation, events: JobEventsDep
 ) -> EventSourceResponse:
     """Server-Sent Events of the evaluation's job."""
-    assert evaluation.job_id is not None
-    return job_events_response(evaluation.job_id, request, state, poll)
+    return events(evaluation.job_id)

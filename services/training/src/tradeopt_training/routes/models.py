@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from tradeopt_common.web.deps import ReadPrincipal, SessionDep, StoreDep, WritePrincipal
-from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead
+from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead, page_read
 from tradeopt_common.web.problems import problem_responses
 from tradeopt_training import service
 from tradeopt_training.deps import CurrentModel
@@ -27,13 +27,12 @@ from tradeopt_training.schemas import (
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
 
 
-async def _read(session: SessionDep, model: Model, *, history: bool) -> ModelRead:
+async def _read(session: SessionDep, model: Model) -> ModelRead:
+    """The model with its stage history (list pages leave the history out)."""
     out = ModelRead.model_validate(model)
-    if history:
-        out.history = [
-            StageChangeRead.model_validate(h)
-            for h in await service.model_history(session, model.id)
-        ]
+    out.history = [
+        StageChangeRead.model_validate(h) for h in await service.model_history(session, model.id)
+    ]
     return out
 
 
@@ -58,8 +57,7 @@ async def list_models(
         dataset_id=dataset_id,
         alias=alias,
     )
-    items = [await _read(session, m, history=False) for m in page.items]
-    return PageRead(items=items, next_cursor=page.next_cursor)
+    return page_read(page, ModelRead)
 
 
 @router.get(
@@ -69,7 +67,7 @@ async def get_model(model: CurrentModel, session: SessionDep) -> ModelRead:
     """One model with its lineage (dataset and checksum, features, normalisation, env, split,
     algorithm, hyperparameters, seed, code version, run, study) and stage history.
     """
-    return await _read(session, model, history=True)
+    return await _read(session, model)
 
 
 @router.get(
@@ -104,7 +102,7 @@ async def update_model(
     aliases; every change is kept in its history.
     """
     model = await service.update_model(session, model_id, body, changed_by=principal.id)
-    return await _read(session, model, history=True)
+    return await _read(session, model)
 
 
 @router.put(
@@ -124,4 +122,4 @@ async def record_study(
     Sharpe ratio. 409 when the model was not trained as that trial of that study.
     """
     model = await service.record_study_outcome(session, store, model_id, body)
-    return await _read(session, model, history=True)
+    return await _read(session, model)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from sse_starlette.sse import EventSourceResponse
 
-from tradeopt_common.jobs.routes import PollQuery, job_events_response
 from tradeopt_common.web.deps import (
     IdempotencyDep,
     ReadPrincipal,
@@ -18,7 +17,8 @@ from tradeopt_common.web.deps import (
     StoreDep,
     WritePrincipal,
 )
-from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead
+from tradeopt_common.web.job_events import JobEventsDep
+from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead, page_read
 from tradeopt_common.web.problems import problem_responses
 from tradeopt_training import service
 from tradeopt_training.deps import CurrentRun, TrainingSettingsDep
@@ -89,9 +89,7 @@ async def list_runs(
         algorithm=algorithm,
         study_id=study_id,
     )
-    return PageRead(
-        items=[RunRead.model_validate(r) for r in page.items], next_cursor=page.next_cursor
-    )
+    return page_read(page, RunRead)
 
 
 @router.get("/{run_id}", response_model=RunRead, responses=problem_responses(401, 403, 404, 422))
@@ -120,12 +118,6 @@ async def cancel_run(
     response_class=EventSourceResponse,
     responses=problem_responses(401, 403, 404, 422),
 )
-async def run_events(
-    run: CurrentRun,
-    request: Request,
-    state: StateDep,
-    poll: PollQuery = 1.0,
-) -> EventSourceResponse:
+async def run_events(run: CurrentRun, events: JobEventsDep) -> EventSourceResponse:
     """Server-Sent Events of the run's job (progress messages, then the terminal state)."""
-    assert run.job_id is not None
-    return job_events_response(run.job_id, request, state, poll)
+    return events(run.job_id)
