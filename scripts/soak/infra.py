@@ -142,7 +142,10 @@ class PostgresCluster:
                 "\n# tradeopt soak: loopback only, a spare port, fast and disposable\n"
                 f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
                 f"unix_socket_directories = '{self.dir}'\n"
-                "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                # fsync off only loses data when the OS crashes, never when PostgreSQL does;
+                # synchronous_commit stays on: with it off an immediate stop loses commits that
+                # were acknowledged (the soak saw a finished job come back as running).
+                "fsync = off\n"
                 "max_connections = 200\nshared_buffers = 64MB\n"
             )
         return self
@@ -150,6 +153,24 @@ class PostgresCluster:
     @property
     def url(self) -> str:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/tradeopt_soak"
+
+    def create_database(self, name: str = "tradeopt_soak") -> str:
+        """Create a database; returns its SQLAlchemy (asyncpg) URL."""
+        import asyncio
+
+        import asyncpg
+
+        async def _go() -> None:
+            conn = await asyncpg.connect(
+                host="127.0.0.1", port=self.port, user="postgres", database="postgres"
+            )
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await conn.close()
+
+        asyncio.run(_go())
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{name}"
 
     def start(self) -> None:
         out = self._run(

@@ -335,7 +335,9 @@ class Soak:
             baseline = self.rng.choice(["buy_and_hold", "sma_crossover", "flat"])
             body = {"baseline": baseline, "dataset_id": dataset.id, "split": "test"}
             what = f"{baseline} on dataset {dataset.id[:8]}"
-        self.submit("evaluation", body, what)
+        evaluation = self.submit("evaluation", body, what)
+        if evaluation is not None and self.rng.random() < 0.15:
+            evaluation.cancel_at = time.monotonic() + self.rng.uniform(0.0, 2.0)
 
     def submitter(self) -> None:
         while not self.stop_submitting.is_set():
@@ -358,17 +360,28 @@ class Soak:
         self.cancel_due(all_now=True)
 
     def cancel_due(self, all_now: bool = False) -> None:
+        """Cancel the runs and evaluations picked for it: through their own service's route,
+        or through ``/api/v1/jobs/{id}/cancel`` (served by the data service, which does not
+        know runs or evaluations: their service is told by an end notification).
+        """
         now = time.monotonic()
-        for run in self.outstanding("run"):
-            if run.cancel_at is not None and run.cancel_answer is None:
-                if all_now or run.cancel_at <= now:
-                    resp = self.api.request("submit", "POST", f"{run.path}/cancel")
-                    for _ in range(20):
-                        if not _retryable(resp):
-                            break
-                        time.sleep(0.5)
-                        resp = self.api.request("submit", "POST", f"{run.path}/cancel")
-                    run.cancel_answer = None if resp is None else resp.status_code
+        for item in [*self.outstanding("run"), *self.outstanding("evaluation")]:
+            if item.cancel_at is None or item.cancel_answer is not None:
+                continue
+            if not all_now and item.cancel_at > now:
+                continue
+            path = (
+                f"/api/v1/jobs/{item.job_id}/cancel"
+                if self.rng.random() < 0.5 or item.kind == "evaluation"
+                else f"{item.path}/cancel"
+            )
+            resp = self.api.request("submit", "POST", path)
+            for _ in range(20):
+                if not _retryable(resp):
+                    break
+                time.sleep(0.5)
+                resp = self.api.request("submit", "POST", path)
+            item.cancel_answer = None if resp is None else resp.status_code
 
     def poller(self) -> None:
         turn = 0
