@@ -43,6 +43,7 @@ class Ports:
         self.taken: set[int] = set()
 
     def one(self) -> int:
+        """A spare port."""
         while True:
             with socket.socket() as sock:
                 sock.bind(("127.0.0.1", 0))
@@ -111,6 +112,7 @@ class PostgresCluster:
         )
 
     def init(self) -> PostgresCluster:
+        """``initdb`` the cluster (trust auth, loopback, this port)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         if self.as_user:
             info = pwd.getpwnam(self.as_user)
@@ -152,6 +154,7 @@ class PostgresCluster:
 
     @property
     def url(self) -> str:
+        """The SQLAlchemy URL of the soak's database in this cluster."""
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/tradeopt_soak"
 
     def create_database(self, name: str = "tradeopt_soak") -> str:
@@ -173,6 +176,7 @@ class PostgresCluster:
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{name}"
 
     def start(self) -> None:
+        """``pg_ctl start``, waiting until it accepts connections."""
         out = self._run(
             "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "start"
         )
@@ -185,9 +189,11 @@ class PostgresCluster:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
 
     def running(self) -> bool:
+        """Whether the cluster's postmaster runs."""
         return self._run("pg_ctl", "-D", str(self.data), "status").returncode == 0
 
     def destroy(self) -> None:
+        """Stop the cluster (if running) and delete its files."""
         if self.data.exists() and self.running():
             self.stop("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -205,9 +211,11 @@ class RedisServer:
 
     @property
     def url(self) -> str:
+        """The Redis URL (db 0)."""
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        """Start (again, on the same port) and wait until it answers."""
         import redis
 
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -301,9 +309,11 @@ class Fleet:
 
     @property
     def gateway(self) -> str:
+        """The gateway's base URL."""
         return f"http://127.0.0.1:{self.gateway_port}"
 
     def sh(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run ``scripts/fleet.sh ARGS`` with the fleet's environment."""
         return subprocess.run(
             ["bash", str(FLEET_SH), *args],
             env=self.env,
@@ -315,14 +325,17 @@ class Fleet:
         )
 
     def up(self) -> None:
+        """``fleet.sh up``; raises with its output when it fails."""
         out = self.sh("up")
         if out.returncode != 0:
             raise RuntimeError(f"fleet.sh up failed:\n{out.stdout}{out.stderr}")
 
     def down(self) -> subprocess.CompletedProcess[str]:
+        """``fleet.sh down``."""
         return self.sh("down")
 
     def supervisorctl(self, *args: str) -> str:
+        """Run supervisorctl with the fleet's rendered config; its output."""
         out = subprocess.run(
             [
                 str(REPO / ".venv" / "bin" / "supervisorctl"),
@@ -338,6 +351,7 @@ class Fleet:
         return out.stdout.strip()
 
     def pid(self, program: str) -> int | None:
+        """The pid of a running program, or None."""
         out = self.supervisorctl("pid", program)
         return int(out) if out.isdigit() and int(out) > 0 else None
 
@@ -350,4 +364,5 @@ class Fleet:
         return pid
 
     def log_files(self, pattern: str = "*.log") -> list[Path]:
+        """The fleet's log files matching ``pattern``."""
         return sorted((self.run_dir / "logs").glob(pattern))

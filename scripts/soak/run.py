@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,6 +119,7 @@ class Api:
         key: str | None = "default",
         **kwargs: Any,
     ) -> httpx.Response | None:
+        """Send one request as ``source``; None on a connection error or timeout."""
         headers = dict(kwargs.pop("headers", None) or {})
         if key == "default":
             key = self.key
@@ -143,6 +144,7 @@ class Api:
         return resp
 
     def close(self) -> None:
+        """Close every client."""
         for client in self._clients.values():
             client.close()
 
@@ -184,6 +186,7 @@ class Tracked:
 
     @property
     def path(self) -> str:
+        """The resource's API path."""
         return f"/api/v1/{PATHS[self.kind]}/{self.id}"
 
 
@@ -245,9 +248,11 @@ class Soak:
     # -- helpers ---------------------------------------------------------------------------
 
     def rel(self, t: float) -> float:
+        """Seconds since the soak started."""
         return t - self.t0
 
     def say(self, msg: str) -> None:
+        """Log a timestamped line."""
         self.log(f"soak [{self.rel(time.monotonic()):6.1f}s] {msg}")
 
     def _track(self, item: Tracked) -> Tracked:
@@ -256,10 +261,12 @@ class Soak:
         return item
 
     def outstanding(self, kind: str) -> list[Tracked]:
+        """Tracked resources of ``kind`` not terminal yet (as last polled)."""
         with self._lock:
             return [t for t in self.tracked if t.kind == kind and t.status not in TERMINAL]
 
     def done(self, kind: str) -> list[Tracked]:
+        """Tracked resources of ``kind`` seen terminal."""
         with self._lock:
             return [t for t in self.tracked if t.kind == kind and t.status in TERMINAL]
 
@@ -291,6 +298,7 @@ class Soak:
     # -- the workload ----------------------------------------------------------------------
 
     def dataset_body(self) -> tuple[dict[str, Any], str]:
+        """A synthetic (mostly) or sample dataset request, and its label."""
         if self.rng.random() < 0.2:
             symbol = self.rng.choice(["SPY", "QQQ", "TLT", "GLD", "IWM"])
             return {"source": "sample", "symbol": symbol}, f"sample {symbol}"
@@ -300,9 +308,11 @@ class Soak:
         return body, f"synthetic {bars} bars seed {seed}"
 
     def ready_datasets(self) -> list[Tracked]:
+        """Datasets seen ready."""
         return [d for d in self.done("dataset") if d.status == "succeeded"]
 
     def submit_run(self) -> None:
+        """A tiny training run on a ready dataset; one in five is cancelled later."""
         dataset = self.rng.choice(self.ready_datasets())
         body = {
             "dataset_id": dataset.id,
@@ -321,6 +331,7 @@ class Soak:
             run.cancel_at = time.monotonic() + self.rng.uniform(0.2, 4.0)
 
     def submit_evaluation(self) -> None:
+        """A baseline or model evaluation; some are cancelled later."""
         models = [r for r in self.done("run") if r.status == "succeeded" and r.model_id]
         if models and self.rng.random() < 0.5:
             run = self.rng.choice(models)
@@ -340,15 +351,15 @@ class Soak:
             evaluation.cancel_at = time.monotonic() + self.rng.uniform(0.0, 2.0)
 
     def submitter(self) -> None:
+        """The job stream, bounded per kind, until submitting stops."""
         while not self.stop_submitting.is_set():
             try:
                 ready = self.ready_datasets()
-                if len(ready) < 2 or (
-                    len(self.outstanding("dataset")) < 2 and self.rng.random() < 0.3
-                ):
-                    if len(self.outstanding("dataset")) < 3:
-                        body, what = self.dataset_body()
-                        self.submit("dataset", body, what)
+                pending = len(self.outstanding("dataset"))
+                wanted = len(ready) < 2 or (pending < 2 and self.rng.random() < 0.3)
+                if wanted and pending < 3:
+                    body, what = self.dataset_body()
+                    self.submit("dataset", body, what)
                 if ready and len(self.outstanding("run")) < 2:
                     self.submit_run()
                 if ready and len(self.outstanding("evaluation")) < 3:
@@ -384,6 +395,7 @@ class Soak:
             item.cancel_answer = None if resp is None else resp.status_code
 
     def poller(self) -> None:
+        """Polls the outstanding resources (a few per half second)."""
         turn = 0
         while not self.stop_all.is_set():
             with self._lock:
@@ -400,6 +412,7 @@ class Soak:
             self.stop_all.wait(0.5)
 
     def prober(self) -> None:
+        """Light list traffic, so that every fault window has requests."""
         paths = ["/api/v1/datasets?limit=1", "/api/v1/runs?limit=1", "/api/v1/evaluations?limit=1"]
         i = 0
         while not self.stop_all.is_set():
@@ -410,6 +423,7 @@ class Soak:
     # -- faults ----------------------------------------------------------------------------
 
     def fault_plan(self) -> list[str]:
+        """The faults, in order, one every ``fault_every`` seconds."""
         workers = [f"{s}-worker" for s in self.fleet.services]
         cycle = [
             "kill:training-worker",
@@ -427,6 +441,7 @@ class Soak:
         return [cycle[i % len(cycle)] for i in range(n)]
 
     def inject(self, name: str) -> Fault:
+        """Inject one fault and wait until it is over (the program restarted, the server up)."""
         fault = Fault(name, time.monotonic())
         if name.startswith("kill:"):
             program = name[5:]
@@ -611,6 +626,7 @@ class Soak:
     # -- the run ---------------------------------------------------------------------------
 
     def run(self) -> None:
+        """Load + faults for ``seconds``, drain, read every resource and job back."""
         threads = [
             threading.Thread(target=self.submitter, name="submitter", daemon=True),
             threading.Thread(target=self.poller, name="poller", daemon=True),
@@ -703,10 +719,12 @@ class Report:
 
     @property
     def lost_count(self) -> int:
+        """How many jobs were lost."""
         return len(self.lost)
 
     @property
     def twice_count(self) -> int:
+        """How many jobs completed twice."""
         return len(self.completed_twice)
 
 
@@ -747,6 +765,7 @@ def _clear_error(job: dict[str, Any], resource: dict[str, Any]) -> bool:
 
 
 def build_report(soak: Soak) -> Report:
+    """The figures of a finished soak."""
     submitted: Counter[str] = Counter()
     succeeded: Counter[str] = Counter()
     failed_clear: Counter[str] = Counter()
@@ -851,11 +870,13 @@ def _pct(pair: tuple[int, int]) -> str:
 
 
 def format_report(r: Report) -> str:
+    """The figures as printed."""
     kinds = ["dataset", "run", "evaluation"]
     failed = sum(r.failed_clear.values()) + len(r.failed_unclear)
     lines = [
         "",
-        f"=== fault soak: {r.seconds:.0f}s of load and faults, drained in {r.drained_after:.0f}s ===",
+        f"=== fault soak: {r.seconds:.0f}s of load and faults, "
+        f"drained in {r.drained_after:.0f}s ===",
         f"{'jobs':<28}" + "".join(f"{k:>12}" for k in kinds) + f"{'total':>10}",
     ]
     for name, counter in (
@@ -879,7 +900,8 @@ def format_report(r: Report) -> str:
         "",
         "API error rate (5xx + connection errors / requests; load, poll and probe traffic):",
         f"  whole soak: {_pct((r.api_errors, r.api_total))}, of which HTTP 500: {r.api_500}",
-        f"  {'fault':<24}{'at':>7}{'down':>7}  {'during':<18}{'500s':>5}  {'15 s after':<16}{'500s':>5}",
+        f"  {'fault':<24}{'at':>7}{'down':>7}  {'during':<18}{'500s':>5}  "
+        f"{'15 s after':<16}{'500s':>5}",
     ]
     for f in r.fault_rates:
         lines.append(
@@ -1003,6 +1025,7 @@ def _env_float(name: str, default: float) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line: run the soak, print the figures; exit 1 when one does not hold."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m scripts.soak", description=__doc__)
