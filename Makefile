@@ -9,7 +9,7 @@ include mk/services.mk
 PACKAGES := -e libs/common -e 'libs/ml[rl,online]' $(SERVICE_PACKAGES) -e 'cli[pipeline]'
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help generate check-generated guardrails install system-deps services lock lint format test test-unit test-integration test-e2e demo dev down status db-upgrade clean deploy
+.PHONY: help generate check-generated guardrails install system-deps services lock lint format test test-unit test-integration test-e2e soak demo dev down status db-upgrade clean deploy
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -62,6 +62,10 @@ test-integration: install system-deps services  ## tests with real PostgreSQL, R
 
 test-e2e: install system-deps services  ## the local fleet behind nginx
 	$(PY) -m pytest -m e2e
+
+SOAK_SECONDS ?= 600
+soak: install system-deps  ## fault soak: own fleet + throwaway PostgreSQL/Redis, jobs under worker kills, Redis/PostgreSQL restarts, bad requests (SOAK_SECONDS=600)
+	SOAK_SECONDS=$(SOAK_SECONDS) $(PY) -m scripts.soak
 
 demo: install  ## the one-command demo: dataset -> train -> tune -> evaluate, in-process (SQLite + ./.tradeopt)
 	$(VENV)/bin/tradeopt pipeline run examples/spy_ppo.yaml

@@ -71,6 +71,9 @@ class Job(IdMixin, TimestampMixin, Base):
     )
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
     wakeups: Mapped[int] = mapped_column(default=0)
+    #: Ended outside the process that knows its resource: the owning service's ``job_ended``
+    #: handler has not mirrored the end yet (the reaper re-sends the notification meanwhile).
+    end_pending: Mapped[bool] = mapped_column(default=False)
 
     @property
     def is_terminal(self) -> bool:

@@ -50,6 +50,7 @@ def reap_once(runtime: JobRuntime, dispatcher: Dispatcher) -> jobs.ReapReport:
         ("canceled", report.canceled),
         ("republished", report.republished),
         ("woken", report.woken),
+        ("renotified", report.renotified),
     ):
         for job in items:
             _log(outcome, job)
@@ -77,4 +78,5 @@ def reap_stale() -> dict[str, Any]:
         "canceled": len(report.canceled),
         "republished": len(report.republished),
         "woken": len(report.woken),
+        "renotified": len(report.renotified),
     }

@@ -54,7 +54,7 @@ from tradeopt_common.jobs import events
 from tradeopt_common.jobs import service as jobs
 from tradeopt_common.jobs.dispatch import Dispatcher
 from tradeopt_common.jobs.models import Job, JobStatus
-from tradeopt_common.jobs.resources import apply_job_status, binding_for
+from tradeopt_common.jobs.resources import binding_for
 from tradeopt_common.jobs.runtime import JobRuntime, get_runtime
 from tradeopt_common.logging import bind_context, get_logger, unbind_context
 from tradeopt_common.observability import metrics
@@ -390,7 +390,7 @@ async def _park(session: AsyncSession, ctx: JobContext, parked: JobParked) -> jo
 
 def _release(ctx: JobContext, reason: str) -> None:
     try:
-        released = ctx.db(lambda s: jobs.release(s, ctx.job_id, ctx.worker, reason))
+        released = ctx.db(lambda s: jobs.release(s, ctx.job_id, ctx.worker, reason, ctx.dispatcher))
         log.warning("job.released", job_id=str(ctx.job_id), reason=reason, released=released)
     except Exception as exc:  # the reaper recovers it anyway
         log.warning("job.release_failed", job_id=str(ctx.job_id), error=str(exc))
@@ -465,7 +465,7 @@ def run_end_hook(job_id: str, runtime: JobRuntime | None = None) -> bool:
             job = await session.get(Job, uuid.UUID(job_id))
             if job is None or not job.is_terminal or binding_for(job.kind) is None:
                 return False
-            return await apply_job_status(session, job)
+            return await jobs.mark_end_applied(session, job)
 
     return rt.run(_go())
 

@@ -245,8 +245,17 @@ async def after_end(
     owning service is notified), and the parent wakes when this was its last active child.
     Woken parents are published after commit through ``dispatcher``, or appended to ``woken``.
     """
-    if not await apply_job_status(session, job) and dispatcher is not None:
-        notify_ended_after_commit(session, dispatcher, job)
+    if not await apply_job_status(session, job):
+        if job.resource_id is not None:
+            # The owning service mirrors the end; until it has, the job stays ``end_pending``
+            # and the reaper re-sends the notification (a lost message must not strand the
+            # resource in queued/running).
+            await session.execute(
+                update(Job).where(Job.id == job.id).values(end_pending=True, updated_at=utcnow())
+            )
+            job.end_pending = True
+        if dispatcher is not None:
+            notify_ended_after_commit(session, dispatcher, job)
     if job.parent_id is not None:
         parent = await wake_if_done(session, job.parent_id)
         if parent is not None:
@@ -256,14 +265,49 @@ async def after_end(
                 woken.append(parent)
 
 
-async def release(session: AsyncSession, job_id: uuid.UUID, worker: str, reason: str) -> bool:
+async def release(
+    session: AsyncSession,
+    job_id: uuid.UUID,
+    worker: str,
+    reason: str,
+    dispatcher: Dispatcher | None = None,
+) -> bool:
     """Give a running job back to the queue (its worker is shutting down). The attempt stays
     counted. Whoever holds the broker message, or the reaper, runs it again.
+
+    A job whose cancel was requested ends ``canceled`` instead (children first, its resource
+    follows): back in ``queued`` it could never be claimed again (:func:`claim` refuses a
+    cancel-requested job) and would stay queued forever.
     """
     now = utcnow()
+    job = await session.get(Job, job_id, populate_existing=True)
+    if job is None or job.status != JobStatus.RUNNING or job.worker != worker:
+        return False
+    if job.cancel_requested:
+        await cancel_children(session, dispatcher, job_id)
+        stmt = (
+            update(Job)
+            .where(Job.id == job_id, Job.worker == worker, Job.status == JobStatus.RUNNING)
+            .values(
+                status=JobStatus.CANCELED,
+                finished_at=now,
+                updated_at=now,
+                message=f"canceled; released: {reason}",
+            )
+            .returning(Job.id)
+        )
+        if (await session.execute(stmt)).scalar_one_or_none() is None:
+            return False
+        await after_end(session, dispatcher, await get_job(session, job_id))
+        return True
     stmt = (
         update(Job)
-        .where(Job.id == job_id, Job.worker == worker, Job.status == JobStatus.RUNNING)
+        .where(
+            Job.id == job_id,
+            Job.worker == worker,
+            Job.status == JobStatus.RUNNING,
+            Job.cancel_requested.is_(False),
+        )
         .values(
             status=JobStatus.QUEUED,
             worker=None,
@@ -554,6 +598,8 @@ class ReapReport:
     canceled: list[Job]
     republished: list[Job]
     woken: list[Job] = field(default_factory=list)
+    #: terminal jobs whose resource had not followed: end notification sent again
+    renotified: list[Job] = field(default_factory=list)
 
 
 async def reap(
@@ -575,9 +621,13 @@ async def reap(
       set of job ids the broker holds; ``None`` means unknown, then they are re-sent anyway, which
       is safe because claims are idempotent): published again.
     - ``waiting`` with no active child: woken (``queued``). Waiting jobs are never stale.
+    - ``queued`` with a cancel requested (it can never be claimed): ``canceled``.
+    - ended but still ``end_pending`` (the owning service has not mirrored the end on the
+      resource) since before ``requeue_after``: mirrored here when this process knows the
+      resource's binding, else the end notification is sent again (``renotified``).
 
-    The caller publishes ``requeued``, ``republished`` and ``woken`` after commit
-    (:func:`publish_all`).
+    The caller publishes ``requeued``, ``republished``, ``woken`` and ``renotified`` after
+    commit (:func:`publish_all`).
     """
     now = now or utcnow()
     report = ReapReport([], [], [], [])
@@ -638,6 +688,29 @@ async def reap(
             if reaped.is_terminal:
                 await after_end(session, dispatcher, reaped, report.woken)
 
+    stuck = (
+        await session.scalars(
+            select(Job.id).where(Job.status == JobStatus.QUEUED, Job.cancel_requested.is_(True))
+        )
+    ).all()
+    for job_id in stuck:  # children before their parent (lock order)
+        await cancel_children(session, dispatcher, job_id)
+        stmt = (
+            update(Job)
+            .where(Job.id == job_id, Job.status == JobStatus.QUEUED, Job.cancel_requested.is_(True))
+            .values(
+                status=JobStatus.CANCELED,
+                finished_at=now,
+                updated_at=now,
+                message="canceled (a cancel was requested while it was handed back)",
+            )
+            .returning(Job.id)
+        )
+        if (await session.execute(stmt)).scalar_one_or_none() is not None:
+            reaped = await get_job(session, job_id)
+            report.canceled.append(reaped)
+            await after_end(session, dispatcher, reaped, report.woken)
+
     waiting = (
         (
             await session.execute(
@@ -674,16 +747,47 @@ async def reap(
         parent = await wake_if_done(session, parent_id)
         if parent is not None:
             report.woken.append(parent)
+
+    pending = (
+        await session.scalars(
+            select(Job).where(
+                Job.end_pending.is_(True),
+                Job.status.in_(TERMINAL_STATUSES),
+                Job.updated_at < now - requeue_after,
+            )
+        )
+    ).all()
+    for job in pending:
+        if await mark_end_applied(session, job):
+            continue  # this process knows the binding: mirrored just now
+        await session.execute(update(Job).where(Job.id == job.id).values(updated_at=now))
+        report.renotified.append(job)
     return report
 
 
+async def mark_end_applied(session: AsyncSession, job: Job) -> bool:
+    """Mirror an ended job on its resource through the binding this process knows, and clear
+    ``end_pending``. ``False`` (nothing changed) when this process knows no binding for it.
+    """
+    if not await apply_job_status(session, job):
+        return False
+    if job.end_pending:
+        await session.execute(update(Job).where(Job.id == job.id).values(end_pending=False))
+        job.end_pending = False
+    return True
+
+
 def publish_all(session: AsyncSession, dispatcher: Dispatcher, report: ReapReport) -> None:
-    """After commit: publish re-queued, re-published and woken jobs."""
+    """After commit: publish re-queued, re-published and woken jobs, and send the end
+    notifications of ``renotified`` ones.
+    """
     seen: set[uuid.UUID] = set()
     for job in [*report.requeued, *report.republished, *report.woken]:
         if job.id not in seen:
             seen.add(job.id)
             enqueue_after_commit(session, dispatcher, job)
+    for job in report.renotified:
+        notify_ended_after_commit(session, dispatcher, job)
 
 
 async def count_by_status(session: AsyncSession) -> dict[tuple[str, str], int]:

@@ -16,10 +16,12 @@ from tradeopt_common.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    ServiceUnavailable,
     UnsupportedMediaType,
     ValidationFailed,
 )
 from tradeopt_common.logging import get_logger
+from tradeopt_common.unavailable import RETRY_AFTER_SECONDS, dependency_unavailable
 
 log = get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -114,5 +116,20 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> ProblemResponse:
+        dependency = dependency_unavailable(exc)
+        if dependency is not None:  # an outage, not a bug: 503 + Retry-After, no traceback
+            log.warning(
+                "request.dependency_unavailable",
+                path=request.url.path,
+                dependency=dependency,
+                error=f"{type(exc).__name__}: {exc}"[:300],
+            )
+            return problem_response(
+                ServiceUnavailable(
+                    f"the {dependency} is unreachable right now; retry in a few seconds",
+                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                ),
+                request,
+            )
         log.exception("request.crashed", path=request.url.path)
         return problem_response(AppError("an unexpected error occurred"), request)
