@@ -161,6 +161,23 @@ def gateway_values() -> dict[str, str]:
     return values
 
 
+#: Rate-limit variables of gateway.conf.template and their defaults (the image's ENV has the same).
+GATEWAY_RATE_DEFAULTS = {"GATEWAY_RATE_LIMIT": 30, "GATEWAY_RATE_BURST": 60}
+
+
+def gateway_rate_values() -> dict[str, str]:
+    """``GATEWAY_RATE_LIMIT`` (requests/s per client address) and ``GATEWAY_RATE_BURST`` from the
+    environment, else the production defaults; positive integers only (nginx refuses others).
+    """
+    values = {}
+    for name, default in GATEWAY_RATE_DEFAULTS.items():
+        raw = env(name, str(default))
+        if not raw.isdigit() or int(raw) < (1 if name == "GATEWAY_RATE_LIMIT" else 0):
+            raise FleetError(f"{name}={raw!r}: expected a positive integer")
+        values[name] = str(int(raw))
+    return values
+
+
 def nginx_main_conf(prefix: Path) -> str:
     """The local main file: like docker/nginx/nginx.conf, with every path under ``prefix``."""
     user = ""
@@ -425,7 +442,7 @@ def cmd_render() -> None:
     prefix = run_dir / "nginx"
     (prefix / "nginx.conf").write_text(nginx_main_conf(prefix))
     (prefix / "conf.d" / "gateway.conf").write_text(
-        render_template(GATEWAY_TEMPLATE.read_text(), gateway_values())
+        render_template(GATEWAY_TEMPLATE.read_text(), {**gateway_values(), **gateway_rate_values()})
     )
     (run_dir / "supervisord.conf").write_text(supervisord_conf(run_dir, with_s3, nginx))
     if with_s3:

@@ -72,8 +72,11 @@ def test_gateway_template_renders_for_the_image(tmp_path: Path) -> None:
     fleetctl = load_fleetctl()
     template = (REPO / "docker/nginx/templates/gateway.conf.template").read_text()
     used = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)\}", template))
-    assert used == set(fleetctl.TEMPLATE_VARS), "document every template variable in fleetctl"
+    documented = set(fleetctl.TEMPLATE_VARS) | set(fleetctl.GATEWAY_RATE_DEFAULTS)
+    assert used == documented, "document every template variable in fleetctl"
     image_env = {
+        "GATEWAY_RATE_LIMIT": "30",
+        "GATEWAY_RATE_BURST": "60",
         "GATEWAY_LISTEN": "8080",
         "DASHBOARD_ROOT": "/usr/share/nginx/html",
         "NGINX_LOCAL_RESOLVERS": "127.0.0.11",
@@ -109,6 +112,7 @@ def test_gateway_config_renders_for_the_fleet(tmp_path: Path, monkeypatch) -> No
     assert "listen 127.0.0.1:18080;" in gateway
     assert '"127.0.0.1:18001"' in gateway and '"127.0.0.1:8002"' in gateway
     assert '"127.0.0.1:8004"' in gateway  # EVALUATION_PORT's default
+    assert "rate=30r/s;" in gateway and "burst=60 nodelay;" in gateway  # production defaults
     assert "${" not in gateway
     supervisord = (tmp_path / "supervisord.conf").read_text()
     assert "[program:s3]" not in supervisord
