@@ -97,6 +97,7 @@ def current(url: str) -> dict[str, str | None]:
                     opts: dict[str, Any] = {"version_table": tree.version_table}
                     if not is_sqlite(url):
                         opts["version_table_schema"] = tree.schema
+
                     def revision(c: Connection, o: dict[str, Any] = opts) -> str | None:
                         return MigrationContext.configure(c, opts=o).get_current_revision()
 

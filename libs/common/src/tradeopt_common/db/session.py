@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -41,8 +43,11 @@ def create_engine(url: str, *, echo: bool = False, **kwargs: Any) -> AsyncEngine
     """An async engine for PostgreSQL (asyncpg) or the embedded SQLite (aiosqlite).
 
     SQLite gets the schema names translated away, WAL mode, a busy timeout and foreign keys on,
-    so the same models and migrations run on both.
+    so the same models and migrations run on both. PostgreSQL connections are pinged before use
+    only after ``ping_idle_seconds`` (keyword, default 5) idle in the pool (:func:`ping_when_idle`)
+    unless ``pool_pre_ping=True`` asks for a ping on every checkout.
     """
+    ping_idle = kwargs.pop("ping_idle_seconds", DEFAULT_PING_IDLE_SECONDS)
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -58,10 +63,74 @@ def create_engine(url: str, *, echo: bool = False, **kwargs: Any) -> AsyncEngine
             cursor.close()
 
         return engine.execution_options(schema_translate_map=sqlite_schema_map())
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 10)
-    return create_async_engine(url, echo=echo, **kwargs)
+    engine = create_async_engine(url, echo=echo, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        ping_when_idle(engine, ping_idle)
+    return engine
+
+
+DEFAULT_PING_IDLE_SECONDS = 5.0
+_CHECKED_IN_AT = "tradeopt.checked_in_at"
+
+
+def ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Ping a pooled connection before use only when it sat idle for ``idle_seconds`` or more.
+
+    SQLAlchemy's ``pool_pre_ping`` costs a round trip on every checkout; under load connections
+    are never idle, so this saves it where it matters, while a connection dropped during a quiet
+    spell (PostgreSQL restarted, idle timeout) is still replaced before a request sees it. A
+    connection that dies while busy fails its statement once; SQLAlchemy then invalidates every
+    older pooled connection, and the request gets a 503 problem+json with ``Retry-After``.
+    """
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(sync_engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_CHECKED_IN_AT)
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        record.info.pop(_CHECKED_IN_AT, None)
+        try:
+            sync_engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            # The pool discards this connection and checks out (or opens) another.
+            raise DisconnectionError(f"pooled connection is gone: {exc}") from exc
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database connection was lost or cannot be made right now."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig if exc.orig is not None else exc
+    names = {type(e).__name__ for e in _chain(exc)}
+    return bool(names & _DISCONNECT_NAMES) or isinstance(exc, ConnectionError | TimeoutError)
+
+
+_DISCONNECT_NAMES = {
+    "ConnectionDoesNotExistError",
+    "CannotConnectNowError",
+    "ConnectionFailureError",
+    "AdminShutdownError",
+    "ConnectionRefusedError",
+    "DisconnectionError",
+}
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out, seen = [], set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        out.append(current)
+        current = current.__cause__ or current.__context__
+    return out
 
 
 def after_commit(session: AsyncSession, callback: AfterCommit) -> None:

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tradeopt_common.auth.keys import Principal, Scope, authenticate
+from tradeopt_common.auth.keys import Principal, Scope
 from tradeopt_common.config import CommonSettings
 from tradeopt_common.errors import Forbidden, Unauthorized
 from tradeopt_common.jobs.dispatch import Dispatcher
@@ -58,15 +58,17 @@ _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bea
 
 
 async def get_principal(
-    session: SessionDep,
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller, from ``Authorization: Bearer <key>``; 401 without a valid key."""
+    """The caller, from ``Authorization: Bearer <key>``; 401 without a valid key.
+
+    Verified keys are cached in-process and ``last_used_at`` is written outside the request's
+    transaction (:class:`~tradeopt_common.auth.cache.Authenticator`).
+    """
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("missing API key: send `Authorization: Bearer <key>`")
-    bootstrap = state.settings.api_key.get_secret_value() if state.settings.api_key else None
-    principal = await authenticate(session, credentials.credentials, bootstrap)
+    principal = await state.auth.principal(credentials.credentials)
     if principal is None:
         raise Unauthorized("invalid or revoked API key")
     return principal

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tradeopt_common.db.session import is_disconnect
 from tradeopt_common.errors import (
     AppError,
     BadRequest,
@@ -16,6 +17,7 @@ from tradeopt_common.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    ServiceUnavailable,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -23,6 +25,7 @@ from tradeopt_common.logging import get_logger
 
 log = get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
+DATABASE_RETRY_AFTER_SECONDS = 1
 
 _HTTP_STATUS_ERRORS: dict[int, type[AppError]] = {
     400: BadRequest,
@@ -114,5 +117,15 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> ProblemResponse:
+        if is_disconnect(exc):
+            # PostgreSQL restarted or unreachable: the pool replaces its connections; retry.
+            log.warning("request.database_unavailable", path=request.url.path, error=str(exc))
+            return problem_response(
+                ServiceUnavailable(
+                    "the database connection was lost or cannot be made right now; retry shortly",
+                    headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+                ),
+                request,
+            )
         log.exception("request.crashed", path=request.url.path)
         return problem_response(AppError("an unexpected error occurred"), request)
