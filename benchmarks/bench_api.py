@@ -88,6 +88,7 @@ class WrkResult:
     p99_ms: float = float("nan")
     requests: int = 0
     errors: int = 0
+    cpu_ms: float = float("nan")  # CPU of the data API processes per request
     note: str = ""
 
 
@@ -124,6 +125,7 @@ def run_wrk(
     threads: int,
     ids: list[str] | None = None,
     warmup: float = 2.0,
+    api_pids: list[int] | None = None,
 ) -> WrkResult:
     """wrk against ``url`` (with ``ids``: rotate ``{url}/{id}`` over them) after a warm-up."""
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", "--latency", "--timeout", "10s"]
@@ -146,16 +148,52 @@ def run_wrk(
             subprocess.run(
                 [*cmd, f"-d{warmup:g}s", url], capture_output=True, text=True, check=False
             )
+        cpu_before = cpu_seconds(api_pids) if api_pids else 0.0
         out = subprocess.run(
             [*cmd, f"-d{duration:g}s", url], capture_output=True, text=True, check=False
         )
+        cpu_used = cpu_seconds(api_pids) - cpu_before if api_pids else float("nan")
     finally:
         if script:
             os.unlink(script.name)
     res = parse_wrk(name, out.stdout)
+    if res.requests:
+        res.cpu_ms = cpu_used * 1e3 / res.requests
     if out.returncode != 0 or not res.requests:
         res.note = (out.stderr or out.stdout).strip().splitlines()[-1:][0:1].__str__()
     return res
+
+
+# --- CPU of the API processes ------------------------------------------------------------------
+
+
+def _process_tree(root: int) -> list[int]:
+    """``root`` and its descendants (uvicorn workers), from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    tree, frontier = [root], [root]
+    while frontier:
+        children = [pid for pid, ppid in parents.items() if ppid in frontier]
+        tree += children
+        frontier = children
+    return tree
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by ``pids``."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 # --- the fleet -------------------------------------------------------------------------------
@@ -204,6 +242,7 @@ class Target:
     data_api: str
     admin_key: str
     env: dict[str, str] = field(default_factory=dict)  # for the CLI and the profile
+    api_pid: int | None = None  # the data API's (uvicorn's main) process
 
 
 @contextlib.contextmanager
@@ -250,11 +289,15 @@ def local_fleet(args: argparse.Namespace, label: str, pythonpath: str | None) ->
     try:
         if up.returncode != 0:
             raise SystemExit(f"fleet did not start:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}")
+        pid = subprocess.run(
+            ["bash", *fleet, "ctl", "pid", "data-api"], env=env, capture_output=True, text=True
+        ).stdout.strip()
         yield Target(
             gateway=f"http://127.0.0.1:{ports['GATEWAY']}",
             data_api=f"http://127.0.0.1:{ports['DATA']}",
             admin_key=env["TRADING_OPT_API_KEY"],
             env=env,
+            api_pid=int(pid) if pid.isdigit() else None,
         )
     finally:
         print(f"[{label}] taking the fleet down")
@@ -448,6 +491,8 @@ async def _profile(key: str, n: int, path: str) -> dict[str, Any]:
 
     ph = _Phases()
     ph.wrap_cm(session_mod.Database, "unit_of_work", PH_SESSION)
+    if hasattr(session_mod.Database, "read_only"):
+        ph.wrap_cm(session_mod.Database, "read_only", PH_SESSION)
     ph.wrap_sync(pool_base._ConnectionFairy, "_checkout", PH_CHECKOUT, classmethod_=True)
     ph.wrap_sync(pool_base._ConnectionFairy, "_checkin", PH_CHECKOUT)
     for name in ("authenticate", "authenticate_cached"):
@@ -539,6 +584,7 @@ def measure(args: argparse.Namespace, target: Target, label: str) -> dict[str, A
         "connections": args.connections,
         "threads": args.threads,
         "warmup": args.warmup,
+        "api_pids": _process_tree(target.api_pid) if target.api_pid else None,
     }
     runs = []
     for name, base in (("gateway", target.gateway), ("data API", target.data_api)):
@@ -576,18 +622,25 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
         f"== API throughput: {args.connections} connections, {args.threads} wrk threads, "
         f"{args.duration:g} s per run, {cores} cores, load average now {load} =="
     )
-    header = f"{'endpoint':28s}" + "".join(f"| {r['label'][:34]:34s} " for r in results)
+    header = f"{'endpoint':28s}" + "".join(f"| {r['label'][:43]:43s} " for r in results)
     print(header)
     print(
         f"{'':28s}"
-        + "".join(f"| {'r/s':>8s} {'p50 ms':>7s} {'p99 ms':>7s} {'err':>6s}   " for _ in results)
+        + "".join(
+            f"| {'r/s':>8s} {'p50 ms':>7s} {'p99 ms':>7s} {'err':>5s} {'cpu ms':>7s}   "
+            for _ in results
+        )
     )
     for i, run in enumerate(results[0]["runs"]):
         line = f"{run.name:28s}"
         for r in results:
             x = r["runs"][i]
-            line += f"| {x.rps:8.0f} {x.p50_ms:7.2f} {x.p99_ms:7.2f} {x.errors:6d}   "
+            line += (
+                f"| {x.rps:8.0f} {x.p50_ms:7.2f} {x.p99_ms:7.2f} {x.errors:5d} {x.cpu_ms:7.2f}   "
+            )
         print(line)
+    print("cpu ms: CPU time of the data API processes per request (user + system, all workers);")
+    print("        unlike r/s and latency it hardly depends on what else the machine is doing.")
     last = results[-1]["runs"]
     gw = [r for r in last if r.name.startswith("gateway")]
     ok = all(r.rps >= TARGET_RPS and r.p99_ms < TARGET_P99_MS and r.errors == 0 for r in gw)

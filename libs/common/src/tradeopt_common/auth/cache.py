@@ -213,7 +213,7 @@ class Authenticator:
             self.last_used.seen(cached.id)
             return cached
         generation = self.cache.generation
-        async with self.db.unit_of_work() as session:
+        async with self.db.read_only() as session:
             row = await verify_key(session, key, digest)
         if row is None:
             return None

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from tradeopt_common.db.base import SCHEMAS
 from tradeopt_common.logging import get_logger
@@ -141,6 +142,15 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
     session.info.setdefault(_AFTER_COMMIT_KEY, []).append(callback)
 
 
+class _ReadOnlySession(Session):
+    """The sync session behind :meth:`Database.read_only`: refuses to flush changes."""
+
+    def flush(self, objects: Any = None) -> None:
+        """Refuse: autocommit would apply the statements one by one, outside any transaction."""
+        if self.new or self.dirty or self.deleted:
+            raise RuntimeError("Database.read_only() sessions must not write")
+
+
 class Database:
     """An engine and its session factory, created in a lifespan and disposed on shutdown."""
 
@@ -148,6 +158,17 @@ class Database:
         self.url = url
         self.engine = create_engine(url, **engine_kwargs)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # PostgreSQL: statements of read-only work run in autocommit mode (no BEGIN / COMMIT
+        # round trips); SQLite gains nothing from it and keeps the ordinary session.
+        self._read_sessionmaker = (
+            self.sessionmaker
+            if is_sqlite(url)
+            else async_sessionmaker(
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+                sync_session_class=_ReadOnlySession,
+            )
+        )
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
@@ -173,6 +194,17 @@ class Database:
                     await result
             except Exception:
                 log.exception("db.after_commit_failed", callback=getattr(callback, "__name__", "?"))
+
+    @asynccontextmanager
+    async def read_only(self) -> AsyncIterator[AsyncSession]:
+        """A session for work that only reads (lists, gets, key lookups).
+
+        On PostgreSQL each statement runs on its own in autocommit mode: one round trip per
+        query instead of three (``BEGIN``, query, ``COMMIT``), and no snapshot spans two
+        statements. Pending ORM changes are refused (``flush`` raises); never run writes here.
+        """
+        async with self._read_sessionmaker() as session:
+            yield session
 
     async def ping(self) -> None:
         """Raise if the database does not answer ``SELECT 1`` within 5 seconds."""

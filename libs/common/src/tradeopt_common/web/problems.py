@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tradeopt_common.db.session import is_disconnect
@@ -115,17 +116,25 @@ def install_problem_handlers(app: FastAPI) -> None:
             err = cls(str(exc.detail), headers=dict(exc.headers or {}))
         return problem_response(err, request)
 
+    async def _database_unavailable(request: Request, exc: Exception) -> ProblemResponse:
+        """PostgreSQL restarted or unreachable: 503 + Retry-After (the pool replaces its
+        connections, a retry succeeds); any other error of these types is a crash (500).
+        """
+        if not is_disconnect(exc):
+            raise exc
+        log.warning("request.database_unavailable", path=request.url.path, error=str(exc))
+        return problem_response(
+            ServiceUnavailable(
+                "the database connection was lost or cannot be made right now; retry shortly",
+                headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+            ),
+            request,
+        )
+
+    for error_type in (DBAPIError, ConnectionError, TimeoutError):
+        app.add_exception_handler(error_type, _database_unavailable)
+
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> ProblemResponse:
-        if is_disconnect(exc):
-            # PostgreSQL restarted or unreachable: the pool replaces its connections; retry.
-            log.warning("request.database_unavailable", path=request.url.path, error=str(exc))
-            return problem_response(
-                ServiceUnavailable(
-                    "the database connection was lost or cannot be made right now; retry shortly",
-                    headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
-                ),
-                request,
-            )
         log.exception("request.crashed", path=request.url.path)
         return problem_response(AppError("an unexpected error occurred"), request)
