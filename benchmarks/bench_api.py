@@ -696,7 +696,13 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--datasets", type=int, default=25, help="datasets to seed")
     p.add_argument("--profile-n", type=int, default=300, help="requests in the profile")
-    p.add_argument("--api-workers", type=int, help="uvicorn processes per API (FLEET_API_WORKERS)")
+    p.add_argument(
+        "--api-workers",
+        type=int,
+        default=2,
+        help="uvicorn processes per API in the measured fleet (FLEET_API_WORKERS; default 2, "
+        "one per core; the --baseline-ref fleet runs 1, as the fleet did then)",
+    )
     p.add_argument("--redis", default="redis://127.0.0.1:6379/13", help="Redis of the fleet")
     args = p.parse_args()
     if shutil.which("wrk") is None:
