@@ -540,17 +540,20 @@ async def _profile(key: str, n: int, path: str) -> dict[str, Any]:
                 assert resp.status_code == 200, resp.text
             ph.on = True
             started = time.perf_counter()
+            cpu_started = time.process_time()
             for _ in range(n):
                 ph.enter("test client (httpx, outside the app)")
                 resp = await client.get(path, headers=headers)
                 ph.exit()
                 assert resp.status_code == 200, resp.text
             total = time.perf_counter() - started
+            cpu_total = time.process_time() - cpu_started
             ph.on = False
     phases = {k: v * 1e3 / n for k, v in ph.totals.items()}
     return {
         "n": n,
         "ms_per_request": total * 1e3 / n,
+        "cpu_ms_per_request": cpu_total * 1e3 / n,
         "phases": phases,
         "statements": statements / n,
         "items": len(resp.json()["items"]),
@@ -669,6 +672,12 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
     print(
         f"{'total (client-side wall time)':46s}"
         + "".join(f"| {r['profile'].get('ms_per_request', float('nan')):22.3f} " for r in results)
+    )
+    print(
+        f"{'CPU of the process (client + app), ms':46s}"
+        + "".join(
+            f"| {r['profile'].get('cpu_ms_per_request', float('nan')):22.3f} " for r in results
+        )
     )
     print(
         f"{'SQL statements per request':46s}"
