@@ -35,6 +35,12 @@ RUN --mount=type=bind,source=docker/nginx,target=/src \
     chown -R 101:0 /etc/nginx/conf.d /etc/nginx/templates 2>/dev/null || true; \
     chmod -R g+w /etc/nginx/conf.d
 
+# Rate limit per client address (templates/gateway.conf.template): GATEWAY_RATE_LIMIT requests/s,
+# GATEWAY_RATE_BURST more at once, then 429 problem+json. Raise them for load tests or a trusted
+# network; the defaults protect the services from one noisy client.
+ENV GATEWAY_RATE_LIMIT=30 \
+    GATEWAY_RATE_BURST=60
+
 # Every variable templates/gateway.conf.template uses must be defined (envsubst leaves unknown
 # ones in place). Upstream defaults are the compose service names; k8s sets fully qualified
 # names (nginx's own resolver ignores the search path). A built service that is not running answers

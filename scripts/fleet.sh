@@ -23,6 +23,10 @@
 #   TRADING_OPT_DB_URI          postgresql+asyncpg://postgres@127.0.0.1:5432/tradeopt (created)
 #   TRADING_OPT_REDIS_URI       redis://127.0.0.1:6379/0
 #   TRADING_OPT_STORAGE_*       the local SeaweedFS (keys generated into $FLEET_RUN_DIR when unset)
+#   GATEWAY_RATE_LIMIT=30       gateway rate limit, requests/s per client address (429 beyond)
+#   GATEWAY_RATE_BURST=60       requests beyond the rate the gateway serves at once
+#   FLEET_API_WORKERS=1         uvicorn processes per API (WEB_CONCURRENCY); more use more cores,
+#                               but each process's /metrics then shows only its own share
 # PostgreSQL and Redis are expected to run already; nginx comes from scripts/install-system-deps.sh.
 set -euo pipefail
 
@@ -112,6 +116,9 @@ configure() {
     *) die "FLEET_S3=$mode: expected on, off or auto" ;;
   esac
   export FLEET_S3="$mode"
+  export GATEWAY_RATE_LIMIT="${GATEWAY_RATE_LIMIT:-30}"
+  export GATEWAY_RATE_BURST="${GATEWAY_RATE_BURST:-60}"
+  export WEB_CONCURRENCY="${FLEET_API_WORKERS:-${WEB_CONCURRENCY:-1}}"
 }
 
 # Secrets the developer did not set: generated once, kept in the run dir (mode 0600).

@@ -50,7 +50,7 @@ def fleet_services() -> list[Service]:
 
 def template_vars() -> tuple[str, ...]:
     """The variables gateway.conf.template uses (all must be given, like the image's ENV does)."""
-    fixed = ("GATEWAY_LISTEN", "DASHBOARD_ROOT", "NGINX_LOCAL_RESOLVERS")
+    fixed = ("GATEWAY_LISTEN", "DASHBOARD_ROOT", "NGINX_LOCAL_RESOLVERS", *GATEWAY_RATE_DEFAULTS)
     return fixed + tuple(f"{s.upper}_UPSTREAM" for s in fleet_services())
 
 
@@ -164,6 +164,23 @@ def gateway_values() -> dict[str, str]:
         values[f"{service.upper}_UPSTREAM"] = env(
             f"{service.upper}_UPSTREAM", f"127.0.0.1:{service_port(service)}"
         )
+    return values
+
+
+#: Rate-limit variables of gateway.conf.template and their defaults (the image's ENV has the same).
+GATEWAY_RATE_DEFAULTS = {"GATEWAY_RATE_LIMIT": 30, "GATEWAY_RATE_BURST": 60}
+
+
+def gateway_rate_values() -> dict[str, str]:
+    """``GATEWAY_RATE_LIMIT`` (requests/s per client address) and ``GATEWAY_RATE_BURST`` from the
+    environment, else the production defaults; positive integers only (nginx refuses others).
+    """
+    values = {}
+    for name, default in GATEWAY_RATE_DEFAULTS.items():
+        raw = env(name, str(default))
+        if not raw.isdigit() or int(raw) < (1 if name == "GATEWAY_RATE_LIMIT" else 0):
+            raise FleetError(f"{name}={raw!r}: expected a positive integer")
+        values[name] = str(int(raw))
     return values
 
 
@@ -393,7 +410,7 @@ def cmd_render() -> None:
     prefix = run_dir / "nginx"
     (prefix / "nginx.conf").write_text(nginx_main_conf(prefix))
     (prefix / "conf.d" / "gateway.conf").write_text(
-        render_template(GATEWAY_TEMPLATE.read_text(), gateway_values())
+        render_template(GATEWAY_TEMPLATE.read_text(), {**gateway_values(), **gateway_rate_values()})
     )
     (run_dir / "supervisord.conf").write_text(supervisord_conf(run_dir, with_s3, nginx))
     if with_s3:

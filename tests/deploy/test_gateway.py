@@ -141,3 +141,50 @@ def test_planned_services_answer_503_naming_the_service() -> None:
         assert "return 503" in block[1]
         assert f'"service":"{service.name}"' in block[1]
         assert "application/problem+json" in block[1]
+
+
+@pytest.mark.parametrize("context", ["image", "compose-dev", "compose-prod", "k8s-dev", "k8s-prod"])
+def test_rate_limit_defaults_protect_every_deployment(contexts: dict, context: str) -> None:
+    """Every deployment renders the production rate limit (30 r/s, burst 60) unless told."""
+    env = contexts[context]
+    assert (env["GATEWAY_RATE_LIMIT"], env["GATEWAY_RATE_BURST"]) == ("30", "60")
+
+
+def test_rate_limit_settings_reach_the_gateway(tmp_path: Path, monkeypatch) -> None:
+    """GATEWAY_RATE_LIMIT / GATEWAY_RATE_BURST set the zone's rate and every location's burst in
+    the fleet's rendering, which passes `nginx -t`; a bad value is refused before nginx sees it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "fleetctl_rate", ROOT / "scripts" / "fleet" / "fleetctl.py"
+    )
+    assert spec is not None and spec.loader is not None
+    fleetctl = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fleetctl)
+    monkeypatch.setenv("FLEET_RUN_DIR", str(tmp_path))
+    monkeypatch.setenv("FLEET_S3", "off")
+    monkeypatch.setenv("FLEET_NGINX", find_tool("nginx"))
+    monkeypatch.setenv("GATEWAY_RATE_LIMIT", "5000")
+    monkeypatch.setenv("GATEWAY_RATE_BURST", "10000")
+    fleetctl.cmd_render()
+    gateway = (tmp_path / "nginx" / "conf.d" / "gateway.conf").read_text()
+    assert "zone=tradeopt_api:10m rate=5000r/s;" in gateway
+    bursts = re.findall(r"limit_req zone=tradeopt_api burst=(\d+) nodelay;", gateway)
+    assert bursts and set(bursts) == {"10000"}
+    assert "${" not in gateway
+    run(
+        [
+            find_tool("nginx"),
+            "-t",
+            "-q",
+            "-p",
+            str(tmp_path / "nginx"),
+            "-c",
+            str(tmp_path / "nginx" / "nginx.conf"),
+            "-e",
+            "stderr",
+        ]
+    )
+    monkeypatch.setenv("GATEWAY_RATE_LIMIT", "0")
+    with pytest.raises(fleetctl.FleetError, match="GATEWAY_RATE_LIMIT"):
+        fleetctl.gateway_rate_values()

@@ -75,6 +75,8 @@ def test_gateway_template_renders_for_the_image(tmp_path: Path) -> None:
     # the fleet gives every variable the template uses (one upstream per built service)
     assert used == set(fleetctl.template_vars())
     image_env = {
+        "GATEWAY_RATE_LIMIT": "30",
+        "GATEWAY_RATE_BURST": "60",
         "GATEWAY_LISTEN": "8080",
         "DASHBOARD_ROOT": "/usr/share/nginx/html",
         "NGINX_LOCAL_RESOLVERS": "127.0.0.11",
@@ -114,6 +116,7 @@ def test_gateway_config_renders_for_the_fleet(tmp_path: Path, monkeypatch) -> No
         assert f'"127.0.0.1:{service.port}"' in gateway  # else the port of services.yaml
     for service in MANIFEST.planned():
         assert f"location = /_gateway/not-deployed/{service.name} {{" in gateway
+    assert "rate=30r/s;" in gateway and "burst=60 nodelay;" in gateway  # production defaults
     assert "${" not in gateway
     supervisord = (tmp_path / "supervisord.conf").read_text()
     assert "[program:s3]" not in supervisord

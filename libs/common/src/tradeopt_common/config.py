@@ -65,6 +65,10 @@ class CommonSettings(BaseSettings):
     storage_secure: bool = False
     storage_region: str | None = None
     api_key: SecretStr | None = None
+    # Authenticated keys are remembered in-process this long (0: look every request up). A
+    # revocation clears every process's cache at once over Redis pub/sub; this bounds the delay
+    # when a process missed the message.
+    auth_cache_seconds: float = Field(default=10.0, ge=0)
     log_level: str = "INFO"
     log_json: bool = False
     # Optional rotated JSON log file (processes outside containers); stderr logging stays on.
@@ -82,6 +86,10 @@ class CommonSettings(BaseSettings):
     tuning_url: str = "http://127.0.0.1:8003"
     evaluation_url: str = "http://127.0.0.1:8004"
     strategy_url: str = "http://127.0.0.1:8005"
+
+    # Database pool: a connection idle longer than this is pinged before use (0: always), so
+    # one dropped while idle (PostgreSQL restarted) is replaced instead of failing a request.
+    db_ping_idle_seconds: float = Field(default=5.0, ge=0)
 
     # Jobs (DESIGN §4)
     job_heartbeat_seconds: float = 10.0

@@ -31,6 +31,18 @@ _REDIS_UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+#: The exception types an outage surfaces as (checked with :func:`dependency_unavailable`).
+OUTAGE_ERROR_TYPES: tuple[type[Exception], ...] = (
+    sa_exc.DBAPIError,
+    sa_exc.TimeoutError,
+    *(t for t in _ASYNCPG_UNAVAILABLE if issubclass(t, Exception)),
+    asyncpg.exceptions.InterfaceError,
+    *(t for t in _REDIS_UNAVAILABLE if issubclass(t, Exception)),
+    ConnectionError,
+    TimeoutError,
+)
+
+
 def _chain(exc: BaseException) -> list[BaseException]:
     seen: list[BaseException] = []
     current: BaseException | None = exc

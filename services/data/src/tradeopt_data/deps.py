@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from tradeopt_common.web.deps import ReadPrincipal, SessionDep
+from tradeopt_common.web.deps import ReadPrincipal, ReadSessionDep, SessionDep
 from tradeopt_data import service
 from tradeopt_data.models import Dataset
 
@@ -20,3 +20,13 @@ async def get_current_dataset(
 
 
 CurrentDataset = Annotated[Dataset, Depends(get_current_dataset)]
+
+
+async def get_dataset_for_read(
+    dataset_id: uuid.UUID, session: ReadSessionDep, _: ReadPrincipal
+) -> Dataset:
+    """The dataset named in the path, or 404, for endpoints that only read and answer it."""
+    return await service.get_dataset(session, dataset_id)
+
+
+DatasetForRead = Annotated[Dataset, Depends(get_dataset_for_read)]

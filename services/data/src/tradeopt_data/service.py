@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from tradeopt_common.contracts.datasets import DatasetManifest, bars_key, write_manifest
 from tradeopt_common.db.repository import Page
@@ -306,8 +307,13 @@ async def get_dataset(session: AsyncSession, dataset_id: uuid.UUID) -> Dataset:
 async def list_datasets(
     session: AsyncSession, *, limit: int, cursor: str | None, **filters: object
 ) -> Page[Dataset]:
-    """Datasets, newest first; ``filters``: ``status`` (see :meth:`RepositoryBase.page`)."""
-    return await DatasetRepository(session).page(limit=limit, cursor=cursor, **filters)
+    """Datasets, newest first; ``filters``: ``status`` (see :meth:`RepositoryBase.page`). Rows come
+    without the stored creation ``request``, which no list shows (one JSON document less to decode
+    per row).
+    """
+    return await DatasetRepository(session).page(
+        limit=limit, cursor=cursor, options=[defer(Dataset.request)], **filters
+    )
 
 
 async def delete_dataset(

@@ -12,14 +12,15 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tradeopt_common.auth.models import ApiKey
 from tradeopt_common.db.base import utcnow
+from tradeopt_common.db.session import after_commit
 from tradeopt_common.errors import NotFound
 
 KEY_PREFIX = "to_"
@@ -50,6 +51,8 @@ class Principal:
 
 
 BOOTSTRAP_ID = "bootstrap"
+#: ``last_used_at`` is kept to this resolution (one write per key per interval and process).
+LAST_USED_RESOLUTION = timedelta(minutes=5)
 
 
 def hash_key(key: str) -> str:
@@ -90,8 +93,15 @@ async def list_keys(session: AsyncSession, include_revoked: bool = False) -> lis
     return list((await session.execute(stmt)).scalars())
 
 
-async def revoke_key(session: AsyncSession, key_id_or_prefix: str) -> ApiKey:
-    """Revoke by id or prefix; revoking twice is harmless."""
+async def revoke_key(
+    session: AsyncSession, key_id_or_prefix: str, *, redis_uri: str | None = None
+) -> ApiKey:
+    """Revoke by id or prefix; revoking twice is harmless.
+
+    After the unit of work commits, this process's principal caches are cleared and the
+    revocation is announced on Redis (``redis_uri``, default the configured one) so every API
+    process clears its cache too (:mod:`tradeopt_common.auth.cache`).
+    """
     stmt = select(ApiKey)
     try:
         stmt = stmt.where(ApiKey.id == uuid.UUID(key_id_or_prefix))
@@ -103,15 +113,27 @@ async def revoke_key(session: AsyncSession, key_id_or_prefix: str) -> ApiKey:
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         await session.flush()
+    key_id = str(row.id)
+
+    async def _announce() -> None:
+        from tradeopt_common.auth.cache import announce_revocation, invalidate_local_caches
+        from tradeopt_common.config import get_settings
+
+        invalidate_local_caches()
+        await announce_revocation(redis_uri or get_settings().redis_uri, key_id)
+
+    after_commit(session, _announce)
     return row
 
 
-async def authenticate(
-    session: AsyncSession, key: str, bootstrap_key: str | None
-) -> Principal | None:
-    """The principal a presented key belongs to, or ``None``."""
-    if bootstrap_key and hmac.compare_digest(hash_key(key), hash_key(bootstrap_key)):
-        return Principal(BOOTSTRAP_ID, "bootstrap", frozenset({Scope.ADMIN}))
+async def verify_key(session: AsyncSession, key: str, digest: str | None = None) -> ApiKey | None:
+    """The stored, unrevoked key row matching a presented key, else ``None``. Reads only.
+
+    Args:
+        session: a unit of work.
+        key: the presented key.
+        digest: ``hash_key(key)`` when the caller has it already.
+    """
     prefix = parse_prefix(key)
     if prefix is None:
         return None
@@ -120,9 +142,40 @@ async def authenticate(
     ).scalar_one_or_none()
     if row is None or row.revoked_at is not None:
         return None
-    if not hmac.compare_digest(row.key_hash, hash_key(key)):
+    if not hmac.compare_digest(row.key_hash, digest or hash_key(key)):
         return None
-    now = utcnow()
-    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5):
-        await session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
+    return row
+
+
+async def record_last_used(
+    session: AsyncSession,
+    key_id: uuid.UUID,
+    now: datetime,
+    resolution: timedelta = LAST_USED_RESOLUTION,
+) -> None:
+    """Set ``last_used_at`` to ``now`` unless it is already within ``resolution`` of it. Meant
+    for its own short transaction (:class:`~tradeopt_common.auth.cache.LastUsedRecorder`), never
+    a request's: the row lock would make every other request with the key wait.
+    """
+    await session.execute(
+        update(ApiKey)
+        .where(
+            ApiKey.id == key_id,
+            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - resolution),
+        )
+        .values(last_used_at=now)
+    )
+
+
+async def authenticate(
+    session: AsyncSession, key: str, bootstrap_key: str | None
+) -> Principal | None:
+    """The principal a presented key belongs to, or ``None``. Reads only: requests go through
+    :class:`~tradeopt_common.auth.cache.Authenticator`, which also records ``last_used_at``.
+    """
+    if bootstrap_key and hmac.compare_digest(hash_key(key), hash_key(bootstrap_key)):
+        return Principal(BOOTSTRAP_ID, "bootstrap", frozenset({Scope.ADMIN}))
+    row = await verify_key(session, key)
+    if row is None:
+        return None
     return Principal(str(row.id), row.name, frozenset(Scope(s) for s in row.scopes))

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.base import ExecutableOption
 
 from tradeopt_common.db.base import Base
 from tradeopt_common.errors import AppError, NotFound, ValidationFailed
@@ -89,14 +90,22 @@ class RepositoryBase(Generic[ModelT]):
         await self.session.delete(obj)
         await self.session.flush()
 
-    async def page(self, *, limit: int, cursor: str | None, **equal_to: object) -> Page[ModelT]:
+    async def page(
+        self,
+        *,
+        limit: int,
+        cursor: str | None,
+        options: Sequence[ExecutableOption] = (),
+        **equal_to: object,
+    ) -> Page[ModelT]:
         """Newest first (see :meth:`paginate`), the rows whose columns equal every given value
         that is not ``None`` (``page(limit=50, cursor=None, status="queued", dataset_id=None)``
-        filters on the status alone).
+        filters on the status alone); ``options`` are loader options such as ``defer(column)``.
         """
         model: Any = self.model
         where = [getattr(model, col) == v for col, v in equal_to.items() if v is not None]
-        return await self.paginate(self.select().where(*where), limit=limit, cursor=cursor)
+        stmt = self.select().where(*where).options(*options)
+        return await self.paginate(stmt, limit=limit, cursor=cursor)
 
     async def paginate(self, stmt: Select[Any], *, limit: int, cursor: str | None) -> Page[ModelT]:
         """Newest first by ``(created_at, id)``; keyset pagination, stable under inserts."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,12 +12,14 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from tradeopt_common.db.base import SCHEMAS
 from tradeopt_common.logging import get_logger
@@ -41,8 +44,11 @@ def create_engine(url: str, *, echo: bool = False, **kwargs: Any) -> AsyncEngine
     """An async engine for PostgreSQL (asyncpg) or the embedded SQLite (aiosqlite).
 
     SQLite gets the schema names translated away, WAL mode, a busy timeout and foreign keys on,
-    so the same models and migrations run on both.
+    so the same models and migrations run on both. PostgreSQL connections are pinged before use
+    only after ``ping_idle_seconds`` (keyword, default 5) idle in the pool (:func:`ping_when_idle`)
+    unless ``pool_pre_ping=True`` asks for a ping on every checkout.
     """
+    ping_idle = kwargs.pop("ping_idle_seconds", DEFAULT_PING_IDLE_SECONDS)
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -58,10 +64,44 @@ def create_engine(url: str, *, echo: bool = False, **kwargs: Any) -> AsyncEngine
             cursor.close()
 
         return engine.execution_options(schema_translate_map=sqlite_schema_map())
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 5)
     kwargs.setdefault("max_overflow", 10)
-    return create_async_engine(url, echo=echo, **kwargs)
+    engine = create_async_engine(url, echo=echo, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        ping_when_idle(engine, ping_idle)
+    return engine
+
+
+DEFAULT_PING_IDLE_SECONDS = 5.0
+_CHECKED_IN_AT = "tradeopt.checked_in_at"
+
+
+def ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Ping a pooled connection before use only when it sat idle for ``idle_seconds`` or more.
+
+    SQLAlchemy's ``pool_pre_ping`` costs a round trip on every checkout; under load connections
+    are never idle, so this saves it where it matters, while a connection dropped during a quiet
+    spell (PostgreSQL restarted, idle timeout) is still replaced before a request sees it. A
+    connection that dies while busy fails its statement once; SQLAlchemy then invalidates every
+    older pooled connection, and the request gets a 503 problem+json with ``Retry-After``.
+    """
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(sync_engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_CHECKED_IN_AT)
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        record.info.pop(_CHECKED_IN_AT, None)
+        try:
+            sync_engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            # The pool discards this connection and checks out (or opens) another.
+            raise DisconnectionError(f"pooled connection is gone: {exc}") from exc
 
 
 def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
@@ -72,6 +112,15 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
     session.info.setdefault(_AFTER_COMMIT_KEY, []).append(callback)
 
 
+class _ReadOnlySession(Session):
+    """The sync session behind :meth:`Database.read_only`: refuses to flush changes."""
+
+    def flush(self, objects: Any = None) -> None:
+        """Refuse: autocommit would apply the statements one by one, outside any transaction."""
+        if self.new or self.dirty or self.deleted:
+            raise RuntimeError("Database.read_only() sessions must not write")
+
+
 class Database:
     """An engine and its session factory, created in a lifespan and disposed on shutdown."""
 
@@ -79,6 +128,17 @@ class Database:
         self.url = url
         self.engine = create_engine(url, **engine_kwargs)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # PostgreSQL: statements of read-only work run in autocommit mode (no BEGIN / COMMIT
+        # round trips); SQLite gains nothing from it and keeps the ordinary session.
+        self._read_sessionmaker = (
+            self.sessionmaker
+            if is_sqlite(url)
+            else async_sessionmaker(
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+                sync_session_class=_ReadOnlySession,
+            )
+        )
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
@@ -104,6 +164,17 @@ class Database:
                     await result
             except Exception:
                 log.exception("db.after_commit_failed", callback=getattr(callback, "__name__", "?"))
+
+    @asynccontextmanager
+    async def read_only(self) -> AsyncIterator[AsyncSession]:
+        """A session for work that only reads (lists, gets, key lookups).
+
+        On PostgreSQL each statement runs on its own in autocommit mode: one round trip per
+        query instead of three (``BEGIN``, query, ``COMMIT``), and no snapshot spans two
+        statements. Pending ORM changes are refused (``flush`` raises); never run writes here.
+        """
+        async with self._read_sessionmaker() as session:
+            yield session
 
     async def ping(self) -> None:
         """Raise if the database does not answer ``SELECT 1`` within 5 seconds."""

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter, FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator
 
+from tradeopt_common.auth.cache import Authenticator, listen_for_revocations
 from tradeopt_common.config import CommonSettings, get_settings
 from tradeopt_common.db.base import utcnow
 from tradeopt_common.db.session import Database
@@ -86,7 +87,7 @@ def create_service_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = Database(settings.db_uri)
+        db = Database(settings.db_uri, ping_idle_seconds=settings.db_ping_idle_seconds)
         redis = aioredis.Redis.from_url(
             settings.redis_uri, socket_timeout=5, socket_connect_timeout=5
         )
@@ -104,9 +105,17 @@ def create_service_app(
             store=store,
             celery=celery,
             dispatcher=CeleryDispatcher(celery),
+            auth=Authenticator(
+                db,
+                settings.api_key.get_secret_value() if settings.api_key else None,
+                settings.auth_cache_seconds,
+            ),
         )
         app.state.tradeopt = state
-        tasks = [asyncio.create_task(_refresh_job_gauges(state))]
+        tasks = [
+            asyncio.create_task(_refresh_job_gauges(state)),
+            asyncio.create_task(listen_for_revocations(redis, state.auth.cache)),
+        ]
         tasks += [asyncio.create_task(task(state)) for task in background]
         log.info("service.started", service=service, env=settings.env.value)
         try:
@@ -116,6 +125,7 @@ def create_service_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await state.auth.last_used.drain()
             await redis.aclose()
             await db.dispose()
             log.info("service.stopped", service=service)

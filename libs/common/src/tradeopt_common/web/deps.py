@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tradeopt_common.auth.keys import Principal, Scope, authenticate
+from tradeopt_common.auth.keys import Principal, Scope
 from tradeopt_common.config import CommonSettings
 from tradeopt_common.errors import Forbidden, Unauthorized
 from tradeopt_common.jobs.dispatch import Dispatcher
@@ -18,15 +18,19 @@ from tradeopt_common.web.idempotency import Idempotency
 from tradeopt_common.web.state import AppState
 
 
-def get_state(request: Request) -> AppState:
-    """The app's typed state."""
+async def get_state(request: Request) -> AppState:
+    """The app's typed state.
+
+    Every dependency here is ``async def``: FastAPI runs plain ``def`` dependencies in a worker
+    thread, a thread hand-off per request for a one-line function.
+    """
     return request.app.state.tradeopt
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_settings_dep(state: StateDep) -> CommonSettings:
+async def get_settings_dep(state: StateDep) -> CommonSettings:
     """The app's settings."""
     return state.settings
 
@@ -39,18 +43,27 @@ async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_store(state: StateDep) -> ArtifactStore:
+async def get_read_session(state: StateDep) -> AsyncIterator[AsyncSession]:
+    """A session for endpoints that only read (:meth:`Database.read_only`: autocommit on
+    PostgreSQL, one round trip per query). Endpoints that write use :data:`SessionDep`.
+    """
+    async with state.db.read_only() as session:
+        yield session
+
+
+async def get_store(state: StateDep) -> ArtifactStore:
     """The artifact store."""
     return state.store
 
 
-def get_dispatcher(state: StateDep) -> Dispatcher:
+async def get_dispatcher(state: StateDep) -> Dispatcher:
     """The job dispatcher."""
     return state.dispatcher
 
 
 SettingsDep = Annotated[CommonSettings, Depends(get_settings_dep)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
 StoreDep = Annotated[ArtifactStore, Depends(get_store)]
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
 
@@ -58,15 +71,17 @@ _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bea
 
 
 async def get_principal(
-    session: SessionDep,
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller, from ``Authorization: Bearer <key>``; 401 without a valid key."""
+    """The caller, from ``Authorization: Bearer <key>``; 401 without a valid key.
+
+    Verified keys are cached in-process and ``last_used_at`` is written outside the request's
+    transaction (:class:`~tradeopt_common.auth.cache.Authenticator`).
+    """
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("missing API key: send `Authorization: Bearer <key>`")
-    bootstrap = state.settings.api_key.get_secret_value() if state.settings.api_key else None
-    principal = await authenticate(session, credentials.credentials, bootstrap)
+    principal = await state.auth.principal(credentials.credentials)
     if principal is None:
         raise Unauthorized("invalid or revoked API key")
     return principal
@@ -88,7 +103,7 @@ WritePrincipal = Annotated[Principal, require(Scope.WRITE)]
 AdminPrincipal = Annotated[Principal, require(Scope.ADMIN)]
 
 
-def get_idempotency(
+async def get_idempotency(
     request: Request, session: SessionDep, principal: WritePrincipal
 ) -> Idempotency:
     """The ``Idempotency-Key`` helper for a creating POST."""

@@ -21,7 +21,11 @@ from tradeopt_common.errors import (
     ValidationFailed,
 )
 from tradeopt_common.logging import get_logger
-from tradeopt_common.unavailable import RETRY_AFTER_SECONDS, dependency_unavailable
+from tradeopt_common.unavailable import (
+    OUTAGE_ERROR_TYPES,
+    RETRY_AFTER_SECONDS,
+    dependency_unavailable,
+)
 
 log = get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -114,22 +118,41 @@ def install_problem_handlers(app: FastAPI) -> None:
             err = cls(str(exc.detail), headers=dict(exc.headers or {}))
         return problem_response(err, request)
 
+    def _outage(request: Request, exc: Exception) -> ProblemResponse | None:
+        dependency = dependency_unavailable(exc)
+        if dependency is None:
+            return None
+        # an outage, not a bug: 503 + Retry-After, no traceback
+        log.warning(
+            "request.dependency_unavailable",
+            path=request.url.path,
+            dependency=dependency,
+            error=f"{type(exc).__name__}: {exc}"[:300],
+        )
+        return problem_response(
+            ServiceUnavailable(
+                f"the {dependency} is unreachable right now; retry in a few seconds",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            ),
+            request,
+        )
+
+    async def _dependency_error(request: Request, exc: Exception) -> ProblemResponse:
+        """Driver errors of PostgreSQL/Redis/sockets: answered here (no re-raise) when they mean
+        an outage; anything else of these types is a crash for :func:`_unhandled`.
+        """
+        response = _outage(request, exc)
+        if response is None:
+            raise exc
+        return response
+
+    for error_type in OUTAGE_ERROR_TYPES:
+        app.add_exception_handler(error_type, _dependency_error)
+
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> ProblemResponse:
-        dependency = dependency_unavailable(exc)
-        if dependency is not None:  # an outage, not a bug: 503 + Retry-After, no traceback
-            log.warning(
-                "request.dependency_unavailable",
-                path=request.url.path,
-                dependency=dependency,
-                error=f"{type(exc).__name__}: {exc}"[:300],
-            )
-            return problem_response(
-                ServiceUnavailable(
-                    f"the {dependency} is unreachable right now; retry in a few seconds",
-                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-                ),
-                request,
-            )
+        response = _outage(request, exc)
+        if response is not None:
+            return response
         log.exception("request.crashed", path=request.url.path)
         return problem_response(AppError("an unexpected error occurred"), request)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from celery import Celery
 
+from tradeopt_common.auth.cache import Authenticator
 from tradeopt_common.config import CommonSettings
 from tradeopt_common.db.session import Database
 from tradeopt_common.jobs.dispatch import Dispatcher
@@ -15,7 +16,9 @@ from tradeopt_common.storage import ArtifactStore
 
 @dataclass
 class AppState:
-    """Typed app state: settings, database, Redis, artifact store, job dispatcher."""
+    """Typed app state: settings, database, Redis, artifact store, job dispatcher, and the
+    request authenticator (principal cache, ``last_used_at`` recorder).
+    """
 
     service: str
     settings: CommonSettings
@@ -24,3 +27,4 @@ class AppState:
     store: ArtifactStore
     celery: Celery
     dispatcher: Dispatcher
+    auth: Authenticator

@@ -17,6 +17,7 @@ from tradeopt_common.errors import MalformedJSON, UnsupportedMediaType
 from tradeopt_common.web.deps import (
     IdempotencyDep,
     ReadPrincipal,
+    ReadSessionDep,
     SessionDep,
     SettingsDep,
     StateDep,
@@ -27,7 +28,7 @@ from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead, pa
 from tradeopt_common.web.problems import problem_responses
 from tradeopt_data import reads, service
 from tradeopt_data.config import DataSettings
-from tradeopt_data.deps import CurrentDataset
+from tradeopt_data.deps import CurrentDataset, DatasetForRead
 from tradeopt_data.models import DatasetStatus
 from tradeopt_data.schemas import (
     SYMBOL_PATTERN,
@@ -176,7 +177,7 @@ async def _create_from_upload(
 
 @router.get("", response_model=PageRead[DatasetRead], responses=problem_responses(401, 403, 422))
 async def list_datasets(
-    session: SessionDep,
+    session: ReadSessionDep,
     _: ReadPrincipal,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
@@ -190,7 +191,7 @@ async def list_datasets(
 @router.get(
     "/{dataset_id}", response_model=DatasetRead, responses=problem_responses(401, 403, 404, 422)
 )
-async def get_dataset(dataset: CurrentDataset) -> DatasetRead:
+async def get_dataset(dataset: DatasetForRead) -> DatasetRead:
     """One dataset."""
     return DatasetRead.model_validate(dataset)
 
