@@ -39,6 +39,7 @@ from tradeopt_ml.evaluation import (
     evaluation_config,
     sma_crossover,
 )
+from tradeopt_ml.evaluation.evaluate import step_with_predict
 from tradeopt_ml.evaluation.policy import fast_policy_backtest
 from tradeopt_ml.training.experiment import (
     ExperimentSpec,
@@ -64,16 +65,7 @@ def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 
 def step_env(model: Any, data: Any, config: EnvConfig) -> tuple[np.ndarray, np.ndarray]:
     """The reference: the gymnasium env stepped with ``model.predict`` per bar."""
-    env = make_env(data.panel, data.observations, config)
-    obs, info = env.reset()
-    values, actions, done = [info["portfolio_value"]], [], False
-    while not done:
-        action, _ = model.predict(obs, deterministic=True)
-        obs, _, terminated, truncated, info = env.step(action)
-        actions.append(action)
-        values.append(info["portfolio_value"])
-        done = terminated or truncated
-    return np.asarray(actions), np.asarray(values)
+    return step_with_predict(model, make_env(data.panel, data.observations, config))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
+import timeit
 from collections.abc import Callable
 
 import pandas as pd
@@ -31,12 +31,7 @@ SPEEDUP_TARGET = 20.0
 
 def best_of(fn: Callable[[], object], repeat: int) -> float:
     """Best wall time of ``repeat`` calls, in milliseconds."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best * 1e3
+    return min(timeit.repeat(fn, number=1, repeat=repeat)) * 1e3
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
+import timeit
 import warnings
 from collections.abc import Callable
 
@@ -31,12 +31,7 @@ N_BARS = 1_000_000
 
 def best_of(fn: Callable[[], object], repeat: int) -> float:
     """Best wall time of ``repeat`` calls, in milliseconds."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best * 1e3
+    return min(timeit.repeat(fn, number=1, repeat=repeat)) * 1e3
 
 
 def quantstats_all(qs: object, r: pd.Series, b: pd.Series) -> list[float]:

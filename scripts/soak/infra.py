@@ -27,7 +27,8 @@ sys.path.insert(0, str(REPO))
 from scripts.manifest.model import load as load_manifest  # noqa: E402
 
 
-def _free(port: int) -> bool:
+def port_free(port: int) -> bool:
+    """Whether nothing listens on 127.0.0.1:``port`` right now."""
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", port))
@@ -58,7 +59,7 @@ class Ports:
         for _ in range(500):
             base = rng.randint(20000, 65535 - GRPC_OFFSET - 5)
             block = [base + i for i in range(5)] + [base + GRPC_OFFSET + i for i in range(5)]
-            if any(p in self.taken for p in block) or not all(_free(p) for p in block):
+            if any(p in self.taken for p in block) or not all(port_free(p) for p in block):
                 continue
             self.taken.update(block)
             return base
@@ -188,6 +189,11 @@ class PostgresCluster:
         """``fast`` (clean) or ``immediate`` (like a crash: recovery at the next start)."""
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
 
+    def restart(self, mode: str = "fast") -> None:
+        """Stop (``mode``) and start again: every client connection is dropped."""
+        self.stop(mode)
+        self.start()
+
     def running(self) -> bool:
         """Whether the cluster's postmaster runs."""
         return self._run("pg_ctl", "-D", str(self.data), "status").returncode == 0
@@ -252,6 +258,41 @@ class RedisServer:
             self.proc.kill()
             self.proc.wait(10)
 
+    def restart(self) -> None:
+        """Kill and start again on the same port: every queued message is gone."""
+        self.stop()
+        self.start()
+
+
+def fleet_sh(env: dict[str, str], *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run ``scripts/fleet.sh ARGS`` with ``env`` (output captured, never raises on failure)."""
+    return subprocess.run(
+        ["bash", str(FLEET_SH), *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def supervisorctl(run_dir: Path, *args: str) -> str:
+    """Run supervisorctl against the fleet rendered in ``run_dir``; its output."""
+    out = subprocess.run(
+        [
+            str(REPO / ".venv" / "bin" / "supervisorctl"),
+            "-c",
+            str(run_dir / "supervisord.conf"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return out.stdout.strip()
+
 
 class Fleet:
     """``scripts/fleet.sh up|down`` in its own run dir, ports, S3, against the throwaway
@@ -314,15 +355,7 @@ class Fleet:
 
     def sh(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         """Run ``scripts/fleet.sh ARGS`` with the fleet's environment."""
-        return subprocess.run(
-            ["bash", str(FLEET_SH), *args],
-            env=self.env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return fleet_sh(self.env, *args, timeout=timeout)
 
     def up(self) -> None:
         """``fleet.sh up``; raises with its output when it fails."""
@@ -336,19 +369,7 @@ class Fleet:
 
     def supervisorctl(self, *args: str) -> str:
         """Run supervisorctl with the fleet's rendered config; its output."""
-        out = subprocess.run(
-            [
-                str(REPO / ".venv" / "bin" / "supervisorctl"),
-                "-c",
-                str(self.run_dir / "supervisord.conf"),
-                *args,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        return out.stdout.strip()
+        return supervisorctl(self.run_dir, *args)
 
     def pid(self, program: str) -> int | None:
         """The pid of a running program, or None."""

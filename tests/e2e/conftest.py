@@ -20,6 +20,7 @@ import pytest
 import redis
 
 from scripts.manifest.model import load as load_manifest
+from scripts.soak.infra import fleet_sh, port_free, supervisorctl
 from tests.support.databases import drop_database, pg_url_for, recreate_database
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,15 +56,6 @@ def load_fleetctl():
     return module
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def free_port(taken: set[int]) -> int:
     """A free loopback port, not in ``taken``."""
     while True:
@@ -81,7 +73,7 @@ def free_s3_base(taken: set[int]) -> int:
     for _ in range(500):
         base = rng.randint(20000, 65535 - GRPC_OFFSET - 5)
         ports = [base + i for i in range(5)] + [base + GRPC_OFFSET + i for i in range(5)]
-        if any(p in taken for p in ports) or not all(_free(p) for p in ports):
+        if any(p in taken for p in ports) or not all(port_free(p) for p in ports):
             continue
         taken.update(ports)
         return base
@@ -108,31 +100,11 @@ class Fleet:
 
     def sh(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         """Run ``scripts/fleet.sh ARGS`` with the fleet's environment."""
-        return subprocess.run(
-            ["bash", str(FLEET_SH), *args],
-            env=self.env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return fleet_sh(self.env, *args, timeout=timeout)
 
     def supervisorctl(self, *args: str) -> str:
         """supervisorctl with the fleet's rendered config."""
-        out = subprocess.run(
-            [
-                str(REPO / ".venv" / "bin" / "supervisorctl"),
-                "-c",
-                str(self.run_dir / "supervisord.conf"),
-                *args,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        return out.stdout.strip()
+        return supervisorctl(self.run_dir, *args)
 
     def pids(self) -> list[int]:
         """Every process of this fleet right now (supervisord, programs and their children)."""

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from scripts.soak.infra import RedisServer
 from tests.support.processes import (
     KeepAlive,
-    RedisServer,
     celery_beat,
     celery_worker,
+    free_port,
     wait_for,
     wait_worker_ready,
 )
@@ -194,7 +195,8 @@ def test_job_that_keeps_crashing_fails_after_max_attempts(
 def test_jobs_queued_when_redis_restarts_are_not_lost(
     harness, processes, fleet_env, log_dir, tmp_path, monkeypatch
 ):
-    redis_server = RedisServer(tmp_path).start()
+    redis_server = RedisServer(tmp_path, free_port())
+    redis_server.start()
     try:
         env = {**fleet_env, "TRADING_OPT_REDIS_URI": redis_server.url}
         harness.env = env

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
+
+from scripts.soak.infra import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,15 +24,13 @@ def free_port() -> int:
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.1, what: str = "condition"):
-    """Poll ``predicate`` until it returns a truthy value; return it or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+    """Poll ``predicate`` until it returns a truthy value; return it or fail the test after
+    ``timeout`` (the soak's :func:`~scripts.soak.infra.wait_until`, as a test failure).
+    """
+    try:
+        return wait_until(predicate, timeout, interval, what)
+    except TimeoutError as exc:
+        raise AssertionError(str(exc)) from None
 
 
 class ManagedProcess:
@@ -162,56 +160,3 @@ class KeepAlive:
         self._thread.join(5)
         if self.current is not None:
             self.current.stop()
-
-
-class RedisServer:
-    """A throwaway redis-server on a spare loopback port, no persistence (fault injection)."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisServer:
-        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        import redis
-
-        def up() -> bool:
-            try:
-                return bool(redis.Redis(port=self.port, socket_timeout=0.5).ping())
-            except redis.RedisError:
-                return False
-
-        wait_for(up, 15, 0.1, "redis-server")
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-
-    def restart(self) -> None:
-        """Kill and start again on the same port: every queued message is gone."""
-        self.stop()
-        self.start()

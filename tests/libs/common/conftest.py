@@ -1,13 +1,17 @@
-"""Fixtures for the tradeopt_common tests: a real S3 server and a per-session bucket."""
+"""Fixtures for the tradeopt_common tests: a real S3 server, a per-session bucket, and the job
+tables on PostgreSQL and SQLite."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.s3server import S3Server
+from tradeopt_common.db.migrations import upgrade
+from tradeopt_common.db.session import Database
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +40,18 @@ def storage_s3_server(request: pytest.FixtureRequest) -> Iterator[S3Server]:
 def storage_bucket() -> str:
     """A bucket name unique to this test session."""
     return f"tradeopt-contract-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """The migrated job tables on the test PostgreSQL database and on a fresh SQLite file (the
+    embedded mode runs the same job code).
+    """
+    if request.param == "postgresql":
+        url = request.getfixturevalue("clean_db")
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}"
+        upgrade(url)
+    database = Database(url)
+    yield database
+    await database.dispose()

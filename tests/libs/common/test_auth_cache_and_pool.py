@@ -39,6 +39,17 @@ def _client(app, key: str) -> httpx.AsyncClient:
     )
 
 
+async def _live_key(app, scopes: list[Scope]) -> tuple[str, str]:
+    """A new key, once the app's cache is in use."""
+    await _wait_live(app)
+    return await _key(app, scopes)
+
+
+async def _served_and_cached(app, client: httpx.AsyncClient, key: str) -> None:
+    assert (await client.get("/api/v1/datasets")).status_code == 200
+    assert app.state.tradeopt.auth.cache.get(hash_key(key)) is not None
+
+
 async def _wait_live(app) -> None:
     """The revocation listener has subscribed (the cache is in use from then on)."""
     for _ in range(200):
@@ -63,11 +74,9 @@ async def long_cache_app(fleet_env, monkeypatch) -> AsyncIterator[object]:
 class TestPrincipalCache:
     async def test_key_is_looked_up_once_then_served_from_the_cache(self, long_cache_app):
         app = long_cache_app
-        await _wait_live(app)
-        key, _ = await _key(app, [Scope.READ])
+        key, _ = await _live_key(app, [Scope.READ])
         async with _client(app, key) as c:
-            assert (await c.get("/api/v1/datasets")).status_code == 200
-            assert app.state.tradeopt.auth.cache.get(hash_key(key)) is not None
+            await _served_and_cached(app, c, key)
             assert (await c.get("/api/v1/datasets")).status_code == 200
 
     async def test_revoked_by_the_cli_in_another_process_stops_working_at_once(
@@ -76,11 +85,9 @@ class TestPrincipalCache:
         """The CLI's revocation reaches the API process over Redis pub/sub: the key is refused
         long before the (hour-long) cache TTL, by the next request after the message."""
         app = long_cache_app
-        await _wait_live(app)
-        key, key_id = await _key(app, [Scope.READ])
+        key, key_id = await _live_key(app, [Scope.READ])
         async with _client(app, key) as c:
-            assert (await c.get("/api/v1/datasets")).status_code == 200
-            assert app.state.tradeopt.auth.cache.get(hash_key(key)) is not None
+            await _served_and_cached(app, c, key)
             out = await asyncio.to_thread(
                 subprocess.run,
                 [TRADEOPT, "keys", "revoke", key_id],
@@ -100,8 +107,7 @@ class TestPrincipalCache:
 
     async def test_scopes_still_apply_to_cached_keys(self, long_cache_app):
         app = long_cache_app
-        await _wait_live(app)
-        key, _ = await _key(app, [Scope.READ])
+        key, _ = await _live_key(app, [Scope.READ])
         async with _client(app, key) as c:
             for _ in range(2):  # looked up, then cached
                 denied = await c.post("/api/v1/datasets", json={"source": "sample", "symbol": "X"})
@@ -194,22 +200,19 @@ class TestLastUsed:
 
 class TestPostgresRestart:
     @pytest.fixture
-    async def pg(self, fleet_env, monkeypatch):
+    async def pg(self, fleet_env, monkeypatch, tmp_path):
+        from scripts.soak.infra import PostgresCluster
         from tests.conftest import _clear_settings_caches
-        from tests.support.pgcluster import ThrowawayPostgres
+        from tests.support.processes import free_port
         from tradeopt_common.db.migrations import upgrade
 
-        server = ThrowawayPostgres()
+        server = PostgresCluster(tmp_path, free_port())
         try:
             await asyncio.to_thread(server.init)
             await asyncio.to_thread(server.start)
-            conn = await asyncpg.connect(server.dsn())
-            try:
-                await conn.execute('CREATE DATABASE "tradeopt"')
-            finally:
-                await conn.close()
-            await asyncio.to_thread(upgrade, server.url("tradeopt"))
-            monkeypatch.setenv("TRADING_OPT_DB_URI", server.url("tradeopt"))
+            url = await asyncio.to_thread(server.create_database, "tradeopt")
+            await asyncio.to_thread(upgrade, url)
+            monkeypatch.setenv("TRADING_OPT_DB_URI", url)
             _clear_settings_caches()
             yield server
         finally:

@@ -19,7 +19,6 @@ from sqlalchemy import update
 
 from tests.support.processes import free_port
 from tradeopt_common.db.base import utcnow
-from tradeopt_common.db.migrations import upgrade
 from tradeopt_common.db.session import Database
 from tradeopt_common.jobs import service as jobs
 from tradeopt_common.jobs.celery import make_celery
@@ -48,18 +47,6 @@ def dead_broker_dispatcher() -> CeleryDispatcher:
     app.conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"
     app.conf.broker_connection_timeout = 0.5
     return CeleryDispatcher(app)
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-async def db(request, tmp_path):
-    if request.param == "postgresql":
-        url = request.getfixturevalue("clean_db")
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}"
-        upgrade(url)
-    database = Database(url)
-    yield database
-    await database.dispose()
 
 
 async def _create(db: Database, d, **kw) -> Job:

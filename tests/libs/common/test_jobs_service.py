@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 
 from tradeopt_common.db.base import utcnow
-from tradeopt_common.db.migrations import upgrade
 from tradeopt_common.db.session import Database
 from tradeopt_common.errors import JobNotFound, JobStateConflict
 from tradeopt_common.jobs import service as jobs
@@ -26,18 +25,6 @@ class RecordingDispatcher:
 
     def send(self, job_id: str, task_name: str, queue: str, task_id: str | None = None) -> None:
         self.sent.append((job_id, task_name, queue))
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-async def db(request, tmp_path):
-    if request.param == "postgresql":
-        url = request.getfixturevalue("clean_db")
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'jobs.db'}"
-        upgrade(url)
-    database = Database(url)
-    yield database
-    await database.dispose()
 
 
 async def _create(db: Database, dispatcher: RecordingDispatcher, **kw) -> Job:

@@ -354,38 +354,22 @@ class _Patch(TypedDict, total=False):
     progress: float
 
 
+def _binding(statuses: dict[JobStatus, str], **fields: str | None) -> ResourceBinding:
+    """A binding of the job table onto itself (every declaration check applies)."""
+    return ResourceBinding(
+        resource_type="job", model=Job, patch=_Patch, statuses=statuses, kinds=("x.y",), **fields
+    )
+
+
 def test_a_binding_must_map_every_job_status_and_name_real_columns():
     statuses = {s: s.value for s in JobStatus}
-    ok = ResourceBinding(
-        resource_type="job",
-        model=Job,
-        patch=_Patch,
-        statuses=statuses,
-        kinds=("x.y",),
-        status_field="status",
-        job_id_field=None,
-        finished_field="finished_at",
-    )
+    ok = _binding(statuses, status_field="status", job_id_field=None, finished_field="finished_at")
     assert ok.statuses[JobStatus.WAITING] == "waiting"
     partial = {s: v for s, v in statuses.items() if s != JobStatus.WAITING}
     with pytest.raises(ValueError, match="waiting"):
-        ResourceBinding(
-            resource_type="job",
-            model=Job,
-            patch=_Patch,
-            statuses=partial,
-            kinds=("x.y",),
-            job_id_field=None,
-        )
+        _binding(partial, job_id_field=None)
     with pytest.raises(ValueError, match="no column"):
-        ResourceBinding(
-            resource_type="job",
-            model=Job,
-            patch=_Patch,
-            statuses=statuses,
-            kinds=("x.y",),
-            job_id_field="nope",
-        )
+        _binding(statuses, job_id_field="nope")
 
 
 async def test_the_typed_updater_writes_only_declared_fields(db):

@@ -27,6 +27,13 @@ from tradeopt_ml.training import (
 pytestmark = pytest.mark.unit
 
 PPO_SMALL = {"n_steps": 32, "batch_size": 16, "n_epochs": 2, "net_arch": [16]}
+
+
+def _ppo(**fields: Any) -> TrainSpec:
+    """A small PPO training spec (``PPO_SMALL``) with ``fields``."""
+    return TrainSpec(algorithm="ppo", hyperparams=PPO_SMALL, **fields)
+
+
 DQN_SMALL = {"learning_starts": 32, "batch_size": 16, "buffer_size": 2000, "net_arch": [16]}
 SAC_SMALL = {"learning_starts": 32, "batch_size": 16, "buffer_size": 2000, "net_arch": [16]}
 
@@ -71,7 +78,7 @@ def test_sac_same_seed_identical_parameters(
 
 def test_exact_budget_with_vectorised_envs(discrete_env_factory: Callable, tmp_path: Path) -> None:
     # 2 envs x 32 steps = 64-step rollouts; 200 is not a multiple, yet the run ends on 200.
-    spec = TrainSpec(algorithm="ppo", hyperparams=PPO_SMALL, total_timesteps=200, n_envs=2)
+    spec = _ppo(total_timesteps=200, n_envs=2)
     result = train(spec, discrete_env_factory(2), None, tmp_path)
     assert result.timesteps == 200
     assert result.final_model_path.is_file()
@@ -87,7 +94,7 @@ def test_cancel_stops_promptly(discrete_env_factory: Callable, tmp_path: Path) -
         calls["n"] += 1
         return calls["n"] >= 50
 
-    spec = TrainSpec(algorithm="ppo", hyperparams=PPO_SMALL, total_timesteps=5_000)
+    spec = _ppo(total_timesteps=5_000)
     with pytest.raises(TrainingCanceled) as info:
         train(spec, discrete_env_factory(), None, tmp_path, TrainHooks(should_stop=should_stop))
     assert info.value.timesteps == 50
@@ -218,9 +225,7 @@ def test_eval_keeps_the_best_model(
 ) -> None:
     schedule = [1.0, 5.0, 3.0, 5.0, 2.0]  # evaluation k scores schedule[k]
     evals: list[Any] = []
-    spec = TrainSpec(
-        algorithm="ppo",
-        hyperparams=PPO_SMALL,
+    spec = _ppo(
         total_timesteps=320,
         eval_every=64,
         checkpoint_every=64,
@@ -255,9 +260,7 @@ def test_eval_keeps_the_best_model(
 def test_eval_best_survives_resume(
     discrete_env_factory: Callable, tmp_path: Path, scheduled_eval_env_cls: type
 ) -> None:
-    spec = TrainSpec(
-        algorithm="ppo",
-        hyperparams=PPO_SMALL,
+    spec = _ppo(
         total_timesteps=192,
         eval_every=64,
         checkpoint_every=64,
@@ -386,9 +389,7 @@ def test_keep_checkpoints_prunes_old_local_folders(
     discrete_env_factory: Callable, tmp_path: Path
 ) -> None:
     uploaded: list[int] = []
-    spec = TrainSpec(
-        algorithm="ppo",
-        hyperparams=PPO_SMALL,
+    spec = _ppo(
         total_timesteps=256,
         checkpoint_every=64,
         keep_checkpoints=2,

@@ -11,6 +11,7 @@ from tradeopt_ml.agents import make_model
 from tradeopt_ml.data import load_sample
 from tradeopt_ml.envs import make_env
 from tradeopt_ml.evaluation import backtest_model, evaluation_config, predict_batch
+from tradeopt_ml.evaluation.evaluate import step_with_predict
 from tradeopt_ml.training.experiment import ExperimentSpec, lineage_of, prepare
 
 pytestmark = pytest.mark.unit
@@ -67,15 +68,7 @@ def _step_env(model, spec, data, part: str):
     env = make_env(
         data.panel, data.observations, evaluation_config(spec.env), start=start, stop=stop
     )
-    obs, info = env.reset()
-    values, actions, done = [info["portfolio_value"]], [], False
-    while not done:
-        action, _ = model.predict(obs, deterministic=True)
-        obs, _, terminated, truncated, info = env.step(action)
-        actions.append(action)
-        values.append(info["portfolio_value"])
-        done = terminated or truncated
-    return np.asarray(actions), np.asarray(values)
+    return step_with_predict(model, env)
 
 
 @pytest.mark.parametrize("name", list(CASES))

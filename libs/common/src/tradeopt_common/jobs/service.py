@@ -632,16 +632,10 @@ async def reap(
     now = now or utcnow()
     report = ReapReport([], [], [], [])
     stale = (
-        (
-            await session.execute(
-                select(Job).where(
-                    Job.status == JobStatus.RUNNING, Job.heartbeat_at < now - stale_after
-                )
-            )
+        await session.scalars(
+            select(Job).where(Job.status == JobStatus.RUNNING, Job.heartbeat_at < now - stale_after)
         )
-        .scalars()
-        .all()
-    )
+    ).all()
     for job in stale:
         lost = (
             f"worker {job.worker} stopped heartbeating at {job.heartbeat_at:%Y-%m-%dT%H:%M:%SZ} "
@@ -712,16 +706,10 @@ async def reap(
             await after_end(session, dispatcher, reaped, report.woken)
 
     waiting = (
-        (
-            await session.execute(
-                select(Job).where(
-                    Job.status == JobStatus.QUEUED, Job.enqueued_at < now - requeue_after
-                )
-            )
+        await session.scalars(
+            select(Job).where(Job.status == JobStatus.QUEUED, Job.enqueued_at < now - requeue_after)
         )
-        .scalars()
-        .all()
-    )
+    ).all()
     for job in waiting:
         if in_broker is not None and str(job.id) in in_broker:
             continue

@@ -105,6 +105,22 @@ def reference_backtest(model: Any, core: SingleCore) -> BacktestResult:
     return rec.result(np.asarray(actions))
 
 
+def step_with_predict(model: Any, env: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The reference written out: a gymnasium trading env stepped from ``reset`` to its end with
+    ``model.predict`` per bar; the actions and the portfolio values (the fast paths are checked,
+    and benchmarked, against it).
+    """
+    obs, info = env.reset()
+    values, actions, done = [info["portfolio_value"]], [], False
+    while not done:
+        action, _ = model.predict(obs, deterministic=True)
+        obs, _, terminated, truncated, info = env.step(action)
+        actions.append(action)
+        values.append(info["portfolio_value"])
+        done = terminated or truncated
+    return np.asarray(actions), np.asarray(values)
+
+
 def backtest_model(
     model_path: Path,
     lineage: ModelRecipe,
