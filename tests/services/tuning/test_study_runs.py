@@ -7,12 +7,14 @@ process. Each trial is an ordinary training run (tiny A2C runs on the SPY sample
   Sharpe variance, so an evaluation of the best model reports the deflated Sharpe of that count;
 - the same seed with parallelism 1 gives the same trials twice;
 - cancel stops new trials and cancels the running runs; resume continues to ``n_trials`` complete
-  without re-running the finished trial.
+  without re-running the finished trial;
+- kill -9 of the tuning worker while the study is parked loses no trial and trains none twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 
 import httpx
 import numpy as np
@@ -20,7 +22,7 @@ import pytest
 
 from tests.support.jobrun import ingest
 from tests.support.live import live_api
-from tests.support.processes import celery_worker, wait_worker_ready
+from tests.support.processes import ManagedProcess, celery_worker, wait_worker_ready
 
 pytestmark = pytest.mark.integration
 TERMINAL = ("succeeded", "failed", "canceled")
@@ -47,6 +49,19 @@ def _study(dataset_id: str, **fields) -> dict:
     }
 
 
+class Fleet:
+    """The processes of :func:`fleet`: a live training API and named workers."""
+
+    def __init__(self, training_url: str, env: dict[str, str], log_dir) -> None:
+        self.training_url, self.env, self.log_dir = training_url, env, log_dir
+        self.workers: dict[str, ManagedProcess] = {}
+
+    def spawn(self, app: str, queues: str, name: str) -> ManagedProcess:
+        worker = celery_worker(app, queues, self.env, self.log_dir, name).start()
+        self.workers[name] = worker
+        return worker
+
+
 @pytest.fixture
 def fleet(fleet_env, log_dir):
     """Live training API; training x2, tuning and evaluation workers (real processes)."""
@@ -57,21 +72,20 @@ def fleet(fleet_env, log_dir):
             "TRADING_OPT_EVALUATION_RANDOM_SEEDS": "2",
             "TRADING_OPT_EVALUATION_BOOTSTRAP_RESAMPLES": "200",
         }
-        workers = [
-            celery_worker(app, queues, env, log_dir, name).start()
+        fleet = Fleet(base, env, log_dir)
+        try:
             for app, queues, name in (
                 ("tradeopt_training.worker:celery_app", "training,maintenance", "training-1"),
                 ("tradeopt_training.worker:celery_app", "training", "training-2"),
-                ("tradeopt_tuning.worker:celery_app", "tuning", "tuning"),
+                ("tradeopt_tuning.worker:celery_app", "tuning", "tuning-1"),
                 ("tradeopt_evaluation.worker:celery_app", "evaluation", "evaluation"),
-            )
-        ]
-        try:
-            for worker in workers:
+            ):
+                fleet.spawn(app, queues, name)
+            for worker in fleet.workers.values():
                 wait_worker_ready(worker)
-            yield base
+            yield fleet
         finally:
-            for worker in reversed(workers):
+            for worker in reversed(fleet.workers.values()):
                 worker.stop()
 
 
@@ -115,7 +129,7 @@ async def test_parallel_study_completes_and_its_best_model_reports_the_deflated_
     # parallelism 2: trials 0 and 1 were both started before either ended
     assert max(t["started_at"] for t in trials[:2]) < min(t["finished_at"] for t in trials[:2])
 
-    async with httpx.AsyncClient(base_url=fleet, headers=client.headers) as training:
+    async with httpx.AsyncClient(base_url=fleet.training_url, headers=client.headers) as training:
         runs = (
             await training.get("/api/v1/runs", params={"study_id": created["id"], "limit": 50})
         ).json()["items"]
@@ -174,7 +188,7 @@ async def test_cancel_stops_new_trials_and_runs_then_resume_completes(client, tu
     slow = _study(spy["id"], n_trials=3, parallelism=1, timesteps_per_trial=4096)
     created = await _create(tuning_client, slow)
     path = f"/api/v1/studies/{created['id']}"
-    async with httpx.AsyncClient(base_url=fleet, headers=client.headers) as training:
+    async with httpx.AsyncClient(base_url=fleet.training_url, headers=client.headers) as training:
 
         async def second_trial_training() -> list | None:
             trials = (await tuning_client.get(f"{path}/trials")).json()
@@ -214,3 +228,34 @@ async def test_cancel_stops_new_trials_and_runs_then_resume_completes(client, tu
             await training.get("/api/v1/runs", params={"study_id": created["id"], "limit": 50})
         ).json()["items"]
         assert sorted(r["trial_number"] for r in runs) == [0, 1, 2, 3]
+
+
+async def test_kill_9_of_the_tuning_worker_loses_no_trial_and_runs_none_twice(
+    client, tuning_client, fleet
+):
+    """The tuning worker dies (kill -9) while the study is parked on its first two trials; a
+    new worker takes the wake-ups: exactly ``n_trials`` complete trials, one run per trial."""
+    spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
+    created = await _create(tuning_client, _study(spy["id"], timesteps_per_trial=1024))
+    path = f"/api/v1/studies/{created['id']}"
+
+    async def parked() -> dict | None:
+        study = (await tuning_client.get(path)).json()
+        assert study["status"] not in TERMINAL, study
+        return study if study["status"] == "waiting" else None
+
+    await _until(parked, 60, "the study to park", 0.1)
+    fleet.workers["tuning-1"].kill(signal.SIGKILL)
+    fleet.spawn("tradeopt_tuning.worker:celery_app", "tuning,maintenance", "tuning-2")
+    wait_worker_ready(fleet.workers["tuning-2"])
+    study = await _ended(tuning_client, path, 120)
+    assert study["status"] == "succeeded", study
+    assert (study["n_complete"], study["n_failed"]) == (4, 0)
+    trials = (await tuning_client.get(f"{path}/trials")).json()
+    assert [t["state"] for t in trials] == ["complete"] * 4
+    async with httpx.AsyncClient(base_url=fleet.training_url, headers=client.headers) as training:
+        runs = (
+            await training.get("/api/v1/runs", params={"study_id": created["id"], "limit": 50})
+        ).json()["items"]
+    assert sorted(r["trial_number"] for r in runs) == [0, 1, 2, 3]
+    assert all(r["status"] == "succeeded" for r in runs)
