@@ -163,3 +163,15 @@ async def test_default_search_spaces_and_options(tuning_client, s3_server):
     assert {"tpe", "random", "cmaes", "qmc", "nsga2"} <= set(options["samplers"])
     assert options["pruners"] == ["none"]
     assert options["objectives"] == ["sharpe", "sortino", "calmar", "total_return"]
+
+
+async def test_studies_and_trials_gauges(tuning_client, tuning_app, spy):
+    from tradeopt_tuning.app import update_gauges
+
+    created = (await tuning_client.post("/api/v1/studies", json=_study(spy["id"]))).json()
+    await tuning_client.post(f"/api/v1/studies/{created['id']}/cancel")
+    await update_gauges(tuning_app.state.tradeopt)
+    text = (await tuning_client.get("/metrics")).text
+    assert 'tradeopt_tuning_studies{status="canceled"} 1.0' in text
+    assert 'tradeopt_tuning_studies{status="running"} 0.0' in text
+    assert 'tradeopt_tuning_trials{state="complete"} 0.0' in text
