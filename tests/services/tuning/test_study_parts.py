@@ -102,3 +102,16 @@ def test_the_optuna_database_is_created_once_and_shared(pg_url):
             assert found.scalar() == 1
     finally:
         admin.dispose()
+
+
+@pytest.mark.unit
+def test_embedded_mode_keeps_optuna_in_a_sqlite_file(tmp_path):
+    import optuna
+
+    url = TuningSettings(
+        db_uri=f"sqlite+aiosqlite:///{tmp_path}/t.db", data_dir=tmp_path
+    ).optuna_url()
+    study = optuna.create_study(storage=get_storage(url), study_name="embedded")
+    study.tell(study.ask(), 0.5)
+    assert (tmp_path / "optuna.db").exists()
+    assert optuna.load_study(storage=url, study_name="embedded").best_value == 0.5
