@@ -52,6 +52,7 @@ ENV GATEWAY_LISTEN=8080 \
 # BEGIN generated from services.yaml: upstreams (make generate; do not edit)
 ENV DATA_UPSTREAM=data-api:8001
 ENV TRAINING_UPSTREAM=training-api:8002
+ENV TUNING_UPSTREAM=tuning-api:8003
 ENV EVALUATION_UPSTREAM=evaluation-api:8004
 # END generated from services.yaml: upstreams
 

@@ -2,15 +2,16 @@
 # Included by the Makefile and docker/images.mk.
 
 # Built services (their folders exist), in manifest order.
-SERVICES := data training evaluation
+SERVICES := data training tuning evaluation
 # Planned services (DESIGN §1; not built, nothing runs them).
-PLANNED_SERVICES := tuning strategy
+PLANNED_SERVICES := strategy
 # Built services whose image builds on trading-optimization-compute (torch).
-COMPUTE_SERVICES := training evaluation
+COMPUTE_SERVICES := training tuning evaluation
 # Editable installs of the services and the pyproject.toml files they come from.
-SERVICE_PACKAGES := -e services/data -e services/training -e services/evaluation
-SERVICE_PYPROJECTS := services/data/pyproject.toml services/training/pyproject.toml services/evaluation/pyproject.toml
+SERVICE_PACKAGES := -e services/data -e services/training -e services/tuning -e services/evaluation
+SERVICE_PYPROJECTS := services/data/pyproject.toml services/training/pyproject.toml services/tuning/pyproject.toml services/evaluation/pyproject.toml
 # API port of each built service.
 SERVICE_PORT_data := 8001
 SERVICE_PORT_training := 8002
+SERVICE_PORT_tuning := 8003
 SERVICE_PORT_evaluation := 8004

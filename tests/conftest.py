@@ -124,8 +124,10 @@ def _clear_settings_caches() -> None:
     from tradeopt_data.config import get_data_settings
     from tradeopt_evaluation.config import get_evaluation_settings
     from tradeopt_training.config import get_training_settings
+    from tradeopt_tuning.config import get_tuning_settings
 
     get_settings.cache_clear()
+    get_tuning_settings.cache_clear()
     get_data_settings.cache_clear()
     get_training_settings.cache_clear()
     get_evaluation_settings.cache_clear()
@@ -175,6 +177,20 @@ async def training_app(fleet_env: dict[str, str]) -> AsyncIterator[object]:
 async def training_client(training_app) -> AsyncIterator[httpx.AsyncClient]:
     """An authenticated (bootstrap admin) client for the in-process training service."""
     async with _admin_client(training_app, "training.test") as c:
+        yield c
+
+
+@pytest.fixture
+async def tuning_app(fleet_env: dict[str, str]) -> AsyncIterator[object]:
+    """The tuning service app with its lifespan running."""
+    async with _running_app("tradeopt_tuning.app") as app:
+        yield app
+
+
+@pytest.fixture
+async def tuning_client(tuning_app) -> AsyncIterator[httpx.AsyncClient]:
+    """An authenticated (bootstrap admin) client for the in-process tuning service."""
+    async with _admin_client(tuning_app, "tuning.test") as c:
         yield c
 
 

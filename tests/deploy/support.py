@@ -152,6 +152,26 @@ TRAINING_WORKER_ARGV = [
 ]
 #: The evaluation service's processes (DESIGN §1): CPU-bound but short jobs, one per worker
 #: process like training, on its own queue.
+TUNING_API_ARGV = [
+    "uvicorn",
+    "tradeopt_tuning.app:create_app",
+    "--factory",
+    "--host",
+    "0.0.0.0",
+    "--port",
+    "8003",
+]
+TUNING_WORKER_ARGV = [
+    "celery",
+    "-A",
+    "tradeopt_tuning.worker:celery_app",
+    "worker",
+    "-Q",
+    "tuning,maintenance",
+    "--pool=threads",
+    "--concurrency=4",
+    "--loglevel=INFO",
+]
 EVALUATION_API_ARGV = [
     "uvicorn",
     "tradeopt_evaluation.app:create_app",

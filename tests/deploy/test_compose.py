@@ -24,6 +24,8 @@ from tests.deploy.support import (
     TRAINING_API_ARGV,
     TRAINING_SOFT_SHUTDOWN_MIN,
     TRAINING_WORKER_ARGV,
+    TUNING_API_ARGV,
+    TUNING_WORKER_ARGV,
     find_tool,
     known_settings,
     run,
@@ -65,13 +67,22 @@ TRAINING_COMMANDS = {
     "training-worker": TRAINING_WORKER_ARGV,
     "training-migrate": MIGRATE_ARGV,
 }
+TUNING_COMMANDS = {
+    "tuning-api": TUNING_API_ARGV,
+    "tuning-worker": TUNING_WORKER_ARGV,
+    "tuning-migrate": MIGRATE_ARGV,
+}
 EVALUATION_COMMANDS = {
     "evaluation-api": EVALUATION_API_ARGV,
     "evaluation-worker": EVALUATION_WORKER_ARGV,
     "evaluation-migrate": MIGRATE_ARGV,
 }
 #: The services built on the compute image (torch): service -> (processes, API port).
-ML_SERVICES = {"training": (TRAINING_COMMANDS, 8002), "evaluation": (EVALUATION_COMMANDS, 8004)}
+ML_SERVICES = {
+    "training": (TRAINING_COMMANDS, 8002),
+    "tuning": (TUNING_COMMANDS, 8003),
+    "evaluation": (EVALUATION_COMMANDS, 8004),
+}
 
 
 def test_ml_services_are_the_built_compute_services() -> None:
@@ -80,7 +91,7 @@ def test_ml_services_are_the_built_compute_services() -> None:
     assert set(ML_SERVICES) == {s.name for s in MANIFEST.built() if s.image == "compute"}
 
 
-APP_PROCESSES = [*DATA_COMMANDS, *TRAINING_COMMANDS, *EVALUATION_COMMANDS]
+APP_PROCESSES = [*DATA_COMMANDS, *TRAINING_COMMANDS, *TUNING_COMMANDS, *EVALUATION_COMMANDS]
 
 
 @pytest.fixture(scope="module")

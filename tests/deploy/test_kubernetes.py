@@ -27,6 +27,8 @@ from tests.deploy.support import (
     TRAINING_API_ARGV,
     TRAINING_SOFT_SHUTDOWN_MIN,
     TRAINING_WORKER_ARGV,
+    TUNING_API_ARGV,
+    TUNING_WORKER_ARGV,
     known_settings,
 )
 from tradeopt_common.config import CommonSettings
@@ -347,6 +349,7 @@ def test_data_service_commands(variants: dict[str, Objects], variant: str) -> No
 #: The services on the compute image: service -> (API argv, worker argv).
 ML_SERVICES = {
     "training": (TRAINING_API_ARGV, TRAINING_WORKER_ARGV),
+    "tuning": (TUNING_API_ARGV, TUNING_WORKER_ARGV),
     "evaluation": (EVALUATION_API_ARGV, EVALUATION_WORKER_ARGV),
 }
 

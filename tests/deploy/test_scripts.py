@@ -61,6 +61,7 @@ def test_images_target_builds_every_image_with_one_tag() -> None:
         "ghcr.io/acme/trading-optimization-compute:1.2.3",
         "ghcr.io/acme/trading-optimization-data:1.2.3",
         "ghcr.io/acme/trading-optimization-training:1.2.3",
+        "ghcr.io/acme/trading-optimization-tuning:1.2.3",
         "ghcr.io/acme/trading-optimization-evaluation:1.2.3",
         "ghcr.io/acme/trading-optimization-gateway:1.2.3",
         "ghcr.io/acme/trading-optimization-cli:1.2.3",
@@ -71,11 +72,14 @@ def test_images_target_builds_every_image_with_one_tag() -> None:
     training = builds[3]
     assert "--build-arg SERVICE=training --build-arg SERVICE_PORT=8002" in training
     assert "--build-arg BASE_IMAGE=ghcr.io/acme/trading-optimization-compute:1.2.3" in training
-    evaluation = builds[4]
+    tuning = builds[4]
+    assert "--build-arg SERVICE=tuning --build-arg SERVICE_PORT=8003" in tuning
+    assert "--build-arg BASE_IMAGE=ghcr.io/acme/trading-optimization-compute:1.2.3" in tuning
+    evaluation = builds[5]
     assert "--build-arg SERVICE=evaluation --build-arg SERVICE_PORT=8004" in evaluation
     assert "--build-arg BASE_IMAGE=ghcr.io/acme/trading-optimization-compute:1.2.3" in evaluation
     # the CLI runs every service in-process, training included: it needs torch too
-    assert "--build-arg BASE_IMAGE=ghcr.io/acme/trading-optimization-compute:1.2.3" in builds[6]
+    assert "--build-arg BASE_IMAGE=ghcr.io/acme/trading-optimization-compute:1.2.3" in builds[7]
     data = builds[2]
     assert "-f docker/service.Dockerfile" in data
     assert "--build-arg SERVICE=data --build-arg SERVICE_PORT=8001" in data
@@ -102,6 +106,7 @@ def test_ml_services_build_on_compute() -> None:
         "trading-optimization-compute:2-cu128",
         "trading-optimization-data:2",
         "trading-optimization-training:2-cu128",
+        "trading-optimization-tuning:2-cu128",
         "trading-optimization-evaluation:2-cu128",
         "trading-optimization-gateway:2",
         "trading-optimization-cli:2-cu128",

@@ -17,6 +17,7 @@ async def run_job(client: httpx.AsyncClient, job_id: str) -> dict:
     import tradeopt_data.jobs  # noqa: F401 - registers the job bodies
     import tradeopt_evaluation.jobs  # noqa: F401
     import tradeopt_training.jobs  # noqa: F401
+    import tradeopt_tuning.jobs  # noqa: F401
     from tradeopt_common.jobs.runner import JOB_FUNCTIONS, execute_job, run_end_hook
 
     job = (await client.get(f"/api/v1/jobs/{job_id}")).json()

@@ -20,6 +20,7 @@ def _import_all_models() -> None:
     import tradeopt_data.models  # noqa: F401
     import tradeopt_evaluation.models  # noqa: F401
     import tradeopt_training.models  # noqa: F401
+    import tradeopt_tuning.models  # noqa: F401
 
 
 @pytest.mark.integration
@@ -31,7 +32,13 @@ def test_migrations_reach_head_and_match_models(backend, request, tmp_path):
         url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
     upgrade(url)
     upgrade(url)  # idempotent
-    heads = {"core": "0004", "data": "0001", "training": "0001", "evaluation": "0001"}
+    heads = {
+        "core": "0004",
+        "data": "0001",
+        "training": "0001",
+        "tuning": "0001",
+        "evaluation": "0001",
+    }
     assert current(url) == {t.name: heads[t.name] for t in discover_trees()}
     _import_all_models()
 

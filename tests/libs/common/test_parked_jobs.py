@@ -1,7 +1,8 @@
 """Parked parent jobs against real PostgreSQL (and SQLite for the embedded mode): park, wake by
 the last child, no lost wake-up when the last child ends while the parent parks (both orders,
-with real concurrent transactions), the reaper's wake, the cancel cascade, duplicate delivery of a
-wake-up, attempts not consumed by wake-ups, and ``InlineDispatcher`` resuming a parent."""
+with real concurrent transactions), waking on any awaited child (``wake="any"``), the reaper's
+wake, the cancel cascade, duplicate delivery of a wake-up, attempts not consumed by wake-ups, and
+``InlineDispatcher`` resuming a parent."""
 
 from __future__ import annotations
 
@@ -256,6 +257,121 @@ async def test_a_failed_parent_cancels_its_active_children(db):
 
 
 # ---------------------------------------------------------------------------------------------
+# wake="any": woken when one awaited child ends (a study keeping `parallelism` trials running)
+
+
+async def _park_any(db: Database, job_id: uuid.UUID, worker: str, children: list[uuid.UUID]):
+    async with db.unit_of_work() as s:
+        return await jobs.park(s, job_id, worker, children=children, state={"step": 3}, wake="any")
+
+
+async def test_wake_any_wakes_the_parent_when_the_first_child_ends(db):
+    d = RecordingDispatcher()
+    parent, (a, b) = await _family(db, d)
+    assert await _park_any(db, parent.id, "pw", [a.id, b.id]) is jobs.ParkOutcome.PARKED
+    await _claim(db, a.id, "cw")
+    await _end(db, d, a.id, "cw")
+    woken = await _get(db, parent.id)
+    assert woken.status == JobStatus.QUEUED and woken.wakeups == 1
+    assert "1 of 2 still active" in woken.message
+    assert d.ids(PARENT) == [str(parent.id)] * 2
+    # b is still running; the woken parent parks on it again and b's end wakes it again
+    await _claim(db, parent.id, "pw2")
+    assert await _park_any(db, parent.id, "pw2", [b.id]) is jobs.ParkOutcome.PARKED
+    await _claim(db, b.id, "cw")
+    await _end(db, d, b.id, "cw")
+    again = await _get(db, parent.id)
+    assert again.status == JobStatus.QUEUED and again.wakeups == 2
+
+
+async def test_wake_any_ignores_the_end_of_a_child_it_does_not_wait_on(db):
+    d = RecordingDispatcher()
+    parent, (a, b, c) = await _family(db, d, 3)
+    assert await _park_any(db, parent.id, "pw", [b.id, c.id]) is jobs.ParkOutcome.PARKED
+    await _claim(db, a.id, "cw")
+    await _end(db, d, a.id, "cw")  # a child, but not one of those awaited
+    assert (await _get(db, parent.id)).status == JobStatus.WAITING
+    await _claim(db, c.id, "cw")
+    await _end(db, d, c.id, "cw")
+    assert (await _get(db, parent.id)).status == JobStatus.QUEUED
+
+
+async def test_wake_any_does_not_park_when_an_awaited_child_already_ended(db):
+    d = RecordingDispatcher()
+    parent, (a, b) = await _family(db, d)
+    await _claim(db, a.id, "cw")
+    await _end(db, d, a.id, "cw")
+    assert await _park_any(db, parent.id, "pw", [a.id, b.id]) is jobs.ParkOutcome.RESUME
+    job = await _get(db, parent.id)
+    assert job.status == JobStatus.RUNNING and job.worker == "pw"
+    # ...whereas wake="all" would park on the still-active b
+    assert await _park(db, parent.id, "pw", [a.id, b.id]) is jobs.ParkOutcome.PARKED
+
+
+async def test_wake_any_no_lost_wakeup_when_a_child_ends_while_the_park_is_uncommitted(db):
+    d = RecordingDispatcher()
+    parent, (a, b) = await _family(db, d)
+    await _claim(db, a.id, "cw")
+    async with db.sessionmaker() as park_tx:
+        outcome = await jobs.park(
+            park_tx, parent.id, "pw", children=[a.id, b.id], state={}, wake="any"
+        )
+        assert outcome is jobs.ParkOutcome.PARKED
+        ending = asyncio.create_task(_end(db, d, a.id, "cw"))
+        await asyncio.sleep(0.5)
+        assert not ending.done()  # blocked behind the park
+        await park_tx.commit()
+    await asyncio.wait_for(ending, 10)
+    assert (await _get(db, parent.id)).status == JobStatus.QUEUED
+
+
+async def test_wake_any_two_children_ending_at_once_wake_the_parent_exactly_once(db):
+    d = RecordingDispatcher()
+    parent, (a, b, c) = await _family(db, d, 3)
+    assert await _park_any(db, parent.id, "pw", [a.id, b.id, c.id]) is jobs.ParkOutcome.PARKED
+    await _claim(db, a.id, "w1")
+    await _claim(db, b.id, "w2")
+    await asyncio.gather(_end(db, d, a.id, "w1"), _end(db, d, b.id, "w2"))
+    woken = await _get(db, parent.id)
+    assert woken.status == JobStatus.QUEUED and woken.wakeups == 1
+    assert d.ids(PARENT).count(str(parent.id)) == 2
+
+
+async def test_the_reaper_wakes_a_wake_any_parent_whose_wakeup_was_lost(db):
+    d = RecordingDispatcher()
+    parent, (a, b) = await _family(db, d)
+    assert await _park_any(db, parent.id, "pw", [a.id, b.id]) is jobs.ParkOutcome.PARKED
+    await _claim(db, a.id, "cw")
+    async with db.unit_of_work() as s:  # the child ends but its process dies before the wake
+        assert await jobs.finish(s, a.id, "cw", JobStatus.SUCCEEDED)
+    reap = dict(
+        stale_after=timedelta(hours=2),
+        requeue_after=timedelta(hours=2),
+        in_broker={str(b.id)},
+        now=utcnow() + timedelta(hours=1),
+        dispatcher=d,
+    )
+    async with db.unit_of_work() as s:
+        report = await jobs.reap(s, **reap)
+    assert [j.id for j in report.woken] == [parent.id]  # although b is still queued
+    assert (await _get(db, parent.id)).status == JobStatus.QUEUED
+    await _claim(db, parent.id, "pw2")
+    assert await _park_any(db, parent.id, "pw2", [b.id]) is jobs.ParkOutcome.PARKED
+    async with db.unit_of_work() as s:
+        report = await jobs.reap(s, **reap)
+    assert report.woken == []  # b is active: nothing to wake
+    assert (await _get(db, parent.id)).status == JobStatus.WAITING
+
+
+async def test_park_refuses_an_unknown_wake_mode(db):
+    d = RecordingDispatcher()
+    parent, (a,) = await _family(db, d, 1)
+    async with db.unit_of_work() as s:
+        with pytest.raises(ValueError, match="wake must be"):
+            await jobs.park(s, parent.id, "pw", children=[a.id], state={}, wake="some")
+
+
+# ---------------------------------------------------------------------------------------------
 # the runner: JobContext.start_child / wait_for / state, duplicate deliveries, attempts
 
 
@@ -344,6 +460,39 @@ def test_inline_dispatcher_resumes_parents_on_sqlite(tmp_path):
         JOB_FUNCTIONS.pop(PARENT, None)
         JOB_FUNCTIONS.pop(CHILD, None)
         rt.close()
+
+
+def _pool_body(ctx: JobContext) -> dict[str, Any]:
+    """Keeps at most two children running until four have run (a study's ``parallelism``)."""
+    started = list(ctx.state.get("started", []))
+    ended = [str(c.id) for c in ctx.children() if c.ended]
+    CALLS.setdefault(str(ctx.job_id), []).append(len(ended))
+    while len(started) < 4 and len(started) - len(ended) < 2:
+        child = ctx.start_child(CHILD, key=f"k{len(started)}", params={"i": len(started)})
+        started.append(str(child))
+    active = [j for j in started if j not in ended]
+    if active:
+        ctx.wait_for(active, state={"started": started}, wake="any")
+    return {"ended": len(ended)}
+
+
+def test_wait_for_any_keeps_a_pool_of_children_running(runtime):
+    d = RecordingDispatcher()
+    parent = runtime.run(_create(runtime.db, d, max_attempts=1))
+    pid, ran = str(parent.id), set()
+    assert execute_job(pid, _pool_body, runtime=runtime, dispatcher=d) == JobStatus.WAITING
+    for wake in range(1, 4):
+        pending = [j for j in d.ids(CHILD) if j not in ran]
+        assert len(pending) == 2  # never more than two at once
+        ran.add(pending[0])
+        assert execute_job(pending[0], _child_body, runtime=runtime, dispatcher=d) == "succeeded"
+        assert d.ids(PARENT).count(pid) == 1 + wake  # woken by that one child's end
+        assert execute_job(pid, _pool_body, runtime=runtime, dispatcher=d) == JobStatus.WAITING
+    _run_all_children(runtime, d, ran)
+    assert execute_job(pid, _pool_body, runtime=runtime, dispatcher=d) == JobStatus.SUCCEEDED
+    job = runtime.run(_get(runtime.db, parent.id))
+    assert job.result == {"ended": 4} and job.wakeups == 4 and job.attempts == 1
+    assert CALLS[pid] == [0, 1, 2, 3, 4]
 
 
 # ---------------------------------------------------------------------------------------------

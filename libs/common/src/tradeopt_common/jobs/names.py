@@ -25,6 +25,7 @@ class TaskName(StrEnum):
     DATA_INGEST_BARS = "data.ingest_bars"
     DATA_BUILD_FEATURES = "data.build_features"
     TRAINING_TRAIN_RUN = "training.train_run"
+    TUNING_RUN_STUDY = "tuning.run_study"
     EVALUATION_EVALUATE = "evaluation.evaluate"
     EVALUATION_WALK_FORWARD = "evaluation.walk_forward"
     JOBS_REAP_STALE = "jobs.reap_stale"

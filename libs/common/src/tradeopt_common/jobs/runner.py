@@ -29,6 +29,10 @@ checkpoint::
         children = ctx.children()                          # step 2: every child has ended
         return {"ok": sum(c.status == "succeeded" for c in children)}
 
+``ctx.wait_for(ids, wake="any")`` wakes the job as soon as one of ``ids`` has ended instead of
+all of them (a pool of children kept ``n`` wide: the tuning study's ``parallelism``); the woken
+function starts the next children and parks again on those still running.
+
 Children of another service's resource are created through that service's API (which returns
 their ``job_id``) and adopted by ``wait_for``. If every child already ended when the job parks,
 it does not park: the function is called again at once in the same worker. ``InlineDispatcher``
@@ -92,13 +96,15 @@ class JobParked(Exception):
         state: dict[str, Any],
         progress: tuple[float | None, float | None],
         message: str | None,
+        wake: jobs.WakeOn = "all",
     ) -> None:
-        super().__init__(f"waiting for {len(children)} child jobs")
-        self.children, self.state, self.progress, self.message = (
+        super().__init__(f"waiting for {wake} of {len(children)} child jobs")
+        self.children, self.state, self.progress, self.message, self.wake = (
             children,
             state,
             progress,
             message,
+            wake,
         )
 
 
@@ -196,8 +202,10 @@ class JobContext:
         state: dict[str, Any] | None = None,
         progress: tuple[float, float] | None = None,
         message: str | None = None,
+        wake: jobs.WakeOn = "all",
     ) -> NoReturn:
-        """Park until every child has ended, then run the job function again with ``state``.
+        """Park until every child has ended (``wake="any"``: until any of ``child_job_ids`` has
+        ended), then run the job function again with ``state``.
 
         ``child_job_ids`` are adopted as children if they have no parent yet (jobs created over
         another service's API). ``progress=(a, b)``: the job shows ``a`` when it parks and moves
@@ -206,7 +214,7 @@ class JobContext:
         self.check()
         ids = [c if isinstance(c, uuid.UUID) else uuid.UUID(str(c)) for c in child_job_ids]
         span = progress or (None, None)
-        raise JobParked(ids, dict(state if state is not None else self.state), span, message)
+        raise JobParked(ids, dict(state if state is not None else self.state), span, message, wake)
 
     def run(self, coro: Awaitable[T]) -> T:
         """Run a coroutine (e.g. a service call) on the runtime loop."""
@@ -385,6 +393,7 @@ async def _park(session: AsyncSession, ctx: JobContext, parked: JobParked) -> jo
         progress=lo,
         progress_to=hi,
         message=parked.message,
+        wake=parked.wake,
     )
 
 

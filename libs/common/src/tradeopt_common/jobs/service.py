@@ -15,8 +15,10 @@ A job can start child jobs (its own queue or another service's, also through tha
 API) and park in ``waiting``: ``running → waiting`` (:func:`park`) holds no worker and has no
 heartbeat, so the reaper never takes it for dead. ``waiting → queued`` (:func:`wake_if_done`)
 happens in the transaction that ends its **last** active child (any end: succeeded, failed,
-canceled, reaped); the parent is published after commit and its job function runs again from the
-``state`` it recorded when it parked. A wake-up is not an attempt: ``attempts`` goes back by one so
+canceled, reaped) — or, for a job parked with ``wake="any"``, the transaction that ends **any**
+of the children it parked on (a study that keeps ``parallelism`` trials running); the parent is
+published after commit and its job function runs again from the ``state`` it recorded when it
+parked. A wake-up is not an attempt: ``attempts`` goes back by one so
 the next claim counts the same attempt again.
 
 No lost wake-up: every path that may wake a parent changes child rows before it locks the parent
@@ -25,8 +27,9 @@ adopts its children first, then moves the parent to ``waiting`` (taking its row 
 active children in the same transaction — if none is left it does not park (the runner runs the
 job function again at once). Whichever of "last child ends" and "parent parks" commits second sees
 the other's effect. Children are always locked before their parent (also by a cancel cascade), so
-the two paths cannot deadlock. The reaper also wakes waiting parents whose children have all ended
-(a lost message, a crash between commit and publish).
+the two paths cannot deadlock. The reaper also wakes waiting parents whose children have all ended,
+or (``wake="any"``) one of whose awaited children ended (a lost message, a crash between commit
+and publish).
 
 Cancel works on queued, running and waiting jobs and cascades to active children first; a
 parent that ends ``failed`` cancels its active children too.
@@ -39,7 +42,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,6 +61,9 @@ from tradeopt_common.jobs.resources import apply_job_status
 
 #: Key of ``job.state`` reserved for the parked parent's progress span while it waits.
 WAIT_KEY = "_wait"
+
+#: When a parked parent wakes: once ``all`` its children ended, or once ``any`` awaited one did.
+WakeOn = Literal["all", "any"]
 
 
 async def create_job(
@@ -412,15 +418,21 @@ async def park(
     progress: float | None = None,
     progress_to: float | None = None,
     message: str | None = None,
+    wake: WakeOn = "all",
 ) -> ParkOutcome:
     """Park a running job on its children (see the module docstring for why it is race-free).
 
     ``children`` are adopted (their ``parent_id`` set) when they have no parent yet, e.g. jobs
     another service created over HTTP; a child of another parent is a ``ValueError``. ``state``
     is the checkpoint the job function gets back when it runs again. While waiting, the job's
-    progress moves from ``progress`` towards ``progress_to`` as its children end.
+    progress moves from ``progress`` towards ``progress_to`` as its children end. ``wake="all"``
+    wakes it when every child has ended; ``wake="any"`` as soon as one of ``children`` has ended
+    (if one already has, it does not park).
     """
-    for child_id in sorted(set(children)):
+    awaited = sorted(set(children))
+    if wake not in ("all", "any"):
+        raise ValueError(f"wake must be 'all' or 'any', got {wake!r}")
+    for child_id in awaited:
         adopted = await session.execute(
             update(Job)
             .where(Job.id == child_id, (Job.parent_id.is_(None)) | (Job.parent_id == job_id))
@@ -437,7 +449,14 @@ async def park(
         "worker": None,
         "heartbeat_at": None,
         "updated_at": now,
-        "state": {**state, WAIT_KEY: {"from": progress, "to": progress_to}},
+        "state": {
+            **state,
+            WAIT_KEY: {
+                "from": progress,
+                "to": progress_to,
+                **({"wake": "any", "on": [str(c) for c in awaited]} if wake == "any" else {}),
+            },
+        },
         "message": (message or "waiting for child jobs")[:2000],
     }
     if progress is not None:
@@ -460,7 +479,11 @@ async def park(
         return ParkOutcome.LOST
     # We hold the parent's row lock now: a child ending from here on waits for our commit and
     # then finds the parent waiting; one that ended before is visible to this count.
-    if await _active_children(session, job_id) == 0:
+    if wake == "any":
+        ready = await _active_among(session, job_id, awaited) < len(awaited)
+    else:
+        ready = await _active_children(session, job_id) == 0
+    if ready:
         await session.execute(
             update(Job)
             .where(Job.id == job_id)
@@ -483,11 +506,37 @@ async def _active_children(session: AsyncSession, parent_id: uuid.UUID) -> int:
     )
 
 
+async def _active_among(session: AsyncSession, parent_id: uuid.UUID, ids: list[uuid.UUID]) -> int:
+    if not ids:
+        return 0
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(Job)
+            .where(
+                Job.parent_id == parent_id,
+                Job.id.in_(ids),
+                Job.status.in_(ACTIVE_STATUSES),
+            )
+        )
+        or 0
+    )
+
+
+def _wake_any_on(job: Job) -> list[uuid.UUID] | None:
+    """The children a job parked with ``wake="any"`` waits on (``None``: it waits for all)."""
+    span = (job.state or {}).get(WAIT_KEY) or {}
+    if span.get("wake") != "any":
+        return None
+    return [uuid.UUID(c) for c in span.get("on") or []]
+
+
 async def wake_if_done(session: AsyncSession, parent_id: uuid.UUID) -> Job | None:
-    """Re-enqueue a ``waiting`` parent whose children have all ended (``waiting → queued``, one
-    more wake-up, the parked attempt given back). Returns the woken parent — the caller
-    publishes it after commit — or ``None`` (not waiting, or children still active; then only
-    its progress moves). Locks the parent row: call after the child's own change.
+    """Re-enqueue a ``waiting`` parent whose children have all ended — or, when it parked with
+    ``wake="any"``, one of whose awaited children has ended (``waiting → queued``, one more
+    wake-up, the parked attempt given back). Returns the woken parent — the caller publishes it
+    after commit — or ``None`` (not waiting, or children still active; then only its progress
+    moves). Locks the parent row: call after the child's own change.
     """
     parent = (
         await session.execute(
@@ -511,7 +560,11 @@ async def wake_if_done(session: AsyncSession, parent_id: uuid.UUID) -> Job | Non
     total = sum(counts.values())
     active = sum(n for s, n in counts.items() if s in ACTIVE_STATUSES)
     now = utcnow()
-    if active:
+    awaited = _wake_any_on(parent)
+    any_ended = awaited is not None and await _active_among(session, parent_id, awaited) < len(
+        awaited
+    )
+    if active and not any_ended:
         span = (parent.state or {}).get(WAIT_KEY) or {}
         lo, hi = span.get("from"), span.get("to")
         values: dict[str, Any] = {
@@ -533,7 +586,9 @@ async def wake_if_done(session: AsyncSession, parent_id: uuid.UUID) -> Job | Non
             if session.get_bind().dialect.name == "postgresql"
             else func.max(Job.attempts - 1, 0),
             wakeups=Job.wakeups + 1,
-            message=f"woken: all {total} child jobs ended",
+            message=f"woken: all {total} child jobs ended"
+            if not active
+            else f"woken: a child job ended ({active} of {total} still active)",
         )
         .returning(Job.id)
     )
@@ -731,7 +786,12 @@ async def reap(
             )
         )
     ).all()
-    for parent_id in orphaned:
+    parked_on_any = [
+        job.id
+        for job in (await session.scalars(select(Job).where(Job.status == JobStatus.WAITING))).all()
+        if _wake_any_on(job) is not None and job.id not in set(orphaned)
+    ]
+    for parent_id in [*orphaned, *parked_on_any]:
         parent = await wake_if_done(session, parent_id)
         if parent is not None:
             report.woken.append(parent)

@@ -1,0 +1,1 @@
+"""tradeopt tuning service: Optuna studies whose trials are ordinary training runs."""

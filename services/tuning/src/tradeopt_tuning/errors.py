@@ -1,0 +1,15 @@
+"""Errors of the tuning service."""
+
+from tradeopt_common.errors import Conflict, NotFound
+
+
+class StudyNotFound(NotFound):
+    """No study with that id."""
+
+    code, title = "study-not-found", "Study not found"
+
+
+class StudyStateConflict(Conflict):
+    """The study is not in a state that allows this (resume a running study, …)."""
+
+    code, title = "study-state-conflict", "Study state conflict"

@@ -1,0 +1,344 @@
+"""The body of the tuning service's job, registered by kind for the worker's Celery task
+(:mod:`tradeopt_tuning.tasks`) and in-process runs. It touches our database only through
+:mod:`tradeopt_tuning.service`, the training service only through its API, and Optuna through
+its storage (:mod:`tradeopt_tuning.storage`), which holds the sampler's state.
+
+``tuning.run_study`` is a parked parent job that keeps up to ``parallelism`` trials training. Each
+run of the function is one idempotent step:
+
+1. **Record ended trials.** For every trial row still ``running`` whose run's job has ended: a
+   succeeded run's objective (:func:`tradeopt_ml.tuning.objective_value` of its validation
+   metrics) is told to Optuna as ``COMPLETE``; a failed or canceled run, or one without the
+   metric, is ``FAIL`` with its error (the study goes on). Optuna trials left ``RUNNING`` with no
+   running row (a crash between ask and record, or a canceled study being resumed) are told
+   ``FAIL``.
+2. **Ask and start.** While fewer than ``parallelism`` trials run and ``complete + running <
+   n_trials``: ask Optuna (the sampler seeded from the study's seed and the trial number, so the
+   same seed and history give the same parameters), record the trial row, then create its run
+   with ``POST /api/v1/runs`` tagged ``study_id``/``trial_number`` and ``Idempotency-Key:
+   study-{id}-trial-{n}`` (a retried step finds the run it started). Sampled values that break a
+   rule between hyperparameters (PPO's batch size must divide the rollout) are ``PRUNED``.
+3. **Park** on the running runs' jobs with ``ctx.wait_for(ids, wake="any")``: the study is
+   ``waiting``, holds no worker, and is woken as soon as one trial's run ends.
+4. **Finish** once ``n_trials`` trials are complete and none runs: record the study outcome on
+   every complete trial's model (``PUT /api/v1/models/{id}/study`` with the true number of
+   complete trials and the variance of their validation Sharpe ratios, the deflated Sharpe
+   ratio's inputs) and the best trial on the study.
+
+Canceling the study's job cancels the adopted run jobs (cascade); runs created in a step that
+had not parked yet are canceled here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tradeopt_common.errors import ValidationFailed
+from tradeopt_common.jobs.models import TERMINAL_STATUSES, JobStatus
+from tradeopt_common.jobs.names import TaskName
+from tradeopt_common.jobs.runner import JobCanceled, JobContext, job_function
+from tradeopt_common.logging import get_logger
+from tradeopt_ml.agents.registry import validate_hyperparams
+from tradeopt_ml.tuning import (
+    Objective,
+    ObjectiveUnavailable,
+    make_pruner,
+    make_sampler,
+    objective_value,
+    parse_search_space,
+    to_hyperparams,
+    to_optuna,
+)
+from tradeopt_tuning import service
+from tradeopt_tuning.config import TuningSettings, get_tuning_settings
+from tradeopt_tuning.models import Study, Trial, TrialState
+from tradeopt_tuning.service import StudyUpdate, TrialEnd
+from tradeopt_tuning.storage import get_storage, study_name
+from tradeopt_tuning.training_client import TrainingClient, TrainingRefused
+
+if TYPE_CHECKING:
+    import optuna
+
+log = get_logger(__name__)
+
+
+def trial_run_body(study: Study, number: int, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``POST /api/v1/runs`` body of trial ``number`` with its sampled ``params``."""
+    request = study.request
+    body: dict[str, Any] = {
+        "dataset_id": str(study.dataset_id),
+        "algorithm": study.algorithm,
+        "total_timesteps": study.timesteps_per_trial,
+        "seed": study.seed,
+        "n_envs": request.get("n_envs", 1),
+        "env": request.get("env") or {},
+        "split": request.get("split") or {},
+        "hyperparams": {**(request.get("hyperparams") or {}), **to_hyperparams(params)},
+        "study_id": str(study.id),
+        "trial_number": number,
+    }
+    for key in ("symbols", "eval_every"):
+        if request.get(key) is not None:
+            body[key] = request[key]
+    return body
+
+
+def load_optuna_study(settings: TuningSettings, study: Study) -> optuna.Study:
+    """The study's Optuna study in its storage (created on the first step)."""
+    import optuna
+
+    objective = Objective.model_validate(study.objective)
+    return optuna.create_study(
+        storage=get_storage(settings.optuna_url()),
+        study_name=study_name(study.id),
+        direction=objective.direction,
+        sampler=make_sampler(study.sampler, study.seed),
+        pruner=make_pruner(study.pruner),
+        load_if_exists=True,
+    )
+
+
+def _sampler_for(study: Study, number: int) -> optuna.samplers.BaseSampler:
+    # Every step builds its sampler afresh, so it is seeded per trial: the same seed and the
+    # same history give the same parameters, and each trial draws its own. QMC keeps one seed
+    # (its scramble) and indexes its sequence by the trial number itself.
+    seed = study.seed if study.sampler == "qmc" else study.seed * 1_000_003 + number
+    return make_sampler(study.sampler, seed, n_startup_trials=min(10, study.n_trials))
+
+
+def _tell(opt: optuna.Study, number: int, state: TrialState, value: float | None) -> None:
+    """Tell Optuna a trial's end once (a repeated step finds it told already)."""
+    import optuna
+
+    frozen = opt.get_trials(deepcopy=False)[number]
+    if frozen.state != optuna.trial.TrialState.RUNNING:
+        return
+    if state == TrialState.COMPLETE:
+        opt.tell(number, value)
+    elif state == TrialState.PRUNED:
+        opt.tell(number, state=optuna.trial.TrialState.PRUNED)
+    else:
+        opt.tell(number, state=optuna.trial.TrialState.FAIL)
+
+
+def _run_end(
+    ctx: JobContext, client: TrainingClient, trial: Trial, objective: Objective
+) -> TrialEnd | None:
+    """How the trial's run ended, or ``None`` while its job is active."""
+    run_job_id, run_id = trial.run_job_id, trial.run_id
+    assert run_job_id is not None, "a trial without a run has not ended"
+    job = ctx.db(lambda s: service.get_job_status(s, run_job_id))
+    if job.status not in TERMINAL_STATUSES:
+        return None
+    if job.status != JobStatus.SUCCEEDED:
+        return TrialEnd(
+            TrialState.FAIL, error=f"run {run_id} {job.status}: {job.error or job.message}"
+        )
+    run = client.get_run(str(run_id))
+    model_id = uuid.UUID(run["model_id"]) if run.get("model_id") else None
+    metrics = run.get("metrics") or {}
+    try:
+        value = objective_value(metrics, objective)
+    except ObjectiveUnavailable as exc:
+        return TrialEnd(TrialState.FAIL, model_id=model_id, error=str(exc))
+    validation = metrics.get("validation") or {}
+    return TrialEnd(TrialState.COMPLETE, value=value, model_id=model_id, metrics=validation)
+
+
+def _record_ended(
+    ctx: JobContext, client: TrainingClient, study: Study, opt: optuna.Study
+) -> list[Trial]:
+    """Step 1 (see the module docstring). Returns the trials still running."""
+    import optuna
+
+    objective = Objective.model_validate(study.objective)
+    rows = list(ctx.db(lambda s: service.list_trials(s, study.id)))
+    running: list[Trial] = []
+    for trial in rows:
+        if trial.state != TrialState.RUNNING:
+            continue
+        end = _run_end(ctx, client, trial, objective) if trial.run_job_id else None
+        if end is None:
+            running.append(trial)
+            continue
+        _tell(opt, trial.number, end.state, end.value)
+        ctx.db(lambda s, t=trial, e=end: service.end_trial(s, t.id, e))  # type: ignore[misc]
+        log.info(
+            "trial.ended",
+            study_id=str(study.id),
+            number=trial.number,
+            state=end.state,
+            value=end.value,
+            error=end.error,
+        )
+    live = {t.number for t in running}
+    for frozen in opt.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if frozen.number not in live:
+            opt.tell(frozen.number, state=optuna.trial.TrialState.FAIL)
+    return running
+
+
+def _start_run(ctx: JobContext, client: TrainingClient, study: Study, trial: Trial) -> Trial:
+    """Create (once) the training run of a recorded trial and link it."""
+    body = trial_run_body(study, trial.number, trial.params)
+    try:
+        run = client.create_run(body, f"study-{study.id}-trial-{trial.number}")
+    except TrainingRefused as exc:
+        # The same request with other values of the searched hyperparameters: a request the
+        # training service refuses is the study's problem, not the trial's.
+        raise ValidationFailed(f"trial {trial.number}: {exc.detail}") from exc
+    run_id, job_id = uuid.UUID(run["id"]), uuid.UUID(run["job_id"])
+    ctx.db(lambda s: service.set_trial_run(s, trial.id, run_id, job_id))
+    trial.run_id, trial.run_job_id = run_id, job_id
+    return trial
+
+
+def _ask(ctx: JobContext, study: Study, opt: optuna.Study) -> Trial | None:
+    """Ask Optuna for the next trial and record it; ``None`` when its values are invalid
+    together (told ``PRUNED``, recorded as such).
+    """
+    space = parse_search_space(study.algorithm, study.search_space)
+    number = len(opt.get_trials(deepcopy=False))
+    opt.sampler = _sampler_for(study, number)
+    asked = opt.ask(to_optuna(space))
+    assert asked.number == number
+    params = dict(asked.params)
+    trial = ctx.db(lambda s: service.add_trial(s, study.id, number, params))
+    fixed = study.request.get("hyperparams") or {}
+    try:
+        validate_hyperparams(
+            study.algorithm,
+            {**fixed, **to_hyperparams(params)},
+            n_envs=study.request.get("n_envs", 1),
+        )
+    except ValueError as exc:
+        _tell(opt, number, TrialState.PRUNED, None)
+        end = TrialEnd(TrialState.PRUNED, error=f"invalid combination: {exc}")
+        ctx.db(lambda s: service.end_trial(s, trial.id, end))
+        return None
+    return trial
+
+
+def _outcome(study: Study, trials: list[Trial], opt: optuna.Study) -> StudyUpdate:
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    failed = [t for t in trials if t.state in (TrialState.FAIL, TrialState.PRUNED)]
+    running = [t for t in trials if t.state == TrialState.RUNNING]
+    best: dict[str, Any] | None = None
+    best_model: uuid.UUID | None = None
+    if complete:
+        reverse = Objective.model_validate(study.objective).direction == "maximize"
+        sign = -1.0 if reverse else 1.0
+        top = min(complete, key=lambda t: (sign * (t.value or 0.0), t.number))
+        best = {
+            "number": top.number,
+            "params": top.params,
+            "value": top.value,
+            "model_id": str(top.model_id) if top.model_id else None,
+        }
+        best_model = top.model_id
+    return StudyUpdate(
+        n_complete=len(complete),
+        n_failed=len(failed),
+        n_running=len(running),
+        best_trial=best,
+        best_model_id=best_model,
+        progress=round(0.02 + 0.93 * len(complete) / study.n_trials, 4),
+    )
+
+
+def sharpe_variance(trials: list[Trial]) -> float:
+    """Variance (ddof 1) of the complete trials' validation Sharpe ratios (0 for fewer than two
+    or without values): the deflated Sharpe ratio's ``V[SR]``.
+    """
+    values = [
+        float(t.metrics["sharpe"])
+        for t in trials
+        if t.state == TrialState.COMPLETE and isinstance(t.metrics.get("sharpe"), int | float)
+    ]
+    if len(values) < 2:
+        return 0.0
+    variance = float(np.var(values, ddof=1))
+    return variance if np.isfinite(variance) else 0.0
+
+
+@job_function(TaskName.TUNING_RUN_STUDY)
+def run_study(
+    ctx: JobContext,
+    client: TrainingClient | None = None,
+    *,
+    settings: TuningSettings | None = None,
+) -> dict[str, Any]:
+    """Run a study (see the module docstring)."""
+    settings = settings or get_tuning_settings()
+    study_id = uuid.UUID(ctx.params["study_id"])
+    study = ctx.db(lambda s: service.get_study(s, study_id))
+    own_client = client is None
+    client = client or TrainingClient.from_settings(settings)
+    started: list[Trial] = []
+    try:
+        opt = load_optuna_study(settings, study)
+        running = _record_ended(ctx, client, study, opt)
+        for trial in running:
+            if trial.run_job_id is None:  # recorded, then the step stopped before its run
+                started.append(_start_run(ctx, client, study, trial))
+        trials = list(ctx.db(lambda s: service.list_trials(s, study_id)))
+        counts = _outcome(study, trials, opt)
+        while (
+            len(running) < study.parallelism
+            and counts["n_complete"] + len(running) < study.n_trials
+        ):
+            if counts["n_failed"] > settings.tuning_max_failed_trials:
+                raise ValidationFailed(
+                    f"{counts['n_failed']} trials failed (limit "
+                    f"{settings.tuning_max_failed_trials}); the last: "
+                    f"{next((t.error for t in reversed(trials) if t.error), 'unknown')}"
+                )
+            ctx.check()
+            trial = _ask(ctx, study, opt)
+            if trial is not None:
+                started.append(_start_run(ctx, client, study, trial))
+                running.append(trial)
+            trials = list(ctx.db(lambda s: service.list_trials(s, study_id)))
+            counts = _outcome(study, trials, opt)
+        ctx.db(lambda s: service.update_study(s, study_id, counts))
+        if running:
+            done = counts["n_complete"]
+            ctx.wait_for(
+                [t.run_job_id for t in running if t.run_job_id is not None],
+                state={},
+                wake="any",
+                progress=(counts["progress"], counts["progress"]),
+                message=f"{done}/{study.n_trials} trials complete, {len(running)} training",
+            )
+        ctx.progress(0.96, "recording the study outcome on the trials' models", force=True)
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        variance = sharpe_variance(trials)
+        for trial in complete:
+            if trial.model_id is not None:
+                client.record_study(
+                    str(trial.model_id),
+                    {
+                        "study_id": str(study_id),
+                        "trial_number": trial.number,
+                        "n_trials": len(complete),
+                        "trials_sharpe_variance": variance,
+                    },
+                )
+        best = counts["best_trial"]
+        log.info("study.finished", study_id=str(study_id), best=best, n_complete=len(complete))
+        return {
+            "study_id": str(study_id),
+            "n_complete": len(complete),
+            "best_trial": best,
+            "trials_sharpe_variance": variance,
+        }
+    except JobCanceled:
+        for trial in started:  # not adopted yet: the cascade does not reach them
+            client.cancel_run(str(trial.run_id))
+        raise
+    finally:
+        if own_client:
+            client.close()

@@ -1,0 +1,94 @@
+"""ORM of the tuning service (schema ``tuning``). Optuna's own tables live in its storage (see
+:mod:`tradeopt_tuning.storage`); these rows are what the API serves and what links each trial to
+its training run.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tradeopt_common.db.base import Base, IdMixin, TimestampMixin
+
+
+class StudyStatus(StrEnum):
+    """Lifecycle of a study; follows its job (``waiting``: parked while trials train)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    WAITING = "waiting"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class TrialState(StrEnum):
+    """A trial's state (Optuna's, lower case)."""
+
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAIL = "fail"
+    PRUNED = "pruned"
+
+
+class Study(IdMixin, TimestampMixin, Base):
+    """A hyperparameter study: ``n_trials`` training runs sampled by Optuna, ``parallelism`` at a
+    time, ranked by a validation metric.
+    """
+
+    __tablename__ = "study"
+    __table_args__ = {"schema": "tuning"}
+
+    status: Mapped[str] = mapped_column(String(16), default=StudyStatus.QUEUED, index=True)
+    dataset_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    n_trials: Mapped[int] = mapped_column()
+    parallelism: Mapped[int] = mapped_column()
+    timesteps_per_trial: Mapped[int] = mapped_column()
+    objective: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    seed: Mapped[int] = mapped_column()
+    sampler: Mapped[str] = mapped_column(String(32))
+    pruner: Mapped[str] = mapped_column(String(32))
+    search_space: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    request: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    progress: Mapped[float] = mapped_column(default=0.0)
+    n_complete: Mapped[int] = mapped_column(default=0)
+    n_failed: Mapped[int] = mapped_column(default=0)
+    n_running: Mapped[int] = mapped_column(default=0)
+    best_trial: Mapped[dict[str, Any] | None] = mapped_column()
+    best_model_id: Mapped[uuid.UUID | None] = mapped_column()
+    job_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class Trial(IdMixin, Base):
+    """One trial of a study and the training run that evaluates it."""
+
+    __tablename__ = "trial"
+    __table_args__ = (
+        UniqueConstraint("study_id", "number"),
+        {"schema": "tuning"},
+    )
+
+    study_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tuning.study.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column()
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(16), default=TrialState.RUNNING)
+    value: Mapped[float | None] = mapped_column()
+    run_id: Mapped[uuid.UUID | None] = mapped_column()
+    run_job_id: Mapped[uuid.UUID | None] = mapped_column()
+    model_id: Mapped[uuid.UUID | None] = mapped_column()
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()

@@ -1,0 +1,7 @@
+"""HTTP routes of the tuning service."""
+
+from tradeopt_tuning.routes.studies import router as studies_router
+
+routers = [studies_router]
+
+__all__ = ["routers"]

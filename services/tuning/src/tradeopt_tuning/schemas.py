@@ -1,0 +1,156 @@
+"""Request and response models of the tuning service."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from tradeopt_ml.tuning import Objective
+
+Algorithm = Literal["ppo", "a2c", "dqn", "sac", "td3"]
+SamplerName = Literal["tpe", "random", "cmaes", "qmc", "gp", "nsga2"]
+PrunerName = Literal["median", "successive_halving", "hyperband", "none"]
+
+
+class StudyCreate(BaseModel):
+    """``POST /api/v1/studies`` (DESIGN §3.1). Each trial is a ``POST /api/v1/runs`` of
+    ``algorithm`` on ``dataset_id`` with ``env``, ``split``, ``symbols``, ``n_envs``, the fixed
+    ``hyperparams`` and the trial's sampled values, trained for ``timesteps_per_trial``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset_id: uuid.UUID
+    algorithm: Algorithm = "ppo"
+    n_trials: int = Field(20, ge=1, description="Trials that must complete")
+    parallelism: int = Field(1, ge=1, description="Trials training at once (<= n_trials)")
+    timesteps_per_trial: int = Field(10_000, ge=1)
+    objective: Objective = Field(
+        default_factory=Objective,
+        description='Validation metric and direction, or just the metric name ("sharpe")',
+    )
+    search_space: dict[Annotated[str, StringConstraints(max_length=64)], dict[str, Any]] | None = (
+        Field(
+            None,
+            description='{name: {"type": "float"|"int"|"categorical", "low", "high", "log", '
+            '"step", "choices"}}; default: the algorithm\'s space '
+            "(GET /api/v1/studies/search-spaces/{algorithm})",
+            max_length=64,
+        )
+    )
+    seed: int = Field(0, ge=0, lt=2**31)
+    sampler: SamplerName = "tpe"
+    pruner: PrunerName = "none"
+    env: dict[str, Any] = Field(default_factory=dict)
+    split: dict[str, Any] = Field(default_factory=dict)
+    symbols: list[Annotated[str, StringConstraints(max_length=32)]] | None = Field(
+        None, min_length=1, max_length=64
+    )
+    n_envs: int = Field(1, ge=1, le=64)
+    hyperparams: dict[str, Any] = Field(
+        default_factory=dict, description="Fixed hyperparameters of every trial (not searched)"
+    )
+    eval_every: int | None = Field(None, ge=1)
+
+    @field_validator("objective", mode="before")
+    @classmethod
+    def _objective(cls, value: Any) -> Any:
+        return {"metric": value} if isinstance(value, str) else value
+
+    @field_validator("parallelism")
+    @classmethod
+    def _parallelism(cls, value: int, info: ValidationInfo) -> int:
+        n_trials = info.data.get("n_trials")
+        if n_trials is not None and value > n_trials:
+            raise ValueError(f"parallelism ({value}) must not exceed n_trials ({n_trials})")
+        return value
+
+
+class BestTrial(BaseModel):
+    """The best complete trial so far."""
+
+    number: int
+    params: dict[str, Any]
+    value: float
+    model_id: uuid.UUID | None = None
+
+
+class StudyRead(BaseModel):
+    """A study (DESIGN §3.1: ``{id, status, progress, n_trials, n_complete, best_trial:
+    {number, params, value}, best_model_id}``).
+    """
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    status: str
+    progress: float
+    dataset_id: uuid.UUID
+    algorithm: str
+    n_trials: int
+    parallelism: int
+    timesteps_per_trial: int
+    objective: dict[str, Any]
+    seed: int
+    sampler: str
+    pruner: str
+    search_space: dict[str, Any]
+    n_complete: int
+    n_failed: int
+    n_running: int
+    best_trial: BestTrial | None
+    best_model_id: uuid.UUID | None
+    job_id: uuid.UUID | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class TrialRead(BaseModel):
+    """One trial: its sampled parameters, objective value, state and training run."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    number: int
+    params: dict[str, Any]
+    value: float | None
+    state: str
+    run_id: uuid.UUID | None
+    model_id: uuid.UUID | None
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    duration: float | None = Field(None, description="Seconds from start to end")
+
+    @model_validator(mode="after")
+    def _duration(self) -> TrialRead:
+        if self.finished_at is not None:
+            self.duration = round((self.finished_at - self.started_at).total_seconds(), 3)
+        return self
+
+
+class SearchSpaceRead(BaseModel):
+    """The default search space of one algorithm."""
+
+    algorithm: str
+    search_space: dict[str, dict[str, Any]]
+
+
+class SamplersRead(BaseModel):
+    """What this deployment can use."""
+
+    samplers: list[str]
+    pruners: list[str]
+    objectives: list[str]

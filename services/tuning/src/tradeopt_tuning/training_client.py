@@ -1,0 +1,75 @@
+"""The training service's HTTP API as the study job uses it: each trial is an ordinary run,
+created, read and canceled through the owning service, and a finished study's outcome is
+recorded on every trial's model (``PUT /api/v1/models/{id}/study``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import httpx
+
+from tradeopt_common.config import CommonSettings
+from tradeopt_common.errors import ServiceUnavailable, ValidationFailed
+
+
+class TrainingRefused(ValidationFailed):
+    """The training service refused a request (4xx); ``status`` and ``problem`` say why."""
+
+
+class TrainingClient:
+    """The training service's HTTP API (sync: jobs run in worker threads)."""
+
+    def __init__(self, base_url: str, api_key: str, *, timeout: float = 30.0) -> None:
+        self.http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=timeout,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: CommonSettings) -> TrainingClient:
+        """A client for ``TRADING_OPT_TRAINING_URL`` with the deployment's API key."""
+        key = settings.api_key.get_secret_value() if settings.api_key else ""
+        return cls(settings.training_url, key)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            resp = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(f"training service unreachable: {exc}") from exc
+        if resp.status_code >= 500:
+            raise ServiceUnavailable(
+                f"training service error {resp.status_code}: {resp.text[:300]}"
+            )
+        if resp.status_code >= 400:
+            try:
+                detail = resp.json().get("detail", resp.text)
+            except ValueError:
+                detail = resp.text
+            raise TrainingRefused(f"the training service refused {method} {path}: {detail}")
+        return resp.json()
+
+    def create_run(self, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+        """``POST /api/v1/runs`` (replayed when the key was used before)."""
+        return self._call(
+            "POST", "/api/v1/runs", json=body, headers={"Idempotency-Key": idempotency_key}
+        )
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        """``GET /api/v1/runs/{id}``."""
+        return self._call("GET", f"/api/v1/runs/{run_id}")
+
+    def cancel_run(self, run_id: str) -> None:
+        """``POST /api/v1/runs/{id}/cancel`` (a finished run's 409 is ignored)."""
+        with contextlib.suppress(TrainingRefused):
+            self._call("POST", f"/api/v1/runs/{run_id}/cancel")
+
+    def record_study(self, model_id: str, outcome: dict[str, Any]) -> dict[str, Any]:
+        """``PUT /api/v1/models/{id}/study`` (idempotent)."""
+        return self._call("PUT", f"/api/v1/models/{model_id}/study", json=outcome)
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.http.close()

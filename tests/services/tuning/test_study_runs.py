@@ -1,0 +1,261 @@
+"""Studies with real processes: a live training API (uvicorn), two training workers, one tuning
+worker and one evaluation worker on the test database, Redis and S3 server; the tuning API in
+process. Each trial is an ordinary training run (tiny A2C runs on the SPY sample).
+
+- a 4-trial study with parallelism 2 ends with exactly 4 complete trials, one run per trial, the
+  first two trials training at once; every trial model carries the study's true trial count and
+  Sharpe variance, so an evaluation of the best model reports the deflated Sharpe of that count;
+- the same seed with parallelism 1 gives the same trials twice;
+- cancel stops new trials and cancels the running runs; resume continues to ``n_trials`` complete
+  without re-running the finished trial;
+- kill -9 of the tuning worker while the study is parked loses no trial and trains none twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.support.jobrun import ingest
+from tests.support.live import live_api
+from tests.support.processes import ManagedProcess, celery_worker, wait_worker_ready
+
+pytestmark = pytest.mark.integration
+TERMINAL = ("succeeded", "failed", "canceled")
+
+
+def _study(dataset_id: str, **fields) -> dict:
+    return {
+        "dataset_id": dataset_id,
+        "algorithm": "a2c",
+        "n_trials": 4,
+        "parallelism": 2,
+        "timesteps_per_trial": 128,
+        "seed": 11,
+        "sampler": "tpe",
+        "env": {"window": 5, "episode_length": 64, "features": ["log_return"]},
+        "split": {"train_end": "2015-12-31", "validation_end": "2019-12-31"},
+        "hyperparams": {"n_steps": 16},
+        "search_space": {
+            "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+            "gamma": {"type": "categorical", "choices": [0.9, 0.95, 0.99]},
+            "ent_coef": {"type": "float", "low": 0.0, "high": 0.05},
+        },
+        **fields,
+    }
+
+
+class Fleet:
+    """The processes of :func:`fleet`: a live training API and named workers."""
+
+    def __init__(self, training_url: str, env: dict[str, str], log_dir) -> None:
+        self.training_url, self.env, self.log_dir = training_url, env, log_dir
+        self.workers: dict[str, ManagedProcess] = {}
+
+    def spawn(self, app: str, queues: str, name: str) -> ManagedProcess:
+        worker = celery_worker(app, queues, self.env, self.log_dir, name).start()
+        self.workers[name] = worker
+        return worker
+
+
+@pytest.fixture
+def fleet(fleet_env, log_dir):
+    """Live training API; training x2, tuning and evaluation workers (real processes)."""
+    with live_api("tradeopt_training.app:create_app", fleet_env, log_dir, "training-api") as base:
+        env = {
+            **fleet_env,
+            "TRADING_OPT_TRAINING_URL": base,
+            "TRADING_OPT_EVALUATION_RANDOM_SEEDS": "2",
+            "TRADING_OPT_EVALUATION_BOOTSTRAP_RESAMPLES": "200",
+        }
+        fleet = Fleet(base, env, log_dir)
+        try:
+            for app, queues, name in (
+                ("tradeopt_training.worker:celery_app", "training,maintenance", "training-1"),
+                ("tradeopt_training.worker:celery_app", "training", "training-2"),
+                ("tradeopt_tuning.worker:celery_app", "tuning", "tuning-1"),
+                ("tradeopt_evaluation.worker:celery_app", "evaluation", "evaluation"),
+            ):
+                fleet.spawn(app, queues, name)
+            for worker in fleet.workers.values():
+                wait_worker_ready(worker)
+            yield fleet
+        finally:
+            for worker in reversed(fleet.workers.values()):
+                worker.stop()
+
+
+async def _until(predicate, timeout: float, what: str, interval: float = 0.3):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+async def _ended(client: httpx.AsyncClient, path: str, timeout: float = 90) -> dict:
+    async def ended() -> dict | None:
+        body = (await client.get(path)).json()
+        return body if body["status"] in TERMINAL else None
+
+    return await _until(ended, timeout, path)
+
+
+async def _create(tuning_client, body: dict) -> dict:
+    resp = await tuning_client.post("/api/v1/studies", json=body)
+    assert resp.status_code == 202, resp.text
+    return resp.json()
+
+
+async def test_parallel_study_completes_and_its_best_model_reports_the_deflated_sharpe(
+    client, tuning_client, evaluation_client, fleet
+):
+    spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
+    created = await _create(tuning_client, _study(spy["id"]))
+    study = await _ended(tuning_client, f"/api/v1/studies/{created['id']}", 120)
+    assert study["status"] == "succeeded", study
+    assert (study["n_complete"], study["n_failed"], study["n_running"]) == (4, 0, 0)
+    assert study["progress"] == 1.0
+    trials = (await tuning_client.get(f"/api/v1/studies/{created['id']}/trials")).json()
+    assert [t["number"] for t in trials] == [0, 1, 2, 3]
+    assert all(t["state"] == "complete" and t["duration"] > 0 for t in trials)
+    # parallelism 2: trials 0 and 1 were both started before either ended
+    assert max(t["started_at"] for t in trials[:2]) < min(t["finished_at"] for t in trials[:2])
+
+    async with httpx.AsyncClient(base_url=fleet.training_url, headers=client.headers) as training:
+        runs = (
+            await training.get("/api/v1/runs", params={"study_id": created["id"], "limit": 50})
+        ).json()["items"]
+        assert sorted(r["trial_number"] for r in runs) == [0, 1, 2, 3]  # one run per trial
+        assert {r["id"] for r in runs} == {t["run_id"] for t in trials}
+        sharpes = {r["trial_number"]: r["metrics"]["validation"]["sharpe"] for r in runs}
+        for trial in trials:  # the objective is the run's validation Sharpe
+            assert trial["value"] == pytest.approx(sharpes[trial["number"]])
+            assert set(trial["params"]) == {"learning_rate", "gamma", "ent_coef"}
+        best = max(trials, key=lambda t: (t["value"], -t["number"]))
+        assert study["best_trial"]["number"] == best["number"]
+        assert study["best_trial"]["value"] == pytest.approx(best["value"])
+        assert study["best_model_id"] == best["model_id"]
+
+        variance = float(np.var([sharpes[n] for n in range(4)], ddof=1))
+        for trial in trials:  # the study outcome is on every trial's model
+            model = (await training.get(f"/api/v1/models/{trial['model_id']}")).json()
+            assert model["lineage"]["study"] == {
+                "study_id": created["id"],
+                "trial_number": trial["number"],
+                "n_trials": 4,
+                "trials_sharpe_variance": pytest.approx(variance, rel=1e-9),
+            }
+
+    resp = await evaluation_client.post(
+        "/api/v1/evaluations",
+        json={"model_id": study["best_model_id"], "dataset_id": spy["id"], "split": "test"},
+    )
+    assert resp.status_code == 202, resp.text
+    evaluation = await _ended(evaluation_client, f"/api/v1/evaluations/{resp.json()['id']}")
+    assert evaluation["status"] == "succeeded", evaluation
+    assert evaluation["deflated_sharpe"] is not None
+
+
+async def test_same_seed_with_parallelism_1_gives_the_same_trials(client, tuning_client, fleet):
+    spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
+    body = _study(spy["id"], n_trials=3, parallelism=1, seed=5)
+    first, second = [await _create(tuning_client, body) for _ in range(2)]
+    results = []
+    for created in (first, second):
+        study = await _ended(tuning_client, f"/api/v1/studies/{created['id']}", 120)
+        assert study["status"] == "succeeded", study
+        trials = (await tuning_client.get(f"/api/v1/studies/{created['id']}/trials")).json()
+        results.append(([t["params"] for t in trials], study["best_trial"]["params"]))
+    assert results[0] == results[1]
+    params = results[0][0]
+    assert len(params) == 3 and params[0] != params[1] != params[2]  # each trial draws its own
+    other = await _create(tuning_client, {**body, "seed": 6, "n_trials": 1})
+    study = await _ended(tuning_client, f"/api/v1/studies/{other['id']}", 60)
+    trials = (await tuning_client.get(f"/api/v1/studies/{other['id']}/trials")).json()
+    assert trials[0]["params"] != params[0]  # another seed, another first trial
+
+
+async def test_cancel_stops_new_trials_and_runs_then_resume_completes(client, tuning_client, fleet):
+    spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
+    slow = _study(spy["id"], n_trials=3, parallelism=1, timesteps_per_trial=4096)
+    created = await _create(tuning_client, slow)
+    path = f"/api/v1/studies/{created['id']}"
+    async with httpx.AsyncClient(base_url=fleet.training_url, headers=client.headers) as training:
+
+        async def second_trial_training() -> list | None:
+            trials = (await tuning_client.get(f"{path}/trials")).json()
+            if len(trials) == 2 and trials[1]["run_id"]:
+                run = (await training.get(f"/api/v1/runs/{trials[1]['run_id']}")).json()
+                if run["status"] == "running" and run["progress"] < 0.5:
+                    return trials
+            return None
+
+        trials = await _until(second_trial_training, 90, "trial 1's run to train", 0.1)
+        assert trials[0]["state"] == "complete"
+        first_run = trials[0]["run_id"]
+        resp = await tuning_client.post(f"{path}/cancel")
+        assert resp.status_code == 202, resp.text
+        study = await _ended(tuning_client, path)
+        assert study["status"] == "canceled"
+        run = await _ended(training, f"/api/v1/runs/{trials[1]['run_id']}")
+        assert run["status"] == "canceled", run  # stopped mid-training
+        await asyncio.sleep(2)  # no new trial after the cancel
+        trials = (await tuning_client.get(f"{path}/trials")).json()
+        assert len(trials) == 2 and trials[1]["state"] == "fail"
+        assert (await tuning_client.post(f"{path}/cancel")).status_code == 409
+
+        async def resumed() -> dict | None:
+            resp = await tuning_client.post(f"{path}/resume")
+            return resp.json() if resp.status_code == 202 else None
+
+        body = await _until(resumed, 30, "the resume to be accepted")
+        assert body["status"] == "queued" and body["job_id"] != created["job_id"]
+        study = await _ended(tuning_client, path, 120)
+        assert study["status"] == "succeeded", study
+        assert study["n_complete"] == 3
+        trials = (await tuning_client.get(f"{path}/trials")).json()
+        assert [t["state"] for t in trials] == ["complete", "fail", "complete", "complete"]
+        assert trials[0]["run_id"] == first_run  # kept, never re-run
+        runs = (
+            await training.get("/api/v1/runs", params={"study_id": created["id"], "limit": 50})
+        ).json()["items"]
+        assert sorted(r["trial_number"] for r in runs) == [0, 1, 2, 3]
+
+
+async def test_kill_9_of_the_tuning_worker_loses_no_trial_and_runs_none_twice(
+    client, tuning_client, fleet
+):
+    """The tuning worker dies (kill -9) while the study is parked on its first two trials; a
+    new worker takes the wake-ups: exactly ``n_trials`` complete trials, one run per trial."""
+    spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
+    created = await _create(tuning_client, _study(spy["id"], timesteps_per_trial=1024))
+    path = f"/api/v1/studies/{created['id']}"
+
+    async def parked() -> dict | None:
+        study = (await tuning_client.get(path)).json()
+        assert study["status"] not in TERMINAL, study
+        return study if study["status"] == "waiting" else None
+
+    await _until(parked, 60, "the study to park", 0.1)
+    fleet.workers["tuning-1"].kill(signal.SIGKILL)
+    fleet.spawn("tradeopt_tuning.worker:celery_app", "tuning,maintenance", "tuning-2")
+    wait_worker_ready(fleet.workers["tuning-2"])
+    study = await _ended(tuning_client, path, 120)
+    assert study["status"] == "succeeded", study
+    assert (study["n_complete"], study["n_failed"]) == (4, 0)
+    trials = (await tuning_client.get(f"{path}/trials")).json()
+    assert [t["state"] for t in trials] == ["complete"] * 4
+    async with httpx.AsyncClient(base_url=fleet.training_url, headers=client.headers) as training:
+        runs = (
+            await training.get("/api/v1/runs", params={"study_id": created["id"], "limit": 50})
+        ).json()["items"]
+    assert sorted(r["trial_number"] for r in runs) == [0, 1, 2, 3]
+    assert all(r["status"] == "succeeded" for r in runs)
