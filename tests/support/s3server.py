@@ -298,6 +298,11 @@ class S3Server:
             f"-filer.localSocket={workdir / 'filer.sock'}",
             f"-s3.localSocket={workdir / 's3.sock'}",
             "-volume.preStopSeconds=0",
+            # Every bucket is a collection with volumes of its own. Left automatic, the volume
+            # limit is the free disk divided by the volume size, so a long suite (one bucket per
+            # test app) on a fuller disk ran out and writes failed with InternalError. Volumes are
+            # sparse (no preallocation): a fixed, generous count costs no disk.
+            "-volume.max=2000",
         ]
         self.log_path = workdir / "weed.log"
         log_file = open(self.log_path, "wb")  # noqa: SIM115 - closed in _cleanup
