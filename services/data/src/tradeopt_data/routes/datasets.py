@@ -6,6 +6,7 @@ import asyncio
 import json
 import uuid
 from datetime import date, datetime
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -122,20 +123,15 @@ async def create_dataset(
         raise RequestValidationError(
             [_body_error(e) for e in exc.errors(include_url=False)]
         ) from exc
-    if (replayed := await idempotency.begin()) is not None:
-        return replayed
-    dataset = await service.create_dataset(
+    create = partial(
+        service.create_dataset,
         session,
         state.dispatcher,
         body,
         created_by=principal.id,
         max_attempts=settings.job_max_attempts,
     )
-    return await idempotency.respond(
-        DatasetRead.model_validate(dataset),
-        status_code=202,
-        headers={"Location": f"/api/v1/datasets/{dataset.id}"},
-    )
+    return await idempotency.accept(create, DatasetRead, router.prefix)
 
 
 def _body_error(error: Any) -> dict[str, Any]:
@@ -171,7 +167,7 @@ async def _create_from_upload(
     return await idempotency.respond(
         DatasetRead.model_validate(dataset),
         status_code=201 if stored else 202,
-        headers={"Location": f"/api/v1/datasets/{dataset.id}"},
+        headers={"Location": f"{router.prefix}/{dataset.id}"},
     )
 
 

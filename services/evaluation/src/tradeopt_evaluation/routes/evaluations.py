@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -22,6 +23,7 @@ from tradeopt_common.web.deps import (
     StoreDep,
     WritePrincipal,
 )
+from tradeopt_common.web.idempotency import accepted_route
 from tradeopt_common.web.job_events import JobEventsDep
 from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead, page_read
 from tradeopt_common.web.problems import problem_responses
@@ -73,9 +75,8 @@ def _creator(
     """What the three create routes share: idempotency, the job, the 202 with ``Location``."""
 
     async def create(body: EvaluationBody) -> JSONResponse:
-        if (replayed := await idempotency.begin()) is not None:
-            return replayed
-        evaluation = await service.create_evaluation(
+        create_evaluation = partial(
+            service.create_evaluation,
             session,
             store,
             state.dispatcher,
@@ -83,21 +84,13 @@ def _creator(
             created_by=principal.id,
             max_attempts=settings.job_max_attempts,
         )
-        return await idempotency.respond(
-            EvaluationRead.model_validate(evaluation),
-            status_code=202,
-            headers={"Location": f"/api/v1/evaluations/{evaluation.id}"},
-        )
+        return await idempotency.accept(create_evaluation, EvaluationRead, router.prefix)
 
     return create
 
 
 CreatorDep = Annotated[Creator, Depends(_creator)]
-_CREATE_ROUTE: dict[str, Any] = {
-    "status_code": 202,
-    "response_model": EvaluationRead,
-    "responses": problem_responses(400, 401, 403, 409, 413, 422),
-}
+_CREATE_ROUTE = accepted_route(EvaluationRead)
 """What the three create routes declare (their 202, body and problems)."""
 
 

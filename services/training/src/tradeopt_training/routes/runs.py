@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -17,6 +18,7 @@ from tradeopt_common.web.deps import (
     StoreDep,
     WritePrincipal,
 )
+from tradeopt_common.web.idempotency import accepted_route
 from tradeopt_common.web.job_events import JobEventsDep
 from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead, page_read
 from tradeopt_common.web.problems import problem_responses
@@ -28,12 +30,7 @@ from tradeopt_training.schemas import Algorithm, RunCreate, RunRead
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
 
-@router.post(
-    "",
-    status_code=202,
-    response_model=RunRead,
-    responses=problem_responses(400, 401, 403, 409, 413, 422),
-)
+@router.post("", **accepted_route(RunRead))
 async def create_run(
     body: RunCreate,
     session: SessionDep,
@@ -48,9 +45,8 @@ async def create_run(
 
     Accepts ``Idempotency-Key``.
     """
-    if (replayed := await idempotency.begin()) is not None:
-        return replayed
-    run = await service.create_run(
+    create = partial(
+        service.create_run,
         session,
         store,
         state.dispatcher,
@@ -63,9 +59,7 @@ async def create_run(
         created_by=principal.id,
         max_attempts=settings.job_max_attempts,
     )
-    return await idempotency.respond(
-        RunRead.model_validate(run), status_code=202, headers={"Location": f"/api/v1/runs/{run.id}"}
-    )
+    return await idempotency.accept(create, RunRead, router.prefix)
 
 
 @router.get("", response_model=PageRead[RunRead], responses=problem_responses(401, 403, 422))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -17,6 +18,7 @@ from tradeopt_common.web.deps import (
     StoreDep,
     WritePrincipal,
 )
+from tradeopt_common.web.idempotency import accepted_route
 from tradeopt_common.web.job_events import JobEventsDep
 from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead, page_read
 from tradeopt_common.web.problems import problem_responses
@@ -37,12 +39,7 @@ from tradeopt_tuning.schemas import (
 router = APIRouter(prefix="/api/v1/studies", tags=["studies"])
 
 
-@router.post(
-    "",
-    status_code=202,
-    response_model=StudyRead,
-    responses=problem_responses(400, 401, 403, 409, 413, 422),
-)
+@router.post("", **accepted_route(StudyRead))
 async def create_study(
     body: StudyCreate,
     session: SessionDep,
@@ -58,9 +55,8 @@ async def create_study(
 
     Accepts ``Idempotency-Key``.
     """
-    if (replayed := await idempotency.begin()) is not None:
-        return replayed
-    study = await service.create_study(
+    create = partial(
+        service.create_study,
         session,
         store,
         state.dispatcher,
@@ -70,11 +66,7 @@ async def create_study(
         max_trials=settings.tuning_max_trials,
         max_parallelism=settings.tuning_max_parallelism,
     )
-    return await idempotency.respond(
-        StudyRead.model_validate(study),
-        status_code=202,
-        headers={"Location": f"/api/v1/studies/{study.id}"},
-    )
+    return await idempotency.accept(create, StudyRead, router.prefix)
 
 
 @router.get("", response_model=PageRead[StudyRead], responses=problem_responses(401, 403, 422))
