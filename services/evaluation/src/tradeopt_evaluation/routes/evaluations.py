@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
 from tradeopt_common.errors import ValidationFailed
@@ -121,20 +122,24 @@ async def walk_forward(body: WalkForwardCreate, create: CreatorDep) -> JSONRespo
     return await create(body)
 
 
+class EvaluationFilters(BaseModel):
+    """The filters of ``GET /api/v1/evaluations``."""
+
+    status: EvaluationStatus | None = None
+    dataset_id: uuid.UUID | None = None
+    model_id: uuid.UUID | None = None
+
+
 @router.get("", response_model=PageRead[EvaluationRead], responses=problem_responses(401, 403, 422))
 async def list_evaluations(
     session: SessionDep,
     _: ReadPrincipal,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
-    status: Annotated[EvaluationStatus | None, Query()] = None,
-    dataset_id: Annotated[uuid.UUID | None, Query()] = None,
-    model_id: Annotated[uuid.UUID | None, Query()] = None,
+    filters: Annotated[EvaluationFilters, Query()] = EvaluationFilters(),
 ) -> PageRead[EvaluationRead]:
     """Evaluations, newest first; filter by status, dataset or model."""
-    page = await service.list_evaluations(
-        session, limit=limit, cursor=cursor, status=status, dataset_id=dataset_id, model_id=model_id
-    )
+    page = await service.list_evaluations(session, limit=limit, cursor=cursor, **dict(filters))
     return page_read(page, EvaluationRead)
 
 

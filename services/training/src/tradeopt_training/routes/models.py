@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 
 from tradeopt_common.web.deps import ReadPrincipal, SessionDep, StoreDep, WritePrincipal
 from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead, page_read
@@ -36,27 +37,25 @@ async def _read(session: SessionDep, model: Model) -> ModelRead:
     return out
 
 
+class ModelFilters(BaseModel):
+    """The filters of ``GET /api/v1/models``."""
+
+    stage: ModelStage | None = None
+    algorithm: Algorithm | None = None
+    dataset_id: uuid.UUID | None = None
+    alias: Alias | None = None
+
+
 @router.get("", response_model=PageRead[ModelRead], responses=problem_responses(401, 403, 422))
 async def list_models(
     session: SessionDep,
     _: ReadPrincipal,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
-    stage: Annotated[ModelStage | None, Query()] = None,
-    algorithm: Annotated[Algorithm | None, Query()] = None,
-    dataset_id: Annotated[uuid.UUID | None, Query()] = None,
-    alias: Annotated[Alias | None, Query()] = None,
+    filters: Annotated[ModelFilters, Query()] = ModelFilters(),
 ) -> PageRead[ModelRead]:
     """Registered models, newest first; filter by stage, algorithm, dataset, or alias."""
-    page = await service.list_models(
-        session,
-        limit=limit,
-        cursor=cursor,
-        stage=stage,
-        algorithm=algorithm,
-        dataset_id=dataset_id,
-        alias=alias,
-    )
+    page = await service.list_models(session, limit=limit, cursor=cursor, **dict(filters))
     return page_read(page, ModelRead)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
 from tradeopt_common.web.deps import (
@@ -62,27 +63,25 @@ async def create_run(
     return await idempotency.accept(create, RunRead, router.prefix)
 
 
+class RunFilters(BaseModel):
+    """The filters of ``GET /api/v1/runs``."""
+
+    status: RunStatus | None = None
+    dataset_id: uuid.UUID | None = None
+    algorithm: Algorithm | None = None
+    study_id: uuid.UUID | None = None
+
+
 @router.get("", response_model=PageRead[RunRead], responses=problem_responses(401, 403, 422))
 async def list_runs(
     session: SessionDep,
     _: ReadPrincipal,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
-    status: Annotated[RunStatus | None, Query()] = None,
-    dataset_id: Annotated[uuid.UUID | None, Query()] = None,
-    algorithm: Annotated[Algorithm | None, Query()] = None,
-    study_id: Annotated[uuid.UUID | None, Query()] = None,
+    filters: Annotated[RunFilters, Query()] = RunFilters(),
 ) -> PageRead[RunRead]:
     """Runs, newest first; filter by status, dataset, algorithm or study."""
-    page = await service.list_runs(
-        session,
-        limit=limit,
-        cursor=cursor,
-        status=status,
-        dataset_id=dataset_id,
-        algorithm=algorithm,
-        study_id=study_id,
-    )
+    page = await service.list_runs(session, limit=limit, cursor=cursor, **dict(filters))
     return page_read(page, RunRead)
 
 

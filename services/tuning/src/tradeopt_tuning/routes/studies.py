@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
 from tradeopt_common.web.deps import (
@@ -69,25 +70,24 @@ async def create_study(
     return await idempotency.accept(create, StudyRead, router.prefix)
 
 
+class StudyFilters(BaseModel):
+    """The filters of ``GET /api/v1/studies``."""
+
+    status: StudyStatus | None = None
+    dataset_id: uuid.UUID | None = None
+    algorithm: Algorithm | None = None
+
+
 @router.get("", response_model=PageRead[StudyRead], responses=problem_responses(401, 403, 422))
 async def list_studies(
     session: SessionDep,
     _: ReadPrincipal,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
-    status: Annotated[StudyStatus | None, Query()] = None,
-    dataset_id: Annotated[uuid.UUID | None, Query()] = None,
-    algorithm: Annotated[Algorithm | None, Query()] = None,
+    filters: Annotated[StudyFilters, Query()] = StudyFilters(),
 ) -> PageRead[StudyRead]:
     """Studies, newest first; filter by status, dataset or algorithm."""
-    page = await service.list_studies(
-        session,
-        limit=limit,
-        cursor=cursor,
-        status=status,
-        dataset_id=dataset_id,
-        algorithm=algorithm,
-    )
+    page = await service.list_studies(session, limit=limit, cursor=cursor, **dict(filters))
     return page_read(page, StudyRead)
 
 
