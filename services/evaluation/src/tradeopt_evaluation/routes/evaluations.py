@@ -17,7 +17,6 @@ from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.storage import ArtifactStore
 from tradeopt_common.web.deps import (
     IdempotencyDep,
-    ReadPrincipal,
     SessionDep,
     SettingsDep,
     StateDep,
@@ -26,7 +25,7 @@ from tradeopt_common.web.deps import (
 )
 from tradeopt_common.web.idempotency import accepted_route
 from tradeopt_common.web.job_events import JobEventsDep
-from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead, page_read
+from tradeopt_common.web.listing import add_list_route
 from tradeopt_common.web.problems import problem_responses
 from tradeopt_evaluation import service
 from tradeopt_evaluation.deps import CurrentEvaluation
@@ -123,24 +122,16 @@ async def walk_forward(body: WalkForwardCreate, create: CreatorDep) -> JSONRespo
 
 
 class EvaluationFilters(BaseModel):
-    """The filters of ``GET /api/v1/evaluations``."""
+    """Evaluations, newest first; filter by status, dataset or model."""
 
     status: EvaluationStatus | None = None
     dataset_id: uuid.UUID | None = None
     model_id: uuid.UUID | None = None
 
 
-@router.get("", response_model=PageRead[EvaluationRead], responses=problem_responses(401, 403, 422))
-async def list_evaluations(
-    session: SessionDep,
-    _: ReadPrincipal,
-    limit: LimitQuery = 50,
-    cursor: CursorQuery = None,
-    filters: Annotated[EvaluationFilters, Query()] = EvaluationFilters(),
-) -> PageRead[EvaluationRead]:
-    """Evaluations, newest first; filter by status, dataset or model."""
-    page = await service.list_evaluations(session, limit=limit, cursor=cursor, **dict(filters))
-    return page_read(page, EvaluationRead)
+add_list_route(
+    router, "list_evaluations", service.list_evaluations, EvaluationRead, EvaluationFilters
+)
 
 
 @router.get(

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import uuid
 from functools import partial
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
 from tradeopt_common.web.deps import (
     IdempotencyDep,
-    ReadPrincipal,
     SessionDep,
     StateDep,
     StoreDep,
@@ -21,7 +19,7 @@ from tradeopt_common.web.deps import (
 )
 from tradeopt_common.web.idempotency import accepted_route
 from tradeopt_common.web.job_events import JobEventsDep
-from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead, page_read
+from tradeopt_common.web.listing import add_list_route
 from tradeopt_common.web.problems import problem_responses
 from tradeopt_training import service
 from tradeopt_training.deps import CurrentRun, TrainingSettingsDep
@@ -64,7 +62,7 @@ async def create_run(
 
 
 class RunFilters(BaseModel):
-    """The filters of ``GET /api/v1/runs``."""
+    """Runs, newest first; filter by status, dataset, algorithm or study."""
 
     status: RunStatus | None = None
     dataset_id: uuid.UUID | None = None
@@ -72,17 +70,7 @@ class RunFilters(BaseModel):
     study_id: uuid.UUID | None = None
 
 
-@router.get("", response_model=PageRead[RunRead], responses=problem_responses(401, 403, 422))
-async def list_runs(
-    session: SessionDep,
-    _: ReadPrincipal,
-    limit: LimitQuery = 50,
-    cursor: CursorQuery = None,
-    filters: Annotated[RunFilters, Query()] = RunFilters(),
-) -> PageRead[RunRead]:
-    """Runs, newest first; filter by status, dataset, algorithm or study."""
-    page = await service.list_runs(session, limit=limit, cursor=cursor, **dict(filters))
-    return page_read(page, RunRead)
+add_list_route(router, "list_runs", service.list_runs, RunRead, RunFilters)
 
 
 @router.get("/{run_id}", response_model=RunRead, responses=problem_responses(401, 403, 404, 422))

@@ -21,7 +21,7 @@ from tradeopt_common.web.deps import (
 )
 from tradeopt_common.web.idempotency import accepted_route
 from tradeopt_common.web.job_events import JobEventsDep
-from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead, page_read
+from tradeopt_common.web.listing import add_list_route
 from tradeopt_common.web.problems import problem_responses
 from tradeopt_ml.tuning import OBJECTIVE_METRICS, available_samplers, space_to_json
 from tradeopt_ml.tuning import default_search_space as _default_space
@@ -71,24 +71,14 @@ async def create_study(
 
 
 class StudyFilters(BaseModel):
-    """The filters of ``GET /api/v1/studies``."""
+    """Studies, newest first; filter by status, dataset or algorithm."""
 
     status: StudyStatus | None = None
     dataset_id: uuid.UUID | None = None
     algorithm: Algorithm | None = None
 
 
-@router.get("", response_model=PageRead[StudyRead], responses=problem_responses(401, 403, 422))
-async def list_studies(
-    session: SessionDep,
-    _: ReadPrincipal,
-    limit: LimitQuery = 50,
-    cursor: CursorQuery = None,
-    filters: Annotated[StudyFilters, Query()] = StudyFilters(),
-) -> PageRead[StudyRead]:
-    """Studies, newest first; filter by status, dataset or algorithm."""
-    page = await service.list_studies(session, limit=limit, cursor=cursor, **dict(filters))
-    return page_read(page, StudyRead)
+add_list_route(router, "list_studies", service.list_studies, StudyRead, StudyFilters)
 
 
 @router.get(
