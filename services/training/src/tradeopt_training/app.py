@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from sqlalchemy import func, select
 
+from tradeopt_common.observability.gauges import set_counts
 from tradeopt_common.web.app import create_service_app, periodically
 from tradeopt_common.web.state import AppState
 from tradeopt_training import metrics
@@ -16,12 +16,7 @@ from tradeopt_training.routes import routers
 async def update_run_gauges(state: AppState) -> None:
     """Set ``tradeopt_training_runs{status}`` from the database once."""
     async with state.db.unit_of_work() as session:
-        rows = await session.execute(
-            select(TrainingRun.status, func.count()).group_by(TrainingRun.status)
-        )
-        counts = dict(rows.all())
-    for status in RunStatus:
-        metrics.RUNS.labels(status.value).set(counts.get(status.value, 0))
+        await set_counts(session, metrics.RUNS, TrainingRun.status, RunStatus)
 
 
 def create_app(settings: TrainingSettings | None = None) -> FastAPI:

@@ -6,8 +6,8 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from sqlalchemy import func, select
 
+from tradeopt_common.observability.gauges import set_counts
 from tradeopt_common.web.app import create_service_app, periodically
 from tradeopt_common.web.state import AppState
 from tradeopt_tuning import metrics
@@ -19,16 +19,8 @@ from tradeopt_tuning.routes import routers
 async def update_gauges(state: AppState) -> None:
     """Set ``tradeopt_tuning_studies{status}`` and ``tradeopt_tuning_trials{state}`` once."""
     async with state.db.unit_of_work() as session:
-        studies = dict(
-            (await session.execute(select(Study.status, func.count()).group_by(Study.status))).all()
-        )
-        trials = dict(
-            (await session.execute(select(Trial.state, func.count()).group_by(Trial.state))).all()
-        )
-    for status in StudyStatus:
-        metrics.STUDIES.labels(status.value).set(studies.get(status.value, 0))
-    for trial_state in TrialState:
-        metrics.TRIALS.labels(trial_state.value).set(trials.get(trial_state.value, 0))
+        await set_counts(session, metrics.STUDIES, Study.status, StudyStatus)
+        await set_counts(session, metrics.TRIALS, Trial.state, TrialState)
 
 
 def create_app(settings: TuningSettings | None = None) -> FastAPI:
