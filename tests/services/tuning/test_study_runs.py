@@ -28,30 +28,22 @@ from tests.support.fleet import (
     until,
 )
 from tests.support.jobrun import ingest
+from tests.support.studies import study_body
 
 pytestmark = pytest.mark.integration
 TERMINAL = ("succeeded", "failed", "canceled")
 
 
 def _study(dataset_id: str, **fields) -> dict:
-    return {
-        "dataset_id": dataset_id,
-        "algorithm": "a2c",
-        "n_trials": 4,
-        "parallelism": 2,
-        "timesteps_per_trial": 128,
+    ent_coef = {"type": "float", "low": 0.0, "high": 0.05}
+    run = {
         "seed": 11,
         "sampler": "tpe",
         "env": {"window": 5, "episode_length": 64, "features": ["log_return"]},
         "split": {"train_end": "2015-12-31", "validation_end": "2019-12-31"},
         "hyperparams": {"n_steps": 16},
-        "search_space": {
-            "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
-            "gamma": {"type": "categorical", "choices": [0.9, 0.95, 0.99]},
-            "ent_coef": {"type": "float", "low": 0.0, "high": 0.05},
-        },
-        **fields,
     }
+    return study_body(dataset_id, [0.9, 0.95, 0.99], {"ent_coef": ent_coef}, {**run, **fields})
 
 
 @pytest.fixture
