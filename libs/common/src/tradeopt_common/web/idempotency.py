@@ -150,6 +150,17 @@ class Idempotency:
         )
 
 
+def transition_route(read: type[BaseModel]) -> dict[str, Any]:
+    """What a ``POST /{id}/<action>`` route that moves a job-backed resource (cancel, resume)
+    declares: its 202 with ``read``; 404 for an unknown resource, 409 for one in the wrong state.
+    """
+    return {
+        "status_code": 202,
+        "response_model": read,
+        "responses": problem_responses(401, 403, 404, 409, 422),
+    }
+
+
 def accepted_route(read: type[BaseModel]) -> dict[str, Any]:
     """What a route answered by :meth:`Idempotency.accept` declares: its 202 with ``read`` and
     the problems of a create (``@router.post("", **accepted_route(RunRead))``).

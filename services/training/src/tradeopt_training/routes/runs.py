@@ -17,7 +17,7 @@ from tradeopt_common.web.deps import (
     StoreDep,
     WritePrincipal,
 )
-from tradeopt_common.web.idempotency import accepted_route
+from tradeopt_common.web.idempotency import accepted_route, transition_route
 from tradeopt_common.web.job_events import JobEventsDep
 from tradeopt_common.web.listing import add_list_route
 from tradeopt_common.web.problems import problem_responses
@@ -81,12 +81,7 @@ async def get_run(run: CurrentRun) -> RunRead:
     return RunRead.model_validate(run)
 
 
-@router.post(
-    "/{run_id}/cancel",
-    status_code=202,
-    response_model=RunRead,
-    responses=problem_responses(401, 403, 404, 409, 422),
-)
+@router.post("/{run_id}/cancel", **transition_route(RunRead))
 async def cancel_run(
     run_id: uuid.UUID, session: SessionDep, state: StateDep, _: WritePrincipal
 ) -> RunRead:

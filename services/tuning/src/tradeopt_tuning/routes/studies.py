@@ -19,7 +19,7 @@ from tradeopt_common.web.deps import (
     StoreDep,
     WritePrincipal,
 )
-from tradeopt_common.web.idempotency import accepted_route
+from tradeopt_common.web.idempotency import accepted_route, transition_route
 from tradeopt_common.web.job_events import JobEventsDep
 from tradeopt_common.web.listing import add_list_route
 from tradeopt_common.web.problems import problem_responses
@@ -126,12 +126,7 @@ async def list_trials(
     return [TrialRead.model_validate(t) for t in trials]
 
 
-@router.post(
-    "/{study_id}/cancel",
-    status_code=202,
-    response_model=StudyRead,
-    responses=problem_responses(401, 403, 404, 409, 422),
-)
+@router.post("/{study_id}/cancel", **transition_route(StudyRead))
 async def cancel_study(
     study: CurrentStudy, session: SessionDep, state: StateDep, _: WritePrincipal
 ) -> StudyRead:
@@ -140,12 +135,7 @@ async def cancel_study(
     return StudyRead.model_validate(canceled)
 
 
-@router.post(
-    "/{study_id}/resume",
-    status_code=202,
-    response_model=StudyRead,
-    responses=problem_responses(401, 403, 404, 409, 422),
-)
+@router.post("/{study_id}/resume", **transition_route(StudyRead))
 async def resume_study(
     study: CurrentStudy,
     session: SessionDep,
