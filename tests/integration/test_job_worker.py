@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from scripts.soak.infra import RedisServer
 from tests.support.processes import (
@@ -27,6 +30,7 @@ from tradeopt_common.jobs.models import Job, JobStatus
 pytestmark = pytest.mark.integration
 APP = "tests.support.jobs_app:celery_app"
 QUEUES = "testjobs,maintenance"
+T = TypeVar("T")
 
 
 class Harness:
@@ -38,48 +42,33 @@ class Harness:
         self.celery.conf.broker_url = env["TRADING_OPT_REDIS_URI"]
         self.dispatcher = CeleryDispatcher(self.celery)
 
-    def run(self, coro):
-        return asyncio.run(coro)
+    def run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """``work(session)`` in one unit of work on the workers' database."""
+
+        async def _go() -> T:
+            db = Database(self.env["TRADING_OPT_DB_URI"])
+            try:
+                async with db.unit_of_work() as s:
+                    return await work(s)
+            finally:
+                await db.dispose()
+
+        return asyncio.run(_go())
 
     def create(self, max_attempts: int = 3, **params) -> uuid.UUID:
-        async def _go() -> uuid.UUID:
-            db = Database(self.env["TRADING_OPT_DB_URI"])
-            try:
-                async with db.unit_of_work() as s:
-                    job = await jobs.create_job(
-                        s,
-                        self.dispatcher,
-                        "testjobs.steps",
-                        params=params,
-                        max_attempts=max_attempts,
-                    )
-                return job.id
-            finally:
-                await db.dispose()
+        async def create(s: AsyncSession) -> uuid.UUID:
+            job = await jobs.create_job(
+                s, self.dispatcher, "testjobs.steps", params=params, max_attempts=max_attempts
+            )
+            return job.id
 
-        return self.run(_go())
+        return self.run(create)
 
     def get(self, job_id: uuid.UUID) -> Job:
-        async def _go() -> Job:
-            db = Database(self.env["TRADING_OPT_DB_URI"])
-            try:
-                async with db.unit_of_work() as s:
-                    return await jobs.get_job(s, job_id)
-            finally:
-                await db.dispose()
-
-        return self.run(_go())
+        return self.run(lambda s: jobs.get_job(s, job_id))
 
     def cancel(self, job_id: uuid.UUID) -> Job:
-        async def _go() -> Job:
-            db = Database(self.env["TRADING_OPT_DB_URI"])
-            try:
-                async with db.unit_of_work() as s:
-                    return await jobs.request_cancel(s, job_id, self.dispatcher)
-            finally:
-                await db.dispose()
-
-        return self.run(_go())
+        return self.run(lambda s: jobs.request_cancel(s, job_id, self.dispatcher))
 
     def wait_status(self, job_id: uuid.UUID, status: set[str], timeout: float = 60) -> Job:
         return wait_for(
@@ -146,15 +135,23 @@ def test_running_and_queued_jobs_are_cancelled(harness, processes, fleet_env, lo
     assert completions(marker) == []
 
 
+def _under_way(harness, processes, fleet_env, log_dir, worker, marker, steps, progress):
+    """Beat and worker ``worker`` running one job of ``steps`` steps (0.25 s each, ``marker``
+    records its completions) that is past ``progress``; returns the worker and the job's id.
+    """
+    processes(celery_beat(fleet_env, log_dir))
+    running = processes(celery_worker(APP, QUEUES, fleet_env, log_dir, name=worker))
+    wait_worker_ready(running)
+    job_id = harness.create(steps=steps, delay=0.25, marker=str(marker))
+    wait_for(lambda: harness.get(job_id).progress >= progress, 30, 0.1, "job to be under way")
+    return running, job_id
+
+
 def test_kill_9_mid_job_is_recovered_and_completes_exactly_once(
     harness, processes, fleet_env, log_dir, tmp_path
 ):
-    processes(celery_beat(fleet_env, log_dir))
-    first = processes(celery_worker(APP, QUEUES, fleet_env, log_dir, name="first"))
-    wait_worker_ready(first)
     marker = tmp_path / "done.txt"
-    job_id = harness.create(steps=16, delay=0.25, marker=str(marker))
-    wait_for(lambda: harness.get(job_id).progress >= 0.2, 30, 0.1, "job to be under way")
+    first, job_id = _under_way(harness, processes, fleet_env, log_dir, "first", marker, 16, 0.2)
     first.kill()  # SIGKILL the worker's whole process group mid-job
     victim = harness.get(job_id)
     assert victim.status == JobStatus.RUNNING
@@ -229,12 +226,8 @@ def test_sigterm_then_grace_period_kill_never_fails_the_job(
     import signal
     import subprocess
 
-    processes(celery_beat(fleet_env, log_dir))
-    first = processes(celery_worker(APP, QUEUES, fleet_env, log_dir, name="leaving"))
-    wait_worker_ready(first)
     marker = tmp_path / "done.txt"
-    job_id = harness.create(steps=40, delay=0.25, marker=str(marker))
-    wait_for(lambda: harness.get(job_id).progress >= 0.05, 30, 0.1, "job to be under way")
+    first, job_id = _under_way(harness, processes, fleet_env, log_dir, "leaving", marker, 40, 0.05)
     first.kill(signal.SIGTERM)
     try:
         first.proc.wait(4)  # terminationGracePeriodSeconds, scaled down

@@ -135,25 +135,24 @@ class TestPrincipalCache:
             assert (await c.get("/api/v1/datasets")).status_code == 401
 
 
+async def _last_used(app, key_id):
+    """The key's ``last_used_at`` once the pending last-used writes are done."""
+    await app.state.tradeopt.auth.last_used.drain()
+    async with app.state.tradeopt.db.unit_of_work() as s:
+        query = select(ApiKey.last_used_at).where(ApiKey.id == key_id)
+        return (await s.execute(query)).scalar_one()
+
+
 class TestLastUsed:
     async def test_last_used_at_is_recorded_once_per_interval(self, data_app):
         key, key_id = await _key(data_app, [Scope.READ])
-        auth = data_app.state.tradeopt.auth
         async with _client(data_app, key) as c:
             assert (await c.get("/api/v1/datasets")).status_code == 200
-            await auth.last_used.drain()
-            async with data_app.state.tradeopt.db.unit_of_work() as s:
-                first = (
-                    await s.execute(select(ApiKey.last_used_at).where(ApiKey.id == key_id))
-                ).scalar_one()
+            first = await _last_used(data_app, key_id)
             assert first is not None
             for _ in range(3):
                 assert (await c.get("/api/v1/datasets")).status_code == 200
-            await auth.last_used.drain()
-            async with data_app.state.tradeopt.db.unit_of_work() as s:
-                again = (
-                    await s.execute(select(ApiKey.last_used_at).where(ApiKey.id == key_id))
-                ).scalar_one()
+            again = await _last_used(data_app, key_id)
             assert again == first  # throttled: one write per 5 minutes
 
     async def test_a_long_request_with_a_key_does_not_block_another_with_the_same_key(

@@ -38,29 +38,29 @@ def test_production_refuses_placeholder_api_key(key, monkeypatch):
         )
 
 
+def _production(*, storage_secret_key: str, db_uri: str) -> CommonSettings:
+    """Production settings with a real API key and S3 storage (no ``.env`` file read)."""
+    return CommonSettings(
+        env=Environment.PRODUCTION,
+        api_key="a-real-secret-of-enough-length",
+        storage_endpoint="minio:9000",
+        storage_secret_key=storage_secret_key,
+        db_uri=db_uri,
+        _env_file=None,
+    )
+
+
 def test_production_refuses_placeholder_storage_secret_and_sqlite():
     with pytest.raises(ValidationError) as info:
-        CommonSettings(
-            env=Environment.PRODUCTION,
-            api_key="a-real-secret-of-enough-length",
-            storage_endpoint="minio:9000",
-            storage_secret_key="minioadmin",
-            db_uri="sqlite+aiosqlite:///x.db",
-            _env_file=None,
-        )
+        _production(storage_secret_key="minioadmin", db_uri="sqlite+aiosqlite:///x.db")
     text = str(info.value)
     assert "STORAGE_SECRET_KEY" in text
     assert "PostgreSQL" in text
 
 
 def test_production_accepts_real_secrets():
-    s = CommonSettings(
-        env=Environment.PRODUCTION,
-        api_key="a-real-secret-of-enough-length",
-        storage_endpoint="minio:9000",
-        storage_secret_key="another-real-secret",
-        db_uri="postgresql+asyncpg://u:p@db/x",
-        _env_file=None,
+    s = _production(
+        storage_secret_key="another-real-secret", db_uri="postgresql+asyncpg://u:p@db/x"
     )
     assert s.api_key is not None
     assert s.api_key.get_secret_value().startswith("a-real")

@@ -75,6 +75,16 @@ async def _end(db: Database, d: RecordingDispatcher, job_id: uuid.UUID, worker: 
         assert await jobs.end(s, d, job_id, worker, JobStatus.SUCCEEDED) is not None
 
 
+async def _end_behind_park(db, d, park_tx, child_id) -> None:
+    """End ``child_id`` while ``park_tx`` holds its parent's park: the end waits for the park's
+    commit (then finds the parent waiting)."""
+    ending = asyncio.create_task(_end(db, d, child_id, "cw"))
+    await asyncio.sleep(0.5)
+    assert not ending.done()  # blocked behind the park
+    await park_tx.commit()
+    await asyncio.wait_for(ending, 10)
+
+
 async def _park(db: Database, job_id: uuid.UUID, worker: str, children: list[uuid.UUID]):
     async with db.unit_of_work() as s:
         return await jobs.park(
@@ -164,11 +174,7 @@ async def test_no_lost_wakeup_when_the_child_ends_while_the_park_is_uncommitted(
     async with db.sessionmaker() as park_tx:
         outcome = await jobs.park(park_tx, parent.id, "pw", children=[a.id], state={"s": 1})
         assert outcome is jobs.ParkOutcome.PARKED
-        ending = asyncio.create_task(_end(db, d, a.id, "cw"))
-        await asyncio.sleep(0.5)
-        assert not ending.done()  # blocked behind the park
-        await park_tx.commit()
-    await asyncio.wait_for(ending, 10)
+        await _end_behind_park(db, d, park_tx, a.id)
     woken = await _get(db, parent.id)
     assert woken.status == JobStatus.QUEUED and woken.wakeups == 1
     assert str(parent.id) in d.ids(PARENT)
@@ -317,11 +323,7 @@ async def test_wake_any_no_lost_wakeup_when_a_child_ends_while_the_park_is_uncom
             park_tx, parent.id, "pw", children=[a.id, b.id], state={}, wake="any"
         )
         assert outcome is jobs.ParkOutcome.PARKED
-        ending = asyncio.create_task(_end(db, d, a.id, "cw"))
-        await asyncio.sleep(0.5)
-        assert not ending.done()  # blocked behind the park
-        await park_tx.commit()
-    await asyncio.wait_for(ending, 10)
+        await _end_behind_park(db, d, park_tx, a.id)
     assert (await _get(db, parent.id)).status == JobStatus.QUEUED
 
 

@@ -7,7 +7,6 @@ the fold run layout."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 
 import httpx
@@ -15,11 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.support.fleet import EVALUATION_WORKER, TRAINING_WORKER, live_training_fleet, until
 from tests.support.jobrun import ingest
-from tests.support.live import live_api
-from tests.support.processes import ManagedProcess, celery_worker, wait_worker_ready
 
 pytestmark = pytest.mark.integration
+#: The queues of an evaluation worker of concurrency 1 (threads pool, one process).
+EVALUATION_QUEUES = "evaluation,maintenance"
 RUN = {
     "algorithm": "a2c",
     "total_timesteps": 128,
@@ -54,55 +54,20 @@ async def test_invalid_walk_forward_requests_are_422(client, evaluation_client):
         assert resp.status_code == 422, (body, resp.text)
 
 
-class Fleet:
-    """The processes of :func:`live_fleet`."""
-
-    def __init__(self, training_url: str, env: dict[str, str], log_dir) -> None:
-        self.training_url, self.env, self.log_dir = training_url, env, log_dir
-        self.workers: dict[str, ManagedProcess] = {}
-
-    def spawn(self, app: str, queues: str, name: str) -> ManagedProcess:
-        worker = celery_worker(app, queues, self.env, self.log_dir, name).start()
-        self.workers[name] = worker
-        wait_worker_ready(worker)
-        return worker
-
-    def evaluation_worker(self, name: str) -> ManagedProcess:
-        """One evaluation worker, concurrency 1 (threads pool, one process)."""
-        return self.spawn("tradeopt_evaluation.worker:celery_app", "evaluation,maintenance", name)
-
-
 @pytest.fixture
 def live_fleet(fleet_env, log_dir):
     """A live training API, one training worker and ONE evaluation worker (concurrency 1), all
     real processes on the test database, Redis and S3 server."""
-    with live_api("tradeopt_training.app:create_app", fleet_env, log_dir, "training-api") as base:
-        env = {**fleet_env, "TRADING_OPT_TRAINING_URL": base}
-        env["TRADING_OPT_EVALUATION_RANDOM_SEEDS"] = "2"
-        env["TRADING_OPT_EVALUATION_BOOTSTRAP_RESAMPLES"] = "200"
-        fleet = Fleet(base, env, log_dir)
-        try:
-            fleet.spawn("tradeopt_training.worker:celery_app", "training,maintenance", "training")
-            fleet.evaluation_worker("eval-1")
-            yield fleet
-        finally:
-            for worker in fleet.workers.values():
-                worker.stop()
+    workers = [
+        (TRAINING_WORKER, "training,maintenance", "training"),
+        (EVALUATION_WORKER, EVALUATION_QUEUES, "eval-1"),
+    ]
+    with live_training_fleet(fleet_env, log_dir, workers) as fleet:
+        yield fleet
 
 
 async def _job(client: httpx.AsyncClient, job_id: str) -> dict:
     return (await client.get(f"/api/v1/jobs/{job_id}")).json()
-
-
-async def _until(predicate, timeout: float, what: str, interval: float = 0.2):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(interval)
 
 
 async def _fold_runs(training: httpx.AsyncClient, parent: dict) -> list[dict]:
@@ -127,7 +92,7 @@ async def _start_walk_forward(client, evaluation_client, timesteps: int) -> tupl
         assert job["status"] not in ("failed", "canceled", "succeeded"), job
         return job if job["status"] == "waiting" else None
 
-    parent = await _until(parked, 60, "the walk-forward job to park")
+    parent = await until(parked, 60, "the walk-forward job to park")
     assert len(parent["state"]["runs"]) == 4 and parent["worker"] is None
     evaluation = (await evaluation_client.get(f"/api/v1/evaluations/{created['id']}")).json()
     assert evaluation["status"] == "waiting"
@@ -153,7 +118,7 @@ async def test_walk_forward_parks_frees_its_worker_and_survives_a_kill_9(
             job = await _job(evaluation_client, other.json()["job_id"])
             return job if job["status"] in ("succeeded", "failed", "canceled") else None
 
-        finished = await _until(other_done, 60, "the ordinary evaluation")
+        finished = await until(other_done, 60, "the ordinary evaluation")
         assert finished["status"] == "succeeded", finished
         parent = await _job(evaluation_client, created["job_id"])
         folds = await _fold_runs(training, parent)
@@ -164,13 +129,13 @@ async def test_walk_forward_parks_frees_its_worker_and_survives_a_kill_9(
         eval_1 = live_fleet.workers["eval-1"]
         eval_1.kill(signal.SIGKILL)
         eval_1.proc.wait(10)
-        live_fleet.evaluation_worker("eval-2")
+        live_fleet.spawn(EVALUATION_WORKER, EVALUATION_QUEUES, "eval-2")
 
         async def wf_done() -> dict | None:
             job = await _job(evaluation_client, created["job_id"])
             return job if job["status"] in ("succeeded", "failed", "canceled") else None
 
-        job = await _until(wf_done, 120, "the walk-forward to finish")
+        job = await until(wf_done, 120, "the walk-forward to finish")
         assert job["status"] == "succeeded", job
         assert job["attempts"] == 1 and job["wakeups"] >= 1  # wake-ups are not attempts
         folds = await _fold_runs(training, job)
@@ -190,7 +155,7 @@ async def test_walk_forward_parks_frees_its_worker_and_survives_a_kill_9(
     assert values[-1] / values[0] == pytest.approx(growth, rel=1e-9)
     assert done["metrics"]["total_return"] == pytest.approx(growth - 1, rel=1e-9)
     # a retried first step reuses the runs it created: the same Idempotency-Key replays the run
-    from tradeopt_evaluation.training_client import TrainingClient
+    from tradeopt_common.clients.training import TrainingClient
 
     key = client.headers["authorization"].removeprefix("Bearer ")
     training_client = TrainingClient(live_fleet.training_url, key)
@@ -212,7 +177,7 @@ async def test_cancel_of_the_parked_walk_forward_cancels_every_fold_run(
         async def one_training() -> bool:
             return any(r["status"] == "running" for r in await _fold_runs(training, parent))
 
-        await _until(one_training, 60, "a fold run to start training")
+        await until(one_training, 60, "a fold run to start training")
         resp = await evaluation_client.post(f"/api/v1/jobs/{created['job_id']}/cancel")
         assert resp.status_code == 202, resp.text
         assert resp.json()["status"] == "canceled"
@@ -221,7 +186,7 @@ async def test_cancel_of_the_parked_walk_forward_cancels_every_fold_run(
             folds = await _fold_runs(training, parent)
             return folds if all(r["status"] == "canceled" for r in folds) else None
 
-        folds = await _until(all_canceled, 60, "every fold run to end canceled")
+        folds = await until(all_canceled, 60, "every fold run to end canceled")
         for run in folds:
             assert (await _job(evaluation_client, run["job_id"]))["status"] == "canceled"
     evaluation = (await evaluation_client.get(f"/api/v1/evaluations/{created['id']}")).json()

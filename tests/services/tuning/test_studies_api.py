@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from tests.support.jobrun import ingest
+from tests.support.studies import study_body
 
 pytestmark = pytest.mark.integration
 PROBLEM = "application/problem+json"
@@ -21,20 +22,8 @@ async def spy(client) -> dict:
 
 
 def _study(dataset_id: str, **fields) -> dict:
-    return {
-        "dataset_id": dataset_id,
-        "algorithm": "a2c",
-        "n_trials": 4,
-        "parallelism": 2,
-        "timesteps_per_trial": 128,
-        "objective": {"metric": "sharpe", "direction": "maximize"},
-        "seed": 7,
-        "search_space": {
-            "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
-            "gamma": {"type": "categorical", "choices": [0.9, 0.99]},
-        },
-        **fields,
-    }
+    objective = {"metric": "sharpe", "direction": "maximize"}
+    return study_body(dataset_id, [0.9, 0.99], {}, {"objective": objective, "seed": 7, **fields})
 
 
 def _locs(resp) -> list[list[str]]:

@@ -20,84 +20,43 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.support.fleet import (
+    EVALUATION_WORKER,
+    TRAINING_WORKER,
+    TUNING_WORKER,
+    live_training_fleet,
+    until,
+)
 from tests.support.jobrun import ingest
-from tests.support.live import live_api
-from tests.support.processes import ManagedProcess, celery_worker, wait_worker_ready
+from tests.support.studies import study_body
 
 pytestmark = pytest.mark.integration
 TERMINAL = ("succeeded", "failed", "canceled")
 
 
 def _study(dataset_id: str, **fields) -> dict:
-    return {
-        "dataset_id": dataset_id,
-        "algorithm": "a2c",
-        "n_trials": 4,
-        "parallelism": 2,
-        "timesteps_per_trial": 128,
+    ent_coef = {"type": "float", "low": 0.0, "high": 0.05}
+    run = {
         "seed": 11,
         "sampler": "tpe",
         "env": {"window": 5, "episode_length": 64, "features": ["log_return"]},
         "split": {"train_end": "2015-12-31", "validation_end": "2019-12-31"},
         "hyperparams": {"n_steps": 16},
-        "search_space": {
-            "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
-            "gamma": {"type": "categorical", "choices": [0.9, 0.95, 0.99]},
-            "ent_coef": {"type": "float", "low": 0.0, "high": 0.05},
-        },
-        **fields,
     }
-
-
-class Fleet:
-    """The processes of :func:`fleet`: a live training API and named workers."""
-
-    def __init__(self, training_url: str, env: dict[str, str], log_dir) -> None:
-        self.training_url, self.env, self.log_dir = training_url, env, log_dir
-        self.workers: dict[str, ManagedProcess] = {}
-
-    def spawn(self, app: str, queues: str, name: str) -> ManagedProcess:
-        worker = celery_worker(app, queues, self.env, self.log_dir, name).start()
-        self.workers[name] = worker
-        return worker
+    return study_body(dataset_id, [0.9, 0.95, 0.99], {"ent_coef": ent_coef}, {**run, **fields})
 
 
 @pytest.fixture
 def fleet(fleet_env, log_dir):
     """Live training API; training x2, tuning and evaluation workers (real processes)."""
-    with live_api("tradeopt_training.app:create_app", fleet_env, log_dir, "training-api") as base:
-        env = {
-            **fleet_env,
-            "TRADING_OPT_TRAINING_URL": base,
-            "TRADING_OPT_EVALUATION_RANDOM_SEEDS": "2",
-            "TRADING_OPT_EVALUATION_BOOTSTRAP_RESAMPLES": "200",
-        }
-        fleet = Fleet(base, env, log_dir)
-        try:
-            for app, queues, name in (
-                ("tradeopt_training.worker:celery_app", "training,maintenance", "training-1"),
-                ("tradeopt_training.worker:celery_app", "training", "training-2"),
-                ("tradeopt_tuning.worker:celery_app", "tuning", "tuning-1"),
-                ("tradeopt_evaluation.worker:celery_app", "evaluation", "evaluation"),
-            ):
-                fleet.spawn(app, queues, name)
-            for worker in fleet.workers.values():
-                wait_worker_ready(worker)
-            yield fleet
-        finally:
-            for worker in reversed(fleet.workers.values()):
-                worker.stop()
-
-
-async def _until(predicate, timeout: float, what: str, interval: float = 0.3):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(interval)
+    workers = [
+        (TRAINING_WORKER, "training,maintenance", "training-1"),
+        (TRAINING_WORKER, "training", "training-2"),
+        (TUNING_WORKER, "tuning", "tuning-1"),
+        (EVALUATION_WORKER, "evaluation", "evaluation"),
+    ]
+    with live_training_fleet(fleet_env, log_dir, workers) as fleet:
+        yield fleet
 
 
 async def _ended(client: httpx.AsyncClient, path: str, timeout: float = 90) -> dict:
@@ -105,7 +64,7 @@ async def _ended(client: httpx.AsyncClient, path: str, timeout: float = 90) -> d
         body = (await client.get(path)).json()
         return body if body["status"] in TERMINAL else None
 
-    return await _until(ended, timeout, path)
+    return await until(ended, timeout, path)
 
 
 async def _create(tuning_client, body: dict) -> dict:
@@ -198,7 +157,7 @@ async def test_cancel_stops_new_trials_and_runs_then_resume_completes(client, tu
                     return trials
             return None
 
-        trials = await _until(second_trial_training, 90, "trial 1's run to train", 0.1)
+        trials = await until(second_trial_training, 90, "trial 1's run to train", 0.1)
         assert trials[0]["state"] == "complete"
         first_run = trials[0]["run_id"]
         resp = await tuning_client.post(f"{path}/cancel")
@@ -216,7 +175,7 @@ async def test_cancel_stops_new_trials_and_runs_then_resume_completes(client, tu
             resp = await tuning_client.post(f"{path}/resume")
             return resp.json() if resp.status_code == 202 else None
 
-        body = await _until(resumed, 30, "the resume to be accepted")
+        body = await until(resumed, 30, "the resume to be accepted")
         assert body["status"] == "queued" and body["job_id"] != created["job_id"]
         study = await _ended(tuning_client, path, 120)
         assert study["status"] == "succeeded", study
@@ -244,10 +203,9 @@ async def test_kill_9_of_the_tuning_worker_loses_no_trial_and_runs_none_twice(
         assert study["status"] not in TERMINAL, study
         return study if study["status"] == "waiting" else None
 
-    await _until(parked, 60, "the study to park", 0.1)
+    await until(parked, 60, "the study to park", 0.1)
     fleet.workers["tuning-1"].kill(signal.SIGKILL)
-    fleet.spawn("tradeopt_tuning.worker:celery_app", "tuning,maintenance", "tuning-2")
-    wait_worker_ready(fleet.workers["tuning-2"])
+    fleet.spawn(TUNING_WORKER, "tuning,maintenance", "tuning-2")
     study = await _ended(tuning_client, path, 120)
     assert study["status"] == "succeeded", study
     assert (study["n_complete"], study["n_failed"]) == (4, 0)

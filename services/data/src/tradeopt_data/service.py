@@ -23,7 +23,12 @@ from tradeopt_common.jobs import service as jobs
 from tradeopt_common.jobs.dispatch import Dispatcher
 from tradeopt_common.jobs.models import Job, JobStatus
 from tradeopt_common.jobs.names import TaskName
-from tradeopt_common.jobs.resources import ResourceBinding, create_with_job, register_binding
+from tradeopt_common.jobs.resources import (
+    ResourceBinding,
+    create_with_job,
+    register_binding,
+    statuses_by_name,
+)
 from tradeopt_common.jobs.runtime import get_runtime
 from tradeopt_common.logging import get_logger
 from tradeopt_common.references import referrers
@@ -72,14 +77,10 @@ DATASET: ResourceBinding[Dataset, DatasetUpdate] = register_binding(
         resource_type=RESOURCE,
         model=Dataset,
         patch=DatasetUpdate,
-        statuses={
-            JobStatus.QUEUED: DatasetStatus.QUEUED,
-            JobStatus.RUNNING: DatasetStatus.RUNNING,
-            JobStatus.WAITING: DatasetStatus.RUNNING,  # an ingest never parks
-            JobStatus.SUCCEEDED: DatasetStatus.READY,
-            JobStatus.FAILED: DatasetStatus.FAILED,
-            JobStatus.CANCELED: DatasetStatus.CANCELED,
-        },
+        # an ingest never parks; its dataset is ``ready`` when it succeeds
+        statuses=statuses_by_name(
+            DatasetStatus, waiting=DatasetStatus.RUNNING, succeeded=DatasetStatus.READY
+        ),
         kinds=(TaskName.DATA_INGEST_BARS,),
         finished_field=None,
         after_end=_drop_rejected_upload,

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradeopt_common.clients.training import TrainingClient
 from tradeopt_common.config import CommonSettings
 from tradeopt_common.contracts.datasets import read_manifest
 from tradeopt_common.errors import ValidationFailed
@@ -47,7 +48,6 @@ from tradeopt_evaluation import service
 from tradeopt_evaluation.config import get_evaluation_settings
 from tradeopt_evaluation.models import Evaluation
 from tradeopt_evaluation.service import EvaluationUpdate, download_model, store_report
-from tradeopt_evaluation.training_client import TrainingClient
 from tradeopt_ml.data import FoldSpec, Panel, read_bars_parquet, walk_forward
 from tradeopt_ml.evaluation import (
     BaselineSubject,

@@ -18,13 +18,13 @@ from tradeopt_common.contracts.models import ModelLineage, model_key, read_linea
 from tradeopt_common.db.repository import Page
 from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.jobs.dispatch import Dispatcher
-from tradeopt_common.jobs.models import JobStatus
 from tradeopt_common.jobs.names import TaskName
 from tradeopt_common.jobs.resources import (
     Reference,
     ResourceBinding,
     create_with_job,
     register_binding,
+    statuses_by_name,
 )
 from tradeopt_common.storage import ArtifactStore
 from tradeopt_common.storage.base import ArtifactNotFound
@@ -56,14 +56,7 @@ EVALUATION: ResourceBinding[Evaluation, EvaluationUpdate] = register_binding(
         resource_type=RESOURCE,
         model=Evaluation,
         patch=EvaluationUpdate,
-        statuses={
-            JobStatus.QUEUED: EvaluationStatus.QUEUED,
-            JobStatus.RUNNING: EvaluationStatus.RUNNING,
-            JobStatus.WAITING: EvaluationStatus.WAITING,
-            JobStatus.SUCCEEDED: EvaluationStatus.SUCCEEDED,
-            JobStatus.FAILED: EvaluationStatus.FAILED,
-            JobStatus.CANCELED: EvaluationStatus.CANCELED,
-        },
+        statuses=statuses_by_name(EvaluationStatus),
         kinds=(TaskName.EVALUATION_EVALUATE, TaskName.EVALUATION_WALK_FORWARD),
         finished_field="finished_at",
     )

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from tradeopt_common.web.deps import ReadPrincipal, SessionDep, StateDep
+from tradeopt_common.web.deps import ReadPrincipal, SessionDep, service_settings
 from tradeopt_training import service
 from tradeopt_training.config import TrainingSettings
 from tradeopt_training.models import Model, TrainingRun
@@ -23,14 +23,6 @@ async def get_current_model(model_id: uuid.UUID, session: SessionDep, _: ReadPri
     return await service.get_model(session, model_id)
 
 
-def get_training_settings_dep(state: StateDep) -> TrainingSettings:
-    """The app's settings (a :class:`TrainingSettings`, since the app was built with them)."""
-    settings = state.settings
-    if not isinstance(settings, TrainingSettings):  # pragma: no cover - wiring error
-        raise TypeError("the training app must be created with TrainingSettings")
-    return settings
-
-
-TrainingSettingsDep = Annotated[TrainingSettings, Depends(get_training_settings_dep)]
+TrainingSettingsDep = Annotated[TrainingSettings, Depends(service_settings(TrainingSettings))]
 CurrentRun = Annotated[TrainingRun, Depends(get_current_run)]
 CurrentModel = Annotated[Model, Depends(get_current_model)]

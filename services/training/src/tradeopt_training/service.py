@@ -19,13 +19,13 @@ from tradeopt_common.db.repository import Page
 from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.jobs import service as jobs
 from tradeopt_common.jobs.dispatch import Dispatcher
-from tradeopt_common.jobs.models import JobStatus
 from tradeopt_common.jobs.names import TaskName
 from tradeopt_common.jobs.resources import (
     Reference,
     ResourceBinding,
     create_with_job,
     register_binding,
+    statuses_by_name,
 )
 from tradeopt_common.storage import ArtifactStore
 from tradeopt_ml.training import ExperimentSpec, validate_experiment
@@ -58,14 +58,8 @@ RUN: ResourceBinding[TrainingRun, RunUpdate] = register_binding(
         resource_type=RESOURCE,
         model=TrainingRun,
         patch=RunUpdate,
-        statuses={
-            JobStatus.QUEUED: RunStatus.QUEUED,
-            JobStatus.RUNNING: RunStatus.RUNNING,
-            JobStatus.WAITING: RunStatus.RUNNING,  # a training job never parks
-            JobStatus.SUCCEEDED: RunStatus.SUCCEEDED,
-            JobStatus.FAILED: RunStatus.FAILED,
-            JobStatus.CANCELED: RunStatus.CANCELED,
-        },
+        # a training job never parks
+        statuses=statuses_by_name(RunStatus, waiting=RunStatus.RUNNING),
         kinds=(TaskName.TRAINING_TRAIN_RUN,),
         started_field="started_at",
         finished_field="finished_at",

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from tradeopt_common.web.deps import ReadPrincipal, SessionDep, StateDep
+from tradeopt_common.web.deps import ReadPrincipal, SessionDep, service_settings
 from tradeopt_tuning import service
 from tradeopt_tuning.config import TuningSettings
 from tradeopt_tuning.models import Study
@@ -21,12 +21,4 @@ async def get_current_study(study_id: uuid.UUID, session: SessionDep, _: ReadPri
 CurrentStudy = Annotated[Study, Depends(get_current_study)]
 
 
-def get_tuning_settings_dep(state: StateDep) -> TuningSettings:
-    """The app's settings (a :class:`TuningSettings`, since the app was built with them)."""
-    settings = state.settings
-    if not isinstance(settings, TuningSettings):  # pragma: no cover - wiring error
-        raise TypeError("the tuning app must be created with TuningSettings")
-    return settings
-
-
-TuningSettingsDep = Annotated[TuningSettings, Depends(get_tuning_settings_dep)]
+TuningSettingsDep = Annotated[TuningSettings, Depends(service_settings(TuningSettings))]

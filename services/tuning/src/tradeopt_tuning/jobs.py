@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tradeopt_common.clients.training import TrainingClient, TrainingRefused
 from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.jobs.models import TERMINAL_STATUSES, JobStatus
 from tradeopt_common.jobs.names import TaskName
@@ -57,7 +58,6 @@ from tradeopt_tuning.config import TuningSettings, get_tuning_settings
 from tradeopt_tuning.models import Study, Trial, TrialState
 from tradeopt_tuning.service import StudyUpdate, TrialEnd
 from tradeopt_tuning.storage import get_storage, study_name
-from tradeopt_tuning.training_client import TrainingClient, TrainingRefused
 
 if TYPE_CHECKING:
     import optuna

@@ -29,6 +29,7 @@ from tradeopt_common.jobs.resources import (
     ResourceBinding,
     create_with_job,
     register_binding,
+    statuses_by_name,
 )
 from tradeopt_common.storage import ArtifactStore
 from tradeopt_ml.tuning import (
@@ -80,14 +81,7 @@ STUDY: ResourceBinding[Study, StudyUpdate] = register_binding(
         resource_type=RESOURCE,
         model=Study,
         patch=StudyUpdate,
-        statuses={
-            JobStatus.QUEUED: StudyStatus.QUEUED,
-            JobStatus.RUNNING: StudyStatus.RUNNING,
-            JobStatus.WAITING: StudyStatus.WAITING,
-            JobStatus.SUCCEEDED: StudyStatus.SUCCEEDED,
-            JobStatus.FAILED: StudyStatus.FAILED,
-            JobStatus.CANCELED: StudyStatus.CANCELED,
-        },
+        statuses=statuses_by_name(StudyStatus),
         kinds=(TaskName.TUNING_RUN_STUDY,),
         started_field="started_at",
         finished_field="finished_at",

@@ -38,20 +38,21 @@ class TestDefaults:
             study.tell(trial, 0.0)
 
 
+#: A PPO search space overriding three parameters: a log-scale float, a stepped int and a choice.
+PPO_OVERRIDE = {
+    "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
+    "n_epochs": {"type": "int", "low": 2, "high": 10, "step": 2},
+    "net_arch": {"type": "categorical", "choices": ["32x32", "64"]},
+}
+
+
 class TestParse:
     def test_none_or_empty_is_the_default(self) -> None:
         assert parse_search_space("ppo", None) == default_search_space("ppo")
         assert parse_search_space("PPO", {}) == default_search_space("ppo")
 
     def test_override_keeps_only_the_given_parameters(self) -> None:
-        space = parse_search_space(
-            "ppo",
-            {
-                "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
-                "n_epochs": {"type": "int", "low": 1, "high": 10, "step": 3},
-                "net_arch": {"type": "categorical", "choices": ["32x32", "64"]},
-            },
-        )
+        space = parse_search_space("ppo", PPO_OVERRIDE)
         assert set(space) == {"learning_rate", "n_epochs", "net_arch"}
         assert space["learning_rate"] == FloatDistribution(low=1e-5, high=1e-3, log=True)
         assert space["net_arch"] == CategoricalDistribution(choices=["32x32", "64"])
@@ -126,22 +127,12 @@ class TestParse:
 
 class TestConvert:
     def test_to_optuna(self) -> None:
-        space = parse_search_space(
-            "ppo",
-            {
-                "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
-                "n_epochs": {"type": "int", "low": 2, "high": 10, "step": 2},
-                "activation_fn": {"type": "categorical", "choices": ["tanh", "relu"]},
-            },
-        )
-        dists = to_optuna(space)
+        dists = to_optuna(parse_search_space("ppo", PPO_OVERRIDE))
         assert dists["learning_rate"] == optuna.distributions.FloatDistribution(
             1e-5, 1e-3, log=True
         )
         assert dists["n_epochs"] == optuna.distributions.IntDistribution(2, 10, step=2)
-        assert dists["activation_fn"] == optuna.distributions.CategoricalDistribution(
-            ["tanh", "relu"]
-        )
+        assert dists["net_arch"] == optuna.distributions.CategoricalDistribution(["32x32", "64"])
 
     def test_to_hyperparams_expands_net_arch_only(self) -> None:
         assert to_hyperparams({"net_arch": "128x64", "gamma": 0.99}) == {

@@ -42,6 +42,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import func, update
@@ -57,6 +58,19 @@ PatchT = TypeVar("PatchT", bound=Mapping[str, Any])
 #: e.g. deleting a rejected upload. Receives the session, the ended job and the resource (``None``
 #: when it no longer exists).
 AfterEnd = Callable[[AsyncSession, Job, Any], Awaitable[None]]
+
+
+def statuses_by_name(resource_statuses: type[StrEnum], **job_status: str) -> dict[JobStatus, str]:
+    """``ResourceBinding.statuses`` of a resource whose statuses share the job's names (``queued``,
+    ``running``, …): each job status maps to the resource status of the same name, except those
+    given as ``job_status`` (``statuses_by_name(RunStatus, waiting=RunStatus.RUNNING)``).
+    """
+    return {
+        status: job_status[status.value]
+        if status.value in job_status
+        else resource_statuses(status.value)
+        for status in JobStatus
+    }
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import Executable, Update, and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -134,8 +134,14 @@ async def claim(session: AsyncSession, job_id: uuid.UUID, worker: str) -> Job | 
         )
         .returning(Job.id)
     )
-    claimed = (await session.execute(stmt)).scalar_one_or_none()
-    if claimed is None:
+    return await _transition(session, stmt, job_id)
+
+
+async def _transition(session: AsyncSession, stmt: Executable, job_id: uuid.UUID) -> Job | None:
+    """Run a guarded ``UPDATE job … RETURNING id``: the job after it, its resource following it in
+    the same transaction (:func:`apply_job_status`); ``None`` when the guard matched no row.
+    """
+    if (await session.execute(stmt)).scalar_one_or_none() is None:
         return None
     job = await get_job(session, job_id)
     await apply_job_status(session, job)
@@ -150,6 +156,15 @@ class Touch:
 
     owned: bool
     cancel_requested: bool
+
+
+def _update_owned(job_id: uuid.UUID, worker: str) -> Update:
+    """``UPDATE job`` of the running job that ``worker`` owns: the guard of every report from a
+    worker (a job the reaper gave to another worker, or that ended, matches no row).
+    """
+    return update(Job).where(
+        Job.id == job_id, Job.worker == worker, Job.status == JobStatus.RUNNING
+    )
 
 
 async def touch(
@@ -171,12 +186,7 @@ async def touch(
         values["message"] = message[:2000]
     if state is not None:
         values["state"] = state
-    stmt = (
-        update(Job)
-        .where(Job.id == job_id, Job.worker == worker, Job.status == JobStatus.RUNNING)
-        .values(**values)
-        .returning(Job.cancel_requested)
-    )
+    stmt = _update_owned(job_id, worker).values(**values).returning(Job.cancel_requested)
     row = (await session.execute(stmt)).first()
     if row is None:
         return Touch(owned=False, cancel_requested=False)
@@ -211,12 +221,7 @@ async def finish(
         values["progress"] = 1.0
     if result is not None:
         values["result"] = result
-    stmt = (
-        update(Job)
-        .where(Job.id == job_id, Job.worker == worker, Job.status == JobStatus.RUNNING)
-        .values(**values)
-        .returning(Job.id)
-    )
+    stmt = _update_owned(job_id, worker).values(**values).returning(Job.id)
     return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
@@ -462,13 +467,8 @@ async def park(
     if progress is not None:
         values["progress"] = min(1.0, max(0.0, float(progress)))
     stmt = (
-        update(Job)
-        .where(
-            Job.id == job_id,
-            Job.worker == worker,
-            Job.status == JobStatus.RUNNING,
-            Job.cancel_requested.is_(False),
-        )
+        _update_owned(job_id, worker)
+        .where(Job.cancel_requested.is_(False))
         .values(**values)
         .returning(Job.id)
     )
@@ -592,11 +592,7 @@ async def wake_if_done(session: AsyncSession, parent_id: uuid.UUID) -> Job | Non
         )
         .returning(Job.id)
     )
-    if (await session.execute(stmt)).scalar_one_or_none() is None:
-        return None
-    woken = await get_job(session, parent_id)
-    await apply_job_status(session, woken)
-    return woken
+    return await _transition(session, stmt, parent_id)
 
 
 @dataclass(frozen=True)

@@ -37,28 +37,48 @@ log = get_logger(__name__)
 JOB_GAUGE_INTERVAL_SECONDS = 15.0
 
 
-async def _refresh_job_gauges(state: AppState) -> None:
-    """Keep the queued/running/waiting gauges and the oldest-heartbeat age current."""
-    while True:
-        try:
-            async with state.db.unit_of_work() as session:
-                counts = await jobs.count_by_status(session)
-                oldest = await jobs.oldest_heartbeat(session)
-            metrics.JOBS_QUEUED.clear()
-            metrics.JOBS_RUNNING.clear()
-            metrics.JOBS_WAITING.clear()
-            gauges = {
-                "queued": metrics.JOBS_QUEUED,
-                "running": metrics.JOBS_RUNNING,
-                "waiting": metrics.JOBS_WAITING,
-            }
-            for (kind, status), n in counts.items():
-                gauges[status].labels(kind).set(n)
-            age = (utcnow() - oldest).total_seconds() if oldest else 0.0
-            metrics.JOB_HEARTBEAT_AGE.set(age)
-        except Exception as exc:
-            log.debug("metrics.job_gauges_failed", error=str(exc))
-        await asyncio.sleep(JOB_GAUGE_INTERVAL_SECONDS)
+BackgroundTask = Callable[[AppState], Coroutine[Any, Any, None]]
+
+
+def periodically(
+    update: BackgroundTask, failed: str, interval: float = JOB_GAUGE_INTERVAL_SECONDS
+) -> BackgroundTask:
+    """A ``background`` task of :func:`create_service_app`: ``update(state)`` every ``interval``
+    seconds for the app's lifetime (a failure is logged at debug level as ``failed`` and the next
+    round tries again); e.g. gauges refreshed from the database.
+    """
+
+    async def refresh(state: AppState) -> None:
+        while True:
+            try:
+                await update(state)
+            except Exception as exc:
+                log.debug(failed, error=str(exc))
+            await asyncio.sleep(interval)
+
+    return refresh
+
+
+async def _update_job_gauges(state: AppState) -> None:
+    """Set the queued/running/waiting gauges and the oldest-heartbeat age once."""
+    async with state.db.unit_of_work() as session:
+        counts = await jobs.count_by_status(session)
+        oldest = await jobs.oldest_heartbeat(session)
+    metrics.JOBS_QUEUED.clear()
+    metrics.JOBS_RUNNING.clear()
+    metrics.JOBS_WAITING.clear()
+    gauges = {
+        "queued": metrics.JOBS_QUEUED,
+        "running": metrics.JOBS_RUNNING,
+        "waiting": metrics.JOBS_WAITING,
+    }
+    for (kind, status), n in counts.items():
+        gauges[status].labels(kind).set(n)
+    age = (utcnow() - oldest).total_seconds() if oldest else 0.0
+    metrics.JOB_HEARTBEAT_AGE.set(age)
+
+
+_refresh_job_gauges = periodically(_update_job_gauges, "metrics.job_gauges_failed")
 
 
 def create_service_app(
@@ -69,7 +89,7 @@ def create_service_app(
     version: str = "0.1.0",
     description: str = "",
     upload_limit_for: Callable[[str, str], int | None] | None = None,
-    background: Sequence[Callable[[AppState], Coroutine[Any, Any, None]]] = (),
+    background: Sequence[BackgroundTask] = (),
 ) -> FastAPI:
     """A FastAPI app with lifespan-managed clients, problem+json errors, auth-ready deps,
     request ids, a body-size limit, ``/healthz``, ``/readyz``, ``/metrics`` and ``/api/v1/jobs``.

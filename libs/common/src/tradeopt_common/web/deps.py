@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -16,6 +16,8 @@ from tradeopt_common.jobs.dispatch import Dispatcher
 from tradeopt_common.storage import ArtifactStore
 from tradeopt_common.web.idempotency import Idempotency
 from tradeopt_common.web.state import AppState
+
+SettingsT = TypeVar("SettingsT", bound=CommonSettings)
 
 
 async def get_state(request: Request) -> AppState:
@@ -59,6 +61,21 @@ async def get_store(state: StateDep) -> ArtifactStore:
 async def get_dispatcher(state: StateDep) -> Dispatcher:
     """The job dispatcher."""
     return state.dispatcher
+
+
+def service_settings(kind: type[SettingsT]) -> Callable[[AppState], Awaitable[SettingsT]]:
+    """A dependency on the app's settings as the service's own settings class ``kind`` (the
+    service's app was created with them): ``Annotated[TrainingSettings,
+    Depends(service_settings(TrainingSettings))]``.
+    """
+
+    async def get_service_settings(state: StateDep) -> SettingsT:
+        settings = state.settings
+        if not isinstance(settings, kind):  # pragma: no cover - wiring error
+            raise TypeError(f"the {state.service} app must be created with {kind.__name__}")
+        return settings
+
+    return get_service_settings
 
 
 SettingsDep = Annotated[CommonSettings, Depends(get_settings_dep)]

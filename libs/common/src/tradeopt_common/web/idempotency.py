@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import Index, String, Text, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from tradeopt_common.db.base import Base, IdMixin, JSONType, utcnow
 from tradeopt_common.errors import IdempotencyConflict, ValidationFailed
+from tradeopt_common.web.problems import problem_responses
 
 HEADER = "Idempotency-Key"
 RETENTION = timedelta(hours=24)
@@ -129,6 +132,44 @@ class Idempotency:
             self.record.headers = headers or {}
             await self.session.flush()
         return JSONResponse(body, status_code=status_code, headers=headers)
+
+    async def accept(
+        self, create: Callable[[], Awaitable[Any]], read: type[BaseModel], collection: str
+    ) -> JSONResponse:
+        """What a create route of a job-backed resource does: replay a retry; otherwise
+        ``create()`` the resource (and its job) and answer 202 with it as ``read`` and a
+        ``Location`` under ``collection`` (e.g. ``/api/v1/runs``).
+        """
+        if (replayed := await self.begin()) is not None:
+            return replayed
+        resource = await create()
+        return await self.respond(
+            read.model_validate(resource),
+            status_code=202,
+            headers={"Location": f"{collection}/{resource.id}"},
+        )
+
+
+def transition_route(read: type[BaseModel]) -> dict[str, Any]:
+    """What a ``POST /{id}/<action>`` route that moves a job-backed resource (cancel, resume)
+    declares: its 202 with ``read``; 404 for an unknown resource, 409 for one in the wrong state.
+    """
+    return {
+        "status_code": 202,
+        "response_model": read,
+        "responses": problem_responses(401, 403, 404, 409, 422),
+    }
+
+
+def accepted_route(read: type[BaseModel]) -> dict[str, Any]:
+    """What a route answered by :meth:`Idempotency.accept` declares: its 202 with ``read`` and
+    the problems of a create (``@router.post("", **accepted_route(RunRead))``).
+    """
+    return {
+        "status_code": 202,
+        "response_model": read,
+        "responses": problem_responses(400, 401, 403, 409, 413, 422),
+    }
 
 
 async def purge_expired(session: AsyncSession, now: datetime | None = None) -> int:

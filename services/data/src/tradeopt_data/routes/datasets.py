@@ -6,25 +6,25 @@ import asyncio
 import json
 import uuid
 from datetime import date, datetime
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from tradeopt_common.errors import MalformedJSON, UnsupportedMediaType
 from tradeopt_common.web.deps import (
     IdempotencyDep,
-    ReadPrincipal,
-    ReadSessionDep,
     SessionDep,
     SettingsDep,
     StateDep,
     StoreDep,
     WritePrincipal,
 )
-from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead, page_read
+from tradeopt_common.web.listing import add_list_route
+from tradeopt_common.web.pagination import CursorQuery
 from tradeopt_common.web.problems import problem_responses
 from tradeopt_data import reads, service
 from tradeopt_data.config import DataSettings
@@ -122,20 +122,15 @@ async def create_dataset(
         raise RequestValidationError(
             [_body_error(e) for e in exc.errors(include_url=False)]
         ) from exc
-    if (replayed := await idempotency.begin()) is not None:
-        return replayed
-    dataset = await service.create_dataset(
+    create = partial(
+        service.create_dataset,
         session,
         state.dispatcher,
         body,
         created_by=principal.id,
         max_attempts=settings.job_max_attempts,
     )
-    return await idempotency.respond(
-        DatasetRead.model_validate(dataset),
-        status_code=202,
-        headers={"Location": f"/api/v1/datasets/{dataset.id}"},
-    )
+    return await idempotency.accept(create, DatasetRead, router.prefix)
 
 
 def _body_error(error: Any) -> dict[str, Any]:
@@ -171,21 +166,19 @@ async def _create_from_upload(
     return await idempotency.respond(
         DatasetRead.model_validate(dataset),
         status_code=201 if stored else 202,
-        headers={"Location": f"/api/v1/datasets/{dataset.id}"},
+        headers={"Location": f"{router.prefix}/{dataset.id}"},
     )
 
 
-@router.get("", response_model=PageRead[DatasetRead], responses=problem_responses(401, 403, 422))
-async def list_datasets(
-    session: ReadSessionDep,
-    _: ReadPrincipal,
-    limit: LimitQuery = 50,
-    cursor: CursorQuery = None,
-    status: Annotated[DatasetStatus | None, Query()] = None,
-) -> PageRead[DatasetRead]:
+class DatasetFilters(BaseModel):
     """Datasets, newest first; filter by ``status``."""
-    page = await service.list_datasets(session, limit=limit, cursor=cursor, status=status)
-    return page_read(page, DatasetRead)
+
+    status: DatasetStatus | None = None
+
+
+add_list_route(
+    router, "list_datasets", service.list_datasets, DatasetRead, DatasetFilters, read_only=True
+)
 
 
 @router.get(

@@ -5,25 +5,27 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
 from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.storage import ArtifactStore
 from tradeopt_common.web.deps import (
     IdempotencyDep,
-    ReadPrincipal,
     SessionDep,
     SettingsDep,
     StateDep,
     StoreDep,
     WritePrincipal,
 )
+from tradeopt_common.web.idempotency import accepted_route
 from tradeopt_common.web.job_events import JobEventsDep
-from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead, page_read
+from tradeopt_common.web.listing import add_list_route
 from tradeopt_common.web.problems import problem_responses
 from tradeopt_evaluation import service
 from tradeopt_evaluation.deps import CurrentEvaluation
@@ -73,9 +75,8 @@ def _creator(
     """What the three create routes share: idempotency, the job, the 202 with ``Location``."""
 
     async def create(body: EvaluationBody) -> JSONResponse:
-        if (replayed := await idempotency.begin()) is not None:
-            return replayed
-        evaluation = await service.create_evaluation(
+        create_evaluation = partial(
+            service.create_evaluation,
             session,
             store,
             state.dispatcher,
@@ -83,21 +84,13 @@ def _creator(
             created_by=principal.id,
             max_attempts=settings.job_max_attempts,
         )
-        return await idempotency.respond(
-            EvaluationRead.model_validate(evaluation),
-            status_code=202,
-            headers={"Location": f"/api/v1/evaluations/{evaluation.id}"},
-        )
+        return await idempotency.accept(create_evaluation, EvaluationRead, router.prefix)
 
     return create
 
 
 CreatorDep = Annotated[Creator, Depends(_creator)]
-_CREATE_ROUTE: dict[str, Any] = {
-    "status_code": 202,
-    "response_model": EvaluationRead,
-    "responses": problem_responses(400, 401, 403, 409, 413, 422),
-}
+_CREATE_ROUTE = accepted_route(EvaluationRead)
 """What the three create routes declare (their 202, body and problems)."""
 
 
@@ -128,21 +121,17 @@ async def walk_forward(body: WalkForwardCreate, create: CreatorDep) -> JSONRespo
     return await create(body)
 
 
-@router.get("", response_model=PageRead[EvaluationRead], responses=problem_responses(401, 403, 422))
-async def list_evaluations(
-    session: SessionDep,
-    _: ReadPrincipal,
-    limit: LimitQuery = 50,
-    cursor: CursorQuery = None,
-    status: Annotated[EvaluationStatus | None, Query()] = None,
-    dataset_id: Annotated[uuid.UUID | None, Query()] = None,
-    model_id: Annotated[uuid.UUID | None, Query()] = None,
-) -> PageRead[EvaluationRead]:
+class EvaluationFilters(BaseModel):
     """Evaluations, newest first; filter by status, dataset or model."""
-    page = await service.list_evaluations(
-        session, limit=limit, cursor=cursor, status=status, dataset_id=dataset_id, model_id=model_id
-    )
-    return page_read(page, EvaluationRead)
+
+    status: EvaluationStatus | None = None
+    dataset_id: uuid.UUID | None = None
+    model_id: uuid.UUID | None = None
+
+
+add_list_route(
+    router, "list_evaluations", service.list_evaluations, EvaluationRead, EvaluationFilters
+)
 
 
 @router.get(

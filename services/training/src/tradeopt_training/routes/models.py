@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 
-from tradeopt_common.web.deps import ReadPrincipal, SessionDep, StoreDep, WritePrincipal
-from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead, page_read
+from tradeopt_common.web.deps import SessionDep, StoreDep, WritePrincipal
+from tradeopt_common.web.listing import add_list_route
 from tradeopt_common.web.problems import problem_responses
 from tradeopt_training import service
 from tradeopt_training.deps import CurrentModel
@@ -36,28 +36,16 @@ async def _read(session: SessionDep, model: Model) -> ModelRead:
     return out
 
 
-@router.get("", response_model=PageRead[ModelRead], responses=problem_responses(401, 403, 422))
-async def list_models(
-    session: SessionDep,
-    _: ReadPrincipal,
-    limit: LimitQuery = 50,
-    cursor: CursorQuery = None,
-    stage: Annotated[ModelStage | None, Query()] = None,
-    algorithm: Annotated[Algorithm | None, Query()] = None,
-    dataset_id: Annotated[uuid.UUID | None, Query()] = None,
-    alias: Annotated[Alias | None, Query()] = None,
-) -> PageRead[ModelRead]:
+class ModelFilters(BaseModel):
     """Registered models, newest first; filter by stage, algorithm, dataset, or alias."""
-    page = await service.list_models(
-        session,
-        limit=limit,
-        cursor=cursor,
-        stage=stage,
-        algorithm=algorithm,
-        dataset_id=dataset_id,
-        alias=alias,
-    )
-    return page_read(page, ModelRead)
+
+    stage: ModelStage | None = None
+    algorithm: Algorithm | None = None
+    dataset_id: uuid.UUID | None = None
+    alias: Alias | None = None
+
+
+add_list_route(router, "list_models", service.list_models, ModelRead, ModelFilters)
 
 
 @router.get(

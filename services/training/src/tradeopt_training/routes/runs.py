@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from functools import partial
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
 from tradeopt_common.web.deps import (
     IdempotencyDep,
-    ReadPrincipal,
     SessionDep,
     StateDep,
     StoreDep,
     WritePrincipal,
 )
+from tradeopt_common.web.idempotency import accepted_route, transition_route
 from tradeopt_common.web.job_events import JobEventsDep
-from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead, page_read
+from tradeopt_common.web.listing import add_list_route
 from tradeopt_common.web.problems import problem_responses
 from tradeopt_training import service
 from tradeopt_training.deps import CurrentRun, TrainingSettingsDep
@@ -28,12 +29,7 @@ from tradeopt_training.schemas import Algorithm, RunCreate, RunRead
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
 
-@router.post(
-    "",
-    status_code=202,
-    response_model=RunRead,
-    responses=problem_responses(400, 401, 403, 409, 413, 422),
-)
+@router.post("", **accepted_route(RunRead))
 async def create_run(
     body: RunCreate,
     session: SessionDep,
@@ -48,9 +44,8 @@ async def create_run(
 
     Accepts ``Idempotency-Key``.
     """
-    if (replayed := await idempotency.begin()) is not None:
-        return replayed
-    run = await service.create_run(
+    create = partial(
+        service.create_run,
         session,
         store,
         state.dispatcher,
@@ -63,33 +58,19 @@ async def create_run(
         created_by=principal.id,
         max_attempts=settings.job_max_attempts,
     )
-    return await idempotency.respond(
-        RunRead.model_validate(run), status_code=202, headers={"Location": f"/api/v1/runs/{run.id}"}
-    )
+    return await idempotency.accept(create, RunRead, router.prefix)
 
 
-@router.get("", response_model=PageRead[RunRead], responses=problem_responses(401, 403, 422))
-async def list_runs(
-    session: SessionDep,
-    _: ReadPrincipal,
-    limit: LimitQuery = 50,
-    cursor: CursorQuery = None,
-    status: Annotated[RunStatus | None, Query()] = None,
-    dataset_id: Annotated[uuid.UUID | None, Query()] = None,
-    algorithm: Annotated[Algorithm | None, Query()] = None,
-    study_id: Annotated[uuid.UUID | None, Query()] = None,
-) -> PageRead[RunRead]:
+class RunFilters(BaseModel):
     """Runs, newest first; filter by status, dataset, algorithm or study."""
-    page = await service.list_runs(
-        session,
-        limit=limit,
-        cursor=cursor,
-        status=status,
-        dataset_id=dataset_id,
-        algorithm=algorithm,
-        study_id=study_id,
-    )
-    return page_read(page, RunRead)
+
+    status: RunStatus | None = None
+    dataset_id: uuid.UUID | None = None
+    algorithm: Algorithm | None = None
+    study_id: uuid.UUID | None = None
+
+
+add_list_route(router, "list_runs", service.list_runs, RunRead, RunFilters)
 
 
 @router.get("/{run_id}", response_model=RunRead, responses=problem_responses(401, 403, 404, 422))
@@ -100,12 +81,7 @@ async def get_run(run: CurrentRun) -> RunRead:
     return RunRead.model_validate(run)
 
 
-@router.post(
-    "/{run_id}/cancel",
-    status_code=202,
-    response_model=RunRead,
-    responses=problem_responses(401, 403, 404, 409, 422),
-)
+@router.post("/{run_id}/cancel", **transition_route(RunRead))
 async def cancel_run(
     run_id: uuid.UUID, session: SessionDep, state: StateDep, _: WritePrincipal
 ) -> RunRead:

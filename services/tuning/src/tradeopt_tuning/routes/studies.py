@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
 from tradeopt_common.web.deps import (
@@ -17,8 +19,9 @@ from tradeopt_common.web.deps import (
     StoreDep,
     WritePrincipal,
 )
+from tradeopt_common.web.idempotency import accepted_route, transition_route
 from tradeopt_common.web.job_events import JobEventsDep
-from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead, page_read
+from tradeopt_common.web.listing import add_list_route
 from tradeopt_common.web.problems import problem_responses
 from tradeopt_ml.tuning import OBJECTIVE_METRICS, available_samplers, space_to_json
 from tradeopt_ml.tuning import default_search_space as _default_space
@@ -37,12 +40,7 @@ from tradeopt_tuning.schemas import (
 router = APIRouter(prefix="/api/v1/studies", tags=["studies"])
 
 
-@router.post(
-    "",
-    status_code=202,
-    response_model=StudyRead,
-    responses=problem_responses(400, 401, 403, 409, 413, 422),
-)
+@router.post("", **accepted_route(StudyRead))
 async def create_study(
     body: StudyCreate,
     session: SessionDep,
@@ -58,9 +56,8 @@ async def create_study(
 
     Accepts ``Idempotency-Key``.
     """
-    if (replayed := await idempotency.begin()) is not None:
-        return replayed
-    study = await service.create_study(
+    create = partial(
+        service.create_study,
         session,
         store,
         state.dispatcher,
@@ -70,33 +67,18 @@ async def create_study(
         max_trials=settings.tuning_max_trials,
         max_parallelism=settings.tuning_max_parallelism,
     )
-    return await idempotency.respond(
-        StudyRead.model_validate(study),
-        status_code=202,
-        headers={"Location": f"/api/v1/studies/{study.id}"},
-    )
+    return await idempotency.accept(create, StudyRead, router.prefix)
 
 
-@router.get("", response_model=PageRead[StudyRead], responses=problem_responses(401, 403, 422))
-async def list_studies(
-    session: SessionDep,
-    _: ReadPrincipal,
-    limit: LimitQuery = 50,
-    cursor: CursorQuery = None,
-    status: Annotated[StudyStatus | None, Query()] = None,
-    dataset_id: Annotated[uuid.UUID | None, Query()] = None,
-    algorithm: Annotated[Algorithm | None, Query()] = None,
-) -> PageRead[StudyRead]:
+class StudyFilters(BaseModel):
     """Studies, newest first; filter by status, dataset or algorithm."""
-    page = await service.list_studies(
-        session,
-        limit=limit,
-        cursor=cursor,
-        status=status,
-        dataset_id=dataset_id,
-        algorithm=algorithm,
-    )
-    return page_read(page, StudyRead)
+
+    status: StudyStatus | None = None
+    dataset_id: uuid.UUID | None = None
+    algorithm: Algorithm | None = None
+
+
+add_list_route(router, "list_studies", service.list_studies, StudyRead, StudyFilters)
 
 
 @router.get(
@@ -144,12 +126,7 @@ async def list_trials(
     return [TrialRead.model_validate(t) for t in trials]
 
 
-@router.post(
-    "/{study_id}/cancel",
-    status_code=202,
-    response_model=StudyRead,
-    responses=problem_responses(401, 403, 404, 409, 422),
-)
+@router.post("/{study_id}/cancel", **transition_route(StudyRead))
 async def cancel_study(
     study: CurrentStudy, session: SessionDep, state: StateDep, _: WritePrincipal
 ) -> StudyRead:
@@ -158,12 +135,7 @@ async def cancel_study(
     return StudyRead.model_validate(canceled)
 
 
-@router.post(
-    "/{study_id}/resume",
-    status_code=202,
-    response_model=StudyRead,
-    responses=problem_responses(401, 403, 404, 409, 422),
-)
+@router.post("/{study_id}/resume", **transition_route(StudyRead))
 async def resume_study(
     study: CurrentStudy,
     session: SessionDep,

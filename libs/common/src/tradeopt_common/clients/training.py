@@ -1,6 +1,7 @@
-"""The training service's HTTP API as the study job uses it: each trial is an ordinary run,
-created, read and canceled through the owning service, and a finished study's outcome is
-recorded on every trial's model (``PUT /api/v1/models/{id}/study``).
+"""The training service's HTTP API as other services' jobs use it: the evaluation service's
+walk-forward fold runs and the tuning service's trials are ordinary runs, created, read and
+canceled through the owning service (never through its tables), and a finished study's outcome
+is recorded on every trial's model (``PUT /api/v1/models/{id}/study``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from tradeopt_common.errors import ServiceUnavailable, ValidationFailed
 
 
 class TrainingRefused(ValidationFailed):
-    """The training service refused a request (4xx); ``status`` and ``problem`` say why."""
+    """The training service refused a request (4xx); the message says which and why."""
 
 
 class TrainingClient:
