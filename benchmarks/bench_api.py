@@ -54,13 +54,15 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the shared fleet/database helpers of scripts/ and tests/support
+from scripts.soak.infra import fleet_sh  # noqa: E402
+from tests.support.databases import drop_database, pg_url_for, recreate_database  # noqa: E402
+from tests.support.processes import free_port  # noqa: E402
+
 VENV = Path(os.environ.get("VENV", REPO / ".venv"))
 if not VENV.is_absolute():
     VENV = REPO / VENV
 PY = VENV / "bin" / "python"
-PG_ADMIN_DSN = os.environ.get(
-    "TRADEOPT_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 TARGET_RPS, TARGET_P99_MS = 1500.0, 50.0
 #: Profile phases.
 PH_SESSION = "session set-up, commit, close"
@@ -199,41 +201,6 @@ def cpu_seconds(pids: list[int]) -> float:
 # --- the fleet -------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _recreate_db(name: str) -> None:
-    import asyncpg
-
-    async def go() -> None:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(go())
-
-
-def _drop_db(name: str) -> None:
-    import asyncpg
-
-    async def go() -> None:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(go())
-
-
 @dataclass
 class Target:
     """Where to send requests, and the keys."""
@@ -250,9 +217,8 @@ def local_fleet(args: argparse.Namespace, label: str, pythonpath: str | None) ->
     """A fleet on spare ports, its own run dir, database and Redis db; always taken down."""
     run_dir = Path(tempfile.mkdtemp(prefix=f"bench-api-{label}-"))
     db_name = f"tradeopt_bench_api_{label}"
-    _recreate_db(db_name)
-    ports = {k: str(_free_port()) for k in ("GATEWAY", "DATA", "TRAINING", "EVALUATION")}
-    db_uri = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    asyncio.run(recreate_database(db_name))
+    ports = {k: str(free_port()) for k in ("GATEWAY", "DATA", "TRAINING", "EVALUATION")}
     env = {
         **os.environ,
         "VENV": str(VENV),
@@ -267,7 +233,7 @@ def local_fleet(args: argparse.Namespace, label: str, pythonpath: str | None) ->
         "GATEWAY_RATE_LIMIT": "1000000",
         "GATEWAY_RATE_BURST": "1000000",
         "TRADING_OPT_ENV": "development",
-        "TRADING_OPT_DB_URI": f"{db_uri}/{db_name}",
+        "TRADING_OPT_DB_URI": pg_url_for(db_name),
         "TRADING_OPT_REDIS_URI": args.redis,
         "TRADING_OPT_STORAGE_ENDPOINT": "local",
         "TRADING_OPT_DATA_DIR": str(run_dir / "data"),
@@ -281,17 +247,12 @@ def local_fleet(args: argparse.Namespace, label: str, pythonpath: str | None) ->
         env["WEB_CONCURRENCY"] = "1"
     elif args.api_workers:
         env["FLEET_API_WORKERS"] = str(args.api_workers)
-    fleet = [str(REPO / "scripts" / "fleet.sh")]
     print(f"[{label}] starting a fleet (gateway :{ports['GATEWAY']}, data :{ports['DATA']})")
-    up = subprocess.run(
-        ["bash", *fleet, "up"], env=env, capture_output=True, text=True, check=False
-    )
+    up = fleet_sh(env, "up", timeout=300)
     try:
         if up.returncode != 0:
             raise SystemExit(f"fleet did not start:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}")
-        pid = subprocess.run(
-            ["bash", *fleet, "ctl", "pid", "data-api"], env=env, capture_output=True, text=True
-        ).stdout.strip()
+        pid = fleet_sh(env, "ctl", "pid", "data-api", timeout=30).stdout.strip()
         yield Target(
             gateway=f"http://127.0.0.1:{ports['GATEWAY']}",
             data_api=f"http://127.0.0.1:{ports['DATA']}",
@@ -301,9 +262,9 @@ def local_fleet(args: argparse.Namespace, label: str, pythonpath: str | None) ->
         )
     finally:
         print(f"[{label}] taking the fleet down")
-        subprocess.run(["bash", *fleet, "down"], env=env, capture_output=True, check=False)
+        fleet_sh(env, "down", timeout=120)
         shutil.rmtree(run_dir, ignore_errors=True)
-        _drop_db(db_name)
+        asyncio.run(drop_database(db_name))
 
 
 def create_read_key(env: dict[str, str]) -> str:

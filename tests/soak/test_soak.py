@@ -1,6 +1,6 @@
 """The 2-minute fault soak (``make soak`` runs the long one): a throwaway fleet, PostgreSQL and
 Redis; jobs through the gateway while workers are SIGKILLed, Redis and PostgreSQL restart and bad
-requests arrive in bursts. See scripts/soak/run.py for what each figure means.
+requests arrive in bursts. See scripts/soak/report.py for what each figure means.
 
 ``TRADEOPT_SOAK_TEST_SECONDS`` changes the length of the load-and-faults phase (default 75 s:
 with the fleet's start (~30-50 s) and the drain the test takes about 2.5 minutes).

@@ -62,17 +62,13 @@ from tradeopt_ml.evaluation.run import (
     EvaluationError,
     EvaluationReport,
     EvaluationRequest,
-    FoldModel,
     ModelSubject,
     Subject,
     backtest_metrics,
     distribution,
-    equity_points,
     json_safe,
     run_evaluation,
-    stitch,
     study_deflated_sharpe,
-    walk_forward_report,
 )
 from tradeopt_ml.evaluation.sensitivity import cost_sensitivity
 from tradeopt_ml.evaluation.statistics import (
@@ -87,6 +83,12 @@ from tradeopt_ml.evaluation.statistics import (
     probabilistic_sharpe_ratio,
     psr_from_moments,
     sharpe_moments,
+)
+from tradeopt_ml.evaluation.walkforward import (
+    FoldModel,
+    equity_points,
+    stitch,
+    walk_forward_report,
 )
 
 __all__ = [
