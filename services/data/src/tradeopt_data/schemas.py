@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tradeopt_ml.data import SAMPLE_SYMBOLS
+from tradeopt_ml.instants import UtcDateTime, UtcEndDateTime
 
 SampleSymbol = StrEnum("SampleSymbol", {s: s for s in SAMPLE_SYMBOLS})  # type: ignore[misc]
 
@@ -152,10 +153,10 @@ class FeaturePreviewRequest(BaseModel):
         default=None, description="A FeatureSpec ({'features': [{name, params}]}); default set"
     )
     symbol: Symbol | None = None
-    start: datetime | None = None
-    end: datetime | None = None
+    start: UtcDateTime | None = None
+    end: UtcEndDateTime | None = None
     limit: int = Field(default=20, ge=1, le=1000)
-    normalize_train_end: datetime | None = Field(
+    normalize_train_end: UtcEndDateTime | None = Field(
         default=None,
         description="Normalise with statistics fitted on bars up to this time only",
     )

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tradeopt_ml.instants import UtcDateTime, UtcEndDateTime
+
 Baseline = Literal["buy_and_hold", "flat", "random", "sma_crossover", "momentum"]
 Part = Literal["train", "validation", "test"]
 
@@ -19,8 +21,8 @@ class _Bars(BaseModel):
 
     dataset_id: uuid.UUID
     split: Part | None = None
-    start: datetime | None = None
-    end: datetime | None = None
+    start: UtcDateTime | None = None
+    end: UtcEndDateTime | None = None
     cost_bps: float | None = Field(None, ge=0, le=1000)
     slippage_bps: float | None = Field(None, ge=0, le=1000)
 
@@ -75,8 +77,8 @@ class FoldLayout(BaseModel):
     embargo_bars: int = Field(0, ge=0, le=10_000)
     expanding: bool = False
     max_folds: int = Field(10, ge=1, le=20)
-    start: datetime | None = None
-    end: datetime | None = None
+    start: UtcDateTime | None = None
+    end: UtcEndDateTime | None = None
 
     @model_validator(mode="after")
     def _no_overlap(self) -> FoldLayout:

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from tradeopt_common.contracts.models import StudyOutcome
+from tradeopt_ml.instants import UtcDateTime
 
 Algorithm = Literal["ppo", "a2c", "dqn", "sac", "td3"]
 Alias = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
@@ -33,7 +34,7 @@ class RunCreate(BaseModel):
     symbols: list[Annotated[str, StringConstraints(max_length=32)]] | None = Field(
         None, min_length=1, max_length=64
     )
-    start: datetime | None = Field(
+    start: UtcDateTime | None = Field(
         None, description="Train on bars from this instant on (rolling walk-forward windows)"
     )
     checkpoint_every: int | None = Field(None, ge=1)

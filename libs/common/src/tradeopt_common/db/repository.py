@@ -16,6 +16,7 @@ from sqlalchemy.sql.base import ExecutableOption
 
 from tradeopt_common.db.base import Base
 from tradeopt_common.errors import AppError, NotFound, ValidationFailed
+from tradeopt_ml.instants import as_utc
 
 ModelT = TypeVar("ModelT", bound=Base)
 
@@ -39,7 +40,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         created, id_ = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return datetime.fromisoformat(created), uuid.UUID(id_)
+        return as_utc(datetime.fromisoformat(created)), uuid.UUID(id_)
     except Exception as exc:
         raise ValidationFailed(
             "invalid pagination cursor",

@@ -27,6 +27,7 @@ from tradeopt_common.web import health
 from tradeopt_common.web.middleware import (
     BodySizeLimitMiddleware,
     NulCharacterMiddleware,
+    PlainJSONMiddleware,
     RequestIdMiddleware,
 )
 from tradeopt_common.web.problems import install_problem_handlers
@@ -164,6 +165,7 @@ def create_service_app(
     Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(
         app, latency_lowr_buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
     ).expose(app, endpoint="/metrics", include_in_schema=False)
+    app.add_middleware(PlainJSONMiddleware)  # inside the size limit: buffers bounded bodies
     app.add_middleware(
         BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes, limit_for=upload_limit_for
     )

@@ -1,7 +1,10 @@
-"""Pure ASGI middleware: request ids, the request-size limit, and refusing NUL characters."""
+"""Pure ASGI middleware: request ids, the request-size limit, refusing NUL characters, and
+refusing JSON bodies that are not plain RFC 8259 JSON (``NaN``, ``Infinity``, deep nesting).
+"""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -10,7 +13,7 @@ from urllib.parse import unquote_to_bytes
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tradeopt_common.errors import BadRequest, PayloadTooLarge
+from tradeopt_common.errors import BadRequest, MalformedJSON, PayloadTooLarge
 from tradeopt_common.logging import bind_context, clear_context
 from tradeopt_common.web.problems import problem_response
 
@@ -135,3 +138,94 @@ class BodySizeLimitMiddleware:
     async def _reject(scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         error = PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
         await problem_response(error)(scope, receive, send)
+
+
+#: Deepest nesting of arrays/objects a JSON body may have (request models nest a few levels).
+MAX_JSON_DEPTH = 32
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class _NotPlainJSON(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> float:
+    raise _NotPlainJSON(f"{name} is not a JSON value (RFC 8259); send a number or null")
+
+
+def _too_deep(value: object, limit: int) -> bool:
+    """Whether ``value`` nests arrays/objects deeper than ``limit`` (iterative: no recursion)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def json_body_problem(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> str | None:
+    """Why ``body`` is not acceptable plain JSON (``NaN``/``Infinity``, nesting deeper than
+    ``max_depth``), or ``None`` — also for syntax errors, which the framework reports itself.
+    """
+    try:
+        value = json.loads(body, parse_constant=_refuse_constant)
+    except _NotPlainJSON as exc:
+        return str(exc)
+    except RecursionError:
+        return f"the JSON body nests deeper than {max_depth} levels"
+    except ValueError:
+        return None
+    if _too_deep(value, max_depth):
+        return f"the JSON body nests deeper than {max_depth} levels"
+    return None
+
+
+class PlainJSONMiddleware:
+    """400 problem+json for a JSON request body holding ``NaN``/``Infinity`` (Python's parser
+    accepts them, JSON does not, and they would flow into numbers or fail to render in a 422)
+    or nesting deeper than :data:`MAX_JSON_DEPTH` (a ``RecursionError`` later). The body is
+    buffered (the size limit applies first) and replayed unchanged to the app.
+    """
+
+    def __init__(self, app: ASGIApp, max_depth: int = MAX_JSON_DEPTH) -> None:
+        self.app, self.max_depth = app, max_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point."""
+        if scope["type"] != "http" or scope.get("method") not in _WRITE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        media = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
+        if not (media == b"application/json" or media.endswith(b"+json")):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, receive, send)  # disconnected: let the app see it
+                return
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        problem = json_body_problem(body, self.max_depth) if body else None
+        if problem is not None:
+            await problem_response(MalformedJSON(problem))(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)

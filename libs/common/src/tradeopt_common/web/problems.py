@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -40,10 +41,28 @@ _HTTP_STATUS_ERRORS: dict[int, type[AppError]] = {
 }
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by its text (JSON has no NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 class ProblemResponse(JSONResponse):
-    """A JSON response with the problem media type."""
+    """A JSON response with the problem media type (non-finite floats rendered as text)."""
 
     media_type = PROBLEM_JSON
+
+    def render(self, content: Any) -> bytes:
+        """JSON bytes; a ``NaN``/``Infinity`` echoed from the request never breaks the answer."""
+        try:
+            return super().render(content)
+        except ValueError:
+            return super().render(_finite(content))
 
 
 _RESPONSE_NAMES = {

@@ -36,6 +36,7 @@ from tradeopt_ml.evaluation.sensitivity import cost_sensitivity
 from tradeopt_ml.evaluation.statistics import (
     deflated_sharpe_ratio,
 )
+from tradeopt_ml.instants import UtcDateTime, UtcEndDateTime
 from tradeopt_ml.lineage import LineageStudy, ModelLineage
 
 #: Baselines every evaluation reports next to its subjects (buy-and-hold is required, DESIGN §6).
@@ -82,8 +83,8 @@ class EvaluationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     part: Literal["train", "validation", "test"] | None = "test"
-    start: datetime | None = None
-    end: datetime | None = None
+    start: UtcDateTime | None = None
+    end: UtcEndDateTime | None = None
     cost_bps: float | None = Field(None, ge=0)
     slippage_bps: float | None = Field(None, ge=0)
     random_seeds: int = Field(20, ge=1)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from tradeopt_ml.data import Panel, Splits, SplitSpec, make_splits
 from tradeopt_ml.envs import EnvConfig
 from tradeopt_ml.evaluation.config import evaluation_config
 from tradeopt_ml.features import FeatureSet, FeatureSpec, Normalizer, compute_features
+from tradeopt_ml.instants import UtcDateTime
 from tradeopt_ml.lineage import ModelRecipe, NormalizerState, SplitLayout
 from tradeopt_ml.training.runner import train
 from tradeopt_ml.training.spec import TrainHooks, TrainResult, TrainSpec
@@ -40,7 +40,7 @@ class ExperimentSpec(BaseModel):
     seed: int = Field(0, ge=0, lt=2**31)
     n_envs: int = Field(1, ge=1, le=256)
     symbols: list[str] | None = Field(None, min_length=1, description="default: every symbol")
-    start: datetime | None = Field(
+    start: UtcDateTime | None = Field(
         None, description="Ignore bars before this instant (rolling walk-forward windows)"
     )
     env: EnvConfig = Field(default_factory=EnvConfig)

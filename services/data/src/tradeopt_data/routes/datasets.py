@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import date, datetime
+from datetime import date
 from functools import partial
 from typing import Annotated, Any, Literal
 
@@ -39,6 +39,7 @@ from tradeopt_data.schemas import (
     FeaturePreviewRequest,
 )
 from tradeopt_data.uploads import REPAIRS, TIMEFRAMES, staged_upload
+from tradeopt_ml.instants import UtcDateTime, UtcEndDateTime
 
 router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
 
@@ -216,8 +217,13 @@ async def get_bars(
     dataset: CurrentDataset,
     store: StoreDep,
     symbol: Annotated[str | None, Query(pattern=SYMBOL_PATTERN)] = None,
-    start: Annotated[datetime | None, Query(description="ISO 8601, inclusive")] = None,
-    end: Annotated[datetime | None, Query(description="ISO 8601, inclusive")] = None,
+    start: Annotated[
+        UtcDateTime | None, Query(description="ISO 8601 date or date-time (UTC if no offset)")
+    ] = None,
+    end: Annotated[
+        UtcEndDateTime | None,
+        Query(description="ISO 8601, inclusive (a date alone covers its whole day)"),
+    ] = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
     limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
     cursor: CursorQuery = None,
