@@ -181,3 +181,47 @@ async def test_a_crash_logs_a_plain_traceback_without_locals_or_the_key(data_app
         assert secret_local not in err and API_KEY not in err
     finally:
         logging.getLogger().handlers[:] = []
+
+
+async def test_requests_that_could_only_fail_later_are_a_422_naming_the_field(
+    client, training_client, evaluation_client
+):
+    """Item 21: values that used to be accepted, then failed in the job (raw SQL errors, NaN
+    logits, a 2 TiB allocation) or raised ``TypeError`` there."""
+    spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
+    base = {"dataset_id": spy["id"], "algorithm": "ppo", "total_timesteps": 256}
+    for body, field in (
+        ({**base, "env": {"cost_bps": 1e308}}, "cost_bps"),
+        ({**base, "env": {"slippage_bps": 1e308}}, "slippage_bps"),
+        ({**base, "env": {"max_leverage": 1e308}}, "max_leverage"),
+        ({**base, "env": {"initial_cash": 1e308}}, "initial_cash"),
+        ({**base, "env": {"window": 10**9}}, "window"),
+        ({**base, "hyperparams": {"learning_rate": 1e308}}, "learning_rate"),
+        ({**base, "hyperparams": {"n_steps": 10**9}}, "n_steps"),
+        ({**base, "algorithm": "dqn", "hyperparams": {"buffer_size": 10**10}}, "buffer_size"),
+    ):
+        resp = await training_client.post("/api/v1/runs", json=body)
+        assert resp.status_code == 422, (body, resp.text)
+        assert field in resp.text, (field, resp.text)
+    assert (await training_client.get("/api/v1/runs")).json()["items"] == []
+    for params, word in (
+        ({"fast": 0, "slow": -1}, "fast"),
+        ({"fast": 50, "slow": 20}, "fast (50) must be < slow (20)"),
+        ({"window": 3}, "window"),
+    ):
+        resp = await evaluation_client.post(
+            "/api/v1/evaluations",
+            json={
+                "dataset_id": spy["id"],
+                "baseline": "sma_crossover",
+                "baseline_params": params,
+            },
+        )
+        assert resp.status_code == 422, (params, resp.text)
+        assert word in resp.json()["detail"], resp.text
+    for start in ("0001-01-01T00:00:00Z", "9999-01-01"):
+        resp = await client.post(
+            "/api/v1/datasets", json={"source": "synthetic", "bars": 100, "start": start}
+        )
+        assert resp.status_code == 422, resp.text
+        assert "supported range" in resp.json()["detail"]

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tradeopt_ml.evaluation.baselines import validate_baseline_params
 from tradeopt_ml.instants import UtcDateTime, UtcEndDateTime
 
 Baseline = Literal["buy_and_hold", "flat", "random", "sma_crossover", "momentum"]
@@ -50,6 +51,8 @@ class EvaluationCreate(_Bars):
             raise ValueError("give exactly one of 'model_id' or 'baseline'")
         if self.baseline_params and self.baseline is None:
             raise ValueError("'baseline_params' needs a 'baseline'")
+        if self.baseline is not None:
+            validate_baseline_params(self.baseline, self.baseline_params)
         return self
 
 

@@ -23,7 +23,7 @@ class _BaseParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    learning_rate: float = Field(3e-4, gt=0, description="Optimizer step size (> 0).")
+    learning_rate: float = Field(3e-4, gt=0, le=1, description="Optimizer step size in (0, 1].")
     gamma: float = Field(0.99, gt=0, le=1, description="Discount factor in (0, 1].")
     net_arch: list[int] = Field(
         default_factory=lambda: [64, 64],
@@ -54,21 +54,25 @@ class _BaseParams(BaseModel):
 
 
 class _OnPolicyParams(_BaseParams):
-    n_steps: int = Field(256, ge=1, description="Steps per environment per rollout.")
+    n_steps: int = Field(256, ge=1, le=16_384, description="Steps per environment per rollout.")
     gae_lambda: float = Field(0.95, ge=0, le=1, description="GAE lambda in [0, 1].")
-    ent_coef: float = Field(0.0, ge=0, description="Entropy bonus coefficient (>= 0).")
-    vf_coef: float = Field(0.5, ge=0, description="Value loss coefficient (>= 0).")
-    max_grad_norm: float = Field(0.5, gt=0, description="Gradient clipping norm (> 0).")
+    ent_coef: float = Field(0.0, ge=0, le=10, description="Entropy bonus coefficient.")
+    vf_coef: float = Field(0.5, ge=0, le=10, description="Value loss coefficient.")
+    max_grad_norm: float = Field(0.5, gt=0, le=1000, description="Gradient clipping norm.")
 
 
 class PPOParams(_OnPolicyParams):
     """PPO hyperparameters. ``batch_size`` must divide ``n_steps * n_envs``."""
 
-    batch_size: int = Field(64, ge=1, description="Minibatch size; divides n_steps * n_envs.")
+    batch_size: int = Field(
+        64, ge=1, le=1_048_576, description="Minibatch size; divides n_steps * n_envs."
+    )
     n_epochs: int = Field(10, ge=1, le=100, description="Optimisation epochs per rollout.")
     clip_range: float = Field(0.2, gt=0, le=1, description="Policy clip range in (0, 1].")
-    clip_range_vf: float | None = Field(None, gt=0, description="Value clip range, None = off.")
-    target_kl: float | None = Field(None, gt=0, description="Early-stop KL threshold.")
+    clip_range_vf: float | None = Field(
+        None, gt=0, le=100, description="Value clip range, None = off."
+    )
+    target_kl: float | None = Field(None, gt=0, le=10, description="Early-stop KL threshold.")
     normalize_advantage: bool = True
 
     @model_validator(mode="after")
@@ -81,11 +85,11 @@ class PPOParams(_OnPolicyParams):
 class A2CParams(_OnPolicyParams):
     """A2C hyperparameters (SB3 defaults: short rollouts, RMSprop)."""
 
-    learning_rate: float = Field(7e-4, gt=0, description="Optimizer step size (> 0).")
-    n_steps: int = Field(8, ge=1, description="Steps per environment per rollout.")
+    learning_rate: float = Field(7e-4, gt=0, le=1, description="Optimizer step size in (0, 1].")
+    n_steps: int = Field(8, ge=1, le=16_384, description="Steps per environment per rollout.")
     gae_lambda: float = Field(1.0, ge=0, le=1, description="GAE lambda in [0, 1].")
     use_rms_prop: bool = True
-    rms_prop_eps: float = Field(1e-5, gt=0)
+    rms_prop_eps: float = Field(1e-5, gt=0, le=1)
     normalize_advantage: bool = False
 
 
@@ -97,13 +101,17 @@ class _OffPolicyParams(_BaseParams):
         description="Hidden layer sizes of the actor/Q networks.",
     )
     activation_fn: ActivationName = Field("relu", description="Hidden-layer activation.")
-    buffer_size: int = Field(50_000, ge=1, description="Replay buffer capacity (transitions).")
-    learning_starts: int = Field(1_000, ge=0, description="Random steps before learning.")
-    batch_size: int = Field(256, ge=1, description="Replay minibatch size.")
+    buffer_size: int = Field(
+        50_000, ge=1, le=2_000_000, description="Replay buffer capacity (transitions)."
+    )
+    learning_starts: int = Field(
+        1_000, ge=0, le=100_000_000, description="Random steps before learning."
+    )
+    batch_size: int = Field(256, ge=1, le=65_536, description="Replay minibatch size.")
     tau: float = Field(0.005, gt=0, le=1, description="Polyak coefficient in (0, 1].")
-    train_freq: int = Field(1, ge=1, description="Environment steps between updates.")
+    train_freq: int = Field(1, ge=1, le=1_000_000, description="Environment steps between updates.")
     gradient_steps: int = Field(
-        1, ge=-1, description="Gradient steps per update (-1 = as many as steps)."
+        1, ge=-1, le=10_000, description="Gradient steps per update (-1 = as many as steps)."
     )
 
     @model_validator(mode="after")
@@ -116,15 +124,17 @@ class _OffPolicyParams(_BaseParams):
 class DQNParams(_OffPolicyParams):
     """DQN hyperparameters (discrete action spaces only)."""
 
-    learning_rate: float = Field(1e-4, gt=0, description="Optimizer step size (> 0).")
-    batch_size: int = Field(64, ge=1, description="Replay minibatch size.")
+    learning_rate: float = Field(1e-4, gt=0, le=1, description="Optimizer step size in (0, 1].")
+    batch_size: int = Field(64, ge=1, le=65_536, description="Replay minibatch size.")
     tau: float = Field(1.0, gt=0, le=1, description="Target update coefficient (1 = hard copy).")
-    train_freq: int = Field(4, ge=1, description="Environment steps between updates.")
-    target_update_interval: int = Field(1_000, ge=1, description="Steps between target updates.")
+    train_freq: int = Field(4, ge=1, le=1_000_000, description="Environment steps between updates.")
+    target_update_interval: int = Field(
+        1_000, ge=1, le=100_000_000, description="Steps between target updates."
+    )
     exploration_fraction: float = Field(0.1, gt=0, le=1)
     exploration_initial_eps: float = Field(1.0, ge=0, le=1)
     exploration_final_eps: float = Field(0.05, ge=0, le=1)
-    max_grad_norm: float = Field(10.0, gt=0)
+    max_grad_norm: float = Field(10.0, gt=0, le=1000)
 
     @model_validator(mode="after")
     def _check_eps(self) -> DQNParams:
@@ -139,7 +149,7 @@ class SACParams(_OffPolicyParams):
     ent_coef: Literal["auto"] | float = Field(
         "auto", description="Entropy coefficient: 'auto' (learned) or a fixed value > 0."
     )
-    target_update_interval: int = Field(1, ge=1)
+    target_update_interval: int = Field(1, ge=1, le=100_000_000)
     target_entropy: Literal["auto"] | float = "auto"
     action_noise_sigma: float = Field(0.0, ge=0, description="Gaussian action noise std (0 = off).")
 
@@ -159,11 +169,11 @@ class SACParams(_OffPolicyParams):
 class TD3Params(_OffPolicyParams):
     """TD3 hyperparameters (continuous ``Box`` action spaces only)."""
 
-    learning_rate: float = Field(1e-3, gt=0, description="Optimizer step size (> 0).")
-    batch_size: int = Field(128, ge=1, description="Replay minibatch size.")
-    policy_delay: int = Field(2, ge=1)
-    target_policy_noise: float = Field(0.2, ge=0)
-    target_noise_clip: float = Field(0.5, ge=0)
+    learning_rate: float = Field(1e-3, gt=0, le=1, description="Optimizer step size in (0, 1].")
+    batch_size: int = Field(128, ge=1, le=65_536, description="Replay minibatch size.")
+    policy_delay: int = Field(2, ge=1, le=1000)
+    target_policy_noise: float = Field(0.2, ge=0, le=10)
+    target_noise_clip: float = Field(0.5, ge=0, le=10)
     action_noise_sigma: float = Field(
         0.1, ge=0, description="Gaussian exploration noise std, as a fraction of the action range."
     )

@@ -22,7 +22,7 @@ class EnvConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    window: int = Field(30, ge=1, description="Observation lookback in bars.")
+    window: int = Field(30, ge=1, le=1_000, description="Observation lookback in bars.")
     action_space: ActionMode = Field(
         "discrete",
         description="discrete: per asset {short, flat, long} ({flat, long} without shorts); "
@@ -32,17 +32,23 @@ class EnvConfig(BaseModel):
     max_leverage: float = Field(
         1.0,
         gt=0,
+        le=100,
         description="Gross leverage cap sum(|w|). Continuous weights are rescaled when above "
         "it; a discrete 'long'/'short' is +/- max_leverage / N of the portfolio per asset.",
     )
     fill: FillMode = Field("next_open", description="Fill at the next bar's open or this close.")
-    cost_bps: float = Field(5.0, ge=0, description="Commission in bps of traded notional.")
+    cost_bps: float = Field(
+        5.0, ge=0, le=1_000, description="Commission in bps of traded notional (<= 10%)."
+    )
     slippage_bps: float = Field(
-        2.0, ge=0, description="Slippage in bps; buys fill higher, sells lower."
+        2.0, ge=0, le=1_000, description="Slippage in bps (<= 10%); buys fill higher, sells lower."
     )
     reward: RewardMode = Field("log_return", description="Reward shape.")
     drawdown_penalty: float = Field(
-        0.1, ge=0, description="drawdown_penalty: reward = log return - this * current drawdown."
+        0.1,
+        ge=0,
+        le=1_000,
+        description="drawdown_penalty: reward = log return - this * current drawdown.",
     )
     dsr_eta: float = Field(
         0.01, gt=0, lt=1, description="differential_sharpe: moving-average rate (Moody-Saffell)."
@@ -56,7 +62,9 @@ class EnvConfig(BaseModel):
     random_start: bool = Field(
         False, description="Draw the first bar uniformly (seeded) instead of the earliest one."
     )
-    initial_cash: float = Field(100_000.0, gt=0, description="Starting portfolio value.")
+    initial_cash: float = Field(
+        100_000.0, gt=0, le=1e12, description="Starting portfolio value (<= 1e12)."
+    )
     bust_fraction: float = Field(
         0.5, ge=0, lt=1, description="Terminate when value <= this fraction of initial_cash."
     )

@@ -13,8 +13,10 @@ assets the book's gross exposure stays <= ``gross``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tradeopt_ml.data import Panel
 
@@ -122,3 +124,68 @@ def baseline_positions(name: str, panel: Panel, **params: object) -> np.ndarray:
     if name not in table:
         raise ValueError(f"unknown baseline {name!r}; expected one of {', '.join(BASELINES)}")
     return table[name](panel, **params)
+
+
+class _NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Scaled(_NoParams):
+    gross: float = Field(1.0, gt=0, le=100, description="Gross exposure of the book.")
+
+
+class _RandomParams(_Scaled):
+    seed: int = Field(0, ge=0, lt=2**31)
+    levels: tuple[float, ...] = Field((-1.0, 0.0, 1.0), min_length=1, max_length=16)
+    hold_bars: int = Field(1, ge=1, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _levels(self) -> _RandomParams:
+        if any(not -1 <= level <= 1 for level in self.levels):
+            raise ValueError("levels must be in [-1, 1]")
+        return self
+
+
+class _SmaParams(_Scaled):
+    fast: int = Field(20, ge=1, le=100_000)
+    slow: int = Field(50, ge=2, le=100_000)
+    allow_short: bool = False
+
+    @model_validator(mode="after")
+    def _order(self) -> _SmaParams:
+        if self.fast >= self.slow:
+            raise ValueError(f"fast ({self.fast}) must be < slow ({self.slow})")
+        return self
+
+
+class _MomentumParams(_Scaled):
+    lookback: int = Field(126, ge=1, le=100_000)
+    allow_short: bool = False
+
+
+_PARAMS: dict[str, type[BaseModel]] = {
+    "buy_and_hold": _Scaled,
+    "flat": _NoParams,
+    "random": _RandomParams,
+    "sma_crossover": _SmaParams,
+    "momentum": _MomentumParams,
+}
+
+
+def validate_baseline_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The keyword parameters of baseline ``name`` checked (unknown keys, ranges, ``fast <
+    slow``), as given (defaults not filled in).
+
+    Raises:
+        ValueError: unknown baseline or bad parameters, with a message naming them.
+    """
+    if name not in _PARAMS:
+        raise ValueError(f"unknown baseline {name!r}; expected one of {', '.join(BASELINES)}")
+    try:
+        _PARAMS[name].model_validate(params)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or name}: {e['msg']}" for e in exc.errors()
+        )
+        raise ValueError(f"bad parameters for baseline {name!r}: {problems}") from None
+    return dict(params)

@@ -25,6 +25,7 @@ from tradeopt_ml.data.synthetic.common import (
     SyntheticKind,
 )
 from tradeopt_ml.data.synthetic.generators import _transition, generate
+from tradeopt_ml.instants import EARLIEST, LATEST, as_utc
 
 _SYMBOL_PATTERN = r"^[A-Za-z0-9.\-_^=]{1,32}$"
 Symbol = Annotated[str, StringConstraints(pattern=_SYMBOL_PATTERN)]
@@ -126,8 +127,20 @@ class SyntheticSpec(BaseModel):
     @field_validator("start", mode="before")
     @classmethod
     def _parse_start(cls, value: Any) -> datetime:
+        if isinstance(value, str):
+            try:
+                parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            except ValueError:
+                pass
+            else:  # a well-formed instant: only its range can be wrong (named in the error)
+                return as_utc(parsed)
         try:
             ts = pd.Timestamp(value)
+        except pd.errors.OutOfBoundsDatetime as exc:
+            raise ValueError(
+                f"start {value!r} is outside the supported range "
+                f"{EARLIEST.date().isoformat()} .. {LATEST.date().isoformat()}"
+            ) from exc
         except (ValueError, TypeError) as exc:
             raise ValueError(f"start is not an ISO 8601 date or date-time: {value!r}") from exc
         if ts is pd.NaT:
