@@ -80,3 +80,29 @@ def test_yaml_config_file_fills_what_env_does_not(tmp_path, monkeypatch):
     s = CommonSettings(_env_file=None)
     assert s.log_level == "DEBUG"
     assert s.job_max_attempts == 9  # the environment wins
+
+
+@pytest.mark.parametrize("marker", ["REPLACE_ME", "replace-me", "<password>", "CHANGEME"])
+def test_production_refuses_the_deploy_templates_markers(marker):
+    """Hardening item 15: the k8s secret template's ``REPLACE_ME`` passed, and the database
+    password was never checked."""
+    with pytest.raises(ValidationError, match="STORAGE_SECRET_KEY"):
+        _production(storage_secret_key=marker, db_uri="postgresql+asyncpg://u:pw-real@db/x")
+    with pytest.raises(ValidationError, match="password in TRADING_OPT_DB_URI"):
+        _production(
+            storage_secret_key="another-real-secret",
+            db_uri=f"postgresql+asyncpg://tradeopt:{marker}@postgres:5432/tradeopt",
+        )
+    with pytest.raises(ValidationError, match="TRADING_OPT_API_KEY"):
+        CommonSettings(
+            env=Environment.PRODUCTION,
+            api_key=marker + "-with-enough-length",
+            db_uri="postgresql+asyncpg://u:pw-real@db/x",
+            _env_file=None,
+        )
+
+
+def test_production_accepts_a_uri_without_a_password():
+    # peer/trust auth or a password file: nothing to check in the URI
+    s = _production(storage_secret_key="another-real-secret", db_uri="postgresql+asyncpg://u@db/x")
+    assert not s.is_sqlite

@@ -25,8 +25,23 @@ ENV_PREFIX = "TRADING_OPT_"
 
 #: Values that are obviously not real secrets; refused outside development and test.
 PLACEHOLDER_SECRETS = frozenset(
-    {"", "changeme", "change-me", "changethis", "secret", "password", "minioadmin", "admin", "dev"}
+    {
+        "",
+        "changeme",
+        "change-me",
+        "changethis",
+        "secret",
+        "password",
+        "minioadmin",
+        "admin",
+        "dev",
+        "postgres",
+        "tradeopt",
+    }
 )
+#: Prefixes of template markers (``CHANGEME…``, the k8s secret templates' ``REPLACE_ME``,
+#: ``<password>``, an unexpanded ``${VAR}``), compared without ``-`` and ``_``.
+_PLACEHOLDER_PREFIXES = ("changeme", "replaceme", "<", "${")
 
 
 class Environment(StrEnum):
@@ -38,9 +53,23 @@ class Environment(StrEnum):
 
 
 def is_placeholder(secret: str) -> bool:
-    """Whether a secret is empty, a known default, or a ``change-me…`` style placeholder."""
+    """Whether a secret is empty, a known default, or a template marker (``change-me…``,
+    ``REPLACE_ME``, ``<password>``).
+    """
     lowered = secret.strip().lower()
-    return lowered in PLACEHOLDER_SECRETS or lowered.replace("-", "").startswith("changeme")
+    squashed = lowered.replace("-", "").replace("_", "")
+    return lowered in PLACEHOLDER_SECRETS or squashed.startswith(_PLACEHOLDER_PREFIXES)
+
+
+def db_password(uri: str) -> str | None:
+    """The password in a database URI (``None`` when the URI names none)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(uri).password
+    except ArgumentError:
+        return None
 
 
 def _default_data_dir() -> Path:
@@ -135,6 +164,10 @@ class CommonSettings(BaseSettings):
                 problems.append("TRADING_OPT_STORAGE_SECRET_KEY must not be a placeholder")
             if self.db_uri.startswith("sqlite"):
                 problems.append("TRADING_OPT_DB_URI must point at PostgreSQL in production")
+            else:
+                password = db_password(self.db_uri)
+                if password is not None and is_placeholder(password):
+                    problems.append("the password in TRADING_OPT_DB_URI must not be a placeholder")
             if problems:
                 raise ValueError("; ".join(problems))
         return self
