@@ -227,6 +227,15 @@ class TestPostgresRestart:
         _clear_settings_caches()
         async with _running_app("tradeopt_data.app") as app, _client(app, API_KEY) as c:
             assert (await c.get("/api/v1/datasets")).status_code == 200
+            # The request's session may close just after its response is sent: restart only
+            # once its connection is back in the pool (else the reset on return fails and
+            # the pool simply drops it — nothing for the next request to trip on).
+            pool = app.state.tradeopt.db.engine.pool
+            for _ in range(200):
+                if pool.checkedout() == 0:
+                    break
+                await asyncio.sleep(0.01)
+            assert pool.checkedout() == 0 and pool.checkedin() >= 1
             await asyncio.to_thread(pg.restart)
             first = await c.get("/api/v1/datasets")
             assert first.status_code == 503, first.text
