@@ -234,7 +234,7 @@ def test_entrypoint_is_posix_and_executable() -> None:
         ([], "uvicorn tradeopt_data.app:create_app --factory --host 0.0.0.0 --port 8001"),
         (
             ["worker"],
-            "celery -A tradeopt_data.worker:celery_app worker -Q data --pool=threads "
+            "celery -A tradeopt_data.worker:celery_app worker -Q data,maintenance --pool=threads "
             "--concurrency=2 --loglevel=INFO",
         ),
         (

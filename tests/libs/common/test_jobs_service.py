@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
 from tradeopt_common.db.base import utcnow
 from tradeopt_common.db.session import Database
@@ -183,3 +184,59 @@ async def test_reaper_republishes_queued_jobs_missing_from_broker(db):
             now=later,
         )
     assert {j.id for j in again.republished} == {waiting.id}
+
+
+async def test_a_reaped_job_claimed_again_by_a_sibling_thread_is_lost_to_the_first(db):
+    """Hardening item 9: ``host:pid`` was shared by a worker's threads, so a thread whose job was
+    reaped and claimed again by a sibling could still heartbeat and finish it."""
+    import threading
+
+    from tradeopt_common.jobs.runner import worker_identity
+
+    identities: list[str] = []
+    threads = [threading.Thread(target=lambda: identities.append(worker_identity()))]
+    threads[0].start()
+    threads[0].join()
+    first, sibling = worker_identity(), identities[0]
+    assert len({first, sibling, worker_identity()}) == 3  # per thread and per claim
+    job = await _create(db, RecordingDispatcher(), max_attempts=3)
+    async with db.unit_of_work() as s:
+        assert await jobs.claim(s, job.id, first) is not None
+    async with db.unit_of_work() as s:
+        await jobs.reap(
+            s,
+            stale_after=timedelta(seconds=30),
+            requeue_after=timedelta(hours=1),
+            in_broker=set(),
+            now=utcnow() + timedelta(seconds=31),
+        )
+    async with db.unit_of_work() as s:
+        assert await jobs.claim(s, job.id, sibling) is not None
+    async with db.unit_of_work() as s:
+        assert (await jobs.touch(s, job.id, first)).owned is False
+        assert (await jobs.touch(s, job.id, sibling)).owned is True
+
+
+async def test_heartbeats_are_stamped_and_judged_by_the_database_clock(db, monkeypatch):
+    """Hardening item 9: a worker's clock running behind made its fresh heartbeats look stale to
+    the reaper (and one running ahead hid a dead worker). On PostgreSQL both sides read the
+    database's clock; the embedded SQLite runs on one machine (one clock)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("one process clock on the embedded database")
+    async with db.unit_of_work() as s:
+        clock = await jobs.database_now(s)
+        server = (await s.execute(text("select now()"))).scalar_one()
+    assert abs((clock - server).total_seconds()) < 5
+    job = await _create(db, RecordingDispatcher())
+    with monkeypatch.context() as patched:  # this "worker" runs an hour behind
+        patched.setattr(jobs, "utcnow", lambda: utcnow() - timedelta(hours=1))
+        async with db.unit_of_work() as s:
+            await jobs.claim(s, job.id, "w1")
+            await jobs.touch(s, job.id, "w1")
+    stamped = (await _get(db, job.id)).heartbeat_at
+    assert abs((stamped - clock).total_seconds()) < 60
+    async with db.unit_of_work() as s:  # the reaper's own clock is right
+        report = await jobs.reap(
+            s, stale_after=timedelta(seconds=30), requeue_after=timedelta(hours=1), in_broker=set()
+        )
+    assert report.requeued == [] and (await _get(db, job.id)).status == JobStatus.RUNNING

@@ -109,8 +109,12 @@ class JobParked(Exception):
 
 
 def worker_identity() -> str:
-    """``host:pid`` of this process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """``host:pid:thread/claim`` of one claim: the threads of a worker process (and two claims of
+    the same job by one thread) never share an owner, so an executor that lost its job (reaped
+    and claimed again, maybe by a sibling thread) can no longer heartbeat, park or finish it.
+    """
+    claim = uuid.uuid4().hex[:8]
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 100_000}/{claim}"
 
 
 @dataclass

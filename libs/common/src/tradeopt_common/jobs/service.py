@@ -113,13 +113,24 @@ async def get_job(session: AsyncSession, job_id: uuid.UUID) -> Job:
     return job
 
 
+async def database_now(session: AsyncSession) -> datetime:
+    """Now by the database's clock on PostgreSQL, so heartbeats are stamped and judged by one
+    clock whatever the workers' and the reaper's clocks say; the process clock on the embedded
+    SQLite (one machine).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return utcnow()
+    stamp: datetime = (await session.execute(select(func.statement_timestamp()))).scalar_one()
+    return stamp
+
+
 async def claim(session: AsyncSession, job_id: uuid.UUID, worker: str) -> Job | None:
     """Take a ``queued`` job: it becomes ``running`` for ``worker`` with a fresh heartbeat and one
     more attempt. Returns ``None`` when the job is not claimable (already running elsewhere,
     finished, cancelled, waiting, or unknown), which makes duplicate deliveries harmless. The
     job's resource becomes ``running`` in the same transaction.
     """
-    now = utcnow()
+    now = await database_now(session)
     stmt = (
         update(Job)
         .where(Job.id == job_id, Job.status == JobStatus.QUEUED, Job.cancel_requested.is_(False))
@@ -179,7 +190,8 @@ async def touch(
     """Heartbeat (and optionally progress, message, checkpoint ``state``) from the worker that
     owns the running job.
     """
-    values: dict[str, Any] = {"heartbeat_at": utcnow(), "updated_at": utcnow()}
+    now = await database_now(session)
+    values: dict[str, Any] = {"heartbeat_at": now, "updated_at": now}
     if progress is not None:
         values["progress"] = min(1.0, max(0.0, float(progress)))
     if message is not None:
@@ -448,7 +460,7 @@ async def park(
             other = await session.get(Job, child_id)
             what = "does not exist" if other is None else f"is a child of job {other.parent_id}"
             raise ValueError(f"job {child_id} cannot be waited on: it {what}")
-    now = utcnow()
+    now = await database_now(session)
     values: dict[str, Any] = {
         "status": JobStatus.WAITING,
         "worker": None,
@@ -680,7 +692,7 @@ async def reap(
     The caller publishes ``requeued``, ``republished``, ``woken`` and ``renotified`` after
     commit (:func:`publish_all`).
     """
-    now = now or utcnow()
+    now = now or await database_now(session)
     report = ReapReport([], [], [], [])
     stale = (
         await session.scalars(
