@@ -4,6 +4,7 @@ download, checksum), the registry's stages/aliases with history, cancel and list
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -148,6 +149,18 @@ async def test_model_stages_and_aliases_keep_history(training_client, spy):
     assert [m["id"] for m in by_alias["items"]] == [second]
     prod = (await training_client.get("/api/v1/models", params={"stage": "production"})).json()
     assert [m["id"] for m in prod["items"]] == [first]
+    # Hardening item 12: concurrent requests for one alias leave it on exactly one model.
+    for round_ in range(8):
+        alias = f"race-{round_}"
+        answers = await asyncio.gather(
+            *(
+                training_client.patch(f"/api/v1/models/{m}", json={"aliases": [alias]})
+                for m in (first, second, first, second)
+            )
+        )
+        assert [a.status_code for a in answers] == [200] * 4
+        holders = (await training_client.get("/api/v1/models", params={"alias": alias})).json()
+        assert len(holders["items"]) == 1, (alias, holders["items"])
     for body in ({"stage": "gold"}, {"aliases": ["Bad Alias"]}, {}, {"colour": "red"}):
         _problem(await training_client.patch(f"/api/v1/models/{first}", json=body), 422)
     _problem(await training_client.get(f"/api/v1/models/{uuid.uuid4()}"), 404)

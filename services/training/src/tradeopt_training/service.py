@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tradeopt_common.contracts.datasets import read_manifest
 from tradeopt_common.contracts.models import StudyOutcome, read_lineage, write_lineage
 from tradeopt_common.db.base import utcnow
+from tradeopt_common.db.locks import lock_for_transaction
 from tradeopt_common.db.repository import Page
 from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.jobs import service as jobs
@@ -255,7 +256,12 @@ async def list_models(
 async def update_model(
     session: AsyncSession, model_id: uuid.UUID, body: ModelUpdate, *, changed_by: str | None
 ) -> Model:
-    """Change stage and/or aliases; every change is recorded in the model's history."""
+    """Change stage and/or aliases; every change is recorded in the model's history. Alias
+    changes are serialised (one named lock), so two concurrent requests can never leave one
+    alias on two models (nor deadlock on each other's rows).
+    """
+    if body.aliases is not None:
+        await lock_for_transaction(session, "training.model-aliases")
     repo = ModelRepository(session)
     model = await repo.get_or_raise(model_id, for_update=True)
     if body.stage is None and body.aliases is None:
