@@ -105,7 +105,8 @@ def test_rendered_config_passes_nginx_t(contexts: dict, context: str, tmp_path: 
 )
 def test_every_service_route_is_routed_to_its_service(module: str, owner: str) -> None:
     """The gateway's resource map sends every public path of a service app to its upstream
-    (``jobs`` excepted: any service answers those, the map sends them to the data service)."""
+    (the shared ``jobs`` and ``keys`` excepted: every service answers those, the map sends them
+    to the data service)."""
     import importlib
 
     text = (NGINX / "templates" / "gateway.conf.template").read_text()
@@ -117,7 +118,8 @@ def test_every_service_route_is_routed_to_its_service(module: str, owner: str) -
     for path in paths:
         concrete = re.sub(r"\{[^}]+\}", "x", path)
         owners = [svc for regex, svc in routes if re.search(regex[1:], concrete)]
-        expected = ["DATA"] if path.startswith("/api/v1/jobs") else [owner]
+        shared = path.startswith(("/api/v1/jobs", "/api/v1/keys"))
+        expected = ["DATA"] if shared else [owner]
         assert owners == expected, (path, owners)
 
 

@@ -60,6 +60,14 @@ def edit(path: Path, old: str, new: str = "") -> None:
     path.write_text(text.replace(old, new))
 
 
+def drop_line(path: Path, pattern: str) -> None:
+    """Remove the one line matching ``pattern`` (whatever its alignment)."""
+    lines = path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if not re.match(pattern, line.rstrip("\n"))]
+    assert len(kept) == len(lines) - 1, f"{path}: no single line matches {pattern!r} (stale)"
+    path.write_text("".join(kept))
+
+
 def drop_compose_service(path: Path) -> None:
     doc = yaml.safe_load(path.read_text())
     for role in ("api", "worker", "migrate"):
@@ -124,9 +132,9 @@ BREAKERS: dict[str, tuple[Callable[[Path], None], str]] = {
         "docker-compose.prod.yml",
     ),
     "nginx-map": (
-        lambda r: edit(
+        lambda r: drop_line(
             r / "docker/nginx/templates/gateway.conf.template",
-            '"~^/api/v1/(runs|models|algorithms)(/|$)"     "${TRAINING_UPSTREAM}";\n',
+            r'^\s*"~\^/api/v1/\(runs\|models\|algorithms\)\(/\|\$\)"\s+"\$\{TRAINING_UPSTREAM\}";$',
         ),
         "docker/nginx/templates/gateway.conf.template",
     ),

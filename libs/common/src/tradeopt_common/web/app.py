@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from tradeopt_common.auth.cache import Authenticator, listen_for_revocations
+from tradeopt_common.auth.key_routes import router as keys_router
 from tradeopt_common.config import CommonSettings, get_settings
 from tradeopt_common.db.base import utcnow
 from tradeopt_common.db.session import Database
@@ -160,6 +161,7 @@ def create_service_app(
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(jobs_router)
+    app.include_router(keys_router)
     for router in routers:
         app.include_router(router)
     Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(
