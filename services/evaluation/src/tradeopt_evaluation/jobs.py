@@ -47,7 +47,12 @@ from tradeopt_common.logging import get_logger
 from tradeopt_evaluation import service
 from tradeopt_evaluation.config import get_evaluation_settings
 from tradeopt_evaluation.models import Evaluation
-from tradeopt_evaluation.service import EvaluationUpdate, download_model, store_report
+from tradeopt_evaluation.service import (
+    EvaluationUpdate,
+    download_model,
+    model_digests,
+    store_report,
+)
 from tradeopt_ml.data import FoldSpec, Panel, read_bars_parquet, walk_forward
 from tradeopt_ml.evaluation import (
     BaselineSubject,
@@ -112,7 +117,8 @@ def _subjects(ctx: JobContext, evaluation: Evaluation, workdir: Path) -> list[Su
         kind, _, name = entry.partition(":")
         if kind == "model":
             model_id = uuid.UUID(name)
-            lineage, path = download_model(ctx.store, model_id, workdir)
+            expected = ctx.db(lambda s, m=model_id: model_digests(s, [m]))  # type: ignore[misc]
+            lineage, path = download_model(ctx.store, model_id, workdir, expected)
             subjects.append(ModelSubject(f"model:{model_id}", lineage, path))
         else:
             params = evaluation.request.get("baseline_params") or {}
@@ -245,9 +251,11 @@ def _evaluate_folds(
     workdir: Path,
 ) -> dict[str, Any]:
     fold_models = []
+    model_ids = [uuid.UUID(run["model_id"]) for run in runs]
+    expected = ctx.db(lambda s: model_digests(s, model_ids))
     for fold, run in zip(folds, runs, strict=True):
         model_id = uuid.UUID(run["model_id"])
-        lineage, path = download_model(ctx.store, model_id, workdir)
+        lineage, path = download_model(ctx.store, model_id, workdir, expected)
         fold_models.append(
             FoldModel(
                 index=fold.index,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -28,6 +29,7 @@ from tradeopt_common.jobs.resources import (
 )
 from tradeopt_common.storage import ArtifactStore
 from tradeopt_common.storage.base import ArtifactNotFound
+from tradeopt_common.storage.integrity import Digest, fetch_verified, recorded_digests
 from tradeopt_evaluation.errors import EvaluationNotReady
 from tradeopt_evaluation.models import Evaluation, EvaluationStatus
 from tradeopt_evaluation.repository import EvaluationRepository
@@ -182,17 +184,25 @@ def read_json_artifact(store: ArtifactStore, evaluation: Evaluation, name: str) 
 
 
 def download_model(
-    store: ArtifactStore, model_id: uuid.UUID, workdir: Path
+    store: ArtifactStore, model_id: uuid.UUID, workdir: Path, expected: Mapping[str, Digest]
 ) -> tuple[ModelLineage, Path]:
-    """A registered model's lineage and its ``model.zip`` downloaded into ``workdir`` (for a
-    job; :class:`ValidationFailed` when the model is gone).
+    """A registered model's lineage and its ``model.zip`` downloaded into ``workdir`` and
+    verified against the digest recorded at registration (``expected``: the job reads it with
+    :func:`model_digests`) before anything unpickles it (for a job; :class:`ValidationFailed`
+    when the model is gone, :class:`~tradeopt_common.storage.integrity.UntrustedArtifact` when
+    its archive was changed in the bucket).
     """
     lineage = read_lineage(store, model_id)
     if lineage is None:
         raise ValidationFailed(f"model {model_id} no longer exists")
     path = workdir / f"{model_id}.zip"
-    store.download_file(model_key(model_id), path)
+    fetch_verified(store, model_key(model_id), path, expected)
     return lineage, path
+
+
+async def model_digests(session: AsyncSession, model_ids: Iterable[uuid.UUID]) -> dict[str, Digest]:
+    """The recorded digests of the models' archives (for :func:`download_model`)."""
+    return await recorded_digests(session, [model_key(m) for m in model_ids])
 
 
 def store_report(store: ArtifactStore, evaluation_id: uuid.UUID, report: EvaluationReport) -> None:

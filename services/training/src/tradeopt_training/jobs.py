@@ -36,7 +36,8 @@ from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.jobs.names import TaskName
 from tradeopt_common.jobs.runner import JobContext, job_function
 from tradeopt_common.logging import get_logger
-from tradeopt_common.storage import ArtifactStore
+from tradeopt_common.storage import ArtifactStore, integrity
+from tradeopt_common.storage.integrity import fetch_verified, put_recorded
 from tradeopt_ml.data import read_bars_parquet
 from tradeopt_ml.training import ProgressInfo, TrainHooks, TrainingCanceled
 from tradeopt_ml.training.experiment import (
@@ -87,13 +88,21 @@ def _sha256(path: Path) -> str:
 # checkpoints in object storage
 
 
-def upload_checkpoint(store: ArtifactStore, run_id: uuid.UUID, folder: Path, timesteps: int) -> str:
-    """Upload a checkpoint folder; the ``COMPLETE`` marker goes last. Returns its prefix."""
+def upload_checkpoint(ctx: JobContext, run_id: uuid.UUID, folder: Path, timesteps: int) -> str:
+    """Upload a checkpoint folder and record its files' digests (they are unpickled on resume:
+    :mod:`tradeopt_common.storage.integrity`); the ``COMPLETE`` marker goes last. Returns its
+    prefix.
+    """
     prefix = f"{checkpoints_prefix(run_id)}{timesteps:012d}/"
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        store.put_file(prefix + path.relative_to(folder).as_posix(), path)
-    store.put_bytes(prefix + COMPLETE, str(timesteps).encode(), content_type="text/plain")
-    _prune(store, run_id, keep=KEEP_CHECKPOINTS)
+    digests = {
+        prefix + path.relative_to(folder).as_posix(): put_recorded(
+            ctx.store, prefix + path.relative_to(folder).as_posix(), path
+        )
+        for path in sorted(p for p in folder.rglob("*") if p.is_file())
+    }
+    ctx.db(lambda s: integrity.record_digests(s, digests))
+    ctx.store.put_bytes(prefix + COMPLETE, str(timesteps).encode(), content_type="text/plain")
+    _prune(ctx, run_id, keep=KEEP_CHECKPOINTS)
     return prefix
 
 
@@ -108,22 +117,27 @@ def complete_checkpoints(store: ArtifactStore, run_id: uuid.UUID) -> list[int]:
     return sorted(found)
 
 
-def _prune(store: ArtifactStore, run_id: uuid.UUID, keep: int) -> None:
-    done = complete_checkpoints(store, run_id)
+def _prune(ctx: JobContext, run_id: uuid.UUID, keep: int) -> None:
+    done = complete_checkpoints(ctx.store, run_id)
     for step in done[:-keep]:
-        store.delete_prefix(f"{checkpoints_prefix(run_id)}{step:012d}/")
+        prefix = f"{checkpoints_prefix(run_id)}{step:012d}/"
+        ctx.store.delete_prefix(prefix)
+        ctx.db(lambda s, p=prefix: integrity.forget_digests(s, p))  # type: ignore[misc]
 
 
-def download_checkpoint(store: ArtifactStore, run_id: uuid.UUID, step: int, target: Path) -> Path:
-    """Fetch one complete checkpoint into ``target`` (a folder ``train`` can resume from)."""
+def download_checkpoint(ctx: JobContext, run_id: uuid.UUID, step: int, target: Path) -> Path:
+    """Fetch one complete checkpoint into ``target`` (a folder ``train`` can resume from), each
+    file verified against the digest recorded when it was written (else
+    :class:`~tradeopt_common.storage.integrity.UntrustedArtifact`: the job fails, nothing is
+    loaded).
+    """
     prefix = f"{checkpoints_prefix(run_id)}{step:012d}/"
-    for key in store.list_keys(prefix):
-        name = key[len(prefix) :]
-        if name == COMPLETE:
-            continue
-        path = target / name
+    keys = [k for k in ctx.store.list_keys(prefix) if k[len(prefix) :] != COMPLETE]
+    expected = ctx.db(lambda s: integrity.recorded_digests(s, keys))
+    for key in keys:
+        path = target / key[len(prefix) :]
         path.parent.mkdir(parents=True, exist_ok=True)
-        store.download_file(key, path)
+        fetch_verified(ctx.store, key, path, expected)
     return target
 
 
@@ -212,7 +226,7 @@ def _resume_point(
     if not steps:
         return None, None
     step = steps[-1]
-    folder = download_checkpoint(ctx.store, run_id, step, workdir / "resume" / f"ckpt_{step}")
+    folder = download_checkpoint(ctx, run_id, step, workdir / "resume" / f"ckpt_{step}")
     log.info("training.resume", run_id=str(run_id), timesteps=step, attempt=ctx.job.attempts)
     return folder, step
 
@@ -243,7 +257,7 @@ def _hooks(ctx: JobContext, run: TrainingRun, spec: ExperimentSpec) -> TrainHook
         return ctx.cancel_event.is_set() or ctx.lost_event.is_set()
 
     def on_checkpoint(path: Path, timesteps: int) -> None:
-        upload_checkpoint(ctx.store, run_id, path, timesteps)
+        upload_checkpoint(ctx, run_id, path, timesteps)
         metrics.CHECKPOINT_AGE.touch(str(run_id))
         log.info("training.checkpoint", run_id=str(run_id), timesteps=timesteps)
 
@@ -293,7 +307,8 @@ def _register(
         created_at=utcnow(),
         study=study,
     )
-    ctx.store.put_file(artifact_key, path, content_type="application/zip")
+    digest = put_recorded(ctx.store, artifact_key, path, content_type="application/zip")
+    ctx.db(lambda s: integrity.record_digests(s, {artifact_key: digest}))  # loaders verify it
     write_lineage(ctx.store, lineage)  # last: a lineage exists only for a stored model
 
     model = Model(
