@@ -129,7 +129,10 @@ def finalize(loaded: LoadedBars, *, min_rows: int = 2) -> LoadedBars:
     loaded.meta.update(
         {
             "price_for_returns": "adj_close" if loaded.has_adjusted else "close",
-            "price_for_fills": "open/close (raw)",
+            "price_for_fills": (
+                "adjusted open/close (open, close x adj_close/close: total-return accounting; "
+                "raw open/close for a run or evaluation with env.adjust_prices=false)"
+            ),
             "adjusted_prices": loaded.has_adjusted,
         }
     )
