@@ -225,3 +225,18 @@ async def test_requests_that_could_only_fail_later_are_a_422_naming_the_field(
         )
         assert resp.status_code == 422, resp.text
         assert "supported range" in resp.json()["detail"]
+
+
+async def test_a_json_route_given_another_media_type_is_a_415_on_every_service(service_clients):
+    """Item 25: a wrong media type was a 415 on uploads but a 422 everywhere else."""
+    for name, (path, body) in WRITE_ROUTES.items():
+        for media in ("text/plain", "application/x-www-form-urlencoded"):
+            resp = await service_clients[name].post(
+                path, content=json.dumps(body).encode(), headers={"Content-Type": media}
+            )
+            assert resp.status_code == 415, (path, media, resp.text)
+            assert resp.headers["content-type"].startswith(PROBLEM)
+            assert "application/json" in resp.json()["detail"]
+    # a JSON body that is the wrong shape is still a 422
+    resp = await service_clients["training_client"].post("/api/v1/runs", json=[1, 2])
+    assert resp.status_code == 422

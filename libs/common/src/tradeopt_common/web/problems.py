@@ -108,6 +108,21 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+_WHOLE_BODY_TYPES = frozenset({"model_attributes_type", "dict_type", "model_type", "list_type"})
+
+
+def _body_media_type(request: Request) -> str | None:
+    """The request's media type when it is given and is not JSON, else ``None``."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not media or media == "application/json" or media.endswith("+json"):
+        return None
+    return media
+
+
+def _whole_body_refused(error: dict[str, Any]) -> bool:
+    return error["loc"] == ["body"] and error["type"] in _WHOLE_BODY_TYPES
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
@@ -123,6 +138,16 @@ def install_problem_handlers(app: FastAPI) -> None:
         if any(e["type"] == "json_invalid" for e in errors):
             return problem_response(
                 MalformedJSON("the request body is not valid JSON", errors=errors), request
+            )
+        media = _body_media_type(request)
+        if media is not None and any(_whole_body_refused(e) for e in errors):
+            # A JSON route given another media type sees raw bytes: say so (415), as the upload
+            # route does, rather than "body: Input should be a valid dictionary".
+            return problem_response(
+                UnsupportedMediaType(
+                    f"the request body must be application/json, not {media}", errors=errors
+                ),
+                request,
             )
         summary = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors[:5])
         return problem_response(ValidationFailed(summary, errors=errors), request)
