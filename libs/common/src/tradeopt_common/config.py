@@ -108,7 +108,9 @@ class CommonSettings(BaseSettings):
 
     # HTTP
     max_request_bytes: int = 10 * 1024 * 1024
-    max_upload_bytes: int = 512 * 1024 * 1024
+    #: Sized to the deployment files (tests/deploy/test_limits.py): the data API stages an upload
+    #: in its 256 MiB /tmp twice, and parsing a CSV takes ~8x its size in the 2 GiB data worker.
+    max_upload_bytes: int = 100 * 1024 * 1024
     internal_timeout_seconds: float = 30.0
     data_url: str = "http://127.0.0.1:8001"
     training_url: str = "http://127.0.0.1:8002"

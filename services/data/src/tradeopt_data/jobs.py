@@ -56,19 +56,26 @@ def ingest(ctx: JobContext) -> dict[str, Any]:
     """
     dataset_id = uuid.UUID(ctx.params["dataset_id"])
     dataset = ctx.db(lambda s: service.get_dataset(s, dataset_id))
+    upload = dataset.request.get("upload_key")
+    if dataset.checksum is not None:  # stored by an attempt that died before the job ended
+        write_manifest(ctx.store, service.manifest_of(dataset))
+        if upload:
+            ctx.store.delete(upload)
+        return {"dataset_id": str(dataset_id), "rows": dataset.rows, "checksum": dataset.checksum}
     ctx.progress(0.1, f"loading bars ({dataset.source})", force=True)
     with tempfile.TemporaryDirectory(prefix="tradeopt-ingest-") as tmp:
         loaded = _load(ctx, dataset, Path(tmp))
     ctx.progress(0.5, f"validating {len(loaded.frame)} bars")
-    loaded = sources.finalize(loaded)
+    max_rows = int(dataset.request.get("max_rows") or service.DEFAULT_MAX_ROWS)
+    loaded = sources.finalize(loaded, max_rows=max_rows)
     ctx.check()
     ctx.progress(0.7, "writing parquet")
     values = service.store_bars(ctx.store, dataset_id, loaded)
-    if dataset.request.get("upload_key"):
-        ctx.store.delete(dataset.request["upload_key"])
     ctx.check()
     stored = ctx.db(lambda s: service.update_dataset(s, dataset_id, values))
     write_manifest(ctx.store, service.manifest_of(stored))
+    if upload:  # only once the dataset is committed: a retry before this still finds it
+        ctx.store.delete(upload)
     return {"dataset_id": str(dataset_id), "rows": values["rows"], "checksum": values["checksum"]}
 
 

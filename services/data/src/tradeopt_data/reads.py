@@ -33,8 +33,11 @@ from tradeopt_ml.data.summary import summarize
 from tradeopt_ml.features import FeatureSet, FeatureSpec, Normalizer, compute_features
 
 PARQUET = "application/vnd.apache.parquet"
-_CACHE_SIZE = 8
+#: Bytes of bar frames one process keeps (least recently used first out); a frame larger than
+#: this alone is never cached. Sized for the data API's 1 GiB memory limit.
+CACHE_BYTES = 256 * 1024 * 1024
 _cache: OrderedDict[tuple[uuid.UUID, str], pd.DataFrame] = OrderedDict()
+_cache_sizes: dict[tuple[uuid.UUID, str], int] = {}
 _cache_lock = threading.Lock()
 
 
@@ -58,11 +61,22 @@ def load_frame(store: ArtifactStore, dataset: Dataset) -> pd.DataFrame:
         path = Path(tmp) / "bars.parquet"
         store.download_file(dataset.storage_key or "", path)
         frame = read_bars_parquet(path)
+    size = int(frame.memory_usage(deep=True).sum())
+    if size > CACHE_BYTES:
+        return frame
     with _cache_lock:
         _cache[key] = frame
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
+        _cache_sizes[key] = size
+        while sum(_cache_sizes.values()) > CACHE_BYTES:
+            old, _ = _cache.popitem(last=False)
+            _cache_sizes.pop(old, None)
     return frame
+
+
+def cached_bytes() -> int:
+    """Bytes of bar frames this process holds in its cache."""
+    with _cache_lock:
+        return sum(_cache_sizes.values())
 
 
 def load_panel(store: ArtifactStore, dataset: Dataset, symbols: list[str] | None = None) -> Panel:

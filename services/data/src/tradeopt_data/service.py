@@ -19,6 +19,7 @@ from sqlalchemy.orm import defer
 from tradeopt_common.contracts.datasets import DatasetManifest, bars_key, write_manifest
 from tradeopt_common.db.repository import Page
 from tradeopt_common.db.session import after_commit
+from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.jobs import service as jobs
 from tradeopt_common.jobs.dispatch import Dispatcher
 from tradeopt_common.jobs.models import Job, JobStatus
@@ -44,6 +45,8 @@ log = get_logger(__name__)
 RESOURCE = "dataset"
 PARQUET = "application/vnd.apache.parquet"
 DEFAULT_MIN_ROWS = 30
+#: Rows per dataset (all symbols) unless the settings say otherwise (``dataset_max_rows``).
+DEFAULT_MAX_ROWS = 5_000_000
 
 
 class DatasetUpdate(TypedDict, total=False):
@@ -121,10 +124,27 @@ async def create_dataset(
     *,
     created_by: str | None,
     max_attempts: int,
+    max_rows: int = DEFAULT_MAX_ROWS,
 ) -> Dataset:
-    """Insert a queued dataset and its ingest job (published after commit)."""
+    """Insert a queued dataset and its ingest job (published after commit). A synthetic
+    request for more than ``max_rows`` bars in all is a 422 naming ``bars``.
+    """
     if isinstance(body, DatasetCreateSynthetic):
         sources.synthetic_spec(body.model_dump(mode="json"))  # 422 now, not a failed job later
+        rows = len(body.symbols) * body.bars
+        if rows > max_rows:
+            raise ValidationFailed(
+                f"{len(body.symbols)} symbols x {body.bars} bars = {rows} rows exceeds the "
+                f"limit of {max_rows} rows per dataset (TRADING_OPT_DATASET_MAX_ROWS)",
+                errors=[
+                    {
+                        "loc": ["body", "bars"],
+                        "msg": f"at most {max_rows // len(body.symbols)} bars for "
+                        f"{len(body.symbols)} symbols",
+                        "type": "less_than_equal",
+                    }
+                ],
+            )
     name, symbols, timeframe = _default_name(body)
     dataset = Dataset(
         name=body.name or name,
@@ -188,6 +208,7 @@ async def create_from_upload(
     min_rows: int,
     created_by: str | None,
     max_attempts: int,
+    max_rows: int = DEFAULT_MAX_ROWS,
 ) -> tuple[Dataset, bool]:
     """Create a dataset from an upload. Small files are validated and stored in the request
     (``ready``, returns ``(dataset, True)``); large ones go to the ``data`` queue as a job
@@ -201,6 +222,7 @@ async def create_from_upload(
         "repair": upload.repairs,
         "size": upload.size,
         "sha256": upload.sha256,
+        "max_rows": max_rows,
     }
     dataset = Dataset(
         id=uuid.uuid4(),
@@ -227,7 +249,8 @@ async def create_from_upload(
                 symbol=upload.symbol,
                 repairs=upload.repairs,
                 min_rows=min_rows,
-            )
+            ),
+            max_rows=max_rows,
         )
     )
     values = await asyncio.to_thread(store_bars, store, dataset.id, loaded)

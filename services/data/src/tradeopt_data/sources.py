@@ -120,8 +120,15 @@ def load_provider(request: dict[str, Any]) -> LoadedBars:
     return LoadedBars(frame, has_adjusted, {"provider": "yahoo"})
 
 
-def finalize(loaded: LoadedBars, *, min_rows: int = 2) -> LoadedBars:
-    """Last line of defence for every source: the canonical invariants hold."""
+def finalize(loaded: LoadedBars, *, min_rows: int = 2, max_rows: int | None = None) -> LoadedBars:
+    """Last line of defence for every source: the canonical invariants hold, and the dataset is
+    at most ``max_rows`` rows (a 422 naming the limit).
+    """
+    if max_rows is not None and len(loaded.frame) > max_rows:
+        raise ValidationFailed(
+            f"the data has {len(loaded.frame)} rows; the limit is {max_rows} rows per dataset "
+            "(TRADING_OPT_DATASET_MAX_ROWS)"
+        )
     try:
         validate_bars(loaded.frame, min_rows=min_rows)
     except BarValidationError as exc:

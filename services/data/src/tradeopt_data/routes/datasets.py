@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import date
 from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from tradeopt_common.errors import MalformedJSON, UnsupportedMediaType
@@ -130,6 +131,7 @@ async def create_dataset(
         body,
         created_by=principal.id,
         max_attempts=settings.job_max_attempts,
+        max_rows=settings.dataset_max_rows,
     )
     return await idempotency.accept(create, DatasetRead, router.prefix)
 
@@ -161,6 +163,7 @@ async def _create_from_upload(
             upload,
             inline_max_bytes=settings.upload_inline_max_bytes,
             min_rows=settings.dataset_min_rows,
+            max_rows=settings.dataset_max_rows,
             created_by=principal.id,
             max_attempts=settings.job_max_attempts,
         )
@@ -245,10 +248,26 @@ async def get_bars(
         headers = {"X-Total-Count": str(len(chosen))}
         if next_cursor:
             headers["X-Next-Cursor"] = next_cursor
-        text = await asyncio.to_thread(reads.bars_csv, page)
-        return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
+        if len(page) <= CSV_CHUNK_ROWS:
+            text = await asyncio.to_thread(reads.bars_csv, page)
+            return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
+        return StreamingResponse(
+            _csv_chunks(page), media_type="text/csv; charset=utf-8", headers=headers
+        )
     items = await asyncio.to_thread(reads.bars_records, page)
     return JSONResponse({"items": items, "next_cursor": next_cursor, "total": len(chosen)})
+
+
+#: Rows rendered at a time when a CSV answer is streamed (memory stays bounded per request).
+CSV_CHUNK_ROWS = 50_000
+
+
+async def _csv_chunks(page: Any) -> AsyncIterator[str]:
+    """The CSV of ``page`` in chunks of :data:`CSV_CHUNK_ROWS` rows (one header)."""
+    for start in range(0, len(page), CSV_CHUNK_ROWS):
+        chunk = page.iloc[start : start + CSV_CHUNK_ROWS]
+        text = await asyncio.to_thread(reads.bars_csv, chunk)
+        yield text if start == 0 else text.split("\n", 1)[1]
 
 
 @router.get("/{dataset_id}/summary", responses=problem_responses(401, 403, 404, 409, 422))
