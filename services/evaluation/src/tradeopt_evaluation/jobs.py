@@ -206,8 +206,10 @@ def walk_forward_job(
             runs = _ended_runs(ctx, client, started)
             ctx.progress(0.82, "backtesting each fold out of sample", force=True)
             result = _evaluate_folds(ctx, evaluation, request, bars, panel, folds, runs, workdir)
-    except JobCanceled:
-        # Runs not adopted yet (canceled before it parked); adopted ones are canceled with it.
+    except (JobCanceled, ValidationFailed):
+        # Canceled: runs not adopted yet (canceled before it parked); adopted ones are canceled
+        # with it. Failed for good (a refused fold, a fold that failed): the other folds' runs
+        # would train for nothing. A retryable error keeps them: the retry adopts them again.
         for run in started:
             client.cancel_run(run["id"])
         raise

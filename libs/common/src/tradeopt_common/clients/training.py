@@ -7,27 +7,49 @@ is recorded on every trial's model (``PUT /api/v1/models/{id}/study``).
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any
 
 import httpx
 
 from tradeopt_common.config import CommonSettings
 from tradeopt_common.errors import ServiceUnavailable, ValidationFailed
+from tradeopt_common.logging import get_logger
+
+log = get_logger(__name__)
 
 
 class TrainingRefused(ValidationFailed):
     """The training service refused a request (4xx); the message says which and why."""
 
 
-class TrainingClient:
-    """The training service's HTTP API (sync: jobs run in worker threads)."""
+#: Pauses between attempts when the training service is unreachable or answers 5xx: a restart
+#: or a rolling deploy of its API costs a job a few seconds, not its failure.
+RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
 
-    def __init__(self, base_url: str, api_key: str, *, timeout: float = 30.0) -> None:
+
+class TrainingClient:
+    """The training service's HTTP API (sync: jobs run in worker threads).
+
+    Every call is safe to repeat (reads, idempotent ``PUT``/cancel, run creation under an
+    ``Idempotency-Key``), so connection errors and 5xx answers are retried after each of
+    ``retry_delays``; only then is :class:`ServiceUnavailable` raised (the job is retried later).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 30.0,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
+    ) -> None:
         self.http = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {api_key}"},
             timeout=timeout,
         )
+        self.retry_delays = retry_delays
 
     @classmethod
     def from_settings(cls, settings: CommonSettings) -> TrainingClient:
@@ -36,14 +58,21 @@ class TrainingClient:
         return cls(settings.training_url, key)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            resp = self.http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise ServiceUnavailable(f"training service unreachable: {exc}") from exc
-        if resp.status_code >= 500:
-            raise ServiceUnavailable(
-                f"training service error {resp.status_code}: {resp.text[:300]}"
-            )
+        for delay in (*self.retry_delays, None):
+            try:
+                resp = self.http.request(method, path, **kwargs)
+            except httpx.HTTPError as exc:
+                error = ServiceUnavailable(f"training service unreachable: {exc}")
+            else:
+                if resp.status_code < 500:
+                    break
+                error = ServiceUnavailable(
+                    f"training service error {resp.status_code}: {resp.text[:300]}"
+                )
+            if delay is None:
+                raise error
+            log.warning("training_client.retry", method=method, path=path, error=error.detail)
+            time.sleep(delay)
         if resp.status_code >= 400:
             try:
                 detail = resp.json().get("detail", resp.text)
