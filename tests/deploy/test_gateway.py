@@ -190,3 +190,16 @@ def test_rate_limit_settings_reach_the_gateway(tmp_path: Path, monkeypatch) -> N
     monkeypatch.setenv("GATEWAY_RATE_LIMIT", "0")
     with pytest.raises(fleetctl.FleetError, match="GATEWAY_RATE_LIMIT"):
         fleetctl.gateway_rate_values()
+
+
+def test_event_streams_are_limited_per_credential() -> None:
+    """Hardening item 11: SSE streams were unlimited per key (each polls the database). The
+    events location caps open streams per bearer key (per address without one) with a 429."""
+    text = (NGINX / "templates" / "gateway.conf.template").read_text()
+    assert re.search(r"map \$http_authorization \$tradeopt_stream_owner \{", text)
+    assert "limit_conn_zone $tradeopt_stream_owner zone=tradeopt_streams" in text
+    assert "limit_conn_status 429;" in text
+    events = re.search(
+        r"location ~ \^/api/v1/\[a-z-\]\+/\[\^/\]\+/events\$ \{(.*?)\n    \}", text, re.S
+    )
+    assert events and re.search(r"limit_conn tradeopt_streams \d+;", events.group(1))

@@ -96,7 +96,7 @@ async def test_sse_stream_reports_progress_until_done(fleet_env, log_dir, idle_d
                 await live.post("/api/v1/datasets", json={"source": "sample", "symbol": "GLD"})
             ).json()
             events = []
-            url = f"/api/v1/jobs/{created['job_id']}/events?poll=0.2"
+            url = f"/api/v1/jobs/{created['job_id']}/events?poll=0.5"
             async with live.stream("GET", url) as resp:
                 assert resp.status_code == 200
                 assert resp.headers["content-type"].startswith("text/event-stream")

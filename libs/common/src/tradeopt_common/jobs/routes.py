@@ -29,7 +29,7 @@ router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 _PROBLEMS = problem_responses(401, 403, 404)
 
 PollQuery = Annotated[
-    float, Query(ge=0.1, le=30, description="seconds between database checks of the job")
+    float, Query(ge=0.5, le=30, description="seconds between database checks of the job (0.5..30)")
 ]
 """The ``poll`` query parameter of every job event stream."""
 
