@@ -120,3 +120,17 @@ async def test_csv_answers_stream_and_the_frame_cache_is_bounded(client, data_ap
     for dataset in (spy, syn):
         assert (await client.get(f"/api/v1/datasets/{dataset['id']}/summary")).status_code == 200
     assert 0 < reads.cached_bytes() <= 10 * 1024 * 1024
+
+
+async def test_a_dataset_can_be_renamed(client):
+    """Hardening item 22: datasets could not be renamed."""
+    spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
+    renamed = await client.patch(f"/api/v1/datasets/{spy['id']}", json={"name": "SPY daily"})
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["name"] == "SPY daily" and renamed.json()["checksum"] == spy["checksum"]
+    assert (await client.get(f"/api/v1/datasets/{spy['id']}")).json()["name"] == "SPY daily"
+    for body in ({}, {"name": ""}, {"name": "x" * 201}, {"name": "a\nb"}, {"rows": 3}):
+        resp = await client.patch(f"/api/v1/datasets/{spy['id']}", json=body)
+        assert resp.status_code == 422, (body, resp.text)
+    missing = await client.patch(f"/api/v1/datasets/{uuid.uuid4()}", json={"name": "x"})
+    assert missing.status_code == 404

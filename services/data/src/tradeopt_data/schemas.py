@@ -100,6 +100,14 @@ DatasetCreate = Annotated[
 ]
 
 
+class DatasetUpdate(BaseModel):
+    """``PATCH /api/v1/datasets/{id}``: rename (the bars never change)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+
+
 class DatasetRead(BaseModel):
     """A dataset (DESIGN §3.1)."""
 

@@ -340,6 +340,14 @@ async def list_datasets(
     )
 
 
+async def rename_dataset(session: AsyncSession, dataset_id: uuid.UUID, name: str) -> Dataset:
+    """Give a dataset another name (its bars, checksum and references are unchanged)."""
+    dataset = await DatasetRepository(session).get_or_raise(dataset_id, for_update=True)
+    dataset.name = name
+    await session.flush()
+    return dataset
+
+
 async def delete_dataset(
     session: AsyncSession, store: ArtifactStore, dataset_id: uuid.UUID
 ) -> None:

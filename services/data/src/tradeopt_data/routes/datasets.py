@@ -36,6 +36,7 @@ from tradeopt_data.schemas import (
     BarsPage,
     DatasetCreate,
     DatasetRead,
+    DatasetUpdate,
     FeatureBuildRequest,
     FeaturePreviewRequest,
 )
@@ -191,6 +192,16 @@ add_list_route(
 async def get_dataset(dataset: DatasetForRead) -> DatasetRead:
     """One dataset."""
     return DatasetRead.model_validate(dataset)
+
+
+@router.patch(
+    "/{dataset_id}", response_model=DatasetRead, responses=problem_responses(401, 403, 404, 422)
+)
+async def update_dataset(
+    dataset_id: uuid.UUID, body: DatasetUpdate, session: SessionDep, _: WritePrincipal
+) -> DatasetRead:
+    """Rename a dataset."""
+    return DatasetRead.model_validate(await service.rename_dataset(session, dataset_id, body.name))
 
 
 @router.delete(
