@@ -275,6 +275,11 @@ def _start_run(ctx: JobContext, client: TrainingClient, study: Study, trial: Tri
     return trial
 
 
+def _job_of(trial: Trial) -> uuid.UUID:
+    assert trial.run_job_id is not None, "the trial's run was started"
+    return trial.run_job_id
+
+
 def _ask(ctx: JobContext, study: Study, opt: optuna.Study) -> Trial | None:
     """Ask Optuna for the next trial and record it; ``None`` when its values are invalid
     together (told ``PRUNED``, recorded as such).
@@ -383,6 +388,7 @@ def run_study(
         for trial in running:
             if trial.run_job_id is None:  # recorded, then the step stopped before its run
                 started.append(_start_run(ctx, client, study, trial))
+                seen[_job_of(trial)] = 0
         trials = list(ctx.db(lambda s: service.list_trials(s, study_id)))
         counts = _outcome(study, trials, opt)
         while len(running) < study.parallelism and counted(trials) + len(running) < study.n_trials:
@@ -396,6 +402,7 @@ def run_study(
             trial = _ask(ctx, study, opt)
             if trial is not None:
                 started.append(_start_run(ctx, client, study, trial))
+                seen[_job_of(trial)] = 0  # a new run: every report of it is news
                 running.append(trial)
             trials = list(ctx.db(lambda s: service.list_trials(s, study_id)))
             counts = _outcome(study, trials, opt)
