@@ -6,24 +6,36 @@ its storage (:mod:`tradeopt_tuning.storage`), which holds the sampler's state.
 ``tuning.run_study`` is a parked parent job that keeps up to ``parallelism`` trials training. Each
 run of the function is one idempotent step:
 
-1. **Record ended trials.** For every trial row still ``running`` whose run's job has ended: a
-   succeeded run's objective (:func:`tradeopt_ml.tuning.objective_value` of its validation
-   metrics) is told to Optuna as ``COMPLETE``; a failed or canceled run, or one without the
-   metric, is ``FAIL`` with its error (the study goes on). Optuna trials left ``RUNNING`` with no
-   running row (a crash between ask and record, or a canceled study being resumed) are told
-   ``FAIL``.
-2. **Ask and start.** While fewer than ``parallelism`` trials run and ``complete + running <
-   n_trials``: ask Optuna (the sampler seeded from the study's seed and the trial number, so the
-   same seed and history give the same parameters), record the trial row, then create its run
-   with ``POST /api/v1/runs`` tagged ``study_id``/``trial_number`` and ``Idempotency-Key:
-   study-{id}-trial-{n}`` (a retried step finds the run it started). Sampled values that break a
-   rule between hyperparameters (PPO's batch size must divide the rollout) are ``PRUNED``.
-3. **Park** on the running runs' jobs with ``ctx.wait_for(ids, wake="any")``: the study is
-   ``waiting``, holds no worker, and is woken as soon as one trial's run ends.
-4. **Finish** once ``n_trials`` trials are complete and none runs: record the study outcome on
-   every complete trial's model (``PUT /api/v1/models/{id}/study`` with the true number of
-   complete trials and the variance of their validation Sharpe ratios, the deflated Sharpe
-   ratio's inputs) and the best trial on the study.
+1. **Record ended trials.** For every trial row still ``running``: the run's intermediate
+   reports (its job's ``reports``, one per evaluation, :meth:`JobContext.report`) not yet told
+   are told to Optuna (``Trial.report``, see :func:`intermediate_values`) and recorded on the row.
+   While the run trains and the study has a pruner, ``should_prune()`` is asked: on a yes the
+   trial is told ``PRUNED`` (Optuna keeps the last intermediate value), recorded ``pruned`` and
+   its run is canceled through the training API; the study waits until that run has stopped.
+   For a run that ended: a succeeded run's objective (:func:`tradeopt_ml.tuning.objective_value`
+   of its validation metrics) is told as ``COMPLETE``; a failed or canceled run, or one without
+   the metric, is ``FAIL`` with its error (the study goes on). A trial Optuna already holds
+   ``PRUNED`` (a step that stopped after telling) is recorded pruned. Optuna trials left
+   ``RUNNING`` with no running row (a crash between ask and record, or a canceled study being
+   resumed) are told ``FAIL``.
+2. **Ask and start.** While fewer than ``parallelism`` trials run and ``counted + running <
+   n_trials`` (:func:`counted`: complete trials and trials the pruner stopped, as in Optuna's
+   ``optimize(n_trials=...)``): ask Optuna (the sampler seeded from the study's seed and the trial
+   number, so the same seed and history give the same parameters), record the trial row, then
+   create its run with ``POST /api/v1/runs`` tagged ``study_id``/``trial_number`` and
+   ``Idempotency-Key: study-{id}-trial-{n}`` (a retried step finds the run it started). Sampled
+   values that break a rule between hyperparameters (PPO's batch size must divide the rollout)
+   are refused before training: Optuna ``PRUNED``, the row ``pruned`` without a run; they do not
+   count toward ``n_trials`` (they count as failed trials).
+3. **Park** on the running runs' jobs (and pruned runs still stopping) with
+   ``ctx.wait_for(ids, wake="any")``: the study is ``waiting``, holds no worker, and is woken as
+   soon as one trial's run ends — or, with a pruner, reports an evaluation it has not seen
+   (``reports_seen``).
+4. **Finish** once ``n_trials`` trials are complete or pruned and no run is active: record the
+   study outcome on every complete trial's model (``PUT /api/v1/models/{id}/study`` with the
+   number of trials that trained — complete plus pruned — and the variance of the complete
+   trials' validation Sharpe ratios, the deflated Sharpe ratio's inputs) and the best trial on
+   the study.
 
 Canceling the study's job cancels the adopted run jobs (cascade); runs created in a step that
 had not parked yet are canceled here.
