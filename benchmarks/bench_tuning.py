@@ -11,8 +11,9 @@ worker; the test-suite helpers of ``tests/support``), ingests the SPY daily samp
     cores, since each training worker runs one trial on one torch thread);
 (b) **pruning**: a 16-trial study with the median pruner vs ``pruner: none`` (same seed, an
     evaluation every ``eval_every`` timesteps in both): timesteps trained over all its runs (from
-    the training API: a pruned run stops where it was canceled), the fraction median/none (goal
-    <= 70%), trials pruned and both studies' best objective.
+    the training API: a pruned run stops where it was canceled; its figure is its last progress
+    report, at most about a second of training before it stopped), the fraction median/none
+    (goal <= 70%), trials pruned and both studies' best objective.
 
 Everything is torn down afterwards (processes, databases, S3 data). ``--quick``: tiny studies,
 a smoke run of the same code path (the figures mean nothing then).

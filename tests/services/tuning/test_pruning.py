@@ -72,7 +72,7 @@ async def test_the_median_pruner_stops_a_worse_trial_and_cancels_its_run(
     import optuna
 
     from tradeopt_tuning.config import get_tuning_settings
-    from tradeopt_tuning.storage import get_storage, study_name
+    from tradeopt_tuning.storage import study_name
 
     spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
     body = study_body(
@@ -105,10 +105,8 @@ async def test_the_median_pruner_stops_a_worse_trial_and_cancels_its_run(
     assert len(complete) + len(pruned) == 6 == len(trials)
     assert (study["n_failed"], study["n_running"]) == (0, 0)
 
-    opt = optuna.load_study(
-        study_name=study_name(study["id"]),
-        storage=get_storage(get_tuning_settings().optuna_url()),
-    )
+    storage = optuna.storages.RDBStorage(get_tuning_settings().optuna_url())  # not the cached one
+    opt = optuna.load_study(study_name=study_name(study["id"]), storage=storage)
     frozen = {t.number: t for t in opt.get_trials(deepcopy=False)}
     async with httpx.AsyncClient(base_url=fleet.training_url, headers=client.headers) as training:
         for trial in complete:  # every evaluation of a complete run is an intermediate value
@@ -144,3 +142,4 @@ async def test_the_median_pruner_stops_a_worse_trial_and_cancels_its_run(
         ).json()["items"]
         assert sorted(r["trial_number"] for r in runs) == list(range(6))  # one run per trial
         assert all(r["status"] in ("succeeded", "canceled") for r in runs)  # none left active
+    storage.engine.dispose()
