@@ -41,7 +41,8 @@ def _locs(resp) -> list[list[str]]:
         ({"parallelism": 0}, ["body", "parallelism"]),
         ({"sampler": "annealing"}, ["body", "sampler"]),
         ({"pruner": "patient"}, ["body", "pruner"]),
-        ({"pruner": "median"}, ["body", "pruner"]),  # accepted names, but no pruning hook yet
+        ({"pruner": "median"}, ["body", "eval_every"]),  # a pruner needs intermediate values
+        ({"pruner": "hyperband", "eval_every": 128}, ["body", "eval_every"]),  # none before the end
         ({"objective": "alpha"}, ["body", "objective", "metric"]),
         (
             {"objective": {"metric": "sharpe", "direction": "up"}},
@@ -150,7 +151,7 @@ async def test_default_search_spaces_and_options(tuning_client, s3_server):
     assert (await tuning_client.get("/api/v1/studies/search-spaces/xgb")).status_code == 422
     options = (await tuning_client.get("/api/v1/studies/options")).json()
     assert {"tpe", "random", "cmaes", "qmc", "nsga2"} <= set(options["samplers"])
-    assert options["pruners"] == ["none"]
+    assert options["pruners"] == ["median", "successive_halving", "hyperband", "none"]
     assert options["objectives"] == ["sharpe", "sortino", "calmar", "total_return"]
 
 

@@ -8,7 +8,13 @@ process. Each trial is an ordinary training run (tiny A2C runs on the SPY sample
 - the same seed with parallelism 1 gives the same trials twice;
 - cancel stops new trials and cancels the running runs; resume continues to ``n_trials`` complete
   without re-running the finished trial;
-- kill -9 of the tuning worker while the study is parked loses no trial and trains none twice.
+- kill -9 of the tuning worker while the study is parked loses no trial and trains none twice;
+- kill -9 of a training worker in the middle of a trial's run: the reaper hands the run to the
+  other training worker, the study still ends with ``n_trials`` complete trials, one run each
+  (trained to completion once), and no run left active;
+- the best model's evaluation reports the deflated Sharpe ratio of the study's true trial count
+  exactly as :func:`tradeopt_ml.evaluation.statistics.deflated_sharpe_ratio` computes it from the
+  backtest's returns, and recording another trial count changes it as the formula says.
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ from tests.support.fleet import (
     until,
 )
 from tests.support.jobrun import ingest
+from tests.support.processes import celery_beat
 from tests.support.studies import study_body
+from tradeopt_ml.evaluation.statistics import deflated_sharpe_ratio
 
 pytestmark = pytest.mark.integration
 TERMINAL = ("succeeded", "failed", "canceled")
@@ -113,14 +121,52 @@ async def test_parallel_study_completes_and_its_best_model_reports_the_deflated_
                 "trials_sharpe_variance": pytest.approx(variance, rel=1e-9),
             }
 
+    best_model = study["best_model_id"]
+    first = await _evaluate(evaluation_client, best_model, spy["id"])
+    returns, bars_per_year = await _returns(evaluation_client, first)
+    expected = deflated_sharpe_ratio(
+        returns, n_trials=4, trials_sharpe_variance=variance, bars_per_year=bars_per_year
+    )
+    assert first["deflated_sharpe"] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+    # the same model as if its study had tried 40 trials: the formula's lower DSR
+    async with httpx.AsyncClient(base_url=fleet.training_url, headers=client.headers) as training:
+        outcome = {
+            "study_id": created["id"],
+            "trial_number": study["best_trial"]["number"],
+            "n_trials": 40,
+            "trials_sharpe_variance": variance,
+        }
+        resp = await training.put(f"/api/v1/models/{best_model}/study", json=outcome)
+        assert resp.status_code == 200, resp.text
+    second = await _evaluate(evaluation_client, best_model, spy["id"])
+    again, _ = await _returns(evaluation_client, second)
+    np.testing.assert_array_equal(again, returns)  # the same backtest
+    expected_40 = deflated_sharpe_ratio(
+        returns, n_trials=40, trials_sharpe_variance=variance, bars_per_year=bars_per_year
+    )
+    assert second["deflated_sharpe"] == pytest.approx(expected_40, rel=1e-9, abs=1e-12)
+    if variance > 0:  # more trials, a higher bar: the deflated Sharpe falls
+        assert second["deflated_sharpe"] < first["deflated_sharpe"]
+
+
+async def _evaluate(evaluation_client, model_id: str, dataset_id: str) -> dict:
     resp = await evaluation_client.post(
         "/api/v1/evaluations",
-        json={"model_id": study["best_model_id"], "dataset_id": spy["id"], "split": "test"},
+        json={"model_id": model_id, "dataset_id": dataset_id, "split": "test"},
     )
     assert resp.status_code == 202, resp.text
     evaluation = await _ended(evaluation_client, f"/api/v1/evaluations/{resp.json()['id']}")
     assert evaluation["status"] == "succeeded", evaluation
     assert evaluation["deflated_sharpe"] is not None
+    return evaluation
+
+
+async def _returns(evaluation_client, evaluation: dict) -> tuple[np.ndarray, float]:
+    """The evaluated model's per-bar returns (from its equity curve) and bars per year."""
+    path = f"/api/v1/evaluations/{evaluation['id']}/equity"
+    equity = np.array([p["equity"] for p in (await evaluation_client.get(path)).json()])
+    return equity[1:] / equity[:-1] - 1.0, float(evaluation["bars"]["bars_per_year"])
 
 
 async def test_same_seed_with_parallelism_1_gives_the_same_trials(client, tuning_client, fleet):
@@ -217,3 +263,52 @@ async def test_kill_9_of_the_tuning_worker_loses_no_trial_and_runs_none_twice(
         ).json()["items"]
     assert sorted(r["trial_number"] for r in runs) == [0, 1, 2, 3]
     assert all(r["status"] == "succeeded" for r in runs)
+
+
+async def test_kill_9_of_a_training_worker_mid_trial_trains_each_trial_to_completion_once(
+    client, tuning_client, fleet, processes, log_dir
+):
+    """A training worker dies (kill -9) while trial 1's run trains; the reaper (beat) hands the
+    run back and the other training worker trains it: ``n_trials`` complete trials, one run per
+    trial, each run succeeded once, no run job left active."""
+    processes(celery_beat(fleet.env, log_dir))
+    spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
+    body = _study(spy["id"], n_trials=3, parallelism=1, timesteps_per_trial=2048)
+    created = await _create(tuning_client, body)
+    path = f"/api/v1/studies/{created['id']}"
+    pids = {w.pid: name for name, w in fleet.workers.items() if name.startswith("training")}
+    async with httpx.AsyncClient(base_url=fleet.training_url, headers=client.headers) as training:
+
+        async def trial_1_training() -> dict | None:
+            trials = (await tuning_client.get(f"{path}/trials")).json()
+            if len(trials) == 2 and trials[1]["run_id"]:
+                run = (await training.get(f"/api/v1/runs/{trials[1]['run_id']}")).json()
+                if run["status"] == "running" and 0.05 < run["progress"] < 0.6:
+                    return run
+            return None
+
+        run = await until(trial_1_training, 90, "trial 1's run to train", 0.1)
+        job = (await tuning_client.get(f"/api/v1/jobs/{run['job_id']}")).json()
+        victim = pids[int(job["worker"].rsplit(":", 1)[1])]
+        fleet.workers[victim].kill(signal.SIGKILL)
+        fleet.workers[victim].proc.wait(10)
+
+        study = await _ended(tuning_client, path, 150)
+        assert study["status"] == "succeeded", study
+        assert (study["n_complete"], study["n_failed"], study["n_running"]) == (3, 0, 0)
+        trials = (await tuning_client.get(f"{path}/trials")).json()
+        assert [t["state"] for t in trials] == ["complete"] * 3
+        runs = (
+            await training.get("/api/v1/runs", params={"study_id": created["id"], "limit": 50})
+        ).json()["items"]
+        assert sorted(r["trial_number"] for r in runs) == [0, 1, 2]  # one run per trial
+        assert {r["id"] for r in runs} == {t["run_id"] for t in trials}
+        assert all(r["status"] == "succeeded" for r in runs)
+        jobs = [(await tuning_client.get(f"/api/v1/jobs/{r['job_id']}")).json() for r in runs]
+        assert all(j["status"] == "succeeded" for j in jobs)  # none orphaned, none active
+        by_run = {r["id"]: j for r, j in zip(runs, jobs, strict=True)}
+        assert by_run[run["id"]]["attempts"] == 2  # handed back once, then trained to the end
+        assert by_run[run["id"]]["worker"] != job["worker"]
+        assert sorted(j["attempts"] for j in jobs) == [1, 1, 2]
+        study_job = (await tuning_client.get(f"/api/v1/jobs/{created['job_id']}")).json()
+        assert study_job["status"] == "succeeded" and study_job["attempts"] == 1

@@ -3,6 +3,9 @@
 :mod:`tradeopt_training.service`; the run's status follows the job through ``service.RUN``):
 load the dataset, train with checkpoints uploaded to
 object storage, resume from the newest complete checkpoint after a crash, register the model.
+Every periodic evaluation (``eval_every``) is an intermediate report on the run's job
+(``{"step": timesteps, "mean_reward", ...}``, :meth:`JobContext.report`), which wakes a study
+parked on the run.
 
 Object layout (DESIGN §7): ``runs/{id}/checkpoints/{timesteps:012d}/…`` (a ``COMPLETE`` marker is
 written last, so a half-uploaded checkpoint is never resumed from), ``runs/{id}/tb/…`` (TensorBoard
@@ -39,7 +42,7 @@ from tradeopt_common.logging import get_logger
 from tradeopt_common.storage import ArtifactStore, integrity
 from tradeopt_common.storage.integrity import fetch_verified, put_recorded
 from tradeopt_ml.data import read_bars_parquet
-from tradeopt_ml.training import ProgressInfo, TrainHooks, TrainingCanceled
+from tradeopt_ml.training import EvalRecord, ProgressInfo, TrainHooks, TrainingCanceled
 from tradeopt_ml.training.experiment import (
     ExperimentResult,
     ExperimentSpec,
@@ -261,10 +264,21 @@ def _hooks(ctx: JobContext, run: TrainingRun, spec: ExperimentSpec) -> TrainHook
         metrics.CHECKPOINT_AGE.touch(str(run_id))
         log.info("training.checkpoint", run_id=str(run_id), timesteps=timesteps)
 
+    def on_eval(record: EvalRecord) -> None:
+        # An intermediate report on the run's job: a study parked on this run wakes and asks
+        # its pruner (the tuning service reads reports from the shared job table).
+        ctx.report(
+            record.timesteps,
+            mean_reward=record.mean_reward,
+            std_reward=record.std_reward,
+            mean_ep_length=record.mean_ep_length,
+        )
+
     return TrainHooks(
         on_progress=on_progress,
         should_stop=should_stop,
         on_checkpoint=on_checkpoint,
+        on_eval=on_eval,
         heartbeat=lambda: None,  # the job runtime's heartbeat thread covers it
     )
 

@@ -6,24 +6,36 @@ its storage (:mod:`tradeopt_tuning.storage`), which holds the sampler's state.
 ``tuning.run_study`` is a parked parent job that keeps up to ``parallelism`` trials training. Each
 run of the function is one idempotent step:
 
-1. **Record ended trials.** For every trial row still ``running`` whose run's job has ended: a
-   succeeded run's objective (:func:`tradeopt_ml.tuning.objective_value` of its validation
-   metrics) is told to Optuna as ``COMPLETE``; a failed or canceled run, or one without the
-   metric, is ``FAIL`` with its error (the study goes on). Optuna trials left ``RUNNING`` with no
-   running row (a crash between ask and record, or a canceled study being resumed) are told
-   ``FAIL``.
-2. **Ask and start.** While fewer than ``parallelism`` trials run and ``complete + running <
-   n_trials``: ask Optuna (the sampler seeded from the study's seed and the trial number, so the
-   same seed and history give the same parameters), record the trial row, then create its run
-   with ``POST /api/v1/runs`` tagged ``study_id``/``trial_number`` and ``Idempotency-Key:
-   study-{id}-trial-{n}`` (a retried step finds the run it started). Sampled values that break a
-   rule between hyperparameters (PPO's batch size must divide the rollout) are ``PRUNED``.
-3. **Park** on the running runs' jobs with ``ctx.wait_for(ids, wake="any")``: the study is
-   ``waiting``, holds no worker, and is woken as soon as one trial's run ends.
-4. **Finish** once ``n_trials`` trials are complete and none runs: record the study outcome on
-   every complete trial's model (``PUT /api/v1/models/{id}/study`` with the true number of
-   complete trials and the variance of their validation Sharpe ratios, the deflated Sharpe
-   ratio's inputs) and the best trial on the study.
+1. **Record ended trials.** For every trial row still ``running``: the run's intermediate
+   reports (its job's ``reports``, one per evaluation, :meth:`JobContext.report`) not yet told
+   are told to Optuna (``Trial.report``, see :func:`intermediate_values`) and recorded on the row.
+   While the run trains and the study has a pruner, ``should_prune()`` is asked: on a yes the
+   trial is told ``PRUNED`` (Optuna keeps the last intermediate value), recorded ``pruned`` and
+   its run is canceled through the training API; the study waits until that run has stopped.
+   For a run that ended: a succeeded run's objective (:func:`tradeopt_ml.tuning.objective_value`
+   of its validation metrics) is told as ``COMPLETE``; a failed or canceled run, or one without
+   the metric, is ``FAIL`` with its error (the study goes on). A trial Optuna already holds
+   ``PRUNED`` (a step that stopped after telling) is recorded pruned. Optuna trials left
+   ``RUNNING`` with no running row (a crash between ask and record, or a canceled study being
+   resumed) are told ``FAIL``.
+2. **Ask and start.** While fewer than ``parallelism`` trials run and ``counted + running <
+   n_trials`` (:func:`counted`: complete trials and trials the pruner stopped, as in Optuna's
+   ``optimize(n_trials=...)``): ask Optuna (the sampler seeded from the study's seed and the trial
+   number, so the same seed and history give the same parameters), record the trial row, then
+   create its run with ``POST /api/v1/runs`` tagged ``study_id``/``trial_number`` and
+   ``Idempotency-Key: study-{id}-trial-{n}`` (a retried step finds the run it started). Sampled
+   values that break a rule between hyperparameters (PPO's batch size must divide the rollout)
+   are refused before training: Optuna ``PRUNED``, the row ``pruned`` without a run; they do not
+   count toward ``n_trials`` (they count as failed trials).
+3. **Park** on the running runs' jobs (and pruned runs still stopping) with
+   ``ctx.wait_for(ids, wake="any")``: the study is ``waiting``, holds no worker, and is woken as
+   soon as one trial's run ends — or, with a pruner, reports an evaluation it has not seen
+   (``reports_seen``).
+4. **Finish** once ``n_trials`` trials are complete or pruned and no run is active: record the
+   study outcome on every complete trial's model (``PUT /api/v1/models/{id}/study`` with the
+   number of trials that trained — complete plus pruned — and the variance of the complete
+   trials' validation Sharpe ratios, the deflated Sharpe ratio's inputs) and the best trial on
+   the study.
 
 Canceling the study's job cancels the adopted run jobs (cascade); runs created in a step that
 had not parked yet are canceled here.
@@ -31,6 +43,7 @@ had not parked yet are canceled here.
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +51,7 @@ import numpy as np
 
 from tradeopt_common.clients.training import TrainingClient, TrainingRefused
 from tradeopt_common.errors import ValidationFailed
-from tradeopt_common.jobs.models import TERMINAL_STATUSES, JobStatus
+from tradeopt_common.jobs.models import TERMINAL_STATUSES, Job, JobStatus
 from tradeopt_common.jobs.names import TaskName
 from tradeopt_common.jobs.runner import JobCanceled, JobContext, job_function
 from tradeopt_common.logging import get_logger
@@ -125,14 +138,10 @@ def _tell(opt: optuna.Study, number: int, state: TrialState, value: float | None
 
 
 def _run_end(
-    ctx: JobContext, client: TrainingClient, trial: Trial, objective: Objective
-) -> TrialEnd | None:
-    """How the trial's run ended, or ``None`` while its job is active."""
-    run_job_id, run_id = trial.run_job_id, trial.run_id
-    assert run_job_id is not None, "a trial without a run has not ended"
-    job = ctx.db(lambda s: service.get_job_status(s, run_job_id))
-    if job.status not in TERMINAL_STATUSES:
-        return None
+    ctx: JobContext, client: TrainingClient, trial: Trial, objective: Objective, job: Job
+) -> TrialEnd:
+    """How the trial's ended run ``job`` ended."""
+    run_id = trial.run_id
     if job.status != JobStatus.SUCCEEDED:
         return TrialEnd(
             TrialState.FAIL, error=f"run {run_id} {job.status}: {job.error or job.message}"
@@ -148,24 +157,106 @@ def _run_end(
     return TrialEnd(TrialState.COMPLETE, value=value, model_id=model_id, metrics=validation)
 
 
-def _record_ended(
-    ctx: JobContext, client: TrainingClient, study: Study, opt: optuna.Study
-) -> list[Trial]:
-    """Step 1 (see the module docstring). Returns the trials still running."""
+def intermediate_values(
+    reports: list[dict[str, Any]], objective: Objective, known: dict[str, Any] | None = None
+) -> dict[str, float]:
+    """``{str(step): value}`` of a run's reports (``known`` first: a value once told is kept):
+    the evaluation's mean validation episode reward, negated for a minimize objective (Optuna's
+    pruners compare intermediate values in the study's direction). Non-finite values are left out.
+    """
+    sign = 1.0 if objective.direction == "maximize" else -1.0
+    values = {str(k): float(v) for k, v in (known or {}).items()}
+    for entry in reports:
+        reward = entry.get("mean_reward")
+        if isinstance(reward, bool) or not isinstance(reward, int | float):
+            continue
+        if math.isfinite(float(reward)):
+            values.setdefault(str(int(entry["step"])), sign * float(reward))
+    return values
+
+
+def _pruned(study: Study, values: dict[str, float]) -> TrialEnd:
+    step = max((int(k) for k in values), default=0)
+    last = values.get(str(step))
+    return TrialEnd(
+        TrialState.PRUNED,
+        error=f"pruned by the {study.pruner} pruner at {step} timesteps "
+        f"(intermediate value {last})",
+    )
+
+
+def _follow(
+    ctx: JobContext, study: Study, opt: optuna.Study, trial: Trial, job: Job, *, ask: bool
+) -> TrialEnd | None:
+    """Tell Optuna the run's new intermediate values (recorded on the trial row) and, when
+    ``ask``, whether to prune: a :class:`TrialEnd` ``PRUNED`` (told to Optuna, whose value is
+    then the last intermediate one), else ``None``. A trial Optuna already holds ``PRUNED`` (a
+    step that stopped after telling) is pruned again without asking.
+    """
     import optuna
 
     objective = Objective.model_validate(study.objective)
+    known = dict(trial.intermediate_values or {})
+    values = intermediate_values(list(job.reports or []), objective, known)
+    frozen = opt.get_trials(deepcopy=False)[trial.number]
+    prune = frozen.state == optuna.trial.TrialState.PRUNED
+    if frozen.state == optuna.trial.TrialState.RUNNING and values:
+        handle = optuna.trial.Trial(opt, frozen._trial_id)
+        for step in sorted(values, key=int):
+            if int(step) not in frozen.intermediate_values:
+                handle.report(values[step], int(step))
+        prune = ask and handle.should_prune()
+        if prune:
+            opt.tell(trial.number, state=optuna.trial.TrialState.PRUNED)
+    if values != known:
+        trial.intermediate_values = values
+        ctx.db(lambda s: service.set_intermediate_values(s, trial.id, values))
+    return _pruned(study, values) if prune else None
+
+
+def _record_ended(
+    ctx: JobContext, client: TrainingClient, study: Study, opt: optuna.Study
+) -> tuple[list[Trial], list[Trial], dict[uuid.UUID, int]]:
+    """Step 1 (see the module docstring). Returns the trials still running, the pruned trials
+    whose runs are still stopping (their cancel is asked again: idempotent), and how many
+    reports of each running trial's run this step has handled.
+    """
+    import optuna
+
+    objective = Objective.model_validate(study.objective)
+    pruning = study.pruner != "none"
     rows = list(ctx.db(lambda s: service.list_trials(s, study.id)))
     running: list[Trial] = []
+    stopping: list[Trial] = []
+    seen: dict[uuid.UUID, int] = {}
     for trial in rows:
+        run_job_id = trial.run_job_id
+        if trial.state == TrialState.PRUNED and run_job_id is not None:
+            job = ctx.db(lambda s, j=run_job_id: service.get_job_status(s, j))  # type: ignore[misc]
+            if job.status not in TERMINAL_STATUSES:
+                client.cancel_run(str(trial.run_id))
+                stopping.append(trial)
+            continue
         if trial.state != TrialState.RUNNING:
             continue
-        end = _run_end(ctx, client, trial, objective) if trial.run_job_id else None
-        if end is None:
+        if run_job_id is None:
             running.append(trial)
             continue
+        job = ctx.db(lambda s, j=run_job_id: service.get_job_status(s, j))  # type: ignore[misc]
+        active = job.status not in TERMINAL_STATUSES
+        end = _follow(ctx, study, opt, trial, job, ask=pruning and active)
+        if end is None and active:
+            seen[run_job_id] = len(job.reports or [])
+            running.append(trial)
+            continue
+        if end is None:
+            end = _run_end(ctx, client, trial, objective, job)
         _tell(opt, trial.number, end.state, end.value)
         ctx.db(lambda s, t=trial, e=end: service.end_trial(s, t.id, e))  # type: ignore[misc]
+        if end.state == TrialState.PRUNED and active:
+            # stop its training now; the study waits until it has stopped
+            client.cancel_run(str(trial.run_id))
+            stopping.append(trial)
         log.info(
             "trial.ended",
             study_id=str(study.id),
@@ -178,7 +269,7 @@ def _record_ended(
     for frozen in opt.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         if frozen.number not in live:
             opt.tell(frozen.number, state=optuna.trial.TrialState.FAIL)
-    return running
+    return running, stopping, seen
 
 
 def _start_run(ctx: JobContext, client: TrainingClient, study: Study, trial: Trial) -> Trial:
@@ -194,6 +285,11 @@ def _start_run(ctx: JobContext, client: TrainingClient, study: Study, trial: Tri
     ctx.db(lambda s: service.set_trial_run(s, trial.id, run_id, job_id))
     trial.run_id, trial.run_job_id = run_id, job_id
     return trial
+
+
+def _job_of(trial: Trial) -> uuid.UUID:
+    assert trial.run_job_id is not None, "the trial's run was started"
+    return trial.run_job_id
 
 
 def _ask(ctx: JobContext, study: Study, opt: optuna.Study) -> Trial | None:
@@ -222,9 +318,28 @@ def _ask(ctx: JobContext, study: Study, opt: optuna.Study) -> Trial | None:
     return trial
 
 
+def pruned_by_pruner(trial: Trial) -> bool:
+    """A trial the pruner stopped during training (it has a run; it counts toward
+    ``n_trials``), as opposed to one refused before training (no run; it does not count).
+    """
+    return trial.state == TrialState.PRUNED and trial.run_id is not None
+
+
+def counted(trials: list[Trial]) -> int:
+    """Trials that count toward ``n_trials``: complete ones and those the pruner stopped (as in
+    Optuna's ``optimize(n_trials=...)``, where a pruned trial is a finished trial).
+    """
+    return sum(t.state == TrialState.COMPLETE or pruned_by_pruner(t) for t in trials)
+
+
 def _outcome(study: Study, trials: list[Trial], opt: optuna.Study) -> StudyUpdate:
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    failed = [t for t in trials if t.state in (TrialState.FAIL, TrialState.PRUNED)]
+    pruned = [t for t in trials if pruned_by_pruner(t)]
+    failed = [
+        t
+        for t in trials
+        if t.state == TrialState.FAIL or (t.state == TrialState.PRUNED and t.run_id is None)
+    ]
     running = [t for t in trials if t.state == TrialState.RUNNING]
     best: dict[str, Any] | None = None
     best_model: uuid.UUID | None = None
@@ -242,10 +357,11 @@ def _outcome(study: Study, trials: list[Trial], opt: optuna.Study) -> StudyUpdat
     return StudyUpdate(
         n_complete=len(complete),
         n_failed=len(failed),
+        n_pruned=len(pruned),
         n_running=len(running),
         best_trial=best,
         best_model_id=best_model,
-        progress=round(0.02 + 0.93 * len(complete) / study.n_trials, 4),
+        progress=round(0.02 + 0.93 * (len(complete) + len(pruned)) / study.n_trials, 4),
     )
 
 
@@ -280,16 +396,14 @@ def run_study(
     started: list[Trial] = []
     try:
         opt = load_optuna_study(settings, study)
-        running = _record_ended(ctx, client, study, opt)
+        running, stopping, seen = _record_ended(ctx, client, study, opt)
         for trial in running:
             if trial.run_job_id is None:  # recorded, then the step stopped before its run
                 started.append(_start_run(ctx, client, study, trial))
+                seen[_job_of(trial)] = 0
         trials = list(ctx.db(lambda s: service.list_trials(s, study_id)))
         counts = _outcome(study, trials, opt)
-        while (
-            len(running) < study.parallelism
-            and counts["n_complete"] + len(running) < study.n_trials
-        ):
+        while len(running) < study.parallelism and counted(trials) + len(running) < study.n_trials:
             if counts["n_failed"] > settings.tuning_max_failed_trials:
                 raise ValidationFailed(
                     f"{counts['n_failed']} trials failed (limit "
@@ -300,22 +414,27 @@ def run_study(
             trial = _ask(ctx, study, opt)
             if trial is not None:
                 started.append(_start_run(ctx, client, study, trial))
+                seen[_job_of(trial)] = 0  # a new run: every report of it is news
                 running.append(trial)
             trials = list(ctx.db(lambda s: service.list_trials(s, study_id)))
             counts = _outcome(study, trials, opt)
         ctx.db(lambda s: service.update_study(s, study_id, counts))
-        if running:
-            done = counts["n_complete"]
+        if running or stopping:
+            done = counted(trials)
+            note = f", {len(stopping)} pruned run(s) stopping" if stopping else ""
             ctx.wait_for(
-                [t.run_job_id for t in running if t.run_job_id is not None],
+                [t.run_job_id for t in [*running, *stopping] if t.run_job_id is not None],
                 state={},
                 wake="any",
+                # with a pruner, a run's evaluation wakes the study too (its pruner decides)
+                reports_seen=seen if study.pruner != "none" else None,
                 progress=(counts["progress"], counts["progress"]),
-                message=f"{done}/{study.n_trials} trials complete, {len(running)} training",
+                message=f"{done}/{study.n_trials} trials finished, {len(running)} training{note}",
             )
         ctx.progress(0.96, "recording the study outcome on the trials' models", force=True)
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         variance = sharpe_variance(trials)
+        n_tried = counted(trials)  # the deflated Sharpe's N: every trial that trained
         for trial in complete:
             if trial.model_id is not None:
                 client.record_study(
@@ -323,15 +442,22 @@ def run_study(
                     {
                         "study_id": str(study_id),
                         "trial_number": trial.number,
-                        "n_trials": len(complete),
+                        "n_trials": n_tried,
                         "trials_sharpe_variance": variance,
                     },
                 )
         best = counts["best_trial"]
-        log.info("study.finished", study_id=str(study_id), best=best, n_complete=len(complete))
+        log.info(
+            "study.finished",
+            study_id=str(study_id),
+            best=best,
+            n_complete=len(complete),
+            n_pruned=counts["n_pruned"],
+        )
         return {
             "study_id": str(study_id),
             "n_complete": len(complete),
+            "n_pruned": counts["n_pruned"],
             "best_trial": best,
             "trials_sharpe_variance": variance,
         }

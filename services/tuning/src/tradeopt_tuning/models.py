@@ -28,7 +28,10 @@ class StudyStatus(StrEnum):
 
 
 class TrialState(StrEnum):
-    """A trial's state (Optuna's, lower case)."""
+    """A trial's state (Optuna's, lower case). ``pruned`` is either a trial the pruner stopped
+    during training (it has a run; it counts toward ``n_trials``) or one refused before
+    training because its sampled values are invalid together (no run; it does not count).
+    """
 
     RUNNING = "running"
     COMPLETE = "complete"
@@ -59,6 +62,8 @@ class Study(IdMixin, TimestampMixin, Base):
     progress: Mapped[float] = mapped_column(default=0.0)
     n_complete: Mapped[int] = mapped_column(default=0)
     n_failed: Mapped[int] = mapped_column(default=0)
+    #: Trials the pruner stopped during training (they count toward ``n_trials``).
+    n_pruned: Mapped[int] = mapped_column(default=0)
     n_running: Mapped[int] = mapped_column(default=0)
     best_trial: Mapped[dict[str, Any] | None] = mapped_column()
     best_model_id: Mapped[uuid.UUID | None] = mapped_column()
@@ -89,6 +94,8 @@ class Trial(IdMixin, Base):
     run_job_id: Mapped[uuid.UUID | None] = mapped_column()
     model_id: Mapped[uuid.UUID | None] = mapped_column()
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: The run's intermediate values told to Optuna, ``{str(timesteps): value}``.
+    intermediate_values: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()

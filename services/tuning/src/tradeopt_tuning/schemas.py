@@ -61,7 +61,12 @@ class StudyCreate(BaseModel):
     hyperparams: dict[str, Any] = Field(
         default_factory=dict, description="Fixed hyperparameters of every trial (not searched)"
     )
-    eval_every: int | None = Field(None, ge=1)
+    eval_every: int | None = Field(
+        None,
+        ge=1,
+        description="Timesteps between the runs' evaluations on the validation split; required "
+        "(and below timesteps_per_trial) with a pruner: each evaluation is an intermediate value",
+    )
 
     @field_validator("objective", mode="before")
     @classmethod
@@ -108,6 +113,9 @@ class StudyRead(BaseModel):
     search_space: dict[str, Any]
     n_complete: int
     n_failed: int
+    n_pruned: int = Field(
+        0, description="Trials the pruner stopped during training (count toward n_trials)"
+    )
     n_running: int
     best_trial: BestTrial | None
     best_model_id: uuid.UUID | None
@@ -129,6 +137,11 @@ class TrialRead(BaseModel):
     state: str
     run_id: uuid.UUID | None
     model_id: uuid.UUID | None
+    intermediate_values: dict[int, float] = Field(
+        default_factory=dict,
+        description="Intermediate values told to the pruner by timesteps (the run's periodic "
+        "evaluations: mean validation episode reward, negated for a minimize objective)",
+    )
     error: str | None
     started_at: datetime
     finished_at: datetime | None

@@ -52,6 +52,7 @@ class StudyUpdate(TypedDict, total=False):
     progress: float
     n_complete: int
     n_failed: int
+    n_pruned: int
     n_running: int
     best_trial: dict[str, Any] | None
     best_model_id: uuid.UUID | None
@@ -112,12 +113,20 @@ def validate_study(body: StudyCreate, *, max_trials: int, max_parallelism: int) 
                 f"available: {', '.join(available_samplers())}",
             )
         )
-    if body.pruner != "none":
+    if body.pruner != "none" and body.eval_every is None:
         errors.append(
             _field_error(
-                ["pruner"],
-                "pruning needs intermediate validation reports from the runs, which trials do "
-                "not send yet; use 'none'",
+                ["eval_every"],
+                f"pruner {body.pruner!r} needs intermediate values: set eval_every (timesteps "
+                "between the runs' validation evaluations), or use pruner 'none'",
+            )
+        )
+    elif body.pruner != "none" and (body.eval_every or 0) >= body.timesteps_per_trial:
+        errors.append(
+            _field_error(
+                ["eval_every"],
+                f"must be below timesteps_per_trial ({body.timesteps_per_trial}) for pruner "
+                f"{body.pruner!r} to see a value before a run ends",
             )
         )
     overlap = sorted(set(body.hyperparams) & set(body.search_space or {}))
@@ -297,6 +306,15 @@ class TrialEnd:
     metrics: dict[str, Any] | None = None
     error: str | None = None
     finished_at: datetime | None = None
+
+
+async def set_intermediate_values(
+    session: AsyncSession, trial_id: uuid.UUID, values: dict[str, float]
+) -> None:
+    """Record the intermediate values told to Optuna for a trial (``{str(step): value}``)."""
+    await session.execute(
+        update(Trial).where(Trial.id == trial_id).values(intermediate_values=values)
+    )
 
 
 async def end_trial(session: AsyncSession, trial_id: uuid.UUID, end: TrialEnd) -> None:

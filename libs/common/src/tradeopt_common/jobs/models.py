@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tradeopt_common.db.base import Base, IdMixin, TimestampMixin
+from tradeopt_common.db.base import Base, IdMixin, JSONType, TimestampMixin
 
 
 class JobStatus(StrEnum):
@@ -74,6 +74,10 @@ class Job(IdMixin, TimestampMixin, Base):
     #: Ended outside the process that knows its resource: the owning service's ``job_ended``
     #: handler has not mirrored the end yet (the reaper re-sends the notification meanwhile).
     end_pending: Mapped[bool] = mapped_column(default=False)
+    #: Intermediate reports of the running job (``{"step": n, ...}``, one per step, in order):
+    #: what a parent parked with ``wake="any"`` and ``reports_seen`` is woken by (a training
+    #: run's evaluations, read by the tuning study's pruner).
+    reports: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
 
     @property
     def is_terminal(self) -> bool:

@@ -97,6 +97,7 @@ class JobParked(Exception):
         progress: tuple[float | None, float | None],
         message: str | None,
         wake: jobs.WakeOn = "all",
+        reports_seen: dict[uuid.UUID, int] | None = None,
     ) -> None:
         super().__init__(f"waiting for {wake} of {len(children)} child jobs")
         self.children, self.state, self.progress, self.message, self.wake = (
@@ -106,6 +107,7 @@ class JobParked(Exception):
             message,
             wake,
         )
+        self.reports_seen = reports_seen
 
 
 def worker_identity() -> str:
@@ -207,9 +209,11 @@ class JobContext:
         progress: tuple[float, float] | None = None,
         message: str | None = None,
         wake: jobs.WakeOn = "all",
+        reports_seen: dict[uuid.UUID, int] | None = None,
     ) -> NoReturn:
         """Park until every child has ended (``wake="any"``: until any of ``child_job_ids`` has
-        ended), then run the job function again with ``state``.
+        ended, or — with ``reports_seen={child: n}`` — until one of them holds more than ``n``
+        intermediate reports, see :meth:`report`), then run the job function again with ``state``.
 
         ``child_job_ids`` are adopted as children if they have no parent yet (jobs created over
         another service's API). ``progress=(a, b)``: the job shows ``a`` when it parks and moves
@@ -218,7 +222,24 @@ class JobContext:
         self.check()
         ids = [c if isinstance(c, uuid.UUID) else uuid.UUID(str(c)) for c in child_job_ids]
         span = progress or (None, None)
-        raise JobParked(ids, dict(state if state is not None else self.state), span, message, wake)
+        raise JobParked(
+            ids, dict(state if state is not None else self.state), span, message, wake, reports_seen
+        )
+
+    def report(self, step: int, **values: Any) -> None:
+        """Record the intermediate report ``{"step": step, **values}`` of this job (durably, one
+        per step) and wake a parent parked on this job's reports; also a heartbeat and a cancel
+        check. Reports are what a parent reads to act on a running child (a study's pruner).
+        """
+        dispatcher = self.dispatcher
+        result = self.db(
+            lambda s: jobs.report(s, dispatcher, self.job_id, self.worker, step, dict(values))
+        )
+        if not result.owned:
+            self.lost_event.set()
+        elif result.cancel_requested:
+            self.cancel_event.set()
+        self.check()
 
     def run(self, coro: Awaitable[T]) -> T:
         """Run a coroutine (e.g. a service call) on the runtime loop."""
@@ -398,6 +419,7 @@ async def _park(session: AsyncSession, ctx: JobContext, parked: JobParked) -> jo
         progress_to=hi,
         message=parked.message,
         wake=parked.wake,
+        reports_seen=parked.reports_seen,
     )
 
 

@@ -31,6 +31,13 @@ the two paths cannot deadlock. The reaper also wakes waiting parents whose child
 or (``wake="any"``) one of whose awaited children ended (a lost message, a crash between commit
 and publish).
 
+Intermediate reports: a running child appends ``{"step": n, ...}`` to its ``reports``
+(:func:`report`). A parent parked with ``wake="any"`` and ``reports_seen={child: k}`` (how many of
+that child's reports it has handled) also wakes as soon as an awaited child holds more than ``k``
+reports — the tuning study reads a trial run's evaluations and asks its pruner. The same ordering
+makes it race-free: the report changes the child row, then locks the parent; the park counts the
+reports while it holds the parent's lock.
+
 Cancel works on queued, running and waiting jobs and cascades to active children first; a
 parent that ends ``failed`` cancels its active children too.
 """
@@ -203,6 +210,50 @@ async def touch(
     if row is None:
         return Touch(owned=False, cancel_requested=False)
     return Touch(owned=True, cancel_requested=bool(row[0]))
+
+
+async def report(
+    session: AsyncSession,
+    dispatcher: Dispatcher | None,
+    job_id: uuid.UUID,
+    worker: str,
+    step: int,
+    values: dict[str, Any],
+) -> Touch:
+    """Append the intermediate report ``{"step": step, **values}`` of the running job that
+    ``worker`` owns (one per step: a step reported before, e.g. again after a resume from a
+    checkpoint, is kept as first reported), then wake its parent if it is parked on new reports
+    (published after commit through ``dispatcher``). Also a heartbeat.
+    """
+    job = (
+        await session.execute(
+            select(Job)
+            .where(Job.id == job_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one_or_none()
+    if job is None or job.status != JobStatus.RUNNING or job.worker != worker:
+        return Touch(owned=False, cancel_requested=False)
+    reports = list(job.reports or [])
+    now = utcnow()
+    fresh = all(int(r.get("step", -1)) != step for r in reports)
+    if fresh:
+        reports.append({"step": int(step), **values})
+    await session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(
+            reports=reports if fresh else Job.reports,
+            heartbeat_at=now,
+            updated_at=now,
+        )
+    )
+    if fresh and job.parent_id is not None:  # child row changed first, then the parent's lock
+        parent = await wake_if_done(session, job.parent_id)
+        if parent is not None and dispatcher is not None:
+            enqueue_after_commit(session, dispatcher, parent)
+    return Touch(owned=True, cancel_requested=bool(job.cancel_requested))
 
 
 async def finish(
@@ -436,6 +487,7 @@ async def park(
     progress_to: float | None = None,
     message: str | None = None,
     wake: WakeOn = "all",
+    reports_seen: dict[uuid.UUID, int] | None = None,
 ) -> ParkOutcome:
     """Park a running job on its children (see the module docstring for why it is race-free).
 
@@ -444,11 +496,16 @@ async def park(
     is the checkpoint the job function gets back when it runs again. While waiting, the job's
     progress moves from ``progress`` towards ``progress_to`` as its children end. ``wake="all"``
     wakes it when every child has ended; ``wake="any"`` as soon as one of ``children`` has ended
-    (if one already has, it does not park).
+    (if one already has, it does not park). ``reports_seen`` (only with ``wake="any"``): also wake
+    as soon as one of those children holds more reports than the count given for it (if one
+    already does, it does not park).
     """
     awaited = sorted(set(children))
     if wake not in ("all", "any"):
         raise ValueError(f"wake must be 'all' or 'any', got {wake!r}")
+    if reports_seen and wake != "any":
+        raise ValueError("reports_seen needs wake='any'")
+    seen = {str(k): int(v) for k, v in (reports_seen or {}).items() if k in set(awaited)}
     for child_id in awaited:
         adopted = await session.execute(
             update(Job)
@@ -472,6 +529,7 @@ async def park(
                 "from": progress,
                 "to": progress_to,
                 **({"wake": "any", "on": [str(c) for c in awaited]} if wake == "any" else {}),
+                **({"seen": seen} if seen else {}),
             },
         },
         "message": (message or "waiting for child jobs")[:2000],
@@ -492,7 +550,9 @@ async def park(
     # We hold the parent's row lock now: a child ending from here on waits for our commit and
     # then finds the parent waiting; one that ended before is visible to this count.
     if wake == "any":
-        ready = await _active_among(session, job_id, awaited) < len(awaited)
+        ready = await _active_among(session, job_id, awaited) < len(awaited) or (
+            await _reported_past(session, seen)
+        )
     else:
         ready = await _active_children(session, job_id) == 0
     if ready:
@@ -533,6 +593,24 @@ async def _active_among(session: AsyncSession, parent_id: uuid.UUID, ids: list[u
         )
         or 0
     )
+
+
+async def _reported_past(session: AsyncSession, seen: dict[str, int]) -> bool:
+    """Whether one of the children in ``seen`` holds more reports than the count given for it."""
+    if not seen:
+        return False
+    rows = (
+        await session.execute(
+            select(Job.id, Job.reports).where(Job.id.in_([uuid.UUID(c) for c in seen]))
+        )
+    ).all()
+    return any(len(reports or []) > seen[str(child)] for child, reports in rows)
+
+
+def _reports_seen(job: Job) -> dict[str, int]:
+    """The report counts a job parked with ``reports_seen`` has handled, by child id."""
+    span = (job.state or {}).get(WAIT_KEY) or {}
+    return dict(span.get("seen") or {})
 
 
 def _wake_any_on(job: Job) -> list[uuid.UUID] | None:
@@ -576,7 +654,8 @@ async def wake_if_done(session: AsyncSession, parent_id: uuid.UUID) -> Job | Non
     any_ended = awaited is not None and await _active_among(session, parent_id, awaited) < len(
         awaited
     )
-    if active and not any_ended:
+    reported = not any_ended and await _reported_past(session, _reports_seen(parent))
+    if active and not any_ended and not reported:
         span = (parent.state or {}).get(WAIT_KEY) or {}
         lo, hi = span.get("from"), span.get("to")
         values: dict[str, Any] = {
@@ -600,6 +679,8 @@ async def wake_if_done(session: AsyncSession, parent_id: uuid.UUID) -> Job | Non
             wakeups=Job.wakeups + 1,
             message=f"woken: all {total} child jobs ended"
             if not active
+            else f"woken: a child job reported ({active} of {total} still active)"
+            if reported
             else f"woken: a child job ended ({active} of {total} still active)",
         )
         .returning(Job.id)

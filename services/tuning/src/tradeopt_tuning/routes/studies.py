@@ -23,7 +23,7 @@ from tradeopt_common.web.idempotency import accepted_route, transition_route
 from tradeopt_common.web.job_events import JobEventsDep
 from tradeopt_common.web.listing import add_list_route
 from tradeopt_common.web.problems import problem_responses
-from tradeopt_ml.tuning import OBJECTIVE_METRICS, available_samplers, space_to_json
+from tradeopt_ml.tuning import OBJECTIVE_METRICS, PRUNERS, available_samplers, space_to_json
 from tradeopt_ml.tuning import default_search_space as _default_space
 from tradeopt_tuning import service
 from tradeopt_tuning.deps import CurrentStudy, TuningSettingsDep
@@ -97,7 +97,7 @@ async def default_search_space(algorithm: Algorithm, _: ReadPrincipal) -> Search
 async def study_options(_: ReadPrincipal) -> SamplersRead:
     """The samplers, pruners and objective metrics this deployment accepts."""
     return SamplersRead(
-        samplers=available_samplers(), pruners=["none"], objectives=list(OBJECTIVE_METRICS)
+        samplers=available_samplers(), pruners=list(PRUNERS), objectives=list(OBJECTIVE_METRICS)
     )
 
 
