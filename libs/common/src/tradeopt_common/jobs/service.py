@@ -236,7 +236,7 @@ async def report(
     if job is None or job.status != JobStatus.RUNNING or job.worker != worker:
         return Touch(owned=False, cancel_requested=False)
     reports = list(job.reports or [])
-    now = utcnow()
+    now = await database_now(session)
     fresh = all(int(r.get("step", -1)) != step for r in reports)
     if fresh:
         reports.append({"step": int(step), **values})
