@@ -348,3 +348,98 @@ def test_gateway_rate_limit(fleet: Fleet) -> None:
         assert limited is not None, f"no 429 after {len(statuses)} requests"
         assert_problem(limited, 429)
         assert limited.headers["retry-after"] == "1"
+
+
+def _read_key(fleet: Fleet) -> str:
+    """A stored API key with only the ``read`` scope, in the fleet's database."""
+    import asyncio
+
+    from tradeopt_common.auth.keys import Scope, create_key
+    from tradeopt_common.db.session import Database
+
+    async def create() -> str:
+        db = Database(fleet.env["TRADING_OPT_DB_URI"])
+        try:
+            async with db.unit_of_work() as session:
+                _, key = await create_key(session, "e2e-reader", [Scope.READ])
+            return key
+        finally:
+            await db.dispose()
+
+    return asyncio.run(create())
+
+
+def test_optuna_dashboard_behind_the_gateway(fleet: Fleet) -> None:
+    """optuna-dashboard at /optuna/: auth_request with the key (401 without, 403 for a read
+    key's write), its pages and API under the prefix, and it lists a study the tuning service
+    created in the same Optuna storage."""
+    auth = {"Authorization": f"Bearer {fleet.api_key}"}
+    reader = {"Authorization": f"Bearer {_read_key(fleet)}"}
+    with httpx.Client(base_url=fleet.gateway, timeout=20) as client:
+        # no credentials: the gateway's 401 problem document, for pages and API alike
+        for path in ("/optuna/", "/optuna/dashboard", "/optuna/api/studies"):
+            body = assert_problem(client.get(path), 401)
+            assert "session" in body["detail"]
+        bad = {"Authorization": "Bearer x"}
+        assert_problem(client.get("/optuna/api/studies", headers=bad), 401)
+
+        # with the key: /optuna/ -> the dashboard page, its bundle re-rooted under /optuna/
+        resp = client.get("/optuna/", headers=auth, follow_redirects=True)
+        assert resp.status_code == 200, resp.text
+        assert str(resp.url).endswith("/optuna/dashboard")
+        assert 'src="/optuna/static/bundle.js"' in resp.text
+        bundle = client.get("/optuna/static/bundle.js", headers=auth)
+        assert bundle.status_code == 200
+        assert 'url_prefix:"/optuna/dashboard"' in bundle.text
+        assert "URL}/optuna/api/" in bundle.text and "URL}/api/" not in bundle.text
+
+        # a study created through the tuning API appears in the dashboard's API
+        resp = client.post(
+            "/api/v1/datasets", json={"source": "sample", "symbol": "SPY"}, headers=auth
+        )
+        assert resp.status_code == 202, resp.text
+        dataset = resp.json()
+
+        def dataset_ready() -> bool:
+            got = client.get(f"/api/v1/datasets/{dataset['id']}", headers=auth).json()
+            assert got["status"] != "failed", got
+            return got["status"] == "ready"
+
+        wait_for(dataset_ready, 60, "the dataset")
+        study = client.post(
+            "/api/v1/studies",
+            headers=auth,
+            json={
+                "dataset_id": dataset["id"],
+                "algorithm": "a2c",
+                "n_trials": 2,
+                "parallelism": 1,
+                "timesteps_per_trial": 128,
+                "seed": 3,
+                "search_space": {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2}},
+            },
+        )
+        assert study.status_code == 202, study.text
+        study_id = study.json()["id"]
+
+        def listed() -> dict | None:
+            resp = client.get("/optuna/api/studies", headers=reader)
+            assert resp.status_code == 200, resp.text
+            names = {s["study_name"]: s for s in resp.json()["study_summaries"]}
+            return names.get(f"tradeopt-{study_id}")
+
+        summary = wait_for(listed, 60, "the study in optuna-dashboard", interval=1)
+        assert summary["directions"] == ["maximize"]
+
+        # a read key may look but not change: the dashboard's writes need `write`
+        for method, path in [
+            ("POST", "/optuna/api/studies"),
+            ("DELETE", f"/optuna/api/studies/{summary['study_id']}"),
+        ]:
+            assert_problem(client.request(method, path, headers=reader, json={}), 403)
+        # the admin key passes the gateway (the dashboard itself then judges the body)
+        resp = client.post("/optuna/api/studies", headers=auth, json={})
+        assert resp.status_code not in (401, 403), resp.text
+
+        resp = client.post(f"/api/v1/studies/{study_id}/cancel", headers=auth)
+        assert resp.status_code in (202, 409), resp.text
