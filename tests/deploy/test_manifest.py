@@ -126,7 +126,7 @@ BREAKERS: dict[str, tuple[Callable[[Path], None], str]] = {
     "nginx-map": (
         lambda r: edit(
             r / "docker/nginx/templates/gateway.conf.template",
-            '"~^/api/v1/(runs|models|algorithms)(/|$)"     "${TRAINING_UPSTREAM}";\n',
+            '"~^/api/v1/(runs|models|algorithms)(/|$)"       "${TRAINING_UPSTREAM}";\n',
         ),
         "docker/nginx/templates/gateway.conf.template",
     ),

@@ -82,6 +82,7 @@ def test_gateway_template_renders_for_the_image(tmp_path: Path) -> None:
         "NGINX_LOCAL_RESOLVERS": "127.0.0.11",
         # the compose service names of docker/gateway.Dockerfile's ENV (services.yaml)
         **{f"{s.upper}_UPSTREAM": f"{s.name}-api:{s.port}" for s in MANIFEST.built()},
+        "OPTUNA_DASHBOARD_UPSTREAM": "optuna-dashboard:8081",
     }
     conf_d = tmp_path / "conf.d"
     conf_d.mkdir()
@@ -107,6 +108,8 @@ def test_gateway_config_renders_for_the_fleet(tmp_path: Path, monkeypatch) -> No
     for service in MANIFEST.services:
         for suffix in ("PORT", "API_PORT", "UPSTREAM"):
             monkeypatch.delenv(f"{service.upper}_{suffix}", raising=False)
+    monkeypatch.delenv("OPTUNA_DASHBOARD_PORT", raising=False)
+    monkeypatch.delenv("OPTUNA_DASHBOARD_UPSTREAM", raising=False)
     monkeypatch.setenv(f"{first.upper}_PORT", "18001")
     fleetctl.cmd_render()
     gateway = (tmp_path / "nginx/conf.d/gateway.conf").read_text()
@@ -122,7 +125,9 @@ def test_gateway_config_renders_for_the_fleet(tmp_path: Path, monkeypatch) -> No
     assert "[program:s3]" not in supervisord
     programs = re.findall(r"^\[program:([\w-]+)\]$", supervisord, re.M)
     expected = [f"{s.name}-{role}" for s in MANIFEST.built() for role in ("api", "worker")]
-    assert programs == [*expected, "beat", "gateway"]
+    assert programs == [*expected, "optuna-dashboard", "beat", "gateway"]
+    assert "tradeopt_tuning.dashboard:create_app --factory --interface wsgi" in supervisord
+    assert '"127.0.0.1:8081"' in gateway  # optuna-dashboard's port (OPTUNA_DASHBOARD_PORT)
     for service in MANIFEST.built():
         assert (
             f"{service.package}.worker:celery_app worker -Q {service.worker_queues}" in supervisord
