@@ -104,6 +104,7 @@ async def test_parallel_study_completes_and_its_best_model_reports_the_deflated_
         assert study["best_model_id"] == best["model_id"]
 
         variance = float(np.var([sharpes[n] for n in range(4)], ddof=1))
+        alias = f"study-{created['id'].replace('-', '')[:8]}-best"
         for trial in trials:  # the study outcome is on every trial's model
             model = (await training.get(f"/api/v1/models/{trial['model_id']}")).json()
             assert model["lineage"]["study"] == {
@@ -112,6 +113,30 @@ async def test_parallel_study_completes_and_its_best_model_reports_the_deflated_
                 "n_trials": 4,
                 "trials_sharpe_variance": pytest.approx(variance, rel=1e-9),
             }
+            # the best trial's model is tagged in the registry, and only it
+            assert (alias in model["aliases"]) == (trial["number"] == best["number"])
+        tagged = (await training.get("/api/v1/models", params={"alias": alias})).json()["items"]
+        assert [m["id"] for m in tagged] == [best["model_id"]]
+
+    # the study's results: history (best so far), seeded fANOVA importances, figures
+    base = f"/api/v1/studies/{created['id']}"
+    history = (await tuning_client.get(f"{base}/history")).json()
+    values = [t["value"] for t in sorted(trials, key=lambda t: t["number"])]
+    assert [p["value"] for p in history["trials"]] == pytest.approx(values)
+    assert history["trials"][-1]["best_so_far"] == pytest.approx(best["value"])
+    assert [p["best_so_far"] for p in history["trials"]] == pytest.approx(
+        list(np.maximum.accumulate(values))
+    )
+    importances = await tuning_client.get(f"{base}/importances")
+    assert importances.status_code == 200, importances.text
+    body = importances.json()
+    assert body["n_complete"] == 4 and body["seed"] == 11
+    assert set(body["importances"]) <= {"learning_rate", "gamma", "ent_coef"}
+    assert sum(body["importances"].values()) == pytest.approx(1.0)
+    assert (await tuning_client.get(f"{base}/importances")).json() == body  # seeded
+    for kind in ("optimization_history", "param_importances", "slice"):
+        figure = await tuning_client.get(f"{base}/plots/{kind}")
+        assert figure.status_code == 200 and figure.json()["data"], (kind, figure.text)
 
     resp = await evaluation_client.post(
         "/api/v1/evaluations",

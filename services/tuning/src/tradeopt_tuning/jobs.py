@@ -23,7 +23,8 @@ run of the function is one idempotent step:
 4. **Finish** once ``n_trials`` trials are complete and none runs: record the study outcome on
    every complete trial's model (``PUT /api/v1/models/{id}/study`` with the true number of
    complete trials and the variance of their validation Sharpe ratios, the deflated Sharpe
-   ratio's inputs) and the best trial on the study.
+   ratio's inputs) and the best trial on the study; the best trial's model gets the registry
+   alias ``study-<first 8 hex digits of the study id>-best`` (:func:`best_model_alias`).
 
 Canceling the study's job cancels the adopted run jobs (cascade); runs created in a step that
 had not parked yet are canceled here.
@@ -264,6 +265,13 @@ def sharpe_variance(trials: list[Trial]) -> float:
     return variance if np.isfinite(variance) else 0.0
 
 
+def best_model_alias(study_id: uuid.UUID) -> str:
+    """The model registry alias of a study's best model (moves if a resumed study finds a
+    better one).
+    """
+    return f"study-{study_id.hex[:8]}-best"
+
+
 @job_function(TaskName.TUNING_RUN_STUDY)
 def run_study(
     ctx: JobContext,
@@ -328,6 +336,13 @@ def run_study(
                     },
                 )
         best = counts["best_trial"]
+        if best is not None and counts["best_model_id"] is not None:
+            client.add_alias(
+                str(counts["best_model_id"]),
+                best_model_alias(study_id),
+                note=f"best trial {best['number']} of study {study_id} "
+                f"({study.objective.get('metric', 'objective')} {best['value']})",
+            )
         log.info("study.finished", study_id=str(study_id), best=best, n_complete=len(complete))
         return {
             "study_id": str(study_id),
