@@ -159,3 +159,43 @@ async def test_plot_errors(tuning_client, tuning_app) -> None:
     resp = await tuning_client.get(f"/api/v1/studies/{study.id}/plots/slice")
     assert resp.status_code == 200, resp.text
     _assert_problem(await tuning_client.get(f"/api/v1/studies/{uuid.uuid4()}/plots/slice"), 404)
+
+
+async def test_idle_gauge_of_active_studies(tuning_client, tuning_app) -> None:
+    """``tradeopt_tuning_study_idle_seconds{study_id}``: since the last trial start or end of each
+    active study (else its start); ended studies have no series."""
+    from datetime import timedelta
+
+    from prometheus_client import REGISTRY
+
+    from tradeopt_tuning.app import update_gauges
+
+    now = utcnow()
+    waiting = await _study(tuning_app, 2)
+    ended = await _study(tuning_app, 1)
+    fresh = await _study(tuning_app, 0)
+    async with tuning_app.state.tradeopt.db.unit_of_work() as session:
+        for study, status, started in (
+            (waiting, StudyStatus.WAITING, now - timedelta(hours=2)),
+            (ended, StudyStatus.SUCCEEDED, now - timedelta(hours=2)),
+            (fresh, StudyStatus.RUNNING, now - timedelta(minutes=3)),
+        ):
+            row = await session.get(Study, study.id)
+            row.status, row.started_at = status, started
+        trials = (await tuning_client.get(f"/api/v1/studies/{waiting.id}/trials")).json()
+        for trial in await session.run_sync(
+            lambda s: s.query(Trial).filter(Trial.study_id == waiting.id).all()
+        ):
+            trial.started_at = now - timedelta(minutes=50)
+            trial.finished_at = now - timedelta(minutes=40 if trial.number == 0 else 45)
+    assert len(trials) == 2
+    await update_gauges(tuning_app.state.tradeopt)
+
+    def idle(study: Study) -> float | None:
+        return REGISTRY.get_sample_value(
+            "tradeopt_tuning_study_idle_seconds", {"study_id": str(study.id)}
+        )
+
+    assert idle(waiting) == pytest.approx(40 * 60, abs=30)  # the last trial ended 40 min ago
+    assert idle(fresh) == pytest.approx(3 * 60, abs=30)  # no trial: since it started
+    assert idle(ended) is None

@@ -28,6 +28,7 @@ from tests.support.fleet import (
     until,
 )
 from tests.support.jobrun import ingest
+from tests.support.processes import free_port
 from tests.support.studies import study_body
 
 pytestmark = pytest.mark.integration
@@ -48,15 +49,30 @@ def _study(dataset_id: str, **fields) -> dict:
 
 @pytest.fixture
 def fleet(fleet_env, log_dir):
-    """Live training API; training x2, tuning and evaluation workers (real processes)."""
+    """Live training API; training x2, tuning and evaluation workers (real processes); the tuning
+    worker exports its Prometheus metrics on ``fleet.tuning_metrics_port``."""
+    port = free_port()
     workers = [
         (TRAINING_WORKER, "training,maintenance", "training-1"),
         (TRAINING_WORKER, "training", "training-2"),
-        (TUNING_WORKER, "tuning", "tuning-1"),
+        (TUNING_WORKER, "tuning", "tuning-1", {"TRADING_OPT_WORKER_METRICS_PORT": str(port)}),
         (EVALUATION_WORKER, "evaluation", "evaluation"),
     ]
     with live_training_fleet(fleet_env, log_dir, workers) as fleet:
+        fleet.tuning_metrics_port = port
         yield fleet
+
+
+def _worker_metrics(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The tuning worker's Prometheus samples: (name, labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 async def _ended(client: httpx.AsyncClient, path: str, timeout: float = 90) -> dict:
@@ -137,6 +153,13 @@ async def test_parallel_study_completes_and_its_best_model_reports_the_deflated_
     for kind in ("optimization_history", "param_importances", "slice"):
         figure = await tuning_client.get(f"{base}/plots/{kind}")
         assert figure.status_code == 200 and figure.json()["data"], (kind, figure.text)
+
+    # the tuning worker counted the trials and timed the study
+    samples = _worker_metrics(fleet.tuning_metrics_port)
+    assert samples[("tradeopt_tuning_trials_ended_total", (("state", "complete"),))] == 4
+    count = samples[("tradeopt_tuning_study_duration_seconds_count", (("status", "succeeded"),))]
+    total = samples[("tradeopt_tuning_study_duration_seconds_sum", (("status", "succeeded"),))]
+    assert count == 1 and 0 < total < 300
 
     resp = await evaluation_client.post(
         "/api/v1/evaluations",

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tradeopt_common.clients.training import TrainingClient, TrainingRefused
+from tradeopt_common.db.base import utcnow
 from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.jobs.models import TERMINAL_STATUSES, JobStatus
 from tradeopt_common.jobs.names import TaskName
@@ -54,7 +55,7 @@ from tradeopt_ml.tuning import (
     to_hyperparams,
     to_optuna,
 )
-from tradeopt_tuning import service
+from tradeopt_tuning import metrics, service
 from tradeopt_tuning.config import TuningSettings, get_tuning_settings
 from tradeopt_tuning.models import Study, Trial, TrialState
 from tradeopt_tuning.service import StudyUpdate, TrialEnd
@@ -167,6 +168,7 @@ def _record_ended(
             continue
         _tell(opt, trial.number, end.state, end.value)
         ctx.db(lambda s, t=trial, e=end: service.end_trial(s, t.id, e))  # type: ignore[misc]
+        metrics.TRIALS_ENDED.labels(str(end.state)).inc()
         log.info(
             "trial.ended",
             study_id=str(study.id),
@@ -219,6 +221,7 @@ def _ask(ctx: JobContext, study: Study, opt: optuna.Study) -> Trial | None:
         _tell(opt, number, TrialState.PRUNED, None)
         end = TrialEnd(TrialState.PRUNED, error=f"invalid combination: {exc}")
         ctx.db(lambda s: service.end_trial(s, trial.id, end))
+        metrics.TRIALS_ENDED.labels(str(TrialState.PRUNED)).inc()
         return None
     return trial
 
@@ -263,6 +266,16 @@ def sharpe_variance(trials: list[Trial]) -> float:
         return 0.0
     variance = float(np.var(values, ddof=1))
     return variance if np.isfinite(variance) else 0.0
+
+
+def _observe_duration(study: Study, status: str) -> None:
+    """``tradeopt_tuning_study_duration_seconds{status}`` of a study ending now."""
+    began = study.started_at or study.created_at
+    if began is not None:
+        now = utcnow()
+        if began.tzinfo is None:  # SQLite returns naive UTC
+            began = began.replace(tzinfo=now.tzinfo)
+        metrics.STUDY_DURATION.labels(status).observe(max(0.0, (now - began).total_seconds()))
 
 
 def best_model_alias(study_id: uuid.UUID) -> str:
@@ -344,6 +357,7 @@ def run_study(
                 f"({study.objective.get('metric', 'objective')} {best['value']})",
             )
         log.info("study.finished", study_id=str(study_id), best=best, n_complete=len(complete))
+        _observe_duration(study, "succeeded")
         return {
             "study_id": str(study_id),
             "n_complete": len(complete),
@@ -353,6 +367,9 @@ def run_study(
     except JobCanceled:
         for trial in started:  # not adopted yet: the cascade does not reach them
             client.cancel_run(str(trial.run_id))
+        raise
+    except ValidationFailed:  # final: the study fails (no retry)
+        _observe_duration(study, "failed")
         raise
     finally:
         if own_client:
