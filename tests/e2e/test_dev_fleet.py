@@ -446,5 +446,19 @@ def test_optuna_dashboard_behind_the_gateway(fleet: Fleet) -> None:
         resp = client.post("/optuna/api/studies", headers=auth, json={})
         assert resp.status_code not in (401, 403), resp.text
 
+    # a browser: the read key exchanged for a session cookie through the gateway
+    with httpx.Client(base_url=fleet.gateway, timeout=20) as browser:
+        resp = browser.post(
+            "/api/v1/auth/session", json={"api_key": reader["Authorization"].split()[1]}
+        )
+        assert resp.status_code == 201, resp.text
+        assert "httponly" in resp.headers["set-cookie"].lower()
+        assert browser.get("/optuna/api/studies").status_code == 200
+        page = browser.get("/optuna/", follow_redirects=True)
+        assert page.status_code == 200 and "/optuna/static/bundle.js" in page.text
+        assert_problem(browser.post("/optuna/api/studies", json={}), 403)
+        assert browser.delete("/api/v1/auth/session").status_code == 204
+        assert_problem(browser.get("/optuna/api/studies"), 401)
+
         resp = client.post(f"/api/v1/studies/{study_id}/cancel", headers=auth)
         assert resp.status_code in (202, 409), resp.text
