@@ -338,23 +338,6 @@ def test_pipeline_submit_through_the_gateway_matches_the_in_process_run(
     assert remote.numbers() == local.numbers()
 
 
-def test_gateway_rate_limit(fleet: Fleet) -> None:
-    """Beyond the burst, nginx answers 429 problem+json with Retry-After (runs last: it uses up
-    this client's budget for a moment)."""
-    with httpx.Client(base_url=fleet.gateway, timeout=10) as client:
-        statuses = []
-        limited = None
-        for _ in range(200):
-            resp = client.get("/api/v1/datasets")  # no key: cheap 401s from the service
-            statuses.append(resp.status_code)
-            if resp.status_code == 429:
-                limited = resp
-                break
-        assert limited is not None, f"no 429 after {len(statuses)} requests"
-        assert_problem(limited, 429)
-        assert limited.headers["retry-after"] == "1"
-
-
 def _read_key(fleet: Fleet) -> str:
     """A stored API key with only the ``read`` scope, in the fleet's database."""
     import asyncio
@@ -460,5 +443,22 @@ def test_optuna_dashboard_behind_the_gateway(fleet: Fleet) -> None:
         assert browser.delete("/api/v1/auth/session").status_code == 204
         assert_problem(browser.get("/optuna/api/studies"), 401)
 
-        resp = client.post(f"/api/v1/studies/{study_id}/cancel", headers=auth)
+        resp = browser.post(f"/api/v1/studies/{study_id}/cancel", headers=auth)
         assert resp.status_code in (202, 409), resp.text
+
+
+def test_gateway_rate_limit(fleet: Fleet) -> None:
+    """Beyond the burst, nginx answers 429 problem+json with Retry-After (runs last: it uses up
+    this client's budget for a moment)."""
+    with httpx.Client(base_url=fleet.gateway, timeout=10) as client:
+        statuses = []
+        limited = None
+        for _ in range(200):
+            resp = client.get("/api/v1/datasets")  # no key: cheap 401s from the service
+            statuses.append(resp.status_code)
+            if resp.status_code == 429:
+                limited = resp
+                break
+        assert limited is not None, f"no 429 after {len(statuses)} requests"
+        assert_problem(limited, 429)
+        assert limited.headers["retry-after"] == "1"
