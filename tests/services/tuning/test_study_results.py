@@ -199,3 +199,23 @@ async def test_idle_gauge_of_active_studies(tuning_client, tuning_app) -> None:
     assert idle(waiting) == pytest.approx(40 * 60, abs=30)  # the last trial ended 40 min ago
     assert idle(fresh) == pytest.approx(3 * 60, abs=30)  # no trial: since it started
     assert idle(ended) is None
+
+
+def test_dashboard_app_serves_the_tuning_storage(tmp_path) -> None:
+    """tradeopt_tuning.dashboard: optuna-dashboard's WSGI app on the storage the settings name
+    (here an embedded SQLite file) lists the studies the tuning service wrote there."""
+    import httpx
+
+    from tradeopt_tuning.config import TuningSettings
+    from tradeopt_tuning.dashboard import create_app
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    settings = TuningSettings(optuna_db_uri=url, data_dir=tmp_path)
+    study_id = uuid.uuid4()
+    opt = optuna.create_study(storage=get_storage(url), study_name=study_name(study_id))
+    opt.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    with httpx.Client(transport=httpx.WSGITransport(app=create_app(settings))) as client:
+        studies = client.get("http://dashboard/api/studies").json()["study_summaries"]
+        assert [s["study_name"] for s in studies] == [f"tradeopt-{study_id}"]
+        page = client.get("http://dashboard/dashboard", headers={"Accept-Encoding": "identity"})
+        assert page.status_code == 200 and "/static/bundle.js" in page.text
