@@ -380,6 +380,9 @@ def test_optuna_dashboard_behind_the_gateway(fleet: Fleet) -> None:
         assert bundle.status_code == 200
         assert 'url_prefix:"/optuna/dashboard"' in bundle.text
         assert "URL}/optuna/api/" in bundle.text and "URL}/api/" not in bundle.text
+        # browsers revalidate the rewritten bundle instead of downloading it again
+        cached = {**auth, "If-Modified-Since": bundle.headers["last-modified"]}
+        assert client.get("/optuna/static/bundle.js", headers=cached).status_code == 304
 
         # a study created through the tuning API appears in the dashboard's API
         resp = client.post(
