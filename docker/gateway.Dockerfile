@@ -49,6 +49,8 @@ ENV GATEWAY_RATE_LIMIT=30 \
 ENV GATEWAY_LISTEN=8080 \
     DASHBOARD_ROOT=/usr/share/nginx/html \
     NGINX_ENTRYPOINT_LOCAL_RESOLVERS=1
+# optuna-dashboard (/optuna/, behind auth_request), run from the tuning image.
+ENV OPTUNA_DASHBOARD_UPSTREAM=optuna-dashboard:8081
 # BEGIN generated from services.yaml: upstreams (make generate; do not edit)
 ENV DATA_UPSTREAM=data-api:8001
 ENV TRAINING_UPSTREAM=training-api:8002

@@ -231,6 +231,9 @@ fleet: running (FLEET_RUN_DIR=$RUN_DIR)
 $(while read -r name port _; do
   printf '  %-10s http://127.0.0.1:%s/docs   /healthz   /readyz   /metrics\n' "$name" "$port"
 done < <("${FLEETCTL[@]}" services))
+$(while read -r name port _; do
+  printf '  %-10s http://127.0.0.1:%s/optuna/   (behind the gateway: key or session; :%s)\n' "$name" "$GATEWAY_PORT" "$port"
+done < <("${FLEETCTL[@]}" components))
   storage    $storage
   logs       $LOGS/
   API key    $key   (from $API_KEY_SOURCE)
@@ -305,6 +308,13 @@ cmd_up() {
       report_failure "the $name API (:$port) did not become ready within ${FLEET_TIMEOUT}s"
     fi
   done < <("${FLEETCTL[@]}" services)
+  # Extra components behind the gateway (optuna-dashboard at /optuna/, through auth_request).
+  while read -r name port resource; do
+    if ! "${FLEETCTL[@]}" wait-gateway "http://127.0.0.1:$GATEWAY_PORT$resource" \
+         --timeout "$FLEET_TIMEOUT"; then
+      report_failure "$name (:$port) did not become ready within ${FLEET_TIMEOUT}s"
+    fi
+  done < <("${FLEETCTL[@]}" components)
   print_summary
 }
 

@@ -12,6 +12,7 @@ The services come from ``services.yaml`` (every ``built`` service runs an API an
     python scripts/fleet/fleetctl.py procs RUN_DIR      # pids of processes of the fleet in RUN_DIR
     python scripts/fleet/fleetctl.py programs           # the service programs, in start order
     python scripts/fleet/fleetctl.py services           # `name port resource` per built service
+    python scripts/fleet/fleetctl.py components         # `name port path` per extra component
     python scripts/fleet/fleetctl.py env                # `export` lines: ports and service URLs
     python scripts/fleet/fleetctl.py genkey             # a random key
 """
@@ -48,9 +49,26 @@ def fleet_services() -> list[Service]:
     return load(REPO).built()
 
 
+#: optuna-dashboard (DESIGN §1, gateway ``/optuna/``): runs from the tuning service's package,
+#: on its Optuna storage, whenever tuning is built.
+OPTUNA_DASHBOARD = "optuna-dashboard"
+OPTUNA_DASHBOARD_PORT = 8081
+
+
+def optuna_dashboard_port() -> int:
+    """optuna-dashboard's local port: ``OPTUNA_DASHBOARD_PORT``, else 8081 (DESIGN §1)."""
+    return env_int("OPTUNA_DASHBOARD_PORT", OPTUNA_DASHBOARD_PORT)
+
+
+def with_optuna_dashboard() -> bool:
+    """Whether the fleet runs optuna-dashboard (the tuning service is built)."""
+    return any(s.name == "tuning" for s in fleet_services())
+
+
 def template_vars() -> tuple[str, ...]:
     """The variables gateway.conf.template uses (all must be given, like the image's ENV does)."""
     fixed = ("GATEWAY_LISTEN", "DASHBOARD_ROOT", "NGINX_LOCAL_RESOLVERS", *GATEWAY_RATE_DEFAULTS)
+    fixed += ("OPTUNA_DASHBOARD_UPSTREAM",)
     return fixed + tuple(f"{s.upper}_UPSTREAM" for s in fleet_services())
 
 
@@ -67,6 +85,8 @@ def service_port(service: Service) -> int:
 def app_programs() -> list[str]:
     """The service programs (not s3, not the gateway), in the order fleet.sh starts them."""
     programs = [f"{s.name}-{role}" for s in fleet_services() for role in ("api", "worker")]
+    if with_optuna_dashboard():
+        programs.append(OPTUNA_DASHBOARD)
     return [*programs, "beat"]
 
 
@@ -164,6 +184,10 @@ def gateway_values() -> dict[str, str]:
         values[f"{service.upper}_UPSTREAM"] = env(
             f"{service.upper}_UPSTREAM", f"127.0.0.1:{service_port(service)}"
         )
+    # Without the tuning service nothing listens there: /optuna/ answers 502 (problem+json).
+    values["OPTUNA_DASHBOARD_UPSTREAM"] = env(
+        "OPTUNA_DASHBOARD_UPSTREAM", f"127.0.0.1:{optuna_dashboard_port()}"
+    )
     return values
 
 
@@ -378,6 +402,18 @@ def supervisord_conf(run_dir: Path, with_s3: bool, nginx: str) -> str:
         out.append(_program("s3", weed_command(run_dir), 10, run_dir=run_dir))
     for service in fleet_services():
         out += service_programs(service, venv_bin, worker_wait, run_dir)
+    if with_optuna_dashboard():
+        out.append(
+            _program(
+                OPTUNA_DASHBOARD,
+                f"{venv_bin}/uvicorn tradeopt_tuning.dashboard:create_app --factory "
+                f"--interface wsgi --host 127.0.0.1 --port {optuna_dashboard_port()} "
+                "--no-access-log",
+                25,
+                startsecs=3,
+                run_dir=run_dir,
+            )
+        )
     out.append(
         _program(
             "beat",
@@ -452,6 +488,8 @@ def cmd_check_ports() -> None:
     """Fail when a port the fleet would listen on is taken."""
     ports = {"GATEWAY_PORT": env_int("GATEWAY_PORT", 8080)}
     ports.update({port_var(s): service_port(s) for s in fleet_services()})
+    if with_optuna_dashboard():
+        ports["OPTUNA_DASHBOARD_PORT"] = optuna_dashboard_port()
     if env("FLEET_S3", "on") == "on":
         for name, port in s3_ports().items():
             ports[f"S3 {name}"] = port
@@ -642,6 +680,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("genkey")
     sub.add_parser("programs")
     sub.add_parser("services")
+    sub.add_parser("components")
     sub.add_parser("env")
     args = parser.parse_args(argv)
     try:
@@ -667,6 +706,9 @@ def main(argv: list[str] | None = None) -> int:
             case "services":
                 for service in fleet_services():
                     print(service.name, service_port(service), service.gateway[0])
+            case "components":
+                if with_optuna_dashboard():
+                    print(OPTUNA_DASHBOARD, optuna_dashboard_port(), "/optuna/api/meta")
             case "env":
                 cmd_env()
     except FleetError as exc:

@@ -49,6 +49,11 @@ def _compare_roles(
     return problems
 
 
+#: Gateway upstreams of fleet components that are not services of the manifest (DESIGN §1:
+#: optuna-dashboard at /optuna/, run from the tuning image); checked by tests/deploy.
+COMPONENT_UPSTREAMS = frozenset({"OPTUNA_DASHBOARD_UPSTREAM"})
+
+
 def _compose(path: str) -> Check:
     def check(manifest: Manifest, root: Path) -> list[str]:
         doc = yaml.safe_load((root / path).read_text())
@@ -63,7 +68,7 @@ def _compose(path: str) -> Check:
         upstreams = [
             k.removesuffix("_UPSTREAM").lower()
             for k in gateway.get("environment", {})
-            if k.endswith("_UPSTREAM")
+            if k.endswith("_UPSTREAM") and k not in COMPONENT_UPSTREAMS
         ]
         problems += _compare(
             path, [s.name for s in manifest.built()], upstreams, "gateway <SVC>_UPSTREAM"
@@ -493,7 +498,11 @@ def check_fleet(manifest: Manifest, root: Path) -> list[str]:
             problems.append(
                 f"{place}: service {s.name!r}: worker does not consume {s.worker_queues}"
             )
-    upstreams = [k.removesuffix("_UPSTREAM").lower() for k in values if k.endswith("_UPSTREAM")]
+    upstreams = [
+        k.removesuffix("_UPSTREAM").lower()
+        for k in values
+        if k.endswith("_UPSTREAM") and k not in COMPONENT_UPSTREAMS
+    ]
     problems += _compare(place, [s.name for s in manifest.built()], upstreams, "gateway upstream")
     return problems
 

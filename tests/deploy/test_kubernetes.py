@@ -734,6 +734,7 @@ def test_external_infra_component(variants: dict[str, Objects]) -> None:
     [
         ("workflow-data-ingest", "/api/v1/datasets"),
         ("workflow-train", "/api/v1/runs"),
+        ("workflow-tune", "/api/v1/studies"),
         ("workflow-backtest", "/api/v1/evaluations"),
     ],
 )

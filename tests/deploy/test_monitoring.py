@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from tests.deploy.support import MANIFEST, ROOT, SERVICES, find_tool, run
 from tradeopt_common.observability import metrics as declared_metrics
 from tradeopt_training import metrics as training_metrics
+from tradeopt_tuning import metrics as tuning_metrics
 
 pytestmark = pytest.mark.unit
 
@@ -30,6 +31,14 @@ TRAINING_METRICS = {
     "tradeopt_training_steps_per_second": ("algorithm",),
     "tradeopt_training_runs": ("status",),
     "tradeopt_training_checkpoint_age_seconds": ("run_id",),
+}
+#: The tuning API's and worker's metrics.
+TUNING_METRICS = {
+    "tradeopt_tuning_studies": ("status",),
+    "tradeopt_tuning_trials": ("state",),
+    "tradeopt_tuning_study_idle_seconds": ("study_id",),
+    "tradeopt_tuning_trials_ended_total": ("state",),
+    "tradeopt_tuning_study_duration_seconds": ("status",),
 }
 GRAFANA_VARIABLES = {
     "$__rate_interval": "5m",
@@ -64,7 +73,7 @@ def declared() -> dict[str, tuple[str, ...]]:
     """Metric name -> label names, from tradeopt_common.observability.metrics and the services'
     metrics modules (metric objects, and custom collectors through a scratch registry)."""
     out = {}
-    for module in (declared_metrics, training_metrics):
+    for module in (declared_metrics, training_metrics, tuning_metrics):
         for value in vars(module).values():
             name = getattr(value, "_name", None)
             if isinstance(name, str) and name.startswith("tradeopt_"):
@@ -124,12 +133,14 @@ def test_required_alerts_exist() -> None:
         "TradeoptJobFailureRatioHigh": "tradeopt_jobs_finished_total",
         "TradeoptJobsStuckRunning": "tradeopt_job_heartbeat_age_seconds",
         "TradeoptTrainingCheckpointStale": "tradeopt_training_checkpoint_age_seconds",
+        "TradeoptStudyNoProgress": "tradeopt_tuning_study_idle_seconds",
     }
     for name, needle in required.items():
         assert needle in by_name[name], name
     assert "> 0.05" in by_name["TradeoptHighErrorRatio"]
     assert "> 2" in by_name["TradeoptHighLatencyP99"]
     assert "> 15 * 60" in by_name["TradeoptTrainingCheckpointStale"]
+    assert "> 30 * 60" in by_name["TradeoptStudyNoProgress"]
     for svc in SERVICES:
         for role in ("api", "worker"):
             assert f'up{{service="{svc}", component="{role}"}}' in by_name["TradeoptServiceAbsent"]
@@ -149,6 +160,12 @@ def test_tradeopt_metrics_exist_in_code() -> None:
     assert not unknown, f"metrics not declared in tradeopt_common.observability.metrics: {unknown}"
     assert known["tradeopt_jobs_finished_total"] == ("kind", "status")
     assert known["tradeopt_jobs_queued"] == ("kind",)
+
+
+def test_tuning_metrics_match_the_code() -> None:
+    known = declared()
+    for name, labels in TUNING_METRICS.items():
+        assert known.get(name) == labels, (name, known.get(name))
 
 
 def test_training_metrics_match_the_code() -> None:
@@ -268,6 +285,8 @@ def test_dashboards_use_the_expected_metrics() -> None:
         assert metric in exprs("jobs-and-queues"), metric
     for metric in TRAINING_METRICS:
         assert metric in exprs("training-throughput"), metric
+    for metric in TUNING_METRICS:
+        assert metric in exprs("tuning"), metric
     assert "by (algorithm)" in exprs("training-throughput")
 
 

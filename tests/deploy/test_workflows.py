@@ -164,6 +164,54 @@ def test_train_body_follows_the_contract(templates: dict, gateway: FakeGateway) 
     }
 
 
+def test_tune_body_is_a_study_create(templates: dict, gateway: FakeGateway) -> None:
+    """workflow-tune posts to the real route a body the tuning service's schema accepts as is
+    (defaults and an EXTRA with objective, search space, sampler, env and split); a study is
+    `waiting` while its trials train, and the workflow keeps polling."""
+    from tradeopt_tuning.routes.studies import router
+    from tradeopt_tuning.schemas import StudyCreate
+
+    gateway.statuses = ["queued", "waiting", "running", "waiting", "succeeded"]
+    extra = {
+        "objective": {"metric": "sortino", "direction": "maximize"},
+        "search_space": {
+            "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}
+        },
+        "sampler": "random",
+        "env": {"window": 16},
+        "split": {"train_end": "2015-12-31", "validation_end": "2019-12-31"},
+    }
+    dataset_id = "7d4c1a52-3f0e-4e7b-9b5a-0c1d2e3f4a5b"
+    proc = run_template(
+        templates["workflow-tune"], gateway, DATASET_ID=dataset_id, EXTRA=json.dumps(extra)
+    )
+    assert proc.returncode == 0, proc.stderr
+    post = posted(gateway)
+    assert post["path"] == router.prefix == "/api/v1/studies"
+    assert post["headers"]["Idempotency-Key"] == "workflow-job-1"
+    body = post["body"]
+    study = StudyCreate.model_validate(body)  # the route's own schema, unchanged
+    assert study.model_dump(mode="json", include=set(body)) == body
+    assert body == {
+        "dataset_id": dataset_id,
+        "algorithm": "ppo",
+        "n_trials": 20,
+        "parallelism": 2,
+        "timesteps_per_trial": 50000,
+        "seed": 42,
+        **extra,
+    }
+    gets = [c["path"] for c in gateway.calls if c["method"] == "GET"]
+    assert gets == ["/api/v1/studies/res-1"] * 5  # until the end, through waiting
+    assert json.loads(proc.stdout)["status"] == "succeeded"
+    # the defaults alone make a valid study too
+    gateway.calls.clear()
+    gateway.statuses = ["succeeded"]
+    proc = run_template(templates["workflow-tune"], gateway, DATASET_ID=dataset_id)
+    assert proc.returncode == 0, proc.stderr
+    StudyCreate.model_validate(posted(gateway)["body"])
+
+
 def test_train_requires_a_dataset(templates: dict, gateway: FakeGateway) -> None:
     proc = run_template(templates["workflow-train"], gateway)
     assert proc.returncode != 0

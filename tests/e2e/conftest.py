@@ -87,7 +87,7 @@ class Fleet:
     run_dir: Path
     env: dict[str, str]
     gateway_port: int
-    #: built service -> its API port in this fleet
+    #: built service -> its API port in this fleet (and ``optuna-dashboard`` -> its port)
     ports: dict[str, int]
     s3_port: int
     api_key: str
@@ -133,18 +133,27 @@ def _alive(pid: int) -> bool:
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     """``fleet.sh up`` on spare ports; ``fleet.sh down`` and no leftover process afterwards."""
     asyncio.run(recreate_database(E2E_DB))
+    asyncio.run(drop_database(f"{E2E_DB}_optuna"))
     redis.Redis.from_url(E2E_REDIS).flushdb()
 
     run_dir = tmp_path_factory.mktemp("fleet")
     taken: set[int] = set()
     gateway_port = free_port(taken)
     ports = {s.name: free_port(taken) for s in MANIFEST.built()}
+    ports["optuna-dashboard"] = free_port(taken)
     s3_port = free_s3_base(taken)
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("TRADING_OPT_", "FLEET_", "S3_", "AWS_"))
-        and k not in {"GATEWAY_PORT", "DASHBOARD_ROOT", *service_env_vars()}
+        and k
+        not in {
+            "GATEWAY_PORT",
+            "DASHBOARD_ROOT",
+            "OPTUNA_DASHBOARD_PORT",
+            "OPTUNA_DASHBOARD_UPSTREAM",
+            *service_env_vars(),
+        }
     }
     env.update(
         {
@@ -154,6 +163,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             "FLEET_TIMEOUT": "60",
             "GATEWAY_PORT": str(gateway_port),
             **{f"{s.upper}_PORT": str(ports[s.name]) for s in MANIFEST.built()},
+            "OPTUNA_DASHBOARD_PORT": str(ports["optuna-dashboard"]),
             "S3_PORT": str(s3_port),
             "TRADING_OPT_ENV": "test",
             "TRADING_OPT_API_KEY": E2E_API_KEY,
@@ -179,6 +189,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         leftovers = [pid for pid in fleet.pids() if _alive(pid)]
         still = [pid for pid in sorted(fleet.seen_pids) if _alive(pid)]
         asyncio.run(drop_database(E2E_DB))
+        asyncio.run(drop_database(f"{E2E_DB}_optuna"))  # the tuning service's Optuna storage
         assert down.returncode == 0, f"fleet.sh down failed:\n{down.stdout}{down.stderr}"
         assert not leftovers and not still, (
             f"processes of the fleet survived `fleet.sh down`: {leftovers or still}"

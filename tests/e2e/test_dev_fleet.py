@@ -82,6 +82,7 @@ def test_gateway_template_renders_for_the_image(tmp_path: Path) -> None:
         "NGINX_LOCAL_RESOLVERS": "127.0.0.11",
         # the compose service names of docker/gateway.Dockerfile's ENV (services.yaml)
         **{f"{s.upper}_UPSTREAM": f"{s.name}-api:{s.port}" for s in MANIFEST.built()},
+        "OPTUNA_DASHBOARD_UPSTREAM": "optuna-dashboard:8081",
     }
     conf_d = tmp_path / "conf.d"
     conf_d.mkdir()
@@ -107,6 +108,8 @@ def test_gateway_config_renders_for_the_fleet(tmp_path: Path, monkeypatch) -> No
     for service in MANIFEST.services:
         for suffix in ("PORT", "API_PORT", "UPSTREAM"):
             monkeypatch.delenv(f"{service.upper}_{suffix}", raising=False)
+    monkeypatch.delenv("OPTUNA_DASHBOARD_PORT", raising=False)
+    monkeypatch.delenv("OPTUNA_DASHBOARD_UPSTREAM", raising=False)
     monkeypatch.setenv(f"{first.upper}_PORT", "18001")
     fleetctl.cmd_render()
     gateway = (tmp_path / "nginx/conf.d/gateway.conf").read_text()
@@ -122,7 +125,9 @@ def test_gateway_config_renders_for_the_fleet(tmp_path: Path, monkeypatch) -> No
     assert "[program:s3]" not in supervisord
     programs = re.findall(r"^\[program:([\w-]+)\]$", supervisord, re.M)
     expected = [f"{s.name}-{role}" for s in MANIFEST.built() for role in ("api", "worker")]
-    assert programs == [*expected, "beat", "gateway"]
+    assert programs == [*expected, "optuna-dashboard", "beat", "gateway"]
+    assert "tradeopt_tuning.dashboard:create_app --factory --interface wsgi" in supervisord
+    assert '"127.0.0.1:8081"' in gateway  # optuna-dashboard's port (OPTUNA_DASHBOARD_PORT)
     for service in MANIFEST.built():
         assert (
             f"{service.package}.worker:celery_app worker -Q {service.worker_queues}" in supervisord
@@ -331,6 +336,118 @@ def test_pipeline_submit_through_the_gateway_matches_the_in_process_run(
         reset_runtime()
         get_settings.cache_clear()
     assert remote.numbers() == local.numbers()
+
+
+def _read_key(fleet: Fleet) -> str:
+    """A stored API key with only the ``read`` scope, in the fleet's database."""
+    import asyncio
+
+    from tradeopt_common.auth.keys import Scope, create_key
+    from tradeopt_common.db.session import Database
+
+    async def create() -> str:
+        db = Database(fleet.env["TRADING_OPT_DB_URI"])
+        try:
+            async with db.unit_of_work() as session:
+                _, key = await create_key(session, "e2e-reader", [Scope.READ])
+            return key
+        finally:
+            await db.dispose()
+
+    return asyncio.run(create())
+
+
+def test_optuna_dashboard_behind_the_gateway(fleet: Fleet) -> None:
+    """optuna-dashboard at /optuna/: auth_request with the key (401 without, 403 for a read
+    key's write), its pages and API under the prefix, and it lists a study the tuning service
+    created in the same Optuna storage."""
+    auth = {"Authorization": f"Bearer {fleet.api_key}"}
+    reader = {"Authorization": f"Bearer {_read_key(fleet)}"}
+    with httpx.Client(base_url=fleet.gateway, timeout=20) as client:
+        # no credentials: the gateway's 401 problem document, for pages and API alike
+        for path in ("/optuna/", "/optuna/dashboard", "/optuna/api/studies"):
+            body = assert_problem(client.get(path), 401)
+            assert "session" in body["detail"]
+        bad = {"Authorization": "Bearer x"}
+        assert_problem(client.get("/optuna/api/studies", headers=bad), 401)
+
+        # with the key: /optuna/ -> the dashboard page, its bundle re-rooted under /optuna/
+        resp = client.get("/optuna/", headers=auth, follow_redirects=True)
+        assert resp.status_code == 200, resp.text
+        assert str(resp.url).endswith("/optuna/dashboard")
+        assert 'src="/optuna/static/bundle.js"' in resp.text
+        bundle = client.get("/optuna/static/bundle.js", headers=auth)
+        assert bundle.status_code == 200
+        assert 'url_prefix:"/optuna/dashboard"' in bundle.text
+        assert "URL}/optuna/api/" in bundle.text and "URL}/api/" not in bundle.text
+        # browsers revalidate the rewritten bundle instead of downloading it again
+        cached = {**auth, "If-Modified-Since": bundle.headers["last-modified"]}
+        assert client.get("/optuna/static/bundle.js", headers=cached).status_code == 304
+
+        # a study created through the tuning API appears in the dashboard's API
+        resp = client.post(
+            "/api/v1/datasets", json={"source": "sample", "symbol": "SPY"}, headers=auth
+        )
+        assert resp.status_code == 202, resp.text
+        dataset = resp.json()
+
+        def dataset_ready() -> bool:
+            got = client.get(f"/api/v1/datasets/{dataset['id']}", headers=auth).json()
+            assert got["status"] != "failed", got
+            return got["status"] == "ready"
+
+        wait_for(dataset_ready, 60, "the dataset")
+        study = client.post(
+            "/api/v1/studies",
+            headers=auth,
+            json={
+                "dataset_id": dataset["id"],
+                "algorithm": "a2c",
+                "n_trials": 2,
+                "parallelism": 1,
+                "timesteps_per_trial": 128,
+                "seed": 3,
+                "search_space": {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2}},
+            },
+        )
+        assert study.status_code == 202, study.text
+        study_id = study.json()["id"]
+
+        def listed() -> dict | None:
+            resp = client.get("/optuna/api/studies", headers=reader)
+            assert resp.status_code == 200, resp.text
+            names = {s["study_name"]: s for s in resp.json()["study_summaries"]}
+            return names.get(f"tradeopt-{study_id}")
+
+        summary = wait_for(listed, 60, "the study in optuna-dashboard", interval=1)
+        assert summary["directions"] == ["maximize"]
+
+        # a read key may look but not change: the dashboard's writes need `write`
+        for method, path in [
+            ("POST", "/optuna/api/studies"),
+            ("DELETE", f"/optuna/api/studies/{summary['study_id']}"),
+        ]:
+            assert_problem(client.request(method, path, headers=reader, json={}), 403)
+        # the admin key passes the gateway (the dashboard itself then judges the body)
+        resp = client.post("/optuna/api/studies", headers=auth, json={})
+        assert resp.status_code not in (401, 403), resp.text
+
+    # a browser: the read key exchanged for a session cookie through the gateway
+    with httpx.Client(base_url=fleet.gateway, timeout=20) as browser:
+        resp = browser.post(
+            "/api/v1/auth/session", json={"api_key": reader["Authorization"].split()[1]}
+        )
+        assert resp.status_code == 201, resp.text
+        assert "httponly" in resp.headers["set-cookie"].lower()
+        assert browser.get("/optuna/api/studies").status_code == 200
+        page = browser.get("/optuna/", follow_redirects=True)
+        assert page.status_code == 200 and "/optuna/static/bundle.js" in page.text
+        assert_problem(browser.post("/optuna/api/studies", json={}), 403)
+        assert browser.delete("/api/v1/auth/session").status_code == 204
+        assert_problem(browser.get("/optuna/api/studies"), 401)
+
+        resp = browser.post(f"/api/v1/studies/{study_id}/cancel", headers=auth)
+        assert resp.status_code in (202, 409), resp.text
 
 
 def test_gateway_rate_limit(fleet: Fleet) -> None:

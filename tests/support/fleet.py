@@ -26,9 +26,20 @@ class Fleet:
         self.training_url, self.env, self.log_dir = training_url, env, log_dir
         self.workers: dict[str, ManagedProcess] = {}
 
-    def spawn(self, app: str, queues: str, name: str, *, ready: bool = True) -> ManagedProcess:
-        """Start worker ``name`` of ``app`` on ``queues`` (by default: wait until it is ready)."""
-        worker = celery_worker(app, queues, self.env, self.log_dir, name).start()
+    def spawn(
+        self,
+        app: str,
+        queues: str,
+        name: str,
+        *,
+        ready: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> ManagedProcess:
+        """Start worker ``name`` of ``app`` on ``queues`` (by default: wait until it is ready),
+        with ``env`` added to the fleet's environment.
+        """
+        worker = celery_worker(app, queues, {**self.env, **(env or {})}, self.log_dir, name)
+        worker.start()
         self.workers[name] = worker
         if ready:
             wait_worker_ready(worker)
@@ -37,10 +48,13 @@ class Fleet:
 
 @contextmanager
 def live_training_fleet(
-    fleet_env: dict[str, str], log_dir: Path, workers: Iterable[tuple[str, str, str]]
+    fleet_env: dict[str, str],
+    log_dir: Path,
+    workers: Iterable[tuple[str, str, str] | tuple[str, str, str, dict[str, str]]],
 ) -> Iterator[Fleet]:
-    """A live training API and ``workers`` (``(app, queues, name)``), all ready, until the block
-    ends; the workers' settings point at the API and keep the evaluation statistics small.
+    """A live training API and ``workers`` (``(app, queues, name[, extra env])``), all ready,
+    until the block ends; the workers' settings point at the API and keep the evaluation
+    statistics small.
     """
     with live_api("tradeopt_training.app:create_app", fleet_env, log_dir, "training-api") as base:
         env = {
@@ -51,8 +65,8 @@ def live_training_fleet(
         }
         fleet = Fleet(base, env, log_dir)
         try:
-            for app, queues, name in workers:
-                fleet.spawn(app, queues, name, ready=False)
+            for app, queues, name, *extra in workers:
+                fleet.spawn(app, queues, name, ready=False, env=extra[0] if extra else None)
             for worker in fleet.workers.values():
                 wait_worker_ready(worker)
             yield fleet

@@ -34,7 +34,7 @@ from tests.support.fleet import (
     until,
 )
 from tests.support.jobrun import ingest
-from tests.support.processes import celery_beat
+from tests.support.processes import celery_beat, free_port
 from tests.support.studies import study_body
 from tradeopt_ml.evaluation.statistics import deflated_sharpe_ratio
 
@@ -56,15 +56,30 @@ def _study(dataset_id: str, **fields) -> dict:
 
 @pytest.fixture
 def fleet(fleet_env, log_dir):
-    """Live training API; training x2, tuning and evaluation workers (real processes)."""
+    """Live training API; training x2, tuning and evaluation workers (real processes); the tuning
+    worker exports its Prometheus metrics on ``fleet.tuning_metrics_port``."""
+    port = free_port()
     workers = [
         (TRAINING_WORKER, "training,maintenance", "training-1"),
         (TRAINING_WORKER, "training", "training-2"),
-        (TUNING_WORKER, "tuning", "tuning-1"),
+        (TUNING_WORKER, "tuning", "tuning-1", {"TRADING_OPT_WORKER_METRICS_PORT": str(port)}),
         (EVALUATION_WORKER, "evaluation", "evaluation"),
     ]
     with live_training_fleet(fleet_env, log_dir, workers) as fleet:
+        fleet.tuning_metrics_port = port
         yield fleet
+
+
+def _worker_metrics(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The tuning worker's Prometheus samples: (name, labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 async def _ended(client: httpx.AsyncClient, path: str, timeout: float = 90) -> dict:
@@ -112,6 +127,7 @@ async def test_parallel_study_completes_and_its_best_model_reports_the_deflated_
         assert study["best_model_id"] == best["model_id"]
 
         variance = float(np.var([sharpes[n] for n in range(4)], ddof=1))
+        alias = f"study-{created['id'].replace('-', '')[:8]}-best"
         for trial in trials:  # the study outcome is on every trial's model
             model = (await training.get(f"/api/v1/models/{trial['model_id']}")).json()
             assert model["lineage"]["study"] == {
@@ -120,6 +136,37 @@ async def test_parallel_study_completes_and_its_best_model_reports_the_deflated_
                 "n_trials": 4,
                 "trials_sharpe_variance": pytest.approx(variance, rel=1e-9),
             }
+            # the best trial's model is tagged in the registry, and only it
+            assert (alias in model["aliases"]) == (trial["number"] == best["number"])
+        tagged = (await training.get("/api/v1/models", params={"alias": alias})).json()["items"]
+        assert [m["id"] for m in tagged] == [best["model_id"]]
+
+    # the study's results: history (best so far), seeded fANOVA importances, figures
+    base = f"/api/v1/studies/{created['id']}"
+    history = (await tuning_client.get(f"{base}/history")).json()
+    values = [t["value"] for t in sorted(trials, key=lambda t: t["number"])]
+    assert [p["value"] for p in history["trials"]] == pytest.approx(values)
+    assert history["trials"][-1]["best_so_far"] == pytest.approx(best["value"])
+    assert [p["best_so_far"] for p in history["trials"]] == pytest.approx(
+        list(np.maximum.accumulate(values))
+    )
+    importances = await tuning_client.get(f"{base}/importances")
+    assert importances.status_code == 200, importances.text
+    body = importances.json()
+    assert body["n_complete"] == 4 and body["seed"] == 11
+    assert set(body["importances"]) <= {"learning_rate", "gamma", "ent_coef"}
+    assert sum(body["importances"].values()) == pytest.approx(1.0)
+    assert (await tuning_client.get(f"{base}/importances")).json() == body  # seeded
+    for kind in ("optimization_history", "param_importances", "slice"):
+        figure = await tuning_client.get(f"{base}/plots/{kind}")
+        assert figure.status_code == 200 and figure.json()["data"], (kind, figure.text)
+
+    # the tuning worker counted the trials and timed the study
+    samples = _worker_metrics(fleet.tuning_metrics_port)
+    assert samples[("tradeopt_tuning_trials_ended_total", (("state", "complete"),))] == 4
+    count = samples[("tradeopt_tuning_study_duration_seconds_count", (("status", "succeeded"),))]
+    total = samples[("tradeopt_tuning_study_duration_seconds_sum", (("status", "succeeded"),))]
+    assert count == 1 and 0 < total < 300
 
     best_model = study["best_model_id"]
     first = await _evaluate(evaluation_client, best_model, spy["id"])

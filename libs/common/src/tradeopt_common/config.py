@@ -98,6 +98,8 @@ class CommonSettings(BaseSettings):
     # revocation clears every process's cache at once over Redis pub/sub; this bounds the delay
     # when a process missed the message.
     auth_cache_seconds: float = Field(default=10.0, ge=0)
+    # Lifetime of a browser session (POST /api/v1/auth/session -> HttpOnly cookie).
+    session_ttl_seconds: int = Field(default=43200, ge=60, le=30 * 86400)
     log_level: str = "INFO"
     log_json: bool = False
     # Optional rotated JSON log file (processes outside containers); stderr logging stays on.

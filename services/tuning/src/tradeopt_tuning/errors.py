@@ -13,3 +13,15 @@ class StudyStateConflict(Conflict):
     """The study is not in a state that allows this (resume a running study, …)."""
 
     code, title = "study-state-conflict", "Study state conflict"
+
+
+class StudyResultsConflict(Conflict):
+    """The study has too few complete trials for this result (importances, a plot)."""
+
+    code, title = "study-results-conflict", "Too few complete trials"
+
+
+class PlotKindNotFound(NotFound):
+    """No plot of that kind."""
+
+    code, title = "plot-kind-not-found", "Unknown plot kind"

@@ -35,7 +35,8 @@ run of the function is one idempotent step:
    study outcome on every complete trial's model (``PUT /api/v1/models/{id}/study`` with the
    number of trials that trained — complete plus pruned — and the variance of the complete
    trials' validation Sharpe ratios, the deflated Sharpe ratio's inputs) and the best trial on
-   the study.
+   the study; the best trial's model gets the registry alias ``study-<first 8 hex digits of
+   the study id>-best`` (:func:`best_model_alias`).
 
 Canceling the study's job cancels the adopted run jobs (cascade); runs created in a step that
 had not parked yet are canceled here.
@@ -50,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tradeopt_common.clients.training import TrainingClient, TrainingRefused
+from tradeopt_common.db.base import utcnow
 from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.jobs.models import TERMINAL_STATUSES, Job, JobStatus
 from tradeopt_common.jobs.names import TaskName
@@ -66,7 +68,7 @@ from tradeopt_ml.tuning import (
     to_hyperparams,
     to_optuna,
 )
-from tradeopt_tuning import service
+from tradeopt_tuning import metrics, service
 from tradeopt_tuning.config import TuningSettings, get_tuning_settings
 from tradeopt_tuning.models import Study, Trial, TrialState
 from tradeopt_tuning.service import StudyUpdate, TrialEnd
@@ -257,6 +259,7 @@ def _record_ended(
             # stop its training now; the study waits until it has stopped
             client.cancel_run(str(trial.run_id))
             stopping.append(trial)
+        metrics.TRIALS_ENDED.labels(str(end.state)).inc()
         log.info(
             "trial.ended",
             study_id=str(study.id),
@@ -314,6 +317,7 @@ def _ask(ctx: JobContext, study: Study, opt: optuna.Study) -> Trial | None:
         _tell(opt, number, TrialState.PRUNED, None)
         end = TrialEnd(TrialState.PRUNED, error=f"invalid combination: {exc}")
         ctx.db(lambda s: service.end_trial(s, trial.id, end))
+        metrics.TRIALS_ENDED.labels(str(TrialState.PRUNED)).inc()
         return None
     return trial
 
@@ -378,6 +382,23 @@ def sharpe_variance(trials: list[Trial]) -> float:
         return 0.0
     variance = float(np.var(values, ddof=1))
     return variance if np.isfinite(variance) else 0.0
+
+
+def _observe_duration(study: Study, status: str) -> None:
+    """``tradeopt_tuning_study_duration_seconds{status}`` of a study ending now."""
+    began = study.started_at or study.created_at
+    if began is not None:
+        now = utcnow()
+        if began.tzinfo is None:  # SQLite returns naive UTC
+            began = began.replace(tzinfo=now.tzinfo)
+        metrics.STUDY_DURATION.labels(status).observe(max(0.0, (now - began).total_seconds()))
+
+
+def best_model_alias(study_id: uuid.UUID) -> str:
+    """The model registry alias of a study's best model (moves if a resumed study finds a
+    better one).
+    """
+    return f"study-{study_id.hex[:8]}-best"
 
 
 @job_function(TaskName.TUNING_RUN_STUDY)
@@ -447,6 +468,13 @@ def run_study(
                     },
                 )
         best = counts["best_trial"]
+        if best is not None and counts["best_model_id"] is not None:
+            client.add_alias(
+                str(counts["best_model_id"]),
+                best_model_alias(study_id),
+                note=f"best trial {best['number']} of study {study_id} "
+                f"({study.objective.get('metric', 'objective')} {best['value']})",
+            )
         log.info(
             "study.finished",
             study_id=str(study_id),
@@ -454,6 +482,7 @@ def run_study(
             n_complete=len(complete),
             n_pruned=counts["n_pruned"],
         )
+        _observe_duration(study, "succeeded")
         return {
             "study_id": str(study_id),
             "n_complete": len(complete),
@@ -464,6 +493,9 @@ def run_study(
     except JobCanceled:
         for trial in started:  # not adopted yet: the cascade does not reach them
             client.cancel_run(str(trial.run_id))
+        raise
+    except ValidationFailed:  # final: the study fails (no retry)
+        _observe_duration(study, "failed")
         raise
     finally:
         if own_client:

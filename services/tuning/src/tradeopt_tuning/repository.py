@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tradeopt_common.db.repository import RepositoryBase
 from tradeopt_tuning.errors import StudyNotFound
@@ -17,6 +18,28 @@ class StudyRepository(RepositoryBase[Study]):
 
     model = Study
     noun, not_found = "study", StudyNotFound
+
+    async def last_activity(self, statuses: Sequence[str]) -> dict[uuid.UUID, datetime]:
+        """Per study in ``statuses``: its latest progress — the last time one of its trials
+        started or ended, else when it started, else when it was created.
+        """
+        stmt = (
+            select(
+                Study.id,
+                Study.created_at,
+                Study.started_at,
+                func.max(Trial.started_at),
+                func.max(Trial.finished_at),
+            )
+            .outerjoin(Trial, Trial.study_id == Study.id)
+            .where(Study.status.in_(list(statuses)))
+            .group_by(Study.id, Study.created_at, Study.started_at)
+        )
+        out: dict[uuid.UUID, datetime] = {}
+        for study_id, created, *times in (await self.session.execute(stmt)).all():
+            known = [t for t in times if t is not None]
+            out[study_id] = max(known) if known else created
+        return out
 
 
 class TrialRepository(RepositoryBase[Trial]):

@@ -167,3 +167,37 @@ class SamplersRead(BaseModel):
     samplers: list[str]
     pruners: list[str]
     objectives: list[str]
+
+
+class ImportancesRead(BaseModel):
+    """Parameter importances of a study (fANOVA over its complete trials)."""
+
+    study_id: uuid.UUID
+    evaluator: Literal["fanova"] = "fanova"
+    seed: int = Field(description="seed of the evaluator's random forest (the study's seed)")
+    n_complete: int = Field(description="complete trials the importances are computed from")
+    importances: dict[str, float] = Field(
+        description="searched parameter -> importance (sums to 1), most important first"
+    )
+
+
+class HistoryPointRead(BaseModel):
+    """One trial of a study's objective history."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    number: int
+    state: str
+    value: float | None = Field(description="the objective, for complete trials")
+    best_so_far: float | None = Field(
+        description="best objective of the complete trials up to this one (by the direction)"
+    )
+
+
+class HistoryRead(BaseModel):
+    """The objective per trial, by number, with the best so far."""
+
+    study_id: uuid.UUID
+    direction: Literal["maximize", "minimize"]
+    metric: str
+    trials: list[HistoryPointRead]

@@ -203,6 +203,35 @@ class Authenticator:
         self.cache = PrincipalCache(cache_seconds)
         self.last_used = LastUsedRecorder(db)
 
+    @property
+    def bootstrap_hash(self) -> str | None:
+        """SHA-256 of the bootstrap key, if one is configured."""
+        return self._bootstrap_hash
+
+    async def session_principal(self, token: str) -> Principal | None:
+        """The principal of a session cookie's token, or ``None`` (unknown, expired, logged out,
+        or its key revoked or rotated). Cached like keys (by ``session:`` + the token's hash), so
+        a revocation or a logout, which clear every cache, take effect at once.
+        """
+        from tradeopt_common.auth.sessions import session_principal
+
+        digest = "session:" + hash_key(token)
+        cached = self.cache.get(digest)
+        if cached is not None:
+            if cached.id != BOOTSTRAP_ID:
+                self.last_used.seen(cached.id)
+            return cached
+        generation = self.cache.generation
+        async with self.db.read_only() as session:
+            found = await session_principal(session, token, self._bootstrap_hash)
+        if found is None:
+            return None
+        principal, last_used = found
+        self.cache.put(digest, principal, generation)
+        if principal.id != BOOTSTRAP_ID:
+            self.last_used.seen(principal.id, last_used)
+        return principal
+
     async def principal(self, key: str) -> Principal | None:
         """The principal of a presented key, or ``None`` (unknown, wrong or revoked)."""
         digest = hash_key(key)

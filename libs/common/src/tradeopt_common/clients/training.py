@@ -1,7 +1,8 @@
 """The training service's HTTP API as other services' jobs use it: the evaluation service's
 walk-forward fold runs and the tuning service's trials are ordinary runs, created, read and
 canceled through the owning service (never through its tables), and a finished study's outcome
-is recorded on every trial's model (``PUT /api/v1/models/{id}/study``).
+is recorded on every trial's model (``PUT /api/v1/models/{id}/study``) and its best model gets an
+alias (``PATCH /api/v1/models/{id}``).
 """
 
 from __future__ import annotations
@@ -99,6 +100,20 @@ class TrainingClient:
     def record_study(self, model_id: str, outcome: dict[str, Any]) -> dict[str, Any]:
         """``PUT /api/v1/models/{id}/study`` (idempotent)."""
         return self._call("PUT", f"/api/v1/models/{model_id}/study", json=outcome)
+
+    def add_alias(self, model_id: str, alias: str, note: str | None = None) -> dict[str, Any]:
+        """Give the model ``alias`` in the registry (``PATCH /api/v1/models/{id}``), keeping its
+        other aliases; an alias names one model at a time, so it moves here from any other.
+        No change (and no history entry) when the model has it already.
+        """
+        model = self._call("GET", f"/api/v1/models/{model_id}")
+        aliases = list(model.get("aliases") or [])
+        if alias in aliases:
+            return model
+        body: dict[str, Any] = {"aliases": sorted({*aliases, alias})}
+        if note:
+            body["note"] = note[:500]
+        return self._call("PATCH", f"/api/v1/models/{model_id}", json=body)
 
     def close(self) -> None:
         """Release the connection pool."""

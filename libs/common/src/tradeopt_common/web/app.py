@@ -25,6 +25,7 @@ from tradeopt_common.logging import configure_logging, get_logger
 from tradeopt_common.observability import metrics
 from tradeopt_common.storage.configured import store_from_settings
 from tradeopt_common.web import health
+from tradeopt_common.web.auth import router as auth_router
 from tradeopt_common.web.middleware import (
     BodySizeLimitMiddleware,
     NulCharacterMiddleware,
@@ -162,6 +163,7 @@ def create_service_app(
     app.include_router(health.router)
     app.include_router(jobs_router)
     app.include_router(keys_router)
+    app.include_router(auth_router)
     for router in routers:
         app.include_router(router)
     Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(

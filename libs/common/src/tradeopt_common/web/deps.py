@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tradeopt_common.auth.keys import Principal, Scope
+from tradeopt_common.auth.sessions import SESSION_COOKIE
 from tradeopt_common.config import CommonSettings
 from tradeopt_common.errors import Forbidden, Unauthorized
 from tradeopt_common.jobs.dispatch import Dispatcher
@@ -84,24 +85,45 @@ ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="functi
 StoreDep = Annotated[ArtifactStore, Depends(get_store)]
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
 
-_bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
+bearer_scheme = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
+
+
+session_cookie_scheme = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    description="browser session: `POST /api/v1/auth/session` sets it (HttpOnly)",
+)
 
 
 async def get_principal(
     state: StateDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    session_token: Annotated[str | None, Depends(session_cookie_scheme)],
 ) -> Principal:
-    """The caller, from ``Authorization: Bearer <key>``; 401 without a valid key.
+    """The caller, from ``Authorization: Bearer <key>`` or else the session cookie (same scopes
+    as the key it was opened with); 401 without valid credentials.
 
-    Verified keys are cached in-process and ``last_used_at`` is written outside the request's
-    transaction (:class:`~tradeopt_common.auth.cache.Authenticator`).
+    Verified keys and sessions are cached in-process and ``last_used_at`` is written outside the
+    request's transaction (:class:`~tradeopt_common.auth.cache.Authenticator`).
     """
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise Unauthorized("missing API key: send `Authorization: Bearer <key>`")
-    principal = await state.auth.principal(credentials.credentials)
-    if principal is None:
-        raise Unauthorized("invalid or revoked API key")
-    return principal
+    if (
+        credentials is not None
+        and credentials.scheme.lower() == "bearer"
+        and credentials.credentials
+    ):
+        principal = await state.auth.principal(credentials.credentials)
+        if principal is None:
+            raise Unauthorized("invalid or revoked API key")
+        return principal
+    if session_token:
+        principal = await state.auth.session_principal(session_token)
+        if principal is None:
+            raise Unauthorized("the session has expired or was ended: sign in again")
+        return principal
+    raise Unauthorized(
+        "missing API key: send `Authorization: Bearer <key>` "
+        "(or sign in: POST /api/v1/auth/session)"
+    )
 
 
 def require(scope: Scope) -> object:
