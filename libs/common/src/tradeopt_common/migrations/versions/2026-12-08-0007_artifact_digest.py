@@ -1,7 +1,7 @@
 """artifact_digest: SHA-256 and size of every object a worker will unpickle, as written
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-08 07:00:00
 
 Models, checkpoints, VecNormalize statistics and replay buffers are verified against this record
@@ -16,8 +16,8 @@ from alembic import op
 
 import tradeopt_common.db.base
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

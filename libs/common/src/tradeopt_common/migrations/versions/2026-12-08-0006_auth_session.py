@@ -1,7 +1,7 @@
 """core.auth_session: browser sessions opened with an API key (HttpOnly cookie)
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-08 09:00:00
 
 A random token per session, stored as its SHA-256 with the key it stands for and an expiry
@@ -15,8 +15,8 @@ from alembic import op
 
 import tradeopt_common.db.base
 
-revision: str = "0005"
-down_revision: str | None = "0004"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
