@@ -62,6 +62,9 @@ class StudyCreate(BaseModel):
         default_factory=dict, description="Fixed hyperparameters of every trial (not searched)"
     )
     eval_every: int | None = Field(None, ge=1)
+    start: datetime | None = Field(
+        None, description="Trials train on bars from this instant on (a walk-forward window)"
+    )
 
     @field_validator("objective", mode="before")
     @classmethod
