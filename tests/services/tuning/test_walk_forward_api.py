@@ -108,7 +108,7 @@ async def test_create_plans_the_folds_then_read_list_cancel(tuning_client, spy):
         assert pd.Timestamp(ins["start"]) >= pd.Timestamp("2018-01-01", tz="UTC")
         # trials train up to train_end, validate up to the window's end, never past it
         assert ins["start"] < fold["train_end"] < ins["end"] < oos["start"] < oos["end"]
-        assert fold["best_trial"] is None and fold["out_of_sample"] is not None
+        assert fold["best_trial"] is None and fold["out_of_sample_metrics"] is None
     assert first["out_of_sample"]["end"] < second["out_of_sample"]["start"]  # rolling, no overlap
     assert first["study_id"] != second["study_id"]
 

@@ -140,7 +140,7 @@ class WalkForwardFold(BaseModel):
     out_of_sample_objective: float | None = Field(
         None, description="The same metric of the frozen parameters on the out-of-sample window"
     )
-    out_of_sample: dict[str, Any] | None = Field(
+    out_of_sample_metrics: dict[str, Any] | None = Field(
         None, description="Metrics of the frozen parameters on the out-of-sample window"
     )
     buy_and_hold_total_return: float | None = None

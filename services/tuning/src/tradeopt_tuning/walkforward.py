@@ -192,7 +192,7 @@ def optimize_walk_forward(
                 "model_id": str(study.best_model_id),
                 "in_sample_objective": best["value"],
                 "out_of_sample_objective": oos.get(metric),
-                "out_of_sample": {
+                "out_of_sample_metrics": {
                     k: v
                     for k, v in oos.items()
                     if k not in ("fold", "run_id", "model_id", "train", "test")
