@@ -60,6 +60,14 @@ def edit(path: Path, old: str, new: str = "") -> None:
     path.write_text(text.replace(old, new))
 
 
+def drop_line(path: Path, start: str) -> None:
+    """Remove the line that starts (after indentation) with ``start`` (any column padding)."""
+    lines = path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if not line.lstrip().startswith(start)]
+    assert len(kept) == len(lines) - 1, f"{path}: no single line starts with {start!r}"
+    path.write_text("".join(kept))
+
+
 def drop_compose_service(path: Path) -> None:
     doc = yaml.safe_load(path.read_text())
     for role in ("api", "worker", "migrate"):
@@ -124,9 +132,9 @@ BREAKERS: dict[str, tuple[Callable[[Path], None], str]] = {
         "docker-compose.prod.yml",
     ),
     "nginx-map": (
-        lambda r: edit(
+        lambda r: drop_line(
             r / "docker/nginx/templates/gateway.conf.template",
-            '"~^/api/v1/(runs|models|algorithms)(/|$)"     "${TRAINING_UPSTREAM}";\n',
+            '"~^/api/v1/(runs|models|algorithms)(/|$)"',
         ),
         "docker/nginx/templates/gateway.conf.template",
     ),
