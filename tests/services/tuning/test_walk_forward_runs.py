@@ -136,3 +136,44 @@ async def test_walk_forward_optimization_survives_a_worker_kill_and_reports_out_
     for key in ("best_trial", "in_sample_objective", "out_of_sample_metrics"):
         assert [f[key] for f in again["folds"]] == [f[key] for f in wfo["folds"]], key
     assert (again["metrics"], again["stability"]) == (wfo["metrics"], wfo["stability"])
+
+
+async def test_cancel_cascades_to_the_fold_studies_and_their_runs(client, tuning_client, fleet):
+    spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
+    body = wfo_body(spy["id"], parallelism=2, timesteps_per_trial=4096)
+    created = (await tuning_client.post(PATH, json=body)).json()
+    path = f"{PATH}/{created['id']}"
+    study_ids = [f["study_id"] for f in created["folds"]]
+
+    async with httpx.AsyncClient(base_url=fleet.training_url, headers=client.headers) as training:
+
+        async def training_runs() -> list | None:
+            body = (await tuning_client.get(path)).json()
+            assert body["status"] not in TERMINAL, body
+            runs = []
+            for study_id in study_ids:
+                params = {"study_id": study_id, "limit": 50}
+                runs += (await training.get("/api/v1/runs", params=params)).json()["items"]
+            running = [r for r in runs if r["status"] == "running"]
+            return runs if body["status"] == "waiting" and running else None
+
+        await until(training_runs, 90, "a fold's trial run to train", 0.1)
+        resp = await tuning_client.post(f"{path}/cancel")
+        assert resp.status_code == 202, resp.text
+
+        async def all_ended() -> list | None:
+            runs = []
+            for study_id in study_ids:
+                params = {"study_id": study_id, "limit": 50}
+                runs += (await training.get("/api/v1/runs", params=params)).json()["items"]
+            return runs if all(r["status"] in TERMINAL for r in runs) else None
+
+        runs = await until(all_ended, 60, "every trial run to end", 0.2)
+    wfo = (await tuning_client.get(path)).json()
+    assert wfo["status"] == "canceled", wfo
+    for study_id in study_ids:
+        study = (await tuning_client.get(f"/api/v1/studies/{study_id}")).json()
+        assert study["status"] == "canceled", study
+    assert "canceled" in {r["status"] for r in runs}  # stopped mid-training
+    assert (await tuning_client.post(f"{path}/cancel")).status_code == 409
+    assert (await tuning_client.get(f"{path}/equity")).status_code == 409
