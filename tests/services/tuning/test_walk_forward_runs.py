@@ -28,6 +28,11 @@ pytestmark = pytest.mark.integration
 TERMINAL = ("succeeded", "failed", "canceled")
 
 
+async def _ended(client: httpx.AsyncClient, path: str) -> dict | None:
+    body = (await client.get(path)).json()
+    return body if body["status"] in TERMINAL else None
+
+
 @pytest.fixture
 def fleet(fleet_env, log_dir):
     """Live training API; training x2 and tuning workers (real processes)."""
@@ -140,24 +145,28 @@ async def test_walk_forward_optimization_survives_a_worker_kill_and_reports_out_
 
 async def test_cancel_cascades_to_the_fold_studies_and_their_runs(client, tuning_client, fleet):
     spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
-    body = wfo_body(spy["id"], parallelism=2, timesteps_per_trial=4096)
+    body = wfo_body(spy["id"], parallelism=1, timesteps_per_trial=20_000)  # one run per worker
     created = (await tuning_client.post(PATH, json=body)).json()
     path = f"{PATH}/{created['id']}"
     study_ids = [f["study_id"] for f in created["folds"]]
 
     async with httpx.AsyncClient(base_url=fleet.training_url, headers=client.headers) as training:
 
-        async def training_runs() -> list | None:
+        async def training_runs() -> bool:
+            """The optimisation parked, and every fold study parked on a trial run training."""
             body = (await tuning_client.get(path)).json()
             assert body["status"] not in TERMINAL, body
-            runs = []
+            if body["status"] != "waiting":
+                return False
             for study_id in study_ids:
+                study = (await tuning_client.get(f"/api/v1/studies/{study_id}")).json()
                 params = {"study_id": study_id, "limit": 50}
-                runs += (await training.get("/api/v1/runs", params=params)).json()["items"]
-            running = [r for r in runs if r["status"] == "running"]
-            return runs if body["status"] == "waiting" and running else None
+                runs = (await training.get("/api/v1/runs", params=params)).json()["items"]
+                if study["status"] != "waiting" or not any(r["status"] == "running" for r in runs):
+                    return False
+            return True
 
-        await until(training_runs, 90, "a fold's trial run to train", 0.1)
+        await until(training_runs, 90, "every fold's trial runs to train", 0.1)
         resp = await tuning_client.post(f"{path}/cancel")
         assert resp.status_code == 202, resp.text
 
@@ -170,9 +179,11 @@ async def test_cancel_cascades_to_the_fold_studies_and_their_runs(client, tuning
 
         runs = await until(all_ended, 60, "every trial run to end", 0.2)
     wfo = (await tuning_client.get(path)).json()
-    assert wfo["status"] == "canceled", wfo
-    for study_id in study_ids:
-        study = (await tuning_client.get(f"/api/v1/studies/{study_id}")).json()
+    assert wfo["status"] == "canceled", wfo  # it was waiting: canceled at once
+    for study_id in study_ids:  # a study in the middle of a step stops at its next check
+        study = await until(
+            lambda i=study_id: _ended(tuning_client, f"/api/v1/studies/{i}"), 30, "the study"
+        )
         assert study["status"] == "canceled", study
     assert "canceled" in {r["status"] for r in runs}  # stopped mid-training
     assert (await tuning_client.post(f"{path}/cancel")).status_code == 409
