@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from tradeopt_cli.main import app
 from tradeopt_cli.pipeline.config import ConfigError, load_config, parse_config
 from tradeopt_cli.pipeline.requests import compare_request, dataset_request, run_request
+from tradeopt_cli.pipeline.tuning import study_request
 
 pytestmark = pytest.mark.integration
 
@@ -225,6 +226,33 @@ def test_config_translates_to_the_api_requests():
 
 
 @pytest.mark.unit
+def test_the_study_is_a_tuning_service_request_with_the_runs_fields():
+    from tradeopt_tuning.schemas import StudyCreate
+    from tradeopt_tuning.service import validate_study
+
+    config = parse_config(TINY)
+    ds = uuid.uuid4()
+    body = study_request(config, ds)
+    study = StudyCreate.model_validate(body)  # what POST /api/v1/studies accepts
+    assert (study.n_trials, study.parallelism, study.seed, study.sampler) == (2, 1, 1, "tpe")
+    assert study.timesteps_per_trial == 128 and study.objective.metric == "sharpe"
+    run = run_request(config, ds, "ppo", 1)
+    assert (study.env, study.split, study.n_envs) == (run["env"], run["split"], run["n_envs"])
+    # fixed hyperparameters are the run's minus the searched one
+    assert study.hyperparams == {"n_steps": 128, "batch_size": 64, "n_epochs": 1}
+    space = validate_study(study, max_trials=10, max_parallelism=4)  # the service's own checks
+    assert space["learning_rate"] == {"type": "float", "low": 1e-4, "high": 1e-3, "log": True}
+    searched = {
+        **TINY["tune"],
+        "search_space": {"n_steps": {"type": "categorical", "choices": [64, 128]}},
+    }
+    clash = study_request(parse_config({**TINY, "tune": searched}), ds)
+    assert "n_steps" not in clash["hyperparams"] and clash["hyperparams"]["batch_size"] == 64
+    with pytest.raises(ConfigError, match="'parallelism' must not exceed 'n_trials'"):
+        parse_config({**TINY, "tune": {**TINY["tune"], "parallelism": 3}})
+
+
+@pytest.mark.unit
 def test_upload_paths_resolve_against_the_config_file(tmp_path):
     path = _write(tmp_path, {"dataset": {"source": "upload", "path": "bars.csv", "symbol": "X"}})
     config = load_config(path)
@@ -329,6 +357,86 @@ def test_submit_drives_the_http_api_in_order_and_polls_until_done():
         submit_pipeline(
             config, api="http://gw", api_key="k3y", transport=httpx.MockTransport(failing)
         )
+
+
+@pytest.mark.unit
+def test_submit_runs_the_study_on_the_tuning_service_and_evaluates_its_best_model():
+    import httpx
+
+    from tradeopt_cli.pipeline.remote import submit_pipeline
+
+    config = parse_config(TINY)
+    calls: list[tuple[str, str]] = []
+    posted: dict[str, dict] = {}
+    polls: dict[str, int] = {}
+    trials = [
+        {
+            "number": 0,
+            "params": {"learning_rate": 2e-4},
+            "value": 0.2,
+            "state": "complete",
+            "model_id": "m-0",
+        },
+        {
+            "number": 1,
+            "params": {"learning_rate": 9e-4},
+            "value": None,
+            "state": "fail",
+            "model_id": None,
+        },
+        {
+            "number": 2,
+            "params": {"learning_rate": 5e-4},
+            "value": 0.7,
+            "state": "complete",
+            "model_id": "m-2",
+        },
+    ]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/api/v1")
+        calls.append((request.method, path))
+        if request.method == "POST":
+            posted[path] = json.loads(request.content)
+            return httpx.Response(202, json={"id": f"id{len(calls)}", "status": "queued"})
+        if path.endswith("/trials"):
+            return httpx.Response(200, json=trials)
+        if path.endswith("/equity"):
+            return httpx.Response(200, json=[{"t": "2020-01-01", "equity": 1.0}] * 3)
+        rid = path.split("/")[2]
+        polls[rid] = polls.get(rid, 0) + 1
+        if polls[rid] < 2:
+            return httpx.Response(200, json={"id": rid, "status": "running", "progress": 0.5})
+        if path.startswith("/datasets/"):
+            return httpx.Response(200, json={"id": rid, "status": "ready", "name": "S", "rows": 1})
+        if path.startswith("/runs/"):
+            return httpx.Response(
+                200, json={"id": rid, "status": "succeeded", "model_id": "m-run", "seed": 0}
+            )
+        if path.startswith("/studies/"):
+            best = {"number": 2, "params": trials[2]["params"], "value": 0.7, "model_id": "m-2"}
+            return httpx.Response(
+                200, json={"id": rid, "status": "succeeded", "progress": 1.0, "best_trial": best}
+            )
+        comparison = [
+            {"subject": f"model:{m}"} for m in posted["/evaluations/compare"]["model_ids"]
+        ]
+        return httpx.Response(
+            200, json={"id": rid, "status": "succeeded", "comparison": comparison, "bars": {}}
+        )
+
+    result = submit_pipeline(
+        config, api="http://gw", api_key="k", poll=0.01, transport=httpx.MockTransport(handler)
+    )
+    posts = [p for m, p in calls if m == "POST"]
+    assert posts == ["/datasets", "/runs", "/studies", "/evaluations/compare"]
+    assert posted["/studies"] == study_request(config, posted["/runs"]["dataset_id"])
+    assert not any(m == "PUT" for m, _ in calls)  # the tuning service records the outcome
+    study = result.study
+    assert (study.n_trials, study.best_trial, study.best_model_id) == (2, 2, "m-2")
+    assert study.trials_sharpe_variance == pytest.approx(0.125)  # var([0.2, 0.7], ddof=1)
+    assert posted["/evaluations/compare"]["model_ids"] == ["m-run", "m-2"]
+    assert [s.label for s in result.subjects] == ["ppo seed 0", "ppo tuned #2"]
 
 
 def test_submit_client_retries_the_gateways_rate_limit(monkeypatch):

@@ -127,15 +127,26 @@ SearchParam = Annotated[FloatParam | IntParam | CategoricalParam, Field(discrimi
 
 
 class TuneConfig(_Strict):
-    """A small Optuna study (seeded TPE) whose objective is the validation Sharpe."""
+    """A study of the tuning service (seeded sampler) whose objective is the validation Sharpe
+    ratio; each trial is a training run of ``algorithm`` with the pipeline's env and split.
+    """
 
     enabled: bool = True
     algorithm: Algorithm = "ppo"
     n_trials: int = Field(4, ge=1, le=200)
+    #: Trials training at once (``pipeline submit``; in-process they run one after another).
+    parallelism: int = Field(1, ge=1, le=32)
     timesteps_per_trial: int = Field(10_000, ge=1)
     seed: int = Field(0, ge=0, lt=2**31)
+    sampler: Literal["tpe", "random", "cmaes", "qmc", "gp", "nsga2"] = "tpe"
     #: Hyperparameter name → dimension; fixed hyperparameters go to ``train.hyperparams``.
     search_space: dict[str, SearchParam] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _parallelism(self) -> TuneConfig:
+        if self.parallelism > self.n_trials:
+            raise ValueError("'parallelism' must not exceed 'n_trials'")
+        return self
 
 
 class EvaluateConfig(_Strict):

@@ -4,15 +4,17 @@ Every step goes through the services' own functions (``create_dataset``, ``creat
 ``create_evaluation``) with an :class:`InlineDispatcher`, so the job code that runs is exactly
 what the fleet's workers run (claim → heartbeat → progress → finish, end hooks included).
 
-The Optuna study has no service yet: it runs here with ask/tell, and every trial is an ordinary
-training run (tagged with the study id and trial number), so the best trial's model is
-registered like any run's. When the study has finished, its outcome (trial count, variance of
-the trials' Sharpe ratios) is recorded on every trial's model through the training service, so
-the evaluation service reports the tuned model's deflated Sharpe ratio from its lineage.
+The study is a study of the tuning service (``create_study``): its job, the service's own
+parked parent body, runs inline too and starts every trial as an ordinary training run through
+the training service's functions (:class:`~tradeopt_cli.pipeline.tuning.LocalTrainingClient`),
+parks on it and resumes at once (the inline run has ended), and finally records the study's
+outcome (trial count, variance of the trials' Sharpe ratios) on every trial's model, so the
+evaluation service reports the tuned model's deflated Sharpe ratio from its lineage.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import mimetypes
@@ -38,7 +40,7 @@ from tradeopt_cli.pipeline.results import (
     render,
     subject_rows,
 )
-from tradeopt_cli.pipeline.tuning import TuningStudy
+from tradeopt_cli.pipeline.tuning import LocalTrainingClient, study_request, study_summary
 from tradeopt_common.asyncutil import run_sync
 from tradeopt_common.config import CommonSettings, get_settings
 from tradeopt_common.db.session import Database
@@ -198,31 +200,53 @@ class LocalPipeline:
         return runs
 
     async def tune(self, dataset_id: uuid.UUID) -> StudySummary:
-        """A seeded TPE study; each trial is a training run, objective = validation Sharpe."""
-        study = TuningStudy(self.config, dataset_id)
-        for number in range(study.tune.n_trials):
-            label = f"{study.tune.algorithm} trial {number}"
-            summary, _ = await self.train_one(label, study.ask(), step="tune")
-            study.tell(summary.validation_sharpe, summary.model_id)
-        result = study.summary()
-        await self._record_study(result)
+        """A study of the tuning service (its job and every trial run inline); objective =
+        validation Sharpe.
+        """
+        from tradeopt_tuning import service
+        from tradeopt_tuning.config import get_tuning_settings
+        from tradeopt_tuning.schemas import StudyCreate, StudyRead, TrialRead
+
+        tune = self.config.tuning
+        assert tune is not None
+        try:
+            body = StudyCreate.model_validate(study_request(self.config, dataset_id))
+        except ValidationError as exc:
+            raise PipelineError(f"tune: {exc}") from exc
+        settings = get_tuning_settings()
+        task = self.bars.start(f"tune {tune.algorithm} ({tune.n_trials} trials)")
+
+        async def _create(session: AsyncSession) -> Any:
+            return await service.create_study(
+                session,
+                self.store,
+                self.dispatcher,
+                body,
+                created_by=CREATED_BY,
+                max_attempts=1,
+                max_trials=settings.tuning_max_trials,
+                max_parallelism=settings.tuning_max_parallelism,
+            )
+
+        created = await self._uow(_create, "tune")
+
+        async def _read(session: AsyncSession) -> tuple[Any, list[Any]]:
+            study = await service.get_study(session, created.id)
+            trials = await service.list_trials(session, created.id)
+            return study, list(trials)
+
+        study, trials = await self._uow(_read, "tune")
+        if study.status != "succeeded":
+            raise PipelineError(f"tune: study {study.id} {study.status}: {study.error}")
+        result = study_summary(
+            StudyRead.model_validate(study).model_dump(mode="json"),
+            [TrialRead.model_validate(t).model_dump(mode="json") for t in trials],
+        )
+        self.bars.done(
+            task, f"best #{result.best_trial}: validation Sharpe {_num(result.best_value)}"
+        )
         self.result.study = result
         return result
-
-    async def _record_study(self, study: StudySummary) -> None:
-        """Record the finished study's outcome in each trial model's lineage."""
-        from tradeopt_training import service
-        from tradeopt_training.schemas import ModelStudyUpdate
-
-        for trial in study.trials:
-            if trial["model_id"] is None:
-                continue
-            body = ModelStudyUpdate.model_validate(study.outcome(trial))
-            model_id = uuid.UUID(trial["model_id"])
-            await self._uow(
-                lambda s, m=model_id, b=body: service.record_study_outcome(s, self.store, m, b),
-                "tune",
-            )
 
     async def compare(
         self,
@@ -384,15 +408,25 @@ class LocalPipeline:
 
     def run(self) -> PipelineResult:
         """Migrate, run every configured step with progress bars, return the results."""
+        import optuna
+
         import tradeopt_data.jobs  # noqa: F401 - registers the job bodies
         import tradeopt_evaluation.jobs  # noqa: F401
         import tradeopt_training.jobs  # noqa: F401
         from tradeopt_common.db.migrations import upgrade
+        from tradeopt_common.jobs.names import TaskName
+        from tradeopt_tuning.jobs import run_study
 
         started = time.perf_counter()
         upgrade(self.settings.db_uri)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # the bars show the study
         runtime = ProgressRuntime(self.settings, self.bars.on_event)
         self.dispatcher = InlineDispatcher(runtime)
+        # The study's trial runs go through the training service's functions, not its API.
+        trainer = LocalTrainingClient(runtime, self.store, self.dispatcher, created_by=CREATED_BY)
+        self.dispatcher.override(
+            TaskName.TUNING_RUN_STUDY, functools.partial(run_study, client=trainer)
+        )
         try:
             with self.bars:
                 run_sync(self._run())

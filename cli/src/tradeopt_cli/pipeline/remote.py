@@ -4,9 +4,10 @@ Requests are built by :mod:`tradeopt_cli.pipeline.requests` (exactly what ``pipe
 validates in-process). Long work returns ``202``; this client polls the resources
 (``GET /api/v1/{datasets,runs,evaluations}/{id}``) and moves a progress bar per step. Training
 runs of one step are all submitted first so a fleet with several workers trains them in
-parallel. The Optuna study runs here (ask/tell) with one run per trial, as in-process; its
-outcome is then recorded on each trial's model (``PUT /api/v1/models/{id}/study``), so the
-evaluation service reports the tuned model's deflated Sharpe ratio.
+parallel. The study is ``POST /api/v1/studies`` (the same body as in-process): the tuning
+service's job starts the trial runs on the training workers and records the study's outcome on
+each trial's model, so the evaluation service reports the tuned model's deflated Sharpe ratio;
+this client follows ``GET /api/v1/studies/{id}`` and reads its trials.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from tradeopt_cli.pipeline.results import (
     render,
     subject_rows,
 )
-from tradeopt_cli.pipeline.tuning import TuningStudy
+from tradeopt_cli.pipeline.tuning import study_request, study_summary
 
 TERMINAL = {"ready", "succeeded", "failed", "canceled"}
 
@@ -154,21 +155,15 @@ def submit_pipeline(
 
         tune = config.tuning
         if tune is not None:
-            study = TuningStudy(config, ds_id)
-            for number in range(tune.n_trials):
-                task = bars.start(f"tune {tune.algorithm} trial {number}")
-                run = client.call("POST", "/runs", json=study.ask())
-                done = client.wait(f"/runs/{run['id']}", bars, task, poll=poll, deadline=deadline)
-                sharpe = _summary("", done, 0).validation_sharpe
-                value = study.tell(sharpe, str(done["model_id"]))
-                bars.done(task, f"validation Sharpe {value:.2f}")
-            result.study = study.summary()
-            for trial in study.trials:
-                client.call(
-                    "PUT", f"/models/{trial['model_id']}/study", json=result.study.outcome(trial)
-                )
+            task = bars.start(f"tune {tune.algorithm} ({tune.n_trials} trials)")
+            study = client.call("POST", "/studies", json=study_request(config, ds_id))
+            study = client.wait(f"/studies/{study['id']}", bars, task, poll=poll, deadline=deadline)
+            trials = client.call("GET", f"/studies/{study['id']}/trials")
+            result.study = study_summary(study, trials)
             best = result.study
-            labels[best.best_model_id] = f"{tune.algorithm} tuned #{best.best_trial}"
+            bars.done(task, f"best #{best.best_trial}: validation Sharpe {best.best_value:.2f}")
+            if best.best_model_id:
+                labels[best.best_model_id] = f"{tune.algorithm} tuned #{best.best_trial}"
 
         if labels:
             task = bars.start("evaluate")

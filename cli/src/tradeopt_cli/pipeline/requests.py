@@ -8,12 +8,8 @@ import uuid
 from typing import Any
 
 from tradeopt_cli.pipeline.config import (
-    CategoricalParam,
-    FloatParam,
-    IntParam,
     PipelineConfig,
     SampleDataset,
-    SearchParam,
     SyntheticDataset,
     UploadDataset,
 )
@@ -99,16 +95,3 @@ def compare_request(
     if ev.slippage_bps is not None:
         body["slippage_bps"] = ev.slippage_bps
     return body
-
-
-def suggest(trial: Any, name: str, param: SearchParam) -> Any:
-    """One Optuna suggestion for a search-space dimension."""
-    if isinstance(param, FloatParam):
-        return trial.suggest_float(name, param.low, param.high, log=param.log)
-    if isinstance(param, IntParam):
-        if param.log:
-            return trial.suggest_int(name, param.low, param.high, log=True)
-        return trial.suggest_int(name, param.low, param.high, step=param.step)
-    if isinstance(param, CategoricalParam):
-        return trial.suggest_categorical(name, param.choices)
-    raise TypeError(type(param))  # pragma: no cover

@@ -56,8 +56,8 @@ class RunSummary:
 
 @dataclass
 class StudySummary:
-    """The pipeline's Optuna study (its outcome is recorded on every trial's model, so the
-    evaluation service reports the tuned model's deflated Sharpe ratio).
+    """The pipeline's study of the tuning service (which records its outcome on every trial's
+    model, so the evaluation service reports the tuned model's deflated Sharpe ratio).
     """
 
     study_id: str
@@ -87,15 +87,6 @@ class StudySummary:
             best_model_id=best["model_id"],
             trials_sharpe_variance=float(values.var(ddof=1)) if values.size > 1 else 0.0,
         )
-
-    def outcome(self, trial: dict[str, Any]) -> dict[str, Any]:
-        """Body of ``PUT /api/v1/models/{id}/study`` for one trial's model."""
-        return {
-            "study_id": self.study_id,
-            "trial_number": trial["number"],
-            "n_trials": self.n_trials,
-            "trials_sharpe_variance": self.trials_sharpe_variance,
-        }
 
 
 @dataclass
@@ -271,7 +262,8 @@ def render(result: PipelineResult, console: Console) -> None:
     if result.study is not None:
         st = result.study
         console.print(
-            f"[bold]optuna study[/bold]: {st.n_trials} trials (TPE, seeded), best trial "
+            f"[bold]study[/bold] {st.study_id} (tuning service, seeded): {st.n_trials} "
+            f"complete trials, best trial "
             f"#{st.best_trial} validation Sharpe {st.best_value:.2f} with {st.best_params}; "
             f"variance of the trials' Sharpe {st.trials_sharpe_variance:.4f}"
         )

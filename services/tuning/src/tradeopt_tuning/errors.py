@@ -25,3 +25,21 @@ class PlotKindNotFound(NotFound):
     """No plot of that kind."""
 
     code, title = "plot-kind-not-found", "Unknown plot kind"
+
+
+class WalkForwardNotFound(NotFound):
+    """No walk-forward optimisation with that id."""
+
+    code, title = "walk-forward-optimization-not-found", "Walk-forward optimisation not found"
+
+
+class WalkForwardNotReady(Conflict):
+    """The walk-forward optimisation has no results yet (it has not succeeded)."""
+
+    code, title = "walk-forward-optimization-not-ready", "Walk-forward optimisation not ready"
+
+
+class WalkForwardStateConflict(Conflict):
+    """The walk-forward optimisation is not in a state that allows this (cancel once ended)."""
+
+    code, title = "walk-forward-optimization-state-conflict", "Walk-forward state conflict"

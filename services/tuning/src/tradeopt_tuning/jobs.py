@@ -95,7 +95,7 @@ def trial_run_body(study: Study, number: int, params: dict[str, Any]) -> dict[st
         "study_id": str(study.id),
         "trial_number": number,
     }
-    for key in ("symbols", "eval_every"):
+    for key in ("symbols", "eval_every", "start"):
         if request.get(key) is not None:
             body[key] = request[key]
     return body

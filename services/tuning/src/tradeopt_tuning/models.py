@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tradeopt_common.db.base import Base, IdMixin, TimestampMixin
+from tradeopt_common.db.base import Base, IdMixin, JSONType, TimestampMixin
 
 
 class StudyStatus(StrEnum):
@@ -98,4 +98,36 @@ class Trial(IdMixin, Base):
     intermediate_values: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
+class WalkForwardOptimization(IdMixin, TimestampMixin, Base):
+    """A walk-forward optimisation: one study per fold on the fold's in-sample window, the best
+    parameters frozen and tested on the next out-of-sample window, the out-of-sample windows
+    stitched (see :mod:`tradeopt_tuning.walkforward`).
+    """
+
+    __tablename__ = "walk_forward_optimization"
+    __table_args__ = {"schema": "tuning"}
+
+    status: Mapped[str] = mapped_column(String(16), default=StudyStatus.QUEUED, index=True)
+    dataset_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    dataset_checksum: Mapped[str] = mapped_column(String(64))
+    algorithm: Mapped[str] = mapped_column(String(16))
+    objective: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    seed: Mapped[int] = mapped_column()
+    n_folds: Mapped[int] = mapped_column()
+    request: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    progress: Mapped[float] = mapped_column(default=0.0)
+    #: Per fold: windows, study, best trial, in-sample objective, out-of-sample metrics.
+    folds: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    benchmarks: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    statistics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    stability: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    bars: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    job_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()

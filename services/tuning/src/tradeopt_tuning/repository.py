@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from tradeopt_common.db.repository import RepositoryBase
-from tradeopt_tuning.errors import StudyNotFound
-from tradeopt_tuning.models import Study, Trial
+from tradeopt_tuning.errors import StudyNotFound, WalkForwardNotFound
+from tradeopt_tuning.models import Study, Trial, WalkForwardOptimization
 
 
 class StudyRepository(RepositoryBase[Study]):
@@ -59,3 +59,10 @@ class TrialRepository(RepositoryBase[Trial]):
         """Trial ``number`` of a study."""
         stmt = select(Trial).where(Trial.study_id == study_id, Trial.number == number)
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+
+class WalkForwardRepository(RepositoryBase[WalkForwardOptimization]):
+    """Statements for :class:`WalkForwardOptimization`."""
+
+    model = WalkForwardOptimization
+    noun, not_found = "walk-forward optimisation", WalkForwardNotFound

@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from tradeopt_ml.instants import UtcDateTime
 from tradeopt_ml.tuning import Objective
 
 Algorithm = Literal["ppo", "a2c", "dqn", "sac", "td3"]
@@ -66,6 +67,9 @@ class StudyCreate(BaseModel):
         ge=1,
         description="Timesteps between the runs' evaluations on the validation split; required "
         "(and below timesteps_per_trial) with a pruner: each evaluation is an intermediate value",
+    )
+    start: UtcDateTime | None = Field(
+        None, description="Trials train on bars from this instant on (a walk-forward window)"
     )
 
     @field_validator("objective", mode="before")

@@ -157,8 +157,11 @@ async def create_study(
     max_attempts: int,
     max_trials: int,
     max_parallelism: int,
+    study_id: uuid.UUID | None = None,
 ) -> Study:
-    """Validate, record the dataset reference, insert the study and enqueue its job."""
+    """Validate, record the dataset reference, insert the study and enqueue its job
+    (``study_id``: a chosen id, e.g. derived from a parent job, so its creation is idempotent).
+    """
     space = validate_study(body, max_trials=max_trials, max_parallelism=max_parallelism)
     manifest = await asyncio.to_thread(read_manifest, store, body.dataset_id)
     if manifest is None:
@@ -167,7 +170,7 @@ async def create_study(
             errors=[_field_error(["dataset_id"], "unknown or not ready dataset")],
         )
     study = Study(
-        id=uuid.uuid4(),
+        id=study_id or uuid.uuid4(),
         status=StudyStatus.QUEUED,
         dataset_id=body.dataset_id,
         algorithm=body.algorithm,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from tradeopt_common.jobs.names import Queue
 from tradeopt_common.jobs.runner import celery_tasks
-from tradeopt_tuning import jobs  # noqa: F401 - registers the job bodies
+from tradeopt_tuning import jobs, walkforward  # noqa: F401 - registers the job bodies
 from tradeopt_tuning.worker import celery_app
 
 TASKS = celery_tasks(celery_app, Queue.TUNING)

@@ -26,6 +26,7 @@ class TaskName(StrEnum):
     DATA_BUILD_FEATURES = "data.build_features"
     TRAINING_TRAIN_RUN = "training.train_run"
     TUNING_RUN_STUDY = "tuning.run_study"
+    TUNING_OPTIMIZE_WALK_FORWARD = "tuning.optimize_walk_forward"
     EVALUATION_EVALUATE = "evaluation.evaluate"
     EVALUATION_WALK_FORWARD = "evaluation.walk_forward"
     JOBS_REAP_STALE = "jobs.reap_stale"

@@ -510,10 +510,24 @@ class InlineDispatcher:
     ``tradeopt pipeline run``), through exactly the same claim/heartbeat/finish protocol. Parked
     parents work too: children run inline when published, and the child that ends last
     publishes (so runs) the woken parent, which resumes from its checkpoint.
+
+    ``functions`` replaces the registered body of some kinds for this dispatcher only, e.g. a
+    body bound to in-process collaborators (``functools.partial(run_study, client=...)``: the
+    tuning study's trials created through the training service's functions instead of its
+    HTTP API); :meth:`override` adds one later (when the collaborator needs the dispatcher).
     """
 
-    def __init__(self, runtime: JobRuntime | None = None) -> None:
+    def __init__(
+        self,
+        runtime: JobRuntime | None = None,
+        functions: dict[str, JobFunction] | None = None,
+    ) -> None:
         self.runtime = runtime
+        self.functions: dict[str, JobFunction] = dict(functions or {})
+
+    def override(self, kind: str, fn: JobFunction) -> None:
+        """Run ``fn`` instead of the registered body for jobs of ``kind`` sent here."""
+        self.functions[kind] = fn
 
     def send(self, job_id: str, task_name: str, queue: str, task_id: str | None = None) -> None:
         """Run the job (or its end notification) now, in the calling thread."""
@@ -522,7 +536,7 @@ class InlineDispatcher:
         if task_name == job_ended_task(queue):
             run_end_hook(job_id, self.runtime)
             return
-        fn = JOB_FUNCTIONS.get(task_name)
+        fn = self.functions.get(task_name) or JOB_FUNCTIONS.get(task_name)
         if fn is None:
             raise LookupError(f"no job body registered for {task_name!r}; import its jobs module")
         execute_job(job_id, fn, runtime=self.runtime, dispatcher=self)

@@ -2,6 +2,10 @@
 
 from tradeopt_common.db.base import Base
 from tradeopt_common.db.migrations import run_env
-from tradeopt_tuning.models import Study, Trial  # noqa: F401 - registers the tables
+from tradeopt_tuning.models import (  # noqa: F401 - registers the tables
+    Study,
+    Trial,
+    WalkForwardOptimization,
+)
 
 run_env(Base.metadata)
