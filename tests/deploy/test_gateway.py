@@ -118,7 +118,8 @@ def test_every_service_route_is_routed_to_its_service(module: str, owner: str) -
     for path in paths:
         concrete = re.sub(r"\{[^}]+\}", "x", path)
         owners = [svc for regex, svc in routes if re.search(regex[1:], concrete)]
-        shared = path.startswith(("/api/v1/jobs", "/api/v1/keys", "/api/v1/auth"))  # any service answers
+        # shared resources: any service answers them; the map sends them to the data service
+        shared = path.startswith(("/api/v1/jobs", "/api/v1/keys", "/api/v1/auth"))
         expected = ["DATA"] if shared else [owner]
         assert owners == expected, (path, owners)
 

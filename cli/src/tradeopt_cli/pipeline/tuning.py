@@ -191,5 +191,26 @@ class LocalTrainingClient(TrainingClient):
 
         return self._uow(_record, f"PUT /models/{model_id}/study")  # type: ignore[no-any-return]
 
+    def add_alias(self, model_id: str, alias: str, note: str | None = None) -> dict[str, Any]:
+        """Give the model ``alias`` in the registry (as ``PATCH /api/v1/models/{id}`` does),
+        keeping its other aliases.
+        """
+        from tradeopt_training import service
+        from tradeopt_training.schemas import ModelUpdate
+
+        async def _alias(session: AsyncSession) -> dict[str, Any]:
+            model = await service.get_model(session, uuid.UUID(model_id))
+            aliases = list(model.aliases or [])
+            if alias not in aliases:
+                body = ModelUpdate(
+                    aliases=sorted({*aliases, alias}), note=(note or "")[:500] or None
+                )
+                model = await service.update_model(
+                    session, model.id, body, changed_by=self.created_by
+                )
+            return {"id": str(model.id), "aliases": list(model.aliases or [])}
+
+        return self._uow(_alias, f"PATCH /models/{model_id}")  # type: ignore[no-any-return]
+
     def close(self) -> None:
         """Nothing to release."""
