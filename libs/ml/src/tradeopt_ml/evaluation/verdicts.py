@@ -84,18 +84,21 @@ class ContrastTests:
     seed: int
 
 
-def choose_block_length(returns: np.ndarray, *, max_fraction: float = 0.2) -> int:
+def choose_block_length(series: np.ndarray, *, max_fraction: float = 0.2) -> int:
     """Block length from the data: the largest of ``arch``'s :func:`optimal_block_length`
-    (circular bootstrap) over the columns of ``returns`` and of their squares (the Sharpe ratio
-    depends on both moments), rounded up, between 1 and ``max_fraction`` of the sample.
+    (circular bootstrap, Politis-White / Patton et al.) over the columns of ``series``,
+    rounded up, between 1 and ``max_fraction`` of the sample.
+
+    :func:`contrast_tests` passes the influence series of its contrasts (each contrast's
+    delta-method linearisation ``g'(y_t - mean y)``), the series whose dependence the
+    bootstrap must keep.
     """
-    x = np.asarray(returns, dtype=np.float64)
+    x = np.asarray(series, dtype=np.float64)
     x = x.reshape(x.shape[0], -1)
-    cols = np.concatenate([x, x * x], axis=1)
-    keep = cols.std(axis=0) > _EPS
+    keep = x.std(axis=0) > _EPS
     if not keep.any():
         return 1
-    table = optimal_block_length(cols[:, keep])
+    table = optimal_block_length(x[:, keep])
     length = math.ceil(float(np.nanmax(table["circular"].to_numpy())))
     return int(min(max(1, length), max(1, int(x.shape[0] * max_fraction))))
 
@@ -117,6 +120,17 @@ def bootstrap_indices(n_obs: int, block_length: int, n_resamples: int, seed: int
     for i in range(n_resamples):
         out[i] = bs.update_indices()
     return out
+
+
+def influence_block_length(moments: np.ndarray, gradients: np.ndarray) -> int:
+    """:func:`choose_block_length` of the influence series ``psi_t = (y_t - mean y) @ g`` of
+    the contrasts with moment-space gradients ``gradients`` (k x 2m) and of their squares: the
+    blocks must keep the dependence of the statistic and of its variance (positions held for
+    many bars make ``psi_t²`` persistent), or the studentized bootstrap over-rejects.
+    """
+    centred = moments - moments.mean(axis=0)
+    psi = centred @ np.atleast_2d(gradients).T
+    return choose_block_length(np.concatenate([psi, psi * psi], axis=1))
 
 
 def _sharpe_and_gradient(mu: np.ndarray, gamma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -165,9 +179,11 @@ def contrast_tests(
     Args:
         returns: ``(T, m)`` simple returns of ``m`` series on the same bars.
         weights: ``(k, m)`` contrasts, e.g. ``[+1 candidate, -1 benchmark]``.
-        seed_variance_groups: per contrast, the series whose between-seed variance of the
-            Sharpe ratio (divided by their number) is added to the squared standard error (a
-            spec's mean over seeds); ``None`` or empty for plain paired contrasts.
+        seed_variance_groups: per contrast, the series that are seeds of one spec (a spec's
+            mean over seeds): their between-seed variance of the Sharpe ratio divided by their
+            number is added to the squared standard error, and the bootstrap null distribution
+            gets that spread as Student-t noise with ``N - 1`` degrees of freedom (two seeds
+            say little about a spec); ``None`` or empty for plain paired contrasts.
         n_resamples: bootstrap resamples.
         level: ``1 - level`` is the confidence of the two-sided bootstrap-t intervals.
         block_length: circular block length; default :func:`choose_block_length`.
@@ -192,13 +208,13 @@ def contrast_tests(
     groups = [list(g) for g in (seed_variance_groups or [[] for _ in range(w.shape[0])])]
     if len(groups) != w.shape[0]:
         raise ValueError("one seed-variance group per contrast")
-    length = block_length or choose_block_length(r)
     n = t_obs_n
     y = np.concatenate([r, r * r], axis=1)  # (T, 2m) moments
     mean_y = y.mean(axis=0)
     sr, grad = _sharpe_and_gradient(mean_y[:m], mean_y[m:])
     # contrast gradients in moment space: (k, 2m)
     g_sharpe = np.concatenate([w * grad[:m], w * grad[m:]], axis=1)
+    length = block_length or influence_block_length(y, g_sharpe)
     g_mean = np.concatenate([w, np.zeros_like(w)], axis=1)
     # HAC long-run covariance of the moments (quadratic spectral kernel, automatic bandwidth)
     varying = y.std(axis=0) > _EPS
@@ -222,6 +238,14 @@ def contrast_tests(
     )
     se_mean = np.sqrt(np.maximum(np.einsum("ki,ij,kj->k", g_mean, omega, g_mean) / n, 0.0))
 
+    # Seeds are not resampled by the block bootstrap: a spec's null distribution adds the
+    # between-seed spread as Student-t noise with N - 1 degrees of freedom (seeded).
+    seed_se = np.sqrt(seed_var(sr))
+    seed_noise = np.zeros((n_resamples, w.shape[0]))
+    noise_rng = np.random.default_rng([seed, 1])
+    for c, g in enumerate(groups):
+        if len(g) > 1:
+            seed_noise[:, c] = seed_se[c] * noise_rng.standard_t(len(g) - 1, size=n_resamples)
     n_blocks = n // length
     boot_sharpe = np.empty((n_resamples, w.shape[0]))
     boot_mean = np.empty((n_resamples, w.shape[0]))
@@ -242,7 +266,8 @@ def contrast_tests(
         se_s = np.sqrt(np.mean(proj_s * proj_s, axis=1) / n + seed_var(sr_s))
         proj_m = np.einsum("blj,kj->blk", zeta, g_mean)
         se_m = np.sqrt(np.mean(proj_m * proj_m, axis=1) / n)
-        boot_sharpe[lo : lo + len(idx)] = _t(sr_s @ w.T - d_sharpe, se_s)
+        noise = seed_noise[lo : lo + len(idx)]
+        boot_sharpe[lo : lo + len(idx)] = _t(sr_s @ w.T - d_sharpe + noise, se_s)
         boot_mean[lo : lo + len(idx)] = _t(mean_s[:, :m] @ w.T - d_mean, se_m)
 
     def finish(
@@ -488,7 +513,7 @@ def compare_with_benchmarks(
         raise ValueError("candidates and benchmarks must cover the same bars")
     r = np.stack(series, axis=1)
     k, m = len(names), r.shape[1]
-    length = block_length or choose_block_length(r)
+    length = block_length or _pairs_block_length(r, k)
     ann = math.sqrt(bars_per_year)
     pairs: list[PairVerdict] = []
     families: list[FamilyTest] = []
@@ -573,6 +598,23 @@ def compare_with_benchmarks(
         families=families,
         specs=spec_out,
     )
+
+
+def _pairs_block_length(r: np.ndarray, k: int) -> int:
+    """One block length for every family: the largest over the candidate-vs-benchmark Sharpe
+    differences' influence series.
+    """
+    m = r.shape[1]
+    y = np.concatenate([r, r * r], axis=1)
+    mean_y = y.mean(axis=0)
+    _, grad = _sharpe_and_gradient(mean_y[:m], mean_y[m:])
+    w = np.zeros((k * (m - k), m))
+    row = 0
+    for i in range(k):
+        for b in range(k, m):
+            w[row, i], w[row, b] = 1.0, -1.0
+            row += 1
+    return influence_block_length(y, np.concatenate([w * grad[:m], w * grad[m:]], axis=1))
 
 
 def _annual_sharpe(returns: np.ndarray, ann: float) -> float:
