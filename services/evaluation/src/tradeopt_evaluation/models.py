@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, String, Text, text
+from sqlalchemy import JSON, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tradeopt_common.db.base import Base, IdMixin, TimestampMixin
@@ -57,7 +57,7 @@ class Evaluation(IdMixin, TimestampMixin, Base):
     comparison: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     #: Paired tests vs the benchmarks, adjusted p-values, seed robustness, PBO
     #: (``tradeopt_ml.evaluation.subject_verdicts``); ``{}`` for walk-forward evaluations.
-    verdicts: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
+    verdicts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     bars: Mapped[dict[str, Any]] = mapped_column(default=dict)
     job_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     error: Mapped[str | None] = mapped_column(Text)

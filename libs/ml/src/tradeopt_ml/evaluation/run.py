@@ -330,6 +330,7 @@ def run_evaluation(
         results, references, lineages, bpy, request.level, request.bootstrap_resamples
     )
     compact = _compact_verdicts(verdicts)
+    specs_of = _specs_by_subject(verdicts)
     comparison = []
     for name, run in results.items():
         row = {"subject": name, **backtest_metrics(run, bpy, benchmark.equity[: len(run.equity)])}
@@ -337,6 +338,8 @@ def run_evaluation(
             row["deflated_sharpe"] = study_deflated_sharpe(run, lineages[name].study, bpy)
         row["sharpe_ci"] = _sharpe_ci(run, bpy, request.bootstrap_resamples)
         row["verdicts"] = compact.get(name, {})
+        if name in specs_of:
+            row["spec"] = specs_of[name]
         comparison.append(row)
     series = {name: run.to_series() for name, run in results.items()}
     series["buy_and_hold"] = benchmark.to_series()
@@ -508,7 +511,9 @@ def subject_verdicts(
 
 
 def _compact_verdicts(verdicts: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per subject: ``{benchmark: {verdict, sharpe_difference, p_value, p_value_adjusted}}``."""
+    """Per subject: ``{benchmark: {verdict, sharpe_difference, p_value, p_value_adjusted,
+    family_size, level, test}}``.
+    """
     out: dict[str, dict[str, Any]] = {}
     for pair in verdicts.get("pairs", []):
         out.setdefault(pair["subject"], {})[pair["benchmark"]] = {
@@ -516,5 +521,25 @@ def _compact_verdicts(verdicts: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "sharpe_difference": pair["sharpe_difference"],
             "p_value": pair["p_value"],
             "p_value_adjusted": pair["p_value_adjusted"],
+            "family_size": pair["family_size"],
+            "level": pair["level"],
+            "test": pair["test"],
         }
+    return out
+
+
+def _specs_by_subject(verdicts: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per model of a multi-seed run spec: the spec, its seeds, its Sharpe across seeds and the
+    verdicts about the spec (compact, by benchmark).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for spec in verdicts.get("specs", []):
+        entry = {
+            "spec": spec["spec"],
+            "seeds": spec["seeds"],
+            "sharpe": spec["sharpe"],
+            "verdicts": _compact_verdicts({"pairs": spec["verdicts"]}).get(spec["spec"], {}),
+        }
+        for subject in spec["subjects"]:
+            out[subject] = entry
     return out
