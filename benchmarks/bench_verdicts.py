@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         ok &= r["beats_single"] <= LEVEL + tolerance and r["beats_family"] <= LEVEL + tolerance
     print("\n[planted edge] AR(1) log returns, 1-bar momentum vs buy-and-hold, costs 5+2 bps")
     print(f"  {'phi':<8}{'power (new)':>14}{'old rule':>12}{'mean Sharpe diff':>20}")
-    for phi in (0.1, 0.2, 0.3):
+    for phi in (0.15, 0.2, 0.3):
         rows = simulate(n, phi, True, resamples, args.jobs, args.seed)
         r = rates(rows)
         mean_diff = float(np.mean([row["diff"][0] for row in rows])) * np.sqrt(252.0)

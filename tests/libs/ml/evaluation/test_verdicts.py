@@ -205,3 +205,11 @@ def test_a_spec_verdict_is_about_the_mean_seed_and_wider_than_its_luckiest_seed(
     assert spec_pair.sharpe_difference == pytest.approx(mean_diff, rel=1e-9)
     width = spec_pair.sharpe_difference_ci[1] - spec_pair.sharpe_difference_ci[0]
     assert width > lucky.sharpe_difference_ci[1] - lucky.sharpe_difference_ci[0]
+
+
+def test_a_candidate_that_is_the_benchmark_has_no_evidence_in_spa_either():
+    b = _returns(9, k=1)[:, 0]
+    v = compare_with_benchmarks(
+        {"copy": b.copy()}, {"buy_and_hold": b}, bars_per_year=252, n_resamples=99
+    )
+    assert v.families[0].p_value == 1.0 and v.families[0].superior == []

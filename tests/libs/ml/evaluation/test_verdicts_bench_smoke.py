@@ -23,4 +23,4 @@ def test_quick_mode_prints_the_rates_and_is_calibrated(capsys: pytest.CaptureFix
     results = module.main.results
     null = results["no edge, no costs (exact null)"]
     assert 0.0 <= null["beats_family"] <= 0.2 and 0.0 <= null["old_family"] <= 1.0
-    assert results["phi=0.3"]["beats_single"] > results["phi=0.1"]["beats_single"]
+    assert results["phi=0.3"]["beats_single"] > results["phi=0.15"]["beats_single"]

@@ -489,15 +489,18 @@ def subject_verdicts(
     for name in names:
         if name in lineages:
             groups.setdefault(run_spec_key(lineages[name]), []).append((name, lineages[name].seed))
-    out = compare_with_benchmarks(
-        candidates,
-        benchmarks,
-        bars_per_year=bpy,
-        specs=groups,
-        level=level,
-        n_resamples=n_resamples,
-        seed=seed,
-    ).to_dict()
+    try:
+        out = compare_with_benchmarks(
+            candidates,
+            benchmarks,
+            bars_per_year=bpy,
+            specs=groups,
+            level=level,
+            n_resamples=n_resamples,
+            seed=seed,
+        ).to_dict()
+    except ValueError as exc:  # e.g. non-finite returns: the rest of the evaluation stands
+        return {"available": False, "reason": str(exc)}
     out["available"] = True
     out["candidates"] = names
     out["pbo"] = None
