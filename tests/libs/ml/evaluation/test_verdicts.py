@@ -213,3 +213,20 @@ def test_a_candidate_that_is_the_benchmark_has_no_evidence_in_spa_either():
         {"copy": b.copy()}, {"buy_and_hold": b}, bars_per_year=252, n_resamples=99
     )
     assert v.families[0].p_value == 1.0 and v.families[0].superior == []
+
+
+def test_step_down_matches_the_textbook_loop():
+    from tradeopt_ml.evaluation.verdicts import _stepdown
+
+    rng = np.random.default_rng(10)
+    t_obs = np.abs(rng.standard_normal(6)) * 2
+    t_boot = np.abs(rng.standard_normal((300, 6)))
+    order = np.argsort(-t_obs)
+    expected = np.empty(6)
+    previous = 0.0
+    for rank, j in enumerate(order):
+        rest = order[rank:]
+        p = (1 + np.sum(t_boot[:, rest].max(axis=1) >= t_obs[j])) / 301
+        previous = max(previous, p)
+        expected[j] = previous
+    assert np.allclose(_stepdown(t_obs, t_boot), expected, atol=1e-12)

@@ -2,7 +2,9 @@
 
 :func:`run_evaluation` backtests every subject (trained models, rebuilt from their lineage, and
 baselines) on the same bars and costs, adds the reference baselines and seeded random policies,
-and computes metrics, Sharpe statistics (bootstrap CI, PSR, DSR for a tuned model), cost
+and computes metrics, Sharpe statistics (bootstrap CI, PSR, DSR for a tuned model), verdicts
+(paired tests of every candidate vs every reference baseline with family-wise adjusted p-values,
+seed robustness of run specs, PBO over the candidates: :func:`subject_verdicts`), cost
 sensitivity, policy diagnostics, equity/trade series and the HTML tear sheet.
 :func:`~tradeopt_ml.evaluation.walkforward.walk_forward_report` does the same for walk-forward
 folds.
@@ -242,7 +244,8 @@ def run_evaluation(
 
     The first subject is the primary one: its statistics, diagnostics, cost sensitivity and
     tear sheet are reported; every subject gets a row in ``comparison`` (metrics vs buy-and-hold,
-    and ``deflated_sharpe`` for a model whose lineage records a finished study). Models define
+    its Sharpe CI, its verdicts and run spec, and ``deflated_sharpe`` for a model whose lineage
+    records a finished study); ``verdicts`` holds the full paired tests. Models define
     the bars (their lineage's symbols, split and costs); without models, baselines run on every
     symbol of ``bars`` with the default env costs.
 

@@ -103,7 +103,7 @@ def choose_block_length(series: np.ndarray, *, max_fraction: float = 0.2) -> int
     return int(min(max(1, length), max(1, int(x.shape[0] * max_fraction))))
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=2)
 def _cached_indices(n_obs: int, block_length: int, n_resamples: int, seed: int) -> np.ndarray:
     out = bootstrap_indices(n_obs, block_length, n_resamples, seed)
     out.setflags(write=False)
