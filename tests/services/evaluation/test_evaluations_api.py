@@ -59,6 +59,7 @@ async def test_invalid_requests_are_422(evaluation_client, spy):
             "end": "2020-01-01T00:00:00Z",
         },
         {**base, "baseline": "flat", "cost_bps": -1},
+        {**base, "baseline": "flat", "level": 0.5},
         {**base, "baseline_params": {"fast": 5}, "model_id": str(uuid.uuid4())},
     ):
         resp = await evaluation_client.post("/api/v1/evaluations", json=body)
@@ -74,7 +75,7 @@ async def test_invalid_requests_are_422(evaluation_client, spy):
 
 
 async def test_baseline_on_spy_reports_everything(evaluation_client, spy):
-    body = {"dataset_id": spy["id"], "baseline": "sma_crossover", "cost_bps": 5}
+    body = {"dataset_id": spy["id"], "baseline": "sma_crossover", "cost_bps": 5, "level": 0.1}
     done = await _evaluate(evaluation_client, body)
     assert done["status"] == "succeeded" and done["part"] == "test"
     metrics = done["metrics"]
@@ -98,7 +99,7 @@ async def test_baseline_on_spy_reports_everything(evaluation_client, spy):
         assert pair["verdict"] in {"beats", "worse", "not distinguishable"}
         assert pair["family_size"] == 1 and pair["p_value_adjusted"] == pair["p_value"]
         lo, hi = pair["sharpe_difference_ci"]
-        assert lo <= pair["sharpe_difference"] <= hi and pair["level"] == 0.05
+        assert lo <= pair["sharpe_difference"] <= hi and pair["level"] == 0.1
     assert done["comparison"][0]["verdicts"].keys() == {"buy_and_hold", "flat", "momentum"}
 
     base = f"/api/v1/evaluations/{done['id']}"

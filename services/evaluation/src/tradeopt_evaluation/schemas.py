@@ -23,6 +23,12 @@ class _Bars(BaseModel):
     end: datetime | None = None
     cost_bps: float | None = Field(None, ge=0, le=1000)
     slippage_bps: float | None = Field(None, ge=0, le=1000)
+    level: float = Field(
+        0.05,
+        gt=0,
+        le=0.2,
+        description="Level of the verdicts (family-wise for the adjusted p-values)",
+    )
 
     @model_validator(mode="after")
     def _bars(self) -> _Bars:
