@@ -10,11 +10,13 @@ import uuid
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from tradeopt_cli.main import app
 from tradeopt_cli.pipeline.config import ConfigError, load_config, parse_config
 from tradeopt_cli.pipeline.requests import compare_request, dataset_request, run_request
+from tradeopt_cli.pipeline.results import render
 from tradeopt_cli.pipeline.tuning import study_request
 
 pytestmark = pytest.mark.integration
@@ -102,7 +104,6 @@ def test_reduced_pipeline_end_to_end_is_reported_and_repeatable(embedded, tmp_pa
     assert study["trials_sharpe_variance"] == pytest.approx(sum((v - mean) ** 2 for v in values))
     flat = summary["subjects"][3]
     assert flat["metrics"]["total_return"] == pytest.approx(0.0, abs=1e-12)
-    bh = summary["subjects"][2]["metrics"]
     for model in summary["subjects"][:2]:
         m = model["metrics"]
         assert set(m) >= {"total_return", "sharpe", "max_drawdown", "turnover", "n_trades"}
@@ -114,8 +115,16 @@ def test_reduced_pipeline_end_to_end_is_reported_and_repeatable(embedded, tmp_pa
             "worse than buy-and-hold",
             "not distinguishable from buy-and-hold",
         }
-        if hi < bh["sharpe"]:
+        # the evaluation service's paired test vs buy-and-hold, adjusted over the two models
+        assert 0 <= model["p_value"] <= model["p_value_adjusted"] <= 1
+        assert model["verdicts"]["buy_and_hold"]["family_size"] == 2
+        if model["p_value_adjusted"] >= 0.05:
+            assert model["verdict"] == "not distinguishable from buy-and-hold"
+        elif model["sharpe_difference"] < 0:
             assert model["verdict"] == "worse than buy-and-hold"
+        assert set(model["verdicts"]) == {"buy_and_hold", "flat", "sma_crossover", "momentum"}
+        assert model["spec"] is None  # one seed per spec here
+    assert "Romano-Wolf" in first.output and "p adj." in first.output
     assert summary["subjects"][1]["deflated_sharpe"] is not None  # the tuned model only
     assert summary["subjects"][0]["deflated_sharpe"] is None
     assert any("not available yet" in n for n in summary["notes"])
@@ -268,6 +277,17 @@ def test_examples_are_valid(name):
     assert config.evaluate.baselines[0] == "buy_and_hold"
 
 
+VERDICT = {
+    "verdict": "worse",
+    "sharpe_difference": -0.2,
+    "p_value": 0.01,
+    "p_value_adjusted": 0.04,
+    "family_size": 2,
+    "level": 0.05,
+    "test": "Ledoit-Wolf studentized circular block bootstrap of the Sharpe difference",
+}
+
+
 @pytest.mark.unit
 def test_submit_drives_the_http_api_in_order_and_polls_until_done():
     import httpx
@@ -314,7 +334,22 @@ def test_submit_drives_the_http_api_in_order_and_polls_until_done():
                     "metrics": {"validation": {"sharpe": 0.5}},
                 },
             )
-        comparison = [{"subject": f"model:{m}", "sharpe": 0.1} for m in posted[-1]["model_ids"]]
+        spec = {
+            "spec": "spec:ppo:0123abcd",
+            "seeds": [0, 1],
+            "sharpe": {"mean": 0.1, "std": 0.05, "ci_low": -0.35, "ci_high": 0.55},
+            "verdicts": {"buy_and_hold": {**VERDICT, "verdict": "not distinguishable"}},
+        }
+        comparison = [
+            {
+                "subject": f"model:{m}",
+                "sharpe": 0.1,
+                "sharpe_ci": [-0.5, 0.7],
+                "verdicts": {"buy_and_hold": VERDICT},
+                "spec": spec,
+            }
+            for m in posted[-1]["model_ids"]
+        ]
         comparison += [{"subject": "buy_and_hold", "sharpe": 0.3}, {"subject": "flat"}]
         return httpx.Response(
             200,
@@ -342,6 +377,15 @@ def test_submit_drives_the_http_api_in_order_and_polls_until_done():
     ]
     assert result.report_path.endswith(f"/api/v1/evaluations/{result.evaluation_id}/report")
     assert all(n >= 2 for n in polls.values())  # every resource was polled until terminal
+    # the verdicts are the service's, displayed as they are
+    model = result.subjects[0]
+    assert model.verdict == "worse than buy-and-hold" and model.p_value_adjusted == 0.04
+    assert model.sharpe_ci == (-0.5, 0.7) and result.subjects[2].verdict is None
+    console = Console(record=True, width=240)
+    render(result, console)
+    text = console.export_text()
+    assert "run specs over seeds" in text and "0, 1" in text
+    assert "0.040" in text and "Romano-Wolf step-down over the 2 model(s)" in text
 
     def failing(request: httpx.Request) -> httpx.Response:
         return httpx.Response(

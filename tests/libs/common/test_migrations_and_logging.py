@@ -37,7 +37,7 @@ def test_migrations_reach_head_and_match_models(backend, request, tmp_path):
         "data": "0001",
         "training": "0001",
         "tuning": "0003",
-        "evaluation": "0001",
+        "evaluation": "0002",
     }
     assert current(url) == {t.name: heads[t.name] for t in discover_trees()}
     _import_all_models()

@@ -59,6 +59,7 @@ async def test_invalid_requests_are_422(evaluation_client, spy):
             "end": "2020-01-01T00:00:00Z",
         },
         {**base, "baseline": "flat", "cost_bps": -1},
+        {**base, "baseline": "flat", "level": 0.5},
         {**base, "baseline_params": {"fast": 5}, "model_id": str(uuid.uuid4())},
     ):
         resp = await evaluation_client.post("/api/v1/evaluations", json=body)
@@ -74,7 +75,7 @@ async def test_invalid_requests_are_422(evaluation_client, spy):
 
 
 async def test_baseline_on_spy_reports_everything(evaluation_client, spy):
-    body = {"dataset_id": spy["id"], "baseline": "sma_crossover", "cost_bps": 5}
+    body = {"dataset_id": spy["id"], "baseline": "sma_crossover", "cost_bps": 5, "level": 0.1}
     done = await _evaluate(evaluation_client, body)
     assert done["status"] == "succeeded" and done["part"] == "test"
     metrics = done["metrics"]
@@ -91,6 +92,15 @@ async def test_baseline_on_spy_reports_everything(evaluation_client, spy):
     totals = [r["total_return"] for r in rows]
     assert totals == sorted(totals, reverse=True) and totals[0] > totals[-1]
     assert done["bars"]["decisions"] > 100 and done["bars"]["fill"] == "next_open"
+    verdicts = done["verdicts"]
+    assert verdicts["available"] and verdicts["candidates"] == ["sma_crossover"]
+    assert {p["benchmark"] for p in verdicts["pairs"]} == {"buy_and_hold", "flat", "momentum"}
+    for pair in verdicts["pairs"]:
+        assert pair["verdict"] in {"beats", "worse", "not distinguishable"}
+        assert pair["family_size"] == 1 and pair["p_value_adjusted"] == pair["p_value"]
+        lo, hi = pair["sharpe_difference_ci"]
+        assert lo <= pair["sharpe_difference"] <= hi and pair["level"] == 0.1
+    assert done["comparison"][0]["verdicts"].keys() == {"buy_and_hold", "flat", "momentum"}
 
     base = f"/api/v1/evaluations/{done['id']}"
     equity = (await evaluation_client.get(f"{base}/equity")).json()
@@ -137,6 +147,35 @@ async def test_a_trained_model_out_of_sample_and_a_comparison(
     )
     subjects = [row["subject"] for row in compared["comparison"]]
     assert subjects == [f"model:{first}", f"model:{second}", "buy_and_hold"]
+    # every model vs every reference baseline, adjusted over the two models per benchmark
+    verdicts = compared["verdicts"]
+    models = [f"model:{first}", f"model:{second}"]
+    assert verdicts["candidates"] == models
+    pairs = verdicts["pairs"]
+    assert {(p["subject"], p["benchmark"]) for p in pairs} == {
+        (m, b) for m in models for b in ("buy_and_hold", "flat", "sma_crossover", "momentum")
+    }
+    for pair in pairs:
+        assert pair["family_size"] == 2 and pair["p_value_adjusted"] >= pair["p_value"]
+        expected = "not distinguishable"
+        if pair["p_value_adjusted"] < 0.05:
+            expected = "beats" if pair["sharpe_difference"] > 0 else "worse"
+        assert pair["verdict"] == expected
+    assert [f["benchmark"] for f in verdicts["families"]] == [
+        "buy_and_hold",
+        "flat",
+        "sma_crossover",
+        "momentum",
+    ]
+    # the two models differ only by seed: one run spec over seeds 1 and 2
+    (spec,) = verdicts["specs"]
+    assert spec["seeds"] == [1, 2] and spec["subjects"] == models
+    assert spec["sharpe"]["min"] <= spec["sharpe"]["mean"] <= spec["sharpe"]["max"]
+    assert len(spec["verdicts"]) == 4
+    assert 0.0 <= verdicts["pbo"]["pbo"] <= 1.0 and verdicts["pbo"]["n_trials"] == 2
+    row = compared["comparison"][0]
+    assert row["verdicts"]["buy_and_hold"]["verdict"] == pairs[0]["verdict"]
+    assert len(row["sharpe_ci"]) == 2
     # the dataset and the models are now referenced by evaluations
     assert (await client.delete(f"/api/v1/datasets/{spy['id']}")).status_code == 409
 

@@ -1,4 +1,8 @@
-"""What a pipeline produced, and the terminal rendering of it (results table, verdicts)."""
+"""What a pipeline produced, and the terminal rendering of it (results table, verdicts).
+
+The verdicts are the evaluation service's (paired tests on the same bars with family-wise
+adjusted p-values, seed robustness of run specs): this module only displays them.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +41,14 @@ class SubjectResult:
     sharpe_ci: tuple[float | None, float | None] | None = None
     deflated_sharpe: float | None = None
     verdict: str | None = None
+    #: vs buy-and-hold: annualised Sharpe difference, raw and family-wise adjusted p-values
+    sharpe_difference: float | None = None
+    p_value: float | None = None
+    p_value_adjusted: float | None = None
+    #: the service's verdicts against every benchmark (``{benchmark: {verdict, ...}}``)
+    verdicts: dict[str, Any] = field(default_factory=dict)
+    #: the run spec this model is a seed of, when the evaluation holds several of its seeds
+    spec: dict[str, Any] | None = None
 
 
 @dataclass
@@ -129,7 +141,15 @@ class PipelineResult:
                 "variance": self.study.trials_sharpe_variance,
             },
             "subjects": [
-                (s.label, s.metrics, s.sharpe_ci, s.deflated_sharpe, s.verdict)
+                (
+                    s.label,
+                    s.metrics,
+                    s.sharpe_ci,
+                    s.deflated_sharpe,
+                    s.verdict,
+                    s.p_value_adjusted,
+                    s.spec,
+                )
                 for s in self.subjects
             ],
             "folds": [[(s.label, s.metrics) for s in f.rows] for f in self.folds],
@@ -153,18 +173,19 @@ def fmt(name: str, value: Any) -> str:
     return f"{value:.2f}"
 
 
-def verdict(sharpe_ci: tuple[float | None, float | None] | None, bh_sharpe: float | None) -> str:
-    """Verdict vs buy-and-hold from the Sharpe CI: beats / worse / not distinguishable."""
-    if not sharpe_ci or None in sharpe_ci or bh_sharpe is None:
+#: How a verdict against buy-and-hold reads in the table.
+VERDICT_TEXT = {
+    "beats": "beats buy-and-hold",
+    "worse": "worse than buy-and-hold",
+    "not distinguishable": "not distinguishable from buy-and-hold",
+}
+
+
+def verdict_text(entry: dict[str, Any] | None) -> str:
+    """The service's verdict vs buy-and-hold as a phrase (``n/a`` without one)."""
+    if not entry or entry.get("verdict") not in VERDICT_TEXT:
         return "n/a"
-    lo, hi = sharpe_ci
-    if lo is None or hi is None:  # pragma: no cover - excluded above
-        return "n/a"
-    if lo > bh_sharpe:
-        return "beats buy-and-hold"
-    if hi < bh_sharpe:
-        return "worse than buy-and-hold"
-    return "not distinguishable from buy-and-hold"
+    return VERDICT_TEXT[entry["verdict"]]
 
 
 def _finite(value: float | None) -> float | None:
@@ -174,35 +195,32 @@ def _finite(value: float | None) -> float | None:
 def subject_rows(
     comparison: list[dict[str, Any]],
     bars: dict[str, Any],
-    series: dict[str, list[dict[str, Any]]],
+    series: dict[str, list[dict[str, Any]]] | None,
     labels: dict[str, str],
     *,
-    resamples: int = 2000,
+    resamples: int | None = None,
 ) -> list[SubjectResult]:
-    """Rows of an evaluation comparison: the service's metrics per subject and, for a tuned
-    model, the deflated Sharpe ratio the evaluation service computed from the model's lineage
-    (its study's trial count and trial-Sharpe variance), plus a bootstrap Sharpe CI from each
-    subject's stored equity series (same estimator and seed as the service uses for its primary
-    subject).
+    """Rows of an evaluation comparison, as the evaluation service computed them: metrics, the
+    Sharpe ratio's 95% bootstrap CI, the deflated Sharpe ratio of a tuned model, and the verdicts
+    (paired test vs buy-and-hold on the same bars, family-wise adjusted p-value, the model's run
+    spec over seeds). ``bars``, ``series`` and ``resamples`` are not used any more (the service
+    computes everything); they stay for the callers' signature.
     """
-    import numpy as np
-
-    from tradeopt_ml.evaluation.statistics import bootstrap_sharpe_ci
-
-    bpy = float(bars.get("bars_per_year") or 252.0)
-    by_name = {row["subject"]: row for row in comparison}
-    bh = by_name.get("buy_and_hold", {}).get("sharpe")
+    del bars, series, resamples
     rows: list[SubjectResult] = []
-    for name, row in by_name.items():
-        metrics = {k: v for k, v in row.items() if k not in ("subject", "deflated_sharpe")}
-        equity = np.array([p["equity"] for p in series.get(name, [])], dtype=float)
-        returns = equity[1:] / equity[:-1] - 1.0 if equity.size > 1 else np.array([])
-        ci = None
-        if returns.size >= 3 and np.std(returns) > 0:
-            c = bootstrap_sharpe_ci(returns, bars_per_year=bpy, n_resamples=resamples, seed=0)
-            ci = (_finite(c.low), _finite(c.high))
+    for row in comparison:
+        name = row["subject"]
+        metrics = {
+            k: v
+            for k, v in row.items()
+            if k not in ("subject", "deflated_sharpe", "sharpe_ci", "verdicts", "spec")
+        }
+        ci_raw = row.get("sharpe_ci")
+        ci = (_finite(ci_raw[0]), _finite(ci_raw[1])) if ci_raw else None
         kind, _, ident = name.partition(":")
         model_id = ident if kind == "model" else None
+        verdicts = row.get("verdicts") or {}
+        bh = verdicts.get("buy_and_hold") or {}
         rows.append(
             SubjectResult(
                 label=labels.get(ident, name) if model_id else name,
@@ -211,7 +229,12 @@ def subject_rows(
                 model_id=model_id,
                 sharpe_ci=ci,
                 deflated_sharpe=_finite(row.get("deflated_sharpe")),
-                verdict=verdict(ci, bh) if model_id else None,
+                verdict=verdict_text(bh) if model_id else None,
+                sharpe_difference=_finite(bh.get("sharpe_difference")) if model_id else None,
+                p_value=_finite(bh.get("p_value")) if model_id else None,
+                p_value_adjusted=_finite(bh.get("p_value_adjusted")) if model_id else None,
+                verdicts=verdicts if model_id else {},
+                spec=row.get("spec") if model_id else None,
             )
         )
     return rows
@@ -225,14 +248,23 @@ def _ci(s: SubjectResult) -> str:
     return sharpe
 
 
+def _p(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def subjects_table(rows: list[SubjectResult], title: str) -> Table:
-    """Metrics side by side (one row per subject), Sharpe with its 95% CI, verdict."""
+    """Metrics side by side (one row per subject), Sharpe with its 95% CI, and for each model
+    the service's paired test vs buy-and-hold: Sharpe difference, raw and adjusted p, verdict.
+    """
     table = Table(title=title, title_justify="left", header_style="bold")
     table.add_column("subject", no_wrap=True)
     for name in TABLE_METRICS:
         label = "sharpe [95% CI]" if name == "sharpe" else name
         table.add_column(label, justify="right", no_wrap=name == "sharpe")
     table.add_column("DSR", justify="right")
+    table.add_column("Δ sharpe vs B&H", justify="right")
+    table.add_column("p", justify="right")
+    table.add_column("p adj.", justify="right")
     table.add_column("verdict")
     for s in rows:
         style = "bold" if s.kind == "model" else "dim"
@@ -240,8 +272,67 @@ def subjects_table(rows: list[SubjectResult], title: str) -> Table:
             _ci(s) if name == "sharpe" else fmt(name, s.metrics.get(name)) for name in TABLE_METRICS
         ]
         dsr = "-" if s.deflated_sharpe is None else f"{s.deflated_sharpe:.2f}"
-        table.add_row(s.label, *cells, dsr, s.verdict or "", style=style)
+        diff = "-" if s.sharpe_difference is None else f"{s.sharpe_difference:+.2f}"
+        table.add_row(
+            s.label,
+            *cells,
+            dsr,
+            diff,
+            _p(s.p_value),
+            _p(s.p_value_adjusted),
+            s.verdict or "",
+            style=style,
+        )
     return table
+
+
+def specs_table(rows: list[SubjectResult]) -> Table | None:
+    """One row per run spec evaluated with several seeds: its Sharpe across seeds and the
+    service's verdict about the spec (not its luckiest seed) vs buy-and-hold.
+    """
+    specs: dict[str, tuple[list[str], dict[str, Any]]] = {}
+    for s in rows:
+        if s.spec:
+            specs.setdefault(s.spec["spec"], ([], s.spec))[0].append(s.label)
+    if not specs:
+        return None
+    table = Table(
+        title="run specs over seeds (verdict about the spec)",
+        title_justify="left",
+        header_style="bold",
+    )
+    for col in ("models", "seeds", "sharpe mean ± sd", "95% CI across seeds", "Δ sharpe vs B&H"):
+        table.add_column(col, justify="left" if col in ("models", "seeds") else "right")
+    table.add_column("p adj.", justify="right")
+    table.add_column("verdict")
+    for labels, spec in specs.values():
+        sharpe = spec["sharpe"]
+        bh = spec.get("verdicts", {}).get("buy_and_hold") or {}
+        diff = bh.get("sharpe_difference")
+        table.add_row(
+            ", ".join(labels),
+            ", ".join(str(x) for x in spec["seeds"]),
+            f"{sharpe['mean']:.2f} ± {sharpe['std']:.2f}",
+            f"[{sharpe['ci_low']:.2f}, {sharpe['ci_high']:.2f}]",
+            "-" if diff is None else f"{diff:+.2f}",
+            _p(bh.get("p_value_adjusted")),
+            verdict_text(bh),
+        )
+    return table
+
+
+def verdict_legend(rows: list[SubjectResult]) -> str | None:
+    """How to read the verdicts: the test, the level and the family the p-values are adjusted
+    over (from the service's results).
+    """
+    entry = next((s.verdicts.get("buy_and_hold") for s in rows if s.verdicts), None)
+    if not entry:
+        return None
+    return (
+        f"verdict vs buy-and-hold at the {entry['level']:.0%} level: {entry['test']}, on the same "
+        f"bars; p adj. = Romano-Wolf step-down over the {entry['family_size']} model(s) compared "
+        "(family-wise error control); 'not distinguishable' means no evidence either way"
+    )
 
 
 def render(result: PipelineResult, console: Console) -> None:
@@ -277,6 +368,12 @@ def render(result: PipelineResult, console: Console) -> None:
                 f"{bars.get('cost_bps', '?')} bps + slippage {bars.get('slippage_bps', '?')} bps)",
             )
         )
+        specs = specs_table(result.subjects)
+        if specs is not None:
+            console.print(specs)
+        legend = verdict_legend(result.subjects)
+        if legend:
+            console.print(f"[dim]{legend}[/dim]")
     for fold in result.folds:
         console.print(
             subjects_table(

@@ -93,6 +93,7 @@ def evaluate(
         slippage_bps=evaluation.slippage_bps,
         random_seeds=random_seeds,
         bootstrap_resamples=bootstrap_resamples,
+        level=evaluation.request.get("level", 0.05),
         title=f"Evaluation {evaluation_id}",
     )
     with tempfile.TemporaryDirectory(prefix=f"tradeopt-eval-{evaluation_id}-") as tmp:

@@ -55,6 +55,9 @@ class Evaluation(IdMixin, TimestampMixin, Base):
     diagnostics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     cost_sensitivity: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     comparison: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    #: Paired tests vs the benchmarks, adjusted p-values, seed robustness, PBO
+    #: (``tradeopt_ml.evaluation.subject_verdicts``); ``{}`` for walk-forward evaluations.
+    verdicts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     bars: Mapped[dict[str, Any]] = mapped_column(default=dict)
     job_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     error: Mapped[str | None] = mapped_column(Text)

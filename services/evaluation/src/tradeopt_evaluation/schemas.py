@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tradeopt_ml.evaluation.baselines import validate_baseline_params
 from tradeopt_ml.instants import UtcDateTime, UtcEndDateTime
@@ -26,6 +26,12 @@ class _Bars(BaseModel):
     end: UtcEndDateTime | None = None
     cost_bps: float | None = Field(None, ge=0, le=1000)
     slippage_bps: float | None = Field(None, ge=0, le=1000)
+    level: float = Field(
+        0.05,
+        gt=0,
+        le=0.2,
+        description="Level of the verdicts (family-wise for the adjusted p-values)",
+    )
 
     @model_validator(mode="after")
     def _bars(self) -> _Bars:
@@ -117,6 +123,108 @@ class WalkForwardCreate(BaseModel):
         return self
 
 
+VerdictName = Literal["beats", "worse", "not distinguishable"]
+
+
+class PairVerdictRead(BaseModel):
+    """One candidate (or run spec) vs one benchmark on the same bars."""
+
+    subject: str = Field(description="The candidate (``model:<id>``, a baseline, or a spec)")
+    benchmark: str
+    verdict: VerdictName = Field(
+        description="``beats``/``worse`` when the adjusted p-value of the Sharpe difference is "
+        "below ``level``, else ``not distinguishable``"
+    )
+    level: float
+    test: str = Field(description="The test behind the verdict")
+    sharpe_difference: float = Field(description="Annualised Sharpe(subject) - Sharpe(benchmark)")
+    sharpe_difference_ci: list[float | None] = Field(
+        description="Studentized bootstrap CI of the Sharpe difference at 1 - level"
+    )
+    p_value: float = Field(description="Two-sided p-value of this pair alone")
+    p_value_adjusted: float = Field(
+        description="Romano-Wolf step-down p-value over the family (every candidate vs this "
+        "benchmark): the one the verdict uses"
+    )
+    mean_return_difference: float = Field(description="Annualised mean simple return difference")
+    mean_return_difference_ci: list[float | None]
+    mean_p_value: float
+    mean_p_value_adjusted: float
+    family_size: int = Field(description="Candidates tested against this benchmark together")
+
+
+class FamilyTestRead(BaseModel):
+    """Hansen's SPA test (``arch``): can any candidate beat the benchmark's mean return?"""
+
+    benchmark: str
+    candidates: list[str]
+    test: str
+    p_value: float = Field(description="SPA consistent p-value")
+    p_value_lower: float
+    p_value_upper: float
+    superior: list[str] = Field(description="Candidates StepM finds better at ``level``")
+
+
+class SeedDistribution(BaseModel):
+    """One figure across the seeds of a run spec (CI: Student t of the mean)."""
+
+    mean: float
+    std: float
+    min: float
+    max: float
+    ci_low: float
+    ci_high: float
+    n: float
+
+
+class SpecRobustnessRead(BaseModel):
+    """A run spec evaluated over several seeds: distribution and verdicts about the spec."""
+
+    spec: str = Field(description="``spec:<algorithm>:<hash of the recipe without its seed>``")
+    subjects: list[str]
+    seeds: list[int]
+    sharpe: SeedDistribution
+    total_return: SeedDistribution
+    verdicts: list[PairVerdictRead] = Field(
+        description="Mean over seeds of the Sharpe difference; its standard error includes the "
+        "between-seed variance; adjusted over the specs"
+    )
+
+
+class PBORead(BaseModel):
+    """Probability of backtest overfitting (CSCV) over the candidates' returns."""
+
+    pbo: float
+    degradation_slope: float
+    degradation_intercept: float
+    probability_of_loss: float
+    n_splits: int
+    n_partitions: int
+    n_trials: int
+    n_obs: int
+    logits_mean: float
+
+
+class VerdictsRead(BaseModel):
+    """Paired verdicts of the candidates vs each benchmark, with multiple-testing control."""
+
+    available: bool
+    reason: str | None = None
+    level: float | None = None
+    test: str | None = None
+    adjustment: str | None = None
+    block_length: int | None = None
+    n_resamples: int | None = None
+    n_obs: int | None = None
+    seed: int | None = None
+    bars_per_year: float | None = None
+    candidates: list[str] = Field(default_factory=list)
+    pairs: list[PairVerdictRead] = Field(default_factory=list)
+    families: list[FamilyTestRead] = Field(default_factory=list)
+    specs: list[SpecRobustnessRead] = Field(default_factory=list)
+    pbo: PBORead | None = None
+
+
 class EvaluationRead(BaseModel):
     """An evaluation (DESIGN §3.1: ``{id, status, metrics, benchmarks, sharpe_ci,
     deflated_sharpe}``).
@@ -143,6 +251,9 @@ class EvaluationRead(BaseModel):
     diagnostics: dict[str, Any]
     cost_sensitivity: list[dict[str, Any]]
     comparison: list[dict[str, Any]]
+    verdicts: VerdictsRead | None = Field(
+        None, description="Paired tests vs the benchmarks (none for walk-forward evaluations)"
+    )
     bars: dict[str, Any]
     job_id: uuid.UUID | None
     error: str | None
@@ -150,6 +261,11 @@ class EvaluationRead(BaseModel):
     finished_at: datetime | None
     sharpe_ci: list[float] | None = None
     deflated_sharpe: float | None = None
+
+    @field_validator("verdicts", mode="before")
+    @classmethod
+    def _no_verdicts(cls, value: Any) -> Any:
+        return value or None
 
     @model_validator(mode="after")
     def _flatten(self) -> EvaluationRead:

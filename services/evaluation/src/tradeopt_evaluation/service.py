@@ -49,6 +49,7 @@ class EvaluationUpdate(TypedDict, total=False):
     diagnostics: dict[str, Any]
     cost_sensitivity: list[dict[str, Any]]
     comparison: list[dict[str, Any]]
+    verdicts: dict[str, Any]
     bars: dict[str, Any]
 
 

@@ -139,3 +139,23 @@ def test_stitch_chains_returns():
     parts = [np.array([100.0, 110.0]), np.array([50.0, 45.0, 54.0])]
     curve = stitch(parts, 100.0)
     assert curve == pytest.approx([100.0, 110.0, 99.0, 118.8])
+
+
+def test_verdicts_of_baseline_candidates_on_the_same_bars(bars):
+    """Baselines only: every non-reference baseline is a candidate against every reference
+    baseline, adjusted over the candidates; the same request gives the same verdicts."""
+    request = EvaluationRequest(part="test", random_seeds=2, bootstrap_resamples=199)
+    subjects = [
+        BaselineSubject("random", "random", {"seed": 3}),
+        BaselineSubject("random_weekly", "random", {"seed": 4, "hold_bars": 5}),
+    ]
+    report = run_evaluation(bars, subjects, request)
+    verdicts = report.values["verdicts"]
+    assert verdicts["available"] and verdicts["candidates"] == ["random", "random_weekly"]
+    assert len(verdicts["pairs"]) == 2 * 4 and verdicts["level"] == 0.05
+    assert all(p["family_size"] == 2 for p in verdicts["pairs"])
+    assert verdicts["specs"] == [] and verdicts["pbo"]["n_trials"] == 2
+    rows = {row["subject"]: row for row in report.values["comparison"]}
+    assert set(rows["random"]["verdicts"]) == {"buy_and_hold", "flat", "sma_crossover", "momentum"}
+    again = run_evaluation(bars, subjects, request).values["verdicts"]
+    assert again == verdicts

@@ -5,7 +5,9 @@ Pure computation on numpy arrays (no DB, HTTP or plotting dependency). The backt
 (:mod:`~tradeopt_ml.evaluation.backtest`) runs target weights or a trained policy through the
 training env's own core (fills, costs and accounting of :mod:`tradeopt_ml.execution`);
 :mod:`~tradeopt_ml.evaluation.evaluate` rebuilds a model's observations from its lineage and
-scores results. The entry points: :func:`run_evaluation` (bars + subjects + request → report),
+scores results; :mod:`~tradeopt_ml.evaluation.verdicts` (paired tests, multiple-testing
+control, seed robustness) and :mod:`~tradeopt_ml.evaluation.pbo` (CSCV) turn them into verdicts.
+The entry points: :func:`run_evaluation` (bars + subjects + request → report),
 :func:`walk_forward_report` (folds' models on their test windows, stitched) and the one
 evaluation env config builder :func:`evaluation_config`.
 """
@@ -53,6 +55,7 @@ from tradeopt_ml.evaluation.metrics import (
     simple_returns,
     sortino_ratio,
 )
+from tradeopt_ml.evaluation.pbo import PBOResult, probability_of_backtest_overfitting
 from tradeopt_ml.evaluation.policy import fast_policy_backtest, predict_batch
 from tradeopt_ml.evaluation.report import render_report
 from tradeopt_ml.evaluation.run import (
@@ -68,7 +71,9 @@ from tradeopt_ml.evaluation.run import (
     distribution,
     json_safe,
     run_evaluation,
+    run_spec_key,
     study_deflated_sharpe,
+    subject_verdicts,
 )
 from tradeopt_ml.evaluation.sensitivity import cost_sensitivity
 from tradeopt_ml.evaluation.statistics import (
@@ -84,6 +89,16 @@ from tradeopt_ml.evaluation.statistics import (
     psr_from_moments,
     sharpe_moments,
 )
+from tradeopt_ml.evaluation.verdicts import (
+    ContrastTests,
+    FamilyTest,
+    PairVerdict,
+    SpecRobustness,
+    Verdicts,
+    choose_block_length,
+    compare_with_benchmarks,
+    contrast_tests,
+)
 from tradeopt_ml.evaluation.walkforward import (
     FoldModel,
     equity_points,
@@ -98,16 +113,22 @@ __all__ = [
     "REFERENCE_BASELINES",
     "BacktestResult",
     "BaselineSubject",
+    "ContrastTests",
     "DiagnosticThresholds",
     "EvaluationError",
     "EvaluationReport",
     "EvaluationRequest",
+    "FamilyTest",
     "FoldModel",
     "ModelSubject",
     "MonthlyReturns",
+    "PBOResult",
+    "PairVerdict",
     "PolicyDiagnostics",
     "SharpeCI",
+    "SpecRobustness",
     "Subject",
+    "Verdicts",
     "action_distribution",
     "backtest_metrics",
     "backtest_model",
@@ -117,7 +138,10 @@ __all__ = [
     "bootstrap_indices",
     "bootstrap_sharpe_ci",
     "buy_and_hold",
+    "choose_block_length",
+    "compare_with_benchmarks",
     "compute_metrics",
+    "contrast_tests",
     "cost_sensitivity",
     "default_block_length",
     "deflated_sharpe_ratio",
@@ -142,12 +166,14 @@ __all__ = [
     "position_changes",
     "predict_batch",
     "probabilistic_sharpe_ratio",
+    "probability_of_backtest_overfitting",
     "psr_from_moments",
     "random",
     "rebuild_observations",
     "render_report",
     "rolling_sharpe",
     "run_evaluation",
+    "run_spec_key",
     "sharpe_moments",
     "sharpe_ratio",
     "simple_returns",
@@ -155,6 +181,7 @@ __all__ = [
     "sortino_ratio",
     "stitch",
     "study_deflated_sharpe",
+    "subject_verdicts",
     "trade_returns",
     "walk_forward_report",
 ]

@@ -2,7 +2,9 @@
 
 :func:`run_evaluation` backtests every subject (trained models, rebuilt from their lineage, and
 baselines) on the same bars and costs, adds the reference baselines and seeded random policies,
-and computes metrics, Sharpe statistics (bootstrap CI, PSR, DSR for a tuned model), cost
+and computes metrics, Sharpe statistics (bootstrap CI, PSR, DSR for a tuned model), verdicts
+(paired tests of every candidate vs every reference baseline with family-wise adjusted p-values,
+seed robustness of run specs, PBO over the candidates: :func:`subject_verdicts`), cost
 sensitivity, policy diagnostics, equity/trade series and the HTML tear sheet.
 :func:`~tradeopt_ml.evaluation.walkforward.walk_forward_report` does the same for walk-forward
 folds.
@@ -31,11 +33,11 @@ from tradeopt_ml.evaluation.baselines import baseline_positions
 from tradeopt_ml.evaluation.config import evaluation_config
 from tradeopt_ml.evaluation.evaluate import backtest_model, bar_range, evaluate_result
 from tradeopt_ml.evaluation.metrics import compute_metrics
+from tradeopt_ml.evaluation.pbo import probability_of_backtest_overfitting
 from tradeopt_ml.evaluation.report import render_report
 from tradeopt_ml.evaluation.sensitivity import cost_sensitivity
-from tradeopt_ml.evaluation.statistics import (
-    deflated_sharpe_ratio,
-)
+from tradeopt_ml.evaluation.statistics import bootstrap_sharpe_ci, deflated_sharpe_ratio
+from tradeopt_ml.evaluation.verdicts import MIN_OBS, compare_with_benchmarks
 from tradeopt_ml.instants import UtcDateTime, UtcEndDateTime
 from tradeopt_ml.lineage import LineageStudy, ModelLineage
 
@@ -89,6 +91,7 @@ class EvaluationRequest(BaseModel):
     slippage_bps: float | None = Field(None, ge=0)
     random_seeds: int = Field(20, ge=1)
     bootstrap_resamples: int = Field(2000, ge=10)
+    level: float = Field(0.05, gt=0, lt=0.5)
     title: str = "Evaluation"
 
 
@@ -98,7 +101,7 @@ class EvaluationReport:
 
     Attributes:
         values: the stored results (``metrics``, ``benchmarks``, ``statistics``,
-            ``diagnostics``, ``cost_sensitivity``, ``comparison``, ``bars``).
+            ``diagnostics``, ``cost_sensitivity``, ``comparison``, ``verdicts``, ``bars``).
         series: equity/drawdown/position points per subject (``equity.json``).
         trades: trade list per subject (``trades.json``).
         html: the tear sheet (``report.html``).
@@ -242,7 +245,8 @@ def run_evaluation(
 
     The first subject is the primary one: its statistics, diagnostics, cost sensitivity and
     tear sheet are reported; every subject gets a row in ``comparison`` (metrics vs buy-and-hold,
-    and ``deflated_sharpe`` for a model whose lineage records a finished study). Models define
+    its Sharpe CI, its verdicts and run spec, and ``deflated_sharpe`` for a model whose lineage
+    records a finished study); ``verdicts`` holds the full paired tests. Models define
     the bars (their lineage's symbols, split and costs); without models, baselines run on every
     symbol of ``bars`` with the default env costs.
 
@@ -324,11 +328,22 @@ def run_evaluation(
     report_progress(0.85, "cost sensitivity")
     sensitivity = _cost_sensitivity(primary, bars, request, frame, bpy)
     lineages = {s.name: s.lineage for s in subjects if isinstance(s, ModelSubject)}
+    report_progress(0.88, "paired tests and verdicts")
+    references = {name: results.get(name) or benchmark_runs[name] for name in REFERENCE_BASELINES}
+    verdicts = subject_verdicts(
+        results, references, lineages, bpy, request.level, request.bootstrap_resamples
+    )
+    compact = _compact_verdicts(verdicts)
+    specs_of = _specs_by_subject(verdicts)
     comparison = []
     for name, run in results.items():
         row = {"subject": name, **backtest_metrics(run, bpy, benchmark.equity[: len(run.equity)])}
         if name in lineages:
             row["deflated_sharpe"] = study_deflated_sharpe(run, lineages[name].study, bpy)
+        row["sharpe_ci"] = _sharpe_ci(run, bpy, request.bootstrap_resamples)
+        row["verdicts"] = compact.get(name, {})
+        if name in specs_of:
+            row["spec"] = specs_of[name]
         comparison.append(row)
     series = {name: run.to_series() for name, run in results.items()}
     series["buy_and_hold"] = benchmark.to_series()
@@ -364,6 +379,7 @@ def run_evaluation(
         "diagnostics": json_safe(analysis.get("diagnostics") or {}),
         "cost_sensitivity": json_safe(sensitivity),
         "comparison": json_safe(comparison),
+        "verdicts": json_safe(verdicts),
         "bars": {
             "symbols": list(frame.panel.symbols),
             "start": first.isoformat(),
@@ -418,3 +434,119 @@ def _cost_sensitivity(
         }
         for row in rows
     ]
+
+
+def _returns_of(run: BacktestResult) -> np.ndarray:
+    return np.asarray(run.equity[1:] / run.equity[:-1] - 1.0, dtype=np.float64)
+
+
+def _sharpe_ci(run: BacktestResult, bpy: float, resamples: int) -> list[float | None] | None:
+    """Stationary block-bootstrap 95% CI of a subject's Sharpe (seed 0, as the primary's)."""
+    returns = _returns_of(run)
+    if returns.size < 3 or float(np.std(returns)) <= 0:
+        return None
+    ci = bootstrap_sharpe_ci(returns, bars_per_year=bpy, n_resamples=resamples, seed=0)
+    return [ci.low if math.isfinite(ci.low) else None, ci.high if math.isfinite(ci.high) else None]
+
+
+def run_spec_key(lineage: ModelLineage) -> str:
+    """What a model was trained from, without its seed: models with the same key are seeds of
+    one run spec (same algorithm, hyperparameters, budget, data, features, env and split).
+    """
+    import hashlib
+    import json
+
+    recipe = lineage.recipe().model_dump(mode="json", exclude={"seed", "normalizer"})
+    recipe["dataset"] = str(lineage.dataset.id)
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
+    return f"spec:{lineage.algorithm}:{digest}"
+
+
+def subject_verdicts(
+    results: dict[str, BacktestResult],
+    references: dict[str, BacktestResult],
+    lineages: dict[str, ModelLineage],
+    bpy: float,
+    level: float = 0.05,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Paired verdicts of the candidates (the models; the baselines when there is no model)
+    against every reference baseline on the same bars, Romano-Wolf adjusted per benchmark;
+    seed robustness of run specs with several seeds; PBO (CSCV) over the candidates when there
+    are at least two (:mod:`~tradeopt_ml.evaluation.verdicts`, :mod:`~tradeopt_ml.evaluation.pbo`).
+
+    Series that ended early (the env's bust rule) are compared on the bars they share. Returns
+    ``{"available": False, "reason": ...}`` when too few bars remain.
+    """
+    names = (
+        [n for n in results if n in lineages]
+        or [n for n in results if n not in REFERENCE_BASELINES]
+        or list(results)
+    )
+    n_bars = min(len(run.equity) for run in [*results.values(), *references.values()]) - 1
+    if n_bars < MIN_OBS:
+        return {"available": False, "reason": f"{n_bars} bars: paired tests need {MIN_OBS}"}
+    candidates = {n: _returns_of(results[n])[:n_bars] for n in names}
+    benchmarks = {n: _returns_of(run)[:n_bars] for n, run in references.items()}
+    groups: dict[str, list[tuple[str, int]]] = {}
+    for name in names:
+        if name in lineages:
+            groups.setdefault(run_spec_key(lineages[name]), []).append((name, lineages[name].seed))
+    try:
+        out = compare_with_benchmarks(
+            candidates,
+            benchmarks,
+            bars_per_year=bpy,
+            specs=groups,
+            level=level,
+            n_resamples=n_resamples,
+            seed=seed,
+        ).to_dict()
+    except ValueError as exc:  # e.g. non-finite returns: the rest of the evaluation stands
+        return {"available": False, "reason": str(exc)}
+    out["available"] = True
+    out["candidates"] = names
+    out["pbo"] = None
+    if len(names) >= 2:
+        partitions = next((s for s in (16, 12, 10, 8, 6, 4) if n_bars // s >= 10), None)
+        if partitions is not None:
+            matrix = np.stack([candidates[n] for n in names], axis=1)
+            pbo = probability_of_backtest_overfitting(matrix, n_partitions=partitions)
+            out["pbo"] = pbo.to_dict()
+    return out
+
+
+def _compact_verdicts(verdicts: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per subject: ``{benchmark: {verdict, sharpe_difference, p_value, p_value_adjusted,
+    family_size, level, test}}``.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for pair in verdicts.get("pairs", []):
+        out.setdefault(pair["subject"], {})[pair["benchmark"]] = {
+            "verdict": pair["verdict"],
+            "sharpe_difference": pair["sharpe_difference"],
+            "p_value": pair["p_value"],
+            "p_value_adjusted": pair["p_value_adjusted"],
+            "family_size": pair["family_size"],
+            "level": pair["level"],
+            "test": pair["test"],
+        }
+    return out
+
+
+def _specs_by_subject(verdicts: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per model of a multi-seed run spec: the spec, its seeds, its Sharpe across seeds and the
+    verdicts about the spec (compact, by benchmark).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for spec in verdicts.get("specs", []):
+        entry = {
+            "spec": spec["spec"],
+            "seeds": spec["seeds"],
+            "sharpe": spec["sharpe"],
+            "verdicts": _compact_verdicts({"pairs": spec["verdicts"]}).get(spec["spec"], {}),
+        }
+        for subject in spec["subjects"]:
+            out[subject] = entry
+    return out

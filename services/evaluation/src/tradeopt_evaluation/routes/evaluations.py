@@ -106,7 +106,8 @@ async def create_evaluation(body: EvaluationCreate, create: CreatorDep) -> JSONR
 @router.post("/compare", **_CREATE_ROUTE)
 async def compare_models(body: EvaluationCompare, create: CreatorDep) -> JSONResponse:
     """Several models (and baselines) on the same bars and costs; ``comparison`` holds their
-    metrics side by side.
+    metrics side by side, ``verdicts`` the paired tests of every model vs every benchmark with
+    family-wise adjusted p-values, and the seed robustness of models that differ only by seed.
     """
     return await create(body)
 
@@ -142,7 +143,10 @@ add_list_route(
 async def get_evaluation(evaluation: CurrentEvaluation) -> EvaluationRead:
     """One evaluation: metrics, benchmarks (buy-and-hold, flat, sma_crossover, momentum, the
     random baseline's distribution), ``sharpe_ci``, ``deflated_sharpe`` (tuned models), the
-    probabilistic Sharpe, diagnostics and cost sensitivity (0x-3x costs).
+    probabilistic Sharpe, diagnostics, cost sensitivity (0x-3x costs) and ``verdicts``: each
+    candidate vs each benchmark on the same bars (studentized block-bootstrap test of the Sharpe
+    difference, Romano-Wolf adjusted p-values over the candidates, SPA per benchmark), seed
+    robustness of run specs evaluated with several seeds, and PBO over the candidates.
     """
     return EvaluationRead.model_validate(evaluation)
 
