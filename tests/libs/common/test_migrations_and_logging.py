@@ -36,7 +36,7 @@ def test_migrations_reach_head_and_match_models(backend, request, tmp_path):
         "core": "0007",
         "data": "0001",
         "training": "0001",
-        "tuning": "0003",
+        "tuning": "0004",
         "evaluation": "0002",
     }
     assert current(url) == {t.name: heads[t.name] for t in discover_trees()}

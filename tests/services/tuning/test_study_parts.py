@@ -115,3 +115,16 @@ def test_embedded_mode_keeps_optuna_in_a_sqlite_file(tmp_path):
     study.tell(study.ask(), 0.5)
     assert (tmp_path / "optuna.db").exists()
     assert optuna.load_study(storage=url, study_name="embedded").best_value == 0.5
+
+
+def test_cscv_blocks_and_the_returns_matrix():
+    """The study's PBO input: an even number of CSCV blocks of at least 4 bars (at most 16),
+    and trials' return series aligned on their last bar."""
+    import numpy as np
+
+    from tradeopt_tuning.overfitting import partitions_for, returns_matrix
+
+    assert partitions_for(15) is None and partitions_for(16) == 4 and partitions_for(30) == 6
+    assert partitions_for(64) == 16 and partitions_for(10_000) == 16
+    matrix = returns_matrix([np.arange(5.0), np.arange(3.0)])
+    assert matrix.tolist() == [[2.0, 0.0], [3.0, 1.0], [4.0, 2.0]]

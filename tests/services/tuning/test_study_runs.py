@@ -175,6 +175,14 @@ async def test_parallel_study_completes_and_its_best_model_reports_the_deflated_
         returns, n_trials=4, trials_sharpe_variance=variance, bars_per_year=bars_per_year
     )
     assert first["deflated_sharpe"] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    # the study's probability of backtest overfitting (CSCV over the 4 complete trials'
+    # validation returns) is on the study and in every evaluation of its tuned model
+    overfitting = study["overfitting"]
+    assert overfitting["available"], overfitting
+    assert 0.0 <= overfitting["pbo"] <= 1.0 and overfitting["n_trials"] == 4
+    assert overfitting["n_splits"] > 1 and overfitting["n_obs"] > 30
+    assert first["study_pbo"] == pytest.approx(overfitting["pbo"])
+    assert first["statistics"]["study"]["n_trials"] == 4
 
     # the same model as if its study had tried 40 trials: the formula's lower DSR
     async with httpx.AsyncClient(base_url=fleet.training_url, headers=client.headers) as training:

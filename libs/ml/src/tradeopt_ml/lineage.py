@@ -128,6 +128,13 @@ class StudyOutcome(_Strict):
     trial_number: int = Field(ge=0)
     n_trials: int = Field(ge=1)
     trials_sharpe_variance: float = Field(ge=0)
+    pbo: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="The study's probability of backtest overfitting (CSCV over the complete "
+        "trials' validation returns); null when it could not be computed",
+    )
 
     @field_validator("trials_sharpe_variance")
     @classmethod
@@ -146,6 +153,7 @@ class LineageStudy(_Strict):
     trial_number: int = Field(ge=0)
     n_trials: int | None = Field(ge=1)
     trials_sharpe_variance: float | None = Field(ge=0)
+    pbo: float | None = Field(None, ge=0, le=1)
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> LineageStudy:

@@ -39,6 +39,7 @@ import pandas as pd
 from tradeopt_common.clients.training import TrainingClient
 from tradeopt_common.config import CommonSettings
 from tradeopt_common.contracts.datasets import read_manifest
+from tradeopt_common.contracts.models import download_model, model_digests
 from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.jobs.models import JobStatus
 from tradeopt_common.jobs.names import TaskName
@@ -47,12 +48,7 @@ from tradeopt_common.logging import get_logger
 from tradeopt_evaluation import service
 from tradeopt_evaluation.config import get_evaluation_settings
 from tradeopt_evaluation.models import Evaluation
-from tradeopt_evaluation.service import (
-    EvaluationUpdate,
-    download_model,
-    model_digests,
-    store_report,
-)
+from tradeopt_evaluation.service import EvaluationUpdate, store_report
 from tradeopt_ml.data import FoldSpec, Panel, read_bars_parquet, walk_forward
 from tradeopt_ml.evaluation import (
     BaselineSubject,

@@ -261,6 +261,11 @@ class EvaluationRead(BaseModel):
     finished_at: datetime | None
     sharpe_ci: list[float] | None = None
     deflated_sharpe: float | None = None
+    study_pbo: float | None = Field(
+        None,
+        description="For a tuned model: its study's probability of backtest overfitting "
+        "(statistics.study holds the trial count and variance behind the deflated Sharpe too)",
+    )
 
     @field_validator("verdicts", mode="before")
     @classmethod
@@ -272,4 +277,5 @@ class EvaluationRead(BaseModel):
         ci = self.statistics.get("sharpe_ci")
         self.sharpe_ci = list(ci) if ci else None
         self.deflated_sharpe = self.statistics.get("deflated_sharpe")
+        self.study_pbo = (self.statistics.get("study") or {}).get("pbo")
         return self

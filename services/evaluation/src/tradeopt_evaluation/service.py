@@ -8,14 +8,12 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tradeopt_common.contracts.datasets import read_manifest
-from tradeopt_common.contracts.models import ModelLineage, model_key, read_lineage
+from tradeopt_common.contracts.models import read_lineage
 from tradeopt_common.db.repository import Page
 from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.jobs.dispatch import Dispatcher
@@ -29,7 +27,6 @@ from tradeopt_common.jobs.resources import (
 )
 from tradeopt_common.storage import ArtifactStore
 from tradeopt_common.storage.base import ArtifactNotFound
-from tradeopt_common.storage.integrity import Digest, fetch_verified, recorded_digests
 from tradeopt_evaluation.errors import EvaluationNotReady
 from tradeopt_evaluation.models import Evaluation, EvaluationStatus
 from tradeopt_evaluation.repository import EvaluationRepository
@@ -182,28 +179,6 @@ def read_artifact(store: ArtifactStore, evaluation: Evaluation, name: str) -> by
 def read_json_artifact(store: ArtifactStore, evaluation: Evaluation, name: str) -> Any:
     """A stored JSON result."""
     return json.loads(read_artifact(store, evaluation, name))
-
-
-def download_model(
-    store: ArtifactStore, model_id: uuid.UUID, workdir: Path, expected: Mapping[str, Digest]
-) -> tuple[ModelLineage, Path]:
-    """A registered model's lineage and its ``model.zip`` downloaded into ``workdir`` and
-    verified against the digest recorded at registration (``expected``: the job reads it with
-    :func:`model_digests`) before anything unpickles it (for a job; :class:`ValidationFailed`
-    when the model is gone, :class:`~tradeopt_common.storage.integrity.UntrustedArtifact` when
-    its archive was changed in the bucket).
-    """
-    lineage = read_lineage(store, model_id)
-    if lineage is None:
-        raise ValidationFailed(f"model {model_id} no longer exists")
-    path = workdir / f"{model_id}.zip"
-    fetch_verified(store, model_key(model_id), path, expected)
-    return lineage, path
-
-
-async def model_digests(session: AsyncSession, model_ids: Iterable[uuid.UUID]) -> dict[str, Digest]:
-    """The recorded digests of the models' archives (for :func:`download_model`)."""
-    return await recorded_digests(session, [model_key(m) for m in model_ids])
 
 
 def store_report(store: ArtifactStore, evaluation_id: uuid.UUID, report: EvaluationReport) -> None:

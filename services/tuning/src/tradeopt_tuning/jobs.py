@@ -71,6 +71,7 @@ from tradeopt_ml.tuning import (
 from tradeopt_tuning import metrics, service
 from tradeopt_tuning.config import TuningSettings, get_tuning_settings
 from tradeopt_tuning.models import Study, Trial, TrialState
+from tradeopt_tuning.overfitting import study_overfitting
 from tradeopt_tuning.service import StudyUpdate, TrialEnd
 from tradeopt_tuning.storage import get_storage, study_name
 
@@ -452,6 +453,10 @@ def run_study(
                 progress=(counts["progress"], counts["progress"]),
                 message=f"{done}/{study.n_trials} trials finished, {len(running)} training{note}",
             )
+        ctx.progress(0.93, "probability of backtest overfitting (CSCV)", force=True)
+        overfitting = study_overfitting(ctx, study, trials)
+        ctx.db(lambda s: service.update_study(s, study_id, {"overfitting": overfitting}))
+        pbo = overfitting.get("pbo") if overfitting.get("available") else None
         ctx.progress(0.96, "recording the study outcome on the trials' models", force=True)
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         variance = sharpe_variance(trials)
@@ -465,6 +470,7 @@ def run_study(
                         "trial_number": trial.number,
                         "n_trials": n_tried,
                         "trials_sharpe_variance": variance,
+                        "pbo": pbo,
                     },
                 )
         best = counts["best_trial"]

@@ -67,6 +67,8 @@ class Study(IdMixin, TimestampMixin, Base):
     n_running: Mapped[int] = mapped_column(default=0)
     best_trial: Mapped[dict[str, Any] | None] = mapped_column()
     best_model_id: Mapped[uuid.UUID | None] = mapped_column()
+    #: PBO of the finished study (tradeopt_tuning.overfitting), or why it is unavailable.
+    overfitting: Mapped[dict[str, Any] | None] = mapped_column()
     job_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     error: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str | None] = mapped_column(String(64))

@@ -123,6 +123,12 @@ class StudyRead(BaseModel):
     n_running: int
     best_trial: BestTrial | None
     best_model_id: uuid.UUID | None
+    overfitting: dict[str, Any] | None = Field(
+        None,
+        description="Once the study has finished: the probability of backtest overfitting "
+        "(CSCV over the complete trials' validation returns: pbo, degradation_slope, "
+        "probability_of_loss, ...) or {available: false, reason}",
+    )
     job_id: uuid.UUID | None
     error: str | None
     created_at: datetime

@@ -56,6 +56,7 @@ class StudyUpdate(TypedDict, total=False):
     n_running: int
     best_trial: dict[str, Any] | None
     best_model_id: uuid.UUID | None
+    overfitting: dict[str, Any] | None
 
 
 async def _close_trials(session: AsyncSession, job: Job, study: Study | None) -> None:

@@ -16,9 +16,15 @@ not know: where the document lives in object storage and how it is read and writ
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.storage import ArtifactStore
 from tradeopt_common.storage.base import ArtifactNotFound
+from tradeopt_common.storage.integrity import Digest, fetch_verified, recorded_digests
 from tradeopt_ml.lineage import (
     LINEAGE_VERSION,
     DatasetRef,
@@ -37,7 +43,9 @@ __all__ = [
     "ModelLineage",
     "ModelRecipe",
     "StudyOutcome",
+    "download_model",
     "lineage_key",
+    "model_digests",
     "model_key",
     "read_lineage",
     "write_lineage",
@@ -71,3 +79,27 @@ def read_lineage(store: ArtifactStore, model_id: uuid.UUID) -> ModelLineage | No
     except ArtifactNotFound:
         return None
     return ModelLineage.parse(raw)
+
+
+async def model_digests(session: AsyncSession, model_ids: Iterable[uuid.UUID]) -> dict[str, Digest]:
+    """The digests the training service recorded for the models' archives (for
+    :func:`download_model`; read them in the job's database session).
+    """
+    return await recorded_digests(session, [model_key(m) for m in model_ids])
+
+
+def download_model(
+    store: ArtifactStore, model_id: uuid.UUID, workdir: Path, expected: Mapping[str, Digest]
+) -> tuple[ModelLineage, Path]:
+    """A registered model's lineage and its ``model.zip`` downloaded into ``workdir``, verified
+    against the digest recorded at registration (``expected``, from :func:`model_digests`)
+    before anything unpickles it. :class:`ValidationFailed` when the model is gone,
+    :class:`~tradeopt_common.storage.integrity.UntrustedArtifact` when its archive was changed in
+    the bucket.
+    """
+    lineage = read_lineage(store, model_id)
+    if lineage is None:
+        raise ValidationFailed(f"model {model_id} no longer exists")
+    path = workdir / f"{model_id}.zip"
+    fetch_verified(store, model_key(model_id), path, expected)
+    return lineage, path

@@ -340,6 +340,7 @@ def run_evaluation(
         row = {"subject": name, **backtest_metrics(run, bpy, benchmark.equity[: len(run.equity)])}
         if name in lineages:
             row["deflated_sharpe"] = study_deflated_sharpe(run, lineages[name].study, bpy)
+            row["study_pbo"] = lineages[name].study.pbo if lineages[name].study else None
         row["sharpe_ci"] = _sharpe_ci(run, bpy, request.bootstrap_resamples)
         row["verdicts"] = compact.get(name, {})
         if name in specs_of:
@@ -372,6 +373,14 @@ def run_evaluation(
         notes=notes,
     )
     statistics = {k: v for k, v in analysis.items() if k not in ("metrics", "diagnostics")}
+    if finished and study is not None:
+        # the study's own overfitting measure travels with its models' evaluations
+        statistics["study"] = {
+            "study_id": str(study.study_id),
+            "n_trials": study.n_trials,
+            "trials_sharpe_variance": study.trials_sharpe_variance,
+            "pbo": study.pbo,
+        }
     values = {
         "metrics": json_safe(analysis["metrics"]),
         "benchmarks": json_safe(benchmarks),
