@@ -83,6 +83,7 @@ async def test_a_tuned_model_reports_the_deflated_sharpe_of_its_study(
         "trial_number": best,
         "n_trials": None,
         "trials_sharpe_variance": None,
+        "pbo": None,
     }
 
     outcome = {
@@ -90,6 +91,7 @@ async def test_a_tuned_model_reports_the_deflated_sharpe_of_its_study(
         "trial_number": best,
         "n_trials": n_trials,
         "trials_sharpe_variance": variance,
+        "pbo": 0.25,
     }
     path = f"/api/v1/models/{best_model}/study"
     for body, status in (
@@ -97,6 +99,7 @@ async def test_a_tuned_model_reports_the_deflated_sharpe_of_its_study(
         ({**outcome, "trial_number": other}, 409),  # another trial of this study
         ({**outcome, "n_trials": 0}, 422),
         ({**outcome, "trials_sharpe_variance": -1.0}, 422),
+        ({**outcome, "pbo": 1.5}, 422),
         ({k: v for k, v in outcome.items() if k != "n_trials"}, 422),
         ({**outcome, "extra": 1}, 422),
     ):
@@ -133,4 +136,7 @@ async def test_a_tuned_model_reports_the_deflated_sharpe_of_its_study(
     rows = {row["subject"]: row for row in evaluation["comparison"]}
     assert rows[f"model:{best_model}"]["deflated_sharpe"] == pytest.approx(expected, rel=1e-12)
     assert rows[f"model:{other_model}"]["deflated_sharpe"] is None  # outcome not recorded
+    # the study's PBO travels with the tuned model's evaluations
+    assert evaluation["study_pbo"] == 0.25 and rows[f"model:{best_model}"]["study_pbo"] == 0.25
+    assert evaluation["statistics"]["study"]["n_trials"] == n_trials
     assert "deflated_sharpe" not in rows["buy_and_hold"]

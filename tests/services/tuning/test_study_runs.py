@@ -36,6 +36,7 @@ from tests.support.fleet import (
 from tests.support.jobrun import ingest
 from tests.support.processes import celery_beat, free_port
 from tests.support.studies import study_body
+from tradeopt_common.jobs.runner import worker_pid
 from tradeopt_ml.evaluation.statistics import deflated_sharpe_ratio
 
 pytestmark = pytest.mark.integration
@@ -135,6 +136,7 @@ async def test_parallel_study_completes_and_its_best_model_reports_the_deflated_
                 "trial_number": trial["number"],
                 "n_trials": 4,
                 "trials_sharpe_variance": pytest.approx(variance, rel=1e-9),
+                "pbo": study["overfitting"]["pbo"],
             }
             # the best trial's model is tagged in the registry, and only it
             assert (alias in model["aliases"]) == (trial["number"] == best["number"])
@@ -344,7 +346,7 @@ async def test_kill_9_of_a_training_worker_mid_trial_trains_each_trial_to_comple
 
         run = await until(trial_1_training, 90, "trial 1's run to train", 0.1)
         job = (await tuning_client.get(f"/api/v1/jobs/{run['job_id']}")).json()
-        victim = pids[int(job["worker"].rsplit(":", 1)[1])]
+        victim = pids[worker_pid(job["worker"])]
         fleet.workers[victim].kill(signal.SIGKILL)
         fleet.workers[victim].proc.wait(10)
 

@@ -119,6 +119,11 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 100_000}/{claim}"
 
 
+def worker_pid(identity: str) -> int:
+    """The process id in a :func:`worker_identity` (``host:pid:thread/claim``)."""
+    return int(identity.split(":")[1])
+
+
 @dataclass
 class JobContext:
     """What job code gets: the job snapshot, collaborators, progress and cancel checks."""
