@@ -1,0 +1,336 @@
+"""The paper-trading engine: a strategy's policy stepped bar by bar through the training env's
+own core, with risk limits before every order.
+
+There is no second accounting implementation: every bar is one call of
+:class:`~tradeopt_ml.envs.single.SingleCore` (which calls :mod:`tradeopt_ml.execution` —
+the fills, costs and slippage of training and of the evaluation backtest). The engine is the
+*simulated broker* of :mod:`tradeopt_ml.paper.broker`; what it adds is the decision loop of a
+live strategy — observe the bar's close, ask the policy (deterministic), check the risk limits,
+send the order, record the fill — and a per-bar record the service persists.
+
+Crash safety lives in :meth:`PaperEngine.restore`: given the applied decisions recorded so far,
+the engine re-steps them without asking the policy and lands in the exact state (same floats)
+it had; the next bar continues from there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import pandas as pd
+
+from tradeopt_ml import execution as ex
+from tradeopt_ml.envs.single import SingleCore
+from tradeopt_ml.evaluation.config import evaluation_config
+from tradeopt_ml.evaluation.evaluate import bar_range, rebuild_observations
+from tradeopt_ml.lineage import ModelRecipe
+from tradeopt_ml.paper.risk import RiskLimits, RiskState, breach, check_order
+
+Kind = Literal["trade", "hold", "rejected", "reduced", "flatten"]
+
+
+class Policy(Protocol):
+    """What the engine asks for an action (a stable-baselines3 model qualifies)."""
+
+    def predict(self, observation: Any, deterministic: bool = ...) -> tuple[Any, Any]:
+        """``(action, state)`` for one observation."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What was sent to the core for one decision (enough to re-step it exactly).
+
+    Attributes:
+        action: the policy's raw action (JSON-able: an int, or a list of ints or floats).
+        weights: target weights sent instead of the action when the risk check reduced the
+            order (continuous policies), else None.
+        hold: True when the order was rejected (nothing trades this bar).
+        kind: ``trade`` (the policy's order), ``hold`` (same target as held: no order),
+            ``rejected``, ``reduced`` or ``flatten`` (risk halt / kill switch).
+        reason: why an order was rejected, reduced or flattened.
+    """
+
+    action: Any
+    weights: list[float] | None = None
+    hold: bool = False
+    kind: Kind = "trade"
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (stored per bar)."""
+        return {
+            "action": self.action,
+            "weights": self.weights,
+            "hold": self.hold,
+            "kind": self.kind,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Applied:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**data)
+
+
+@dataclass(slots=True)
+class BarRecord:
+    """One processed decision bar: the order, its fill and the book after it.
+
+    ``t`` is the decision bar (its close was observed); ``fill_t`` the bar whose open
+    (``fill="next_open"``) or close (``fill="close"``) filled the order; the book is marked at
+    ``mark_t``'s close (the bar after the decision).
+    """
+
+    seq: int
+    t: np.datetime64
+    fill_t: np.datetime64
+    mark_t: np.datetime64
+    applied: Applied
+    target: list[float]
+    traded: list[float]
+    price: list[float]
+    fill_price: list[float]
+    commission: float
+    slippage: float
+    cost: float
+    units: list[float]
+    cash: float
+    value: float
+    weights: list[float]
+    drawdown: float
+    realised_pnl: float
+    unrealised_pnl: float
+    halted: str | None = None
+    done: bool = False
+    symbols: tuple[str, ...] = field(default=())
+
+    @property
+    def ordered(self) -> bool:
+        """Whether an order was sent (and filled) this bar."""
+        return any(u != 0.0 for u in self.traded)
+
+
+def _ns(stamp: Any) -> np.datetime64:
+    """A bar timestamp as ``datetime64[ns]``."""
+    out: Any = np.asarray(stamp, dtype="datetime64[ns]")[()]
+    return out
+
+
+def _json_action(action: Any) -> Any:
+    a = np.asarray(action)
+    if a.ndim == 0:
+        return a.item()
+    return a.reshape(-1).tolist()
+
+
+class PaperEngine:
+    """A strategy's decisions over a range of bars (see the module docstring).
+
+    Args:
+        core: the env core over the range (built by :meth:`for_range` as the backtest does).
+        policy: the loaded model.
+        limits: the strategy's risk limits.
+    """
+
+    def __init__(self, core: SingleCore, policy: Policy | None, limits: RiskLimits) -> None:
+        self.core = core
+        self.policy = policy
+        self.limits = limits
+        core.reset(core.earliest)
+        self.k = 0
+        self.n_decisions = core.last - core.earliest
+        self.halted: str | None = None
+        self._halt_request: str | None = None
+        self.risk = RiskState(peak=float(core.value))
+        n = core.n_assets
+        self.entry = np.zeros(n)
+        self.realised = 0.0
+        self.peak = float(core.value)
+        self.done = self.n_decisions <= 0
+
+    @classmethod
+    def for_range(
+        cls,
+        lineage: ModelRecipe,
+        bars: pd.DataFrame,
+        policy: Policy | None,
+        limits: RiskLimits,
+        *,
+        part: str | None = "test",
+        start: datetime | None = None,
+        end: datetime | None = None,
+        cost_bps: float | None = None,
+        slippage_bps: float | None = None,
+    ) -> PaperEngine:
+        """The engine over a split part or a date range, built exactly as
+        :func:`~tradeopt_ml.evaluation.backtest_model` builds its core (observations rebuilt
+        from the lineage, the evaluation config, the same bar range).
+        """
+        data = rebuild_observations(lineage, bars)
+        lo, hi = bar_range(data.panel, data.split_spec, part=part, start=start, end=end)
+        config = evaluation_config(data.config, cost_bps=cost_bps, slippage_bps=slippage_bps)
+        core = SingleCore(data.panel, data.observations, config, start=lo, stop=hi)
+        return cls(core, policy, limits)
+
+    # ------------------------------------------------------------------------------------------
+    @property
+    def timestamps(self) -> np.ndarray:
+        """``(K,)`` decision bar timestamps (``datetime64[ns]``, UTC)."""
+        core = self.core
+        return np.asarray(core.timestamps[core.earliest : core.last])
+
+    @property
+    def bar_time(self) -> np.datetime64:
+        """Timestamp of the next decision bar."""
+        return _ns(self.core.timestamps[self.core.t])
+
+    @property
+    def weights(self) -> np.ndarray:
+        """``(N,)`` weights held now."""
+        return np.atleast_1d(np.asarray(self.core.weights, dtype=np.float64))
+
+    @property
+    def units(self) -> np.ndarray:
+        """``(N,)`` units held now."""
+        return np.atleast_1d(np.asarray(self.core.units, dtype=np.float64))
+
+    def request_halt(self, reason: str) -> None:
+        """Flatten at the next decision bar and halt after it (the kill switch)."""
+        self._halt_request = self._halt_request or reason
+
+    def _flat_action(self) -> Any:
+        core = self.core
+        if core.discrete:
+            return core._flat if core.n_assets == 1 else [core._flat] * core.n_assets
+        return [0.0] * core.n_assets
+
+    def _target_of(self, action: Any) -> np.ndarray:
+        core = self.core
+        if core.discrete:
+            idx = np.asarray(action, dtype=np.int64).reshape(core.n_assets)
+            return np.asarray(core._levels[idx], dtype=np.float64)
+        a = np.asarray(action).reshape(core.n_assets)
+        return np.asarray(ex.clip_weights(a, core._low, core._max_leverage), dtype=np.float64)
+
+    def _held_target(self) -> np.ndarray | None:
+        """The target held now for discrete policies (the level of the previous action)."""
+        core = self.core
+        if not core.discrete:
+            return None
+        idx = np.asarray(core.prev_action, dtype=np.int64).reshape(core.n_assets)
+        return np.asarray(core._levels[idx], dtype=np.float64)
+
+    def decide(self) -> Applied:
+        """The next decision: risk breach or kill switch → flatten; else the policy's action
+        checked against the limits.
+        """
+        if self.done or self.halted:
+            raise RuntimeError("the session has ended")
+        core = self.core
+        value, when = float(core.value), self.bar_time
+        reason = self._halt_request or breach(self.limits, self.risk, value, when)
+        self.risk.observe(value, when)
+        if reason is not None:
+            return Applied(self._flat_action(), kind="flatten", reason=reason)
+        if self.policy is None:
+            raise RuntimeError("no policy to decide with")
+        action, _ = self.policy.predict(core.observe(), deterministic=True)
+        raw = _json_action(action)
+        target = self._target_of(action)
+        held = self._held_target()
+        current = held if held is not None else self.weights
+        if held is not None and np.array_equal(target, held):
+            return Applied(raw, kind="hold")
+        verdict = check_order(self.limits, current, target, when, can_reduce=not core.discrete)
+        if not verdict.allowed:
+            return Applied(raw, hold=True, kind="rejected", reason=verdict.reason)
+        if verdict.reason is not None:
+            reduced = verdict.target.tolist()
+            return Applied(raw, weights=reduced, kind="reduced", reason=verdict.reason)
+        return Applied(raw)
+
+    def apply(self, applied: Applied) -> BarRecord:
+        """Send the decision to the core (the simulated broker) and record the bar."""
+        core = self.core
+        t0 = core.t
+        units0 = self.units
+        if applied.hold or applied.weights is not None:
+            n = core.n_assets
+            if applied.hold:
+                w: Any = core.weights if core.scalar else np.asarray(core.weights, dtype=float)
+                mask: Any = False if core.scalar else np.zeros(n, dtype=bool)
+            else:
+                w = applied.weights[0] if core.scalar else np.asarray(applied.weights)  # type: ignore[index]
+                mask = None
+            _, terminated, truncated = core._advance(w, mask)
+        else:
+            _, _, terminated, truncated = core.step(applied.action)
+        self.k += 1
+        units = self.units
+        traded = units - units0
+        price = np.atleast_1d(np.asarray(core._fill[t0], dtype=np.float64))
+        mark = np.atleast_1d(np.asarray(core._close[core.t], dtype=np.float64))
+        slip = core.costs.slip_rate
+        fill_price = ex.fill_price(price, traded, slip)
+        notional = np.abs(traded) * price
+        self.entry, realised = ex.update_entry_price(
+            units0[None], traded[None], self.entry[None], fill_price[None]
+        )
+        self.entry = self.entry[0]
+        self.realised += float(realised.sum())
+        value = float(core.value)
+        self.peak = max(self.peak, value)
+        if applied.kind == "flatten":
+            self.halted = applied.reason
+        self.done = bool(terminated or truncated) or self.halted is not None
+        target = (
+            self.weights
+            if applied.hold
+            else (np.asarray(applied.weights) if applied.weights is not None
+                  else self._target_of(applied.action))
+        )  # fmt: skip
+        fill_bar = t0 + 1 if core.config.fill == "next_open" else t0
+        stamps = core.timestamps
+        return BarRecord(
+            seq=self.k - 1,
+            t=_ns(stamps[t0]),
+            fill_t=_ns(stamps[fill_bar]),
+            mark_t=_ns(stamps[core.t]),
+            applied=applied,
+            target=np.asarray(target, dtype=float).tolist(),
+            traded=traded.tolist(),
+            price=price.tolist(),
+            fill_price=fill_price.tolist(),
+            commission=float((notional * core.costs.cost_rate).sum()),
+            slippage=float((notional * slip).sum()),
+            cost=float(core.last_cost),
+            units=units.tolist(),
+            cash=float(core.cash),
+            value=value,
+            weights=self.weights.tolist(),
+            drawdown=value / self.peak - 1.0,
+            realised_pnl=self.realised,
+            unrealised_pnl=float(ex.unrealised_pnl(units, self.entry, mark).sum()),
+            halted=self.halted,
+            done=self.done,
+            symbols=tuple(core.symbols),
+        )
+
+    def step(self) -> BarRecord:
+        """Decide and apply the next bar."""
+        return self.apply(self.decide())
+
+    def restore(self, applied: list[Applied]) -> list[BarRecord]:
+        """Re-step decisions recorded by an earlier run (no policy calls): the engine lands in
+        the exact state it had after them. Returns their records (to verify against storage).
+        """
+        records = []
+        for item in applied:
+            when = self.bar_time
+            self.risk.observe(float(self.core.value), when)
+            records.append(self.apply(item))
+        return records
