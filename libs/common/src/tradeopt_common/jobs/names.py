@@ -28,6 +28,7 @@ class TaskName(StrEnum):
     TUNING_RUN_STUDY = "tuning.run_study"
     EVALUATION_EVALUATE = "evaluation.evaluate"
     EVALUATION_WALK_FORWARD = "evaluation.walk_forward"
+    STRATEGY_REPLAY_SESSION = "strategy.replay_session"
     JOBS_REAP_STALE = "jobs.reap_stale"
 
 

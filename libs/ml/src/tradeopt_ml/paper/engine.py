@@ -94,8 +94,8 @@ class BarRecord:
     traded: list[float]
     price: list[float]
     fill_price: list[float]
-    commission: float
-    slippage: float
+    commission: list[float]
+    slippage: list[float]
     cost: float
     units: list[float]
     cash: float
@@ -305,8 +305,8 @@ class PaperEngine:
             traded=traded.tolist(),
             price=price.tolist(),
             fill_price=fill_price.tolist(),
-            commission=float((notional * core.costs.cost_rate).sum()),
-            slippage=float((notional * slip).sum()),
+            commission=(notional * core.costs.cost_rate).tolist(),
+            slippage=(notional * slip).tolist(),
             cost=float(core.last_cost),
             units=units.tolist(),
             cash=float(core.cash),

@@ -1,0 +1,515 @@
+"""Strategy rules and state transitions; called by routes and by the job bodies (no FastAPI,
+no Celery). A replay session follows its job through :data:`PAPER_SESSION`, a declared
+:class:`~tradeopt_common.jobs.resources.ResourceBinding`; live sessions have no job.
+
+Evaluations on record are read from the shared ``core`` tables — the evaluation's resource
+reference to the model and its job's status — never from the evaluation service's schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypedDict
+
+import numpy as np
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tradeopt_common.contracts.datasets import read_manifest
+from tradeopt_common.contracts.models import ModelLineage, model_key, read_lineage
+from tradeopt_common.db.base import utcnow
+from tradeopt_common.db.repository import Page
+from tradeopt_common.errors import ValidationFailed
+from tradeopt_common.jobs import service as jobs
+from tradeopt_common.jobs.dispatch import Dispatcher
+from tradeopt_common.jobs.models import Job, JobStatus
+from tradeopt_common.jobs.names import TaskName
+from tradeopt_common.jobs.resources import (
+    Reference,
+    ResourceBinding,
+    create_with_job,
+    register_binding,
+    statuses_by_name,
+)
+from tradeopt_common.references import ResourceReference, add_reference
+from tradeopt_common.storage import ArtifactStore
+from tradeopt_ml.paper import BarRecord
+from tradeopt_strategy.errors import (
+    ModelNotEvaluated,
+    ParityNotReady,
+    SessionStateConflict,
+    StrategyStateConflict,
+)
+from tradeopt_strategy.models import (
+    LIVE_STATUSES,
+    PaperBar,
+    PaperFill,
+    PaperOrder,
+    PaperSession,
+    SessionStatus,
+    Strategy,
+    StrategyState,
+)
+from tradeopt_strategy.repository import PaperSessionRepository, StrategyRepository
+from tradeopt_strategy.schemas import PaperSessionCreate, StrategyCreate, StrategyUpdate
+
+RESOURCE = "paper_session"
+
+
+class PaperSessionUpdate(TypedDict, total=False):
+    """The session fields its replay job writes."""
+
+    parity: dict[str, Any]
+
+
+async def _after_end(session: AsyncSession, job: Job, resource: Any) -> None:
+    """A replay that halted shows ``halted``; one stopped on request shows ``stopped``."""
+    if resource is None:
+        return
+    table = PaperSession
+    await session.execute(
+        update(table)
+        .where(table.id == job.resource_id, table.halt_reason.is_not(None))
+        .values(status=SessionStatus.HALTED)
+    )
+    await session.execute(
+        update(table)
+        .where(
+            table.id == job.resource_id,
+            table.halt_reason.is_(None),
+            table.stop_requested.is_(True),
+            table.status.in_([SessionStatus.CANCELED, SessionStatus.COMPLETED]),
+        )
+        .values(status=SessionStatus.STOPPED)
+    )
+
+
+#: A replay session follows its job (``succeeded`` → ``completed``).
+PAPER_SESSION: ResourceBinding[PaperSession, PaperSessionUpdate] = register_binding(
+    ResourceBinding(
+        resource_type=RESOURCE,
+        model=PaperSession,
+        patch=PaperSessionUpdate,
+        statuses=statuses_by_name(SessionStatus, succeeded=SessionStatus.COMPLETED),
+        kinds=(TaskName.STRATEGY_REPLAY_SESSION,),
+        finished_field="finished_at",
+        after_end=_after_end,
+    )
+)
+
+
+def _field_error(field: str, msg: str) -> dict[str, Any]:
+    return {"loc": ["body", field], "msg": msg, "type": "value_error"}
+
+
+# ----------------------------------------------------------------------------------------------
+# strategies
+# ----------------------------------------------------------------------------------------------
+async def evaluation_on_record(session: AsyncSession, model_id: uuid.UUID) -> uuid.UUID | None:
+    """The newest succeeded evaluation of ``model_id`` (from the shared ``core`` tables: the
+    evaluation's reference to the model and its job), or None.
+    """
+    ref = ResourceReference
+    stmt = (
+        select(ref.referrer_id)
+        .join(Job, (Job.resource_type == "evaluation") & (Job.resource_id == ref.referrer_id))
+        .where(
+            ref.resource_type == "model",
+            ref.resource_id == model_id,
+            ref.referrer_type == "evaluation",
+            Job.status == JobStatus.SUCCEEDED,
+        )
+        .order_by(Job.finished_at.desc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def create_strategy(
+    session: AsyncSession, store: ArtifactStore, body: StrategyCreate, *, created_by: str | None
+) -> Strategy:
+    """Promote a registered model with a succeeded evaluation on record (409 naming what is
+    missing otherwise); the symbols must be the model's.
+    """
+    lineage = await asyncio.to_thread(read_lineage, store, body.model_id)
+    if lineage is None:
+        raise ValidationFailed(
+            f"model {body.model_id} is not registered",
+            errors=[_field_error("model_id", "unknown model")],
+        )
+    symbols = list(lineage.symbols)
+    asked = [body.symbol] if body.symbol is not None else body.symbols
+    if asked is not None and asked != symbols:
+        field = "symbol" if body.symbol is not None else "symbols"
+        raise ValidationFailed(
+            f"the model trades {', '.join(symbols)}, not {', '.join(asked)}",
+            errors=[_field_error(field, f"must be {', '.join(symbols)}")],
+        )
+    evaluation_id = await evaluation_on_record(session, body.model_id)
+    if evaluation_id is None:
+        raise ModelNotEvaluated(
+            f"model {body.model_id} has no succeeded evaluation on record: evaluate it first "
+            f'(POST /api/v1/evaluations {{"model_id": "{body.model_id}", "dataset_id": …}})'
+        )
+    strategy = Strategy(
+        id=uuid.uuid4(),
+        name=body.name,
+        model_id=body.model_id,
+        evaluation_id=evaluation_id,
+        algorithm=lineage.algorithm,
+        symbols=symbols,
+        action_space=lineage.env.action_space,
+        window=lineage.env.window,
+        risk=body.risk.model_dump(mode="json"),
+        state=StrategyState.ACTIVE,
+        created_by=created_by,
+    )
+    await StrategyRepository(session).add(strategy)
+    await add_reference(session, "model", body.model_id, "strategy", strategy.id)
+    return strategy
+
+
+async def get_strategy(session: AsyncSession, strategy_id: uuid.UUID) -> Strategy:
+    """The strategy, or :class:`StrategyNotFound`."""
+    return await StrategyRepository(session).get_or_raise(strategy_id)
+
+
+async def list_strategies(
+    session: AsyncSession, *, limit: int, cursor: str | None, **filters: object
+) -> Page[Strategy]:
+    """Strategies, newest first; filters ``state``, ``model_id``."""
+    return await StrategyRepository(session).page(limit=limit, cursor=cursor, **filters)
+
+
+async def update_strategy(
+    session: AsyncSession, strategy_id: uuid.UUID, body: StrategyUpdate
+) -> Strategy:
+    """Change state (a stopped strategy stays stopped), risk limits or name."""
+    strategy = await StrategyRepository(session).get_or_raise(strategy_id, for_update=True)
+    if strategy.state == StrategyState.STOPPED and body.state not in (None, "stopped"):
+        raise StrategyStateConflict(f"strategy {strategy_id} is stopped; it cannot be resumed")
+    if body.state is not None:
+        strategy.state = body.state
+    if body.risk is not None:
+        strategy.risk = body.risk.model_dump(mode="json")
+    if body.name is not None:
+        strategy.name = body.name
+    strategy.updated_at = utcnow()
+    await session.flush()
+    return strategy
+
+
+async def halt_all(session: AsyncSession, reason: str) -> list[uuid.UUID]:
+    """The kill switch: every session still running (or about to) flattens at its next bar
+    and halts with ``reason``.
+    """
+    rows = await session.execute(
+        update(PaperSession)
+        .where(PaperSession.status.in_(LIVE_STATUSES), PaperSession.halt_requested.is_(None))
+        .values(halt_requested=reason, updated_at=utcnow())
+        .returning(PaperSession.id)
+    )
+    return [r for (r,) in rows.all()]
+
+
+# ----------------------------------------------------------------------------------------------
+# models (loaded like the evaluation service loads them)
+# ----------------------------------------------------------------------------------------------
+def download_model(
+    store: ArtifactStore, model_id: uuid.UUID, workdir: Path
+) -> tuple[ModelLineage, Path]:
+    """A registered model's lineage and its ``model.zip`` in ``workdir``, verified against the
+    checksum in the lineage (:class:`ValidationFailed` when gone or altered).
+    """
+    lineage = read_lineage(store, model_id)
+    if lineage is None:
+        raise ValidationFailed(f"model {model_id} no longer exists")
+    path = workdir / f"{model_id}.zip"
+    store.download_file(model_key(model_id), path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != lineage.checksums.sha256:
+        raise ValidationFailed(f"model {model_id}: model.zip does not match its checksum")
+    return lineage, path
+
+
+def load_policy(lineage: ModelLineage, path: Path) -> Any:
+    """The stable-baselines3 model (CPU, one thread's worth of work per call)."""
+    from tradeopt_ml.agents import load_model
+
+    return load_model(lineage.algorithm, path, device="cpu")
+
+
+# ----------------------------------------------------------------------------------------------
+# paper sessions
+# ----------------------------------------------------------------------------------------------
+async def create_session(
+    session: AsyncSession,
+    store: ArtifactStore,
+    dispatcher: Dispatcher,
+    body: PaperSessionCreate,
+    *,
+    created_by: str | None,
+    max_attempts: int,
+) -> PaperSession:
+    """Start a paper session of an active strategy: a replay job, or a live session."""
+    strategy = await get_strategy(session, body.strategy_id)
+    if strategy.state != StrategyState.ACTIVE:
+        raise StrategyStateConflict(
+            f"strategy {strategy.id} is {strategy.state}; only an active strategy trades"
+        )
+    lineage = await asyncio.to_thread(read_lineage, store, strategy.model_id)
+    if lineage is None:
+        raise StrategyStateConflict(f"the model {strategy.model_id} of the strategy is gone")
+    paper = PaperSession(
+        id=uuid.uuid4(),
+        strategy_id=strategy.id,
+        model_id=strategy.model_id,
+        symbols=list(strategy.symbols),
+        mode=body.mode,
+        part=body.split,
+        start=body.start,
+        end=body.end,
+        speed=None if body.speed == "max" else float(body.speed),
+        cost_bps=body.cost_bps,
+        slippage_bps=body.slippage_bps,
+        risk=dict(strategy.risk),
+        initial_cash=lineage.env.initial_cash,
+        equity=lineage.env.initial_cash,
+        cash=lineage.env.initial_cash,
+        peak=lineage.env.initial_cash,
+        position=[0.0] * len(strategy.symbols),
+        units=[0.0] * len(strategy.symbols),
+        created_by=created_by,
+    )
+    if body.mode == "live":
+        paper.status = SessionStatus.RUNNING
+        await PaperSessionRepository(session).add(paper)
+        return paper
+    assert body.dataset_id is not None
+    manifest = await asyncio.to_thread(read_manifest, store, body.dataset_id)
+    if manifest is None:
+        raise ValidationFailed(
+            f"dataset {body.dataset_id} does not exist or is not ready",
+            errors=[_field_error("dataset_id", "unknown or not ready dataset")],
+        )
+    missing = [s for s in strategy.symbols if s not in manifest.symbols]
+    if missing:
+        raise ValidationFailed(
+            f"dataset {body.dataset_id} has no {', '.join(missing)}",
+            errors=[_field_error("dataset_id", f"must hold {', '.join(strategy.symbols)}")],
+        )
+    paper.dataset_id = body.dataset_id
+    paper.dataset_checksum = manifest.checksum
+    await create_with_job(
+        session,
+        dispatcher,
+        PAPER_SESSION,
+        paper,
+        kind=TaskName.STRATEGY_REPLAY_SESSION,
+        references=[Reference("dataset", body.dataset_id), Reference("model", paper.model_id)],
+        max_attempts=max_attempts,
+        created_by=created_by,
+    )
+    return paper
+
+
+async def get_session(session: AsyncSession, session_id: uuid.UUID) -> PaperSession:
+    """The paper session, or :class:`PaperSessionNotFound`."""
+    return await PaperSessionRepository(session).get_or_raise(session_id)
+
+
+async def list_sessions(
+    session: AsyncSession, *, limit: int, cursor: str | None, **filters: object
+) -> Page[PaperSession]:
+    """Paper sessions, newest first; filters ``status``, ``strategy_id``, ``mode``."""
+    return await PaperSessionRepository(session).page(limit=limit, cursor=cursor, **filters)
+
+
+async def stop_session(
+    session: AsyncSession, dispatcher: Dispatcher, session_id: uuid.UUID
+) -> PaperSession:
+    """Stop a session: a replay's job is canceled (it stops at its next bar), a live session
+    ends at once. 409 once it has ended.
+    """
+    repo = PaperSessionRepository(session)
+    paper = await repo.get_or_raise(session_id, for_update=True)
+    if paper.status not in LIVE_STATUSES:
+        raise SessionStateConflict(f"paper session {session_id} is already {paper.status}")
+    paper.stop_requested = True
+    if paper.mode == "live" or paper.job_id is None:
+        paper.status = SessionStatus.STOPPED
+        paper.finished_at = utcnow()
+        await session.flush()
+        return paper
+    await session.flush()
+    await jobs.request_cancel(session, paper.job_id, dispatcher)
+    await session.refresh(paper)
+    return paper
+
+
+async def session_control(session: AsyncSession, session_id: uuid.UUID) -> tuple[bool, str | None]:
+    """``(stop_requested, halt_requested)`` of a session (read by its replay job per batch)."""
+    row = (
+        await session.execute(
+            select(PaperSession.stop_requested, PaperSession.halt_requested).where(
+                PaperSession.id == session_id
+            )
+        )
+    ).one()
+    return bool(row[0]), row[1]
+
+
+def _t(stamp: np.datetime64) -> datetime:
+    return datetime.fromisoformat(str(np.datetime_as_string(stamp, unit="us", timezone="UTC")))
+
+
+def bar_rows(
+    session_id: uuid.UUID, records: Sequence[BarRecord]
+) -> tuple[list[PaperBar], list[PaperOrder], list[PaperFill]]:
+    """The rows of processed bars: one bar row each, an order per traded (or rejected) symbol
+    and its fill.
+    """
+    bars, orders, fills = [], [], []
+    for rec in records:
+        t = _t(rec.t)
+        bars.append(
+            PaperBar(
+                id=uuid.uuid4(),
+                session_id=session_id,
+                seq=rec.seq,
+                t=t,
+                fill_t=_t(rec.fill_t),
+                mark_t=_t(rec.mark_t),
+                applied=rec.applied.to_dict(),
+                target=rec.target,
+                traded=rec.traded,
+                units=rec.units,
+                weights=rec.weights,
+                cost=rec.cost,
+                cash=rec.cash,
+                value=rec.value,
+                drawdown=rec.drawdown,
+                realised_pnl=rec.realised_pnl,
+                unrealised_pnl=rec.unrealised_pnl,
+            )
+        )
+        kind = rec.applied.kind
+        for i, symbol in enumerate(rec.symbols):
+            qty = rec.traded[i]
+            if qty == 0.0 and kind != "rejected":
+                continue
+            order = PaperOrder(
+                id=uuid.uuid4(),
+                session_id=session_id,
+                seq=rec.seq,
+                t=t,
+                symbol=symbol,
+                side=None if qty == 0.0 else ("buy" if qty > 0 else "sell"),
+                quantity=abs(qty),
+                target_weight=rec.target[i],
+                kind=kind,
+                status="rejected" if kind == "rejected" else "filled",
+                reason=rec.applied.reason,
+            )
+            orders.append(order)
+            if qty != 0.0:
+                fills.append(
+                    PaperFill(
+                        id=uuid.uuid4(),
+                        order_id=order.id,
+                        session_id=session_id,
+                        seq=rec.seq,
+                        t=_t(rec.fill_t),
+                        symbol=symbol,
+                        quantity=qty,
+                        price=rec.price[i],
+                        fill_price=rec.fill_price[i],
+                        commission=rec.commission[i],
+                        slippage=rec.slippage[i],
+                    )
+                )
+    return bars, orders, fills
+
+
+async def record_bars(
+    session: AsyncSession, session_id: uuid.UUID, records: Sequence[BarRecord]
+) -> None:
+    """Persist processed bars (one transaction: the caller's unit of work) and move the
+    session's book to the last one. The unique ``(session, t)`` and ``(session, seq)``
+    constraints make a bar count once whatever retries happen.
+    """
+    if not records:
+        return
+    bars, orders, fills = bar_rows(session_id, records)
+    session.add_all(bars)
+    await session.flush()
+    session.add_all(orders)
+    await session.flush()
+    session.add_all(fills)
+    last = records[-1]
+    paper = await PaperSessionRepository(session).get_or_raise(session_id, for_update=True)
+    paper.equity = last.value
+    paper.cash = last.cash
+    paper.peak = max(paper.peak or last.value, *(r.value for r in records))
+    paper.drawdown = last.drawdown
+    paper.position = last.weights
+    paper.units = last.units
+    paper.realised_pnl = last.realised_pnl
+    paper.unrealised_pnl = last.unrealised_pnl
+    paper.n_bars += len(records)
+    paper.n_orders += sum(1 for o in orders if o.status == "filled")
+    paper.n_rejected += sum(1 for o in orders if o.status == "rejected")
+    paper.last_t = _t(last.mark_t)
+    if last.halted:
+        paper.halt_reason = last.halted
+        paper.halted_at = utcnow()
+    paper.updated_at = utcnow()
+    await session.flush()
+
+
+async def processed_bars(session: AsyncSession, session_id: uuid.UUID) -> list[PaperBar]:
+    """The session's processed bars, in order."""
+    rows = await session.execute(
+        select(PaperBar).where(PaperBar.session_id == session_id).order_by(PaperBar.seq)
+    )
+    return list(rows.scalars().all())
+
+
+async def set_parity(session: AsyncSession, session_id: uuid.UUID, report: dict[str, Any]) -> None:
+    """Record a replay's parity report."""
+    await PAPER_SESSION.update(session, session_id, PaperSessionUpdate(parity=report))
+
+
+def parity_of(paper: PaperSession) -> dict[str, Any]:
+    """The stored parity report (409 before a replay has one)."""
+    if paper.mode != "replay":
+        raise ParityNotReady(
+            f"paper session {paper.id} is live: parity compares a replay with its backtest"
+        )
+    if paper.parity is None:
+        raise ParityNotReady(
+            f"paper session {paper.id} is {paper.status}; its parity report is computed when "
+            "the replay ends"
+        )
+    return paper.parity
+
+
+async def list_rows(
+    session: AsyncSession,
+    model: type[PaperOrder] | type[PaperFill] | type[PaperBar],
+    session_id: uuid.UUID,
+    *,
+    limit: int,
+    after_seq: int | None,
+) -> list[Any]:
+    """Rows of a session in bar order (``after_seq``: only later bars)."""
+    stmt = select(model).where(model.session_id == session_id)
+    if after_seq is not None:
+        stmt = stmt.where(model.seq > after_seq)
+    stmt = stmt.order_by(model.seq).limit(limit)
+    return list((await session.execute(stmt)).scalars().all())
