@@ -132,14 +132,16 @@ async def list_fills(
 async def list_equity(
     paper: CurrentSession, session: SessionDep, limit: Limit = 10_000, after_seq: AfterSeq = None
 ) -> list[dict[str, Any]]:
-    """``[{"t", "equity", "drawdown", "position", "cash"}]``: the book marked at each bar's
-    close after its decision filled (``t`` is the mark bar).
+    """``[{"t", "equity", "drawdown", "position", "cash", "decided_at", "decision"}]``: the
+    book marked at each bar's close (``t``) after the decision taken at ``decided_at``'s close
+    filled; ``decision`` is ``trade``, ``hold``, ``rejected``, ``reduced`` or ``flatten``.
     """
     rows = await service.list_rows(session, PaperBar, paper.id, limit=limit, after_seq=after_seq)
     return [
         {
             "seq": r.seq, "t": r.mark_t, "equity": r.value, "drawdown": r.drawdown,
             "position": r.weights[0] if len(r.weights) == 1 else r.weights, "cash": r.cash,
+            "decided_at": r.t, "decision": r.applied["kind"], "reason": r.applied["reason"],
         }
         for r in rows
     ]  # fmt: skip
