@@ -12,11 +12,13 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,8 +40,9 @@ from tradeopt_common.jobs.resources import (
 )
 from tradeopt_common.references import ResourceReference, add_reference
 from tradeopt_common.storage import ArtifactStore
-from tradeopt_ml.paper import BarRecord
+from tradeopt_ml.paper import Applied, BarRecord, PaperEngine, RiskLimits
 from tradeopt_strategy.errors import (
+    DuplicateBar,
     ModelNotEvaluated,
     ParityNotReady,
     SessionStateConflict,
@@ -47,6 +50,7 @@ from tradeopt_strategy.errors import (
 )
 from tradeopt_strategy.models import (
     LIVE_STATUSES,
+    LiveBar,
     PaperBar,
     PaperFill,
     PaperOrder,
@@ -56,7 +60,7 @@ from tradeopt_strategy.models import (
     StrategyState,
 )
 from tradeopt_strategy.repository import PaperSessionRepository, StrategyRepository
-from tradeopt_strategy.schemas import PaperSessionCreate, StrategyCreate, StrategyUpdate
+from tradeopt_strategy.schemas import Bar, PaperSessionCreate, StrategyCreate, StrategyUpdate
 
 RESOURCE = "paper_session"
 
@@ -513,3 +517,170 @@ async def list_rows(
         stmt = stmt.where(model.seq > after_seq)
     stmt = stmt.order_by(model.seq).limit(limit)
     return list((await session.execute(stmt)).scalars().all())
+
+
+# ----------------------------------------------------------------------------------------------
+# live sessions
+# ----------------------------------------------------------------------------------------------
+def _bar_problems(bar: Bar) -> list[dict[str, Any]]:
+    problems = []
+    for name in ("open", "high", "low", "close"):
+        if getattr(bar, name) <= 0:
+            problems.append(_field_error(name, "price must be positive"))
+    if bar.adj_close is not None and bar.adj_close <= 0:
+        problems.append(_field_error("adj_close", "price must be positive"))
+    if bar.volume < 0:
+        problems.append(_field_error("volume", "volume must not be negative"))
+    if bar.high < max(bar.open, bar.close):
+        problems.append(_field_error("high", "high below max(open, close)"))
+    if bar.low > min(bar.open, bar.close):
+        problems.append(_field_error("low", "low above min(open, close)"))
+    return problems
+
+
+def _frame(symbol: str, bars: Sequence[LiveBar]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "symbol": symbol,
+            "timestamp": pd.DatetimeIndex([b.t for b in bars]).tz_convert("UTC").as_unit("ns"),
+            "open": [b.open for b in bars],
+            "high": [b.high for b in bars],
+            "low": [b.low for b in bars],
+            "close": [b.close for b in bars],
+            "adj_close": [b.adj_close for b in bars],
+            "volume": [b.volume for b in bars],
+        }
+    )
+
+
+@dataclass
+class LiveStep:
+    """What a pushed bar did."""
+
+    session: PaperSession
+    filled: dict[str, Any] | None
+    decision: dict[str, Any] | None
+
+
+async def push_bar(
+    session: AsyncSession,
+    store: ArtifactStore,
+    session_id: uuid.UUID,
+    bar: Bar,
+    *,
+    policy_cache: int,
+) -> LiveStep:
+    """Feed the next bar of a live session: it fills the decision taken at the previous bar's
+    close (at this bar's open, or the previous close for ``fill="close"`` models), marks the
+    book at its close, then the strategy decides at its close (risk limits, kill switch).
+
+    The session row is locked while the bar is processed, and bars are unique per timestamp:
+    a duplicate is a 409 and an out-of-order bar a 422 naming the last bar, neither creating an
+    order. The engine is rebuilt from the stored bars and decisions (exactly, as a resumed
+    replay), so any API replica can take the next bar.
+    """
+    from tradeopt_strategy.policies import get_policy
+
+    repo = PaperSessionRepository(session)
+    paper = await repo.get_or_raise(session_id, for_update=True)
+    if paper.mode != "live":
+        raise SessionStateConflict(f"paper session {session_id} is a replay; it takes no bars")
+    if paper.status != SessionStatus.RUNNING:
+        raise SessionStateConflict(f"paper session {session_id} is {paper.status}")
+    when = bar.t if bar.t.tzinfo else bar.t.replace(tzinfo=UTC)
+    exists = await session.scalar(
+        select(LiveBar.id).where(LiveBar.session_id == session_id, LiveBar.t == when)
+    )
+    if exists is not None:
+        raise DuplicateBar(f"a bar at {when.isoformat()} was already processed; nothing changed")
+    last_t = await session.scalar(
+        select(LiveBar.t)
+        .where(LiveBar.session_id == session_id)
+        .order_by(LiveBar.t.desc())
+        .limit(1)
+    )
+    if last_t is not None and when <= last_t:
+        raise ValidationFailed(
+            f"bar at {when.isoformat()} is out of order: the last bar was at "
+            f"{last_t.isoformat()}; bars must arrive oldest first",
+            errors=[_field_error("t", f"must be after {last_t.isoformat()}")],
+        )
+    if problems := _bar_problems(bar):
+        raise ValidationFailed(f"{len(problems)} problem(s) in the bar", errors=problems)
+    session.add(
+        LiveBar(
+            id=uuid.uuid4(), session_id=session_id, t=when, open=bar.open, high=bar.high,
+            low=bar.low, close=bar.close, adj_close=bar.adj_close or bar.close,
+            volume=bar.volume,
+        )
+    )  # fmt: skip
+    await session.flush()
+    bars = list(
+        (
+            await session.execute(
+                select(LiveBar).where(LiveBar.session_id == session_id).order_by(LiveBar.t)
+            )
+        ).scalars()
+    )
+    stored = await processed_bars(session, session_id)
+    lineage, model = await asyncio.to_thread(get_policy, store, paper.model_id, policy_cache)
+    limits = RiskLimits.model_validate(paper.risk or {})
+
+    def run() -> tuple[list[BarRecord], Applied | None, np.datetime64 | None]:
+        engine = PaperEngine.for_live(
+            lineage, _frame(lineage.symbols[0], bars), model, limits,
+            cost_bps=paper.cost_bps, slippage_bps=paper.slippage_bps,
+        )  # fmt: skip
+        if engine is None:
+            return [], None, None
+        engine.restore([Applied.from_dict(b.applied) for b in stored])
+        filled = []
+        if paper.pending is not None:
+            filled = engine.restore([Applied.from_dict(paper.pending["applied"])])
+        if engine.done:
+            return filled, None, None
+        if paper.halt_requested:
+            engine.request_halt(f"kill switch: {paper.halt_requested}")
+        return filled, engine.decide(), engine.bar_time
+
+    filled, decision, decided_at = await asyncio.to_thread(run)
+    await record_bars(session, session_id, filled)
+    await session.refresh(paper)
+    if filled and filled[-1].halted:
+        paper.status = SessionStatus.HALTED
+        paper.finished_at = utcnow()
+    paper.pending = (
+        None
+        if decision is None or decided_at is None
+        else {"t": _t(decided_at).isoformat(), "applied": decision.to_dict()}
+    )
+    if not filled:
+        paper.last_t = when
+    paper.updated_at = utcnow()
+    await session.flush()
+    return LiveStep(
+        session=paper,
+        filled=None if not filled else _record_summary(filled[-1]),
+        decision=None if paper.pending is None else {
+            "t": paper.pending["t"], **paper.pending["applied"],
+            "target": None if decision is None else _target_of(decision),
+        },
+    )  # fmt: skip
+
+
+def _target_of(applied: Applied) -> Any:
+    return applied.weights if applied.weights is not None else applied.action
+
+
+def _record_summary(rec: BarRecord) -> dict[str, Any]:
+    return {
+        "seq": rec.seq,
+        "decided_at": _t(rec.t).isoformat(),
+        "filled_at": _t(rec.fill_t).isoformat(),
+        "decision": rec.applied.kind,
+        "traded": rec.traded,
+        "fill_price": rec.fill_price,
+        "cost": rec.cost,
+        "units": rec.units,
+        "equity": rec.value,
+    }

@@ -176,6 +176,37 @@ class PaperEngine:
         core = SingleCore(data.panel, data.observations, config, start=lo, stop=hi)
         return cls(core, policy, limits)
 
+    @classmethod
+    def for_live(
+        cls,
+        lineage: ModelRecipe,
+        bars: pd.DataFrame,
+        policy: Policy | None,
+        limits: RiskLimits,
+        *,
+        cost_bps: float | None = None,
+        slippage_bps: float | None = None,
+    ) -> PaperEngine | None:
+        """The engine over live bars received so far (canonical frame, oldest first), able to
+        decide at the last bar's close: a placeholder bar (the last one repeated one second
+        later; never traded or marked before it is replaced by the real next bar) gives the
+        core its room for a step. Features at a bar depend only on bars up to it, so the
+        placeholder changes nothing observed. ``None`` while the features' warm-up and the
+        window are not filled yet.
+        """
+        last = bars.iloc[[-1]].copy()
+        last["timestamp"] = last["timestamp"] + pd.Timedelta(seconds=1)
+        frame = pd.concat([bars, last], ignore_index=True)
+        data = rebuild_observations(lineage, frame)
+        config = evaluation_config(data.config, cost_bps=cost_bps, slippage_bps=slippage_bps)
+        try:
+            core = SingleCore(data.panel, data.observations, config)
+        except ValueError as exc:
+            if str(exc).startswith("no room for a step"):
+                return None
+            raise
+        return cls(core, policy, limits)
+
     # ------------------------------------------------------------------------------------------
     @property
     def timestamps(self) -> np.ndarray:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
@@ -19,21 +19,24 @@ from tradeopt_common.web.deps import (
     StateDep,
     StoreDep,
     WritePrincipal,
+    service_settings,
 )
 from tradeopt_common.web.idempotency import accepted_route, transition_route
 from tradeopt_common.web.job_events import JobEventsDep
 from tradeopt_common.web.listing import add_list_route
 from tradeopt_common.web.problems import problem_responses
 from tradeopt_strategy import service
+from tradeopt_strategy.config import StrategySettings
 from tradeopt_strategy.deps import CurrentSession
 from tradeopt_strategy.errors import SessionStateConflict
 from tradeopt_strategy.models import PaperBar, PaperFill, PaperOrder, SessionStatus
-from tradeopt_strategy.schemas import PaperSessionCreate, PaperSessionRead
+from tradeopt_strategy.schemas import Bar, LiveBarResult, PaperSessionCreate, PaperSessionRead
 
 router = APIRouter(prefix="/api/v1/paper-sessions", tags=["paper-sessions"])
 Limit = Annotated[int, Query(ge=1, le=10_000)]
 AfterSeq = Annotated[int | None, Query(ge=-1, description="only bars after this sequence number")]
 _ROWS = problem_responses(401, 403, 404, 422)
+StrategySettingsDep = Annotated[StrategySettings, Depends(service_settings(StrategySettings))]
 
 
 @router.post("", **accepted_route(PaperSessionRead))
@@ -90,6 +93,34 @@ async def stop_session(
     """Stop a session (a replay stops at its next bar); 409 once it has ended."""
     stopped = await service.stop_session(session, state.dispatcher, paper.id)
     return PaperSessionRead.model_validate(stopped)
+
+
+@router.post(
+    "/{session_id}/bars",
+    response_model=LiveBarResult,
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
+)
+async def push_bar(
+    _: WritePrincipal,
+    paper: CurrentSession,
+    bar: Bar,
+    session: SessionDep,
+    store: StoreDep,
+    settings: StrategySettingsDep,
+) -> LiveBarResult:
+    """Push the next bar of a live session (oldest first): it fills the order decided at the
+    previous bar's close, marks the book at its close, and the strategy decides at its close
+    (``decision``: filled by the next bar). A bar already processed is a 409, an out-of-order
+    one a 422 naming the last bar; neither creates an order.
+    """
+    step = await service.push_bar(
+        session, store, paper.id, bar, policy_cache=settings.strategy_policy_cache
+    )
+    return LiveBarResult(
+        session=PaperSessionRead.model_validate(step.session),
+        filled=step.filled,
+        decision=step.decision,
+    )
 
 
 @router.get("/{session_id}/orders", responses=_ROWS)

@@ -1,0 +1,92 @@
+"""Live paper sessions fed bar by bar over the API: a decision at each bar's close once the
+features are warm, filled at the next bar's open; duplicate bars are a 409 and out-of-order
+bars a 422 with the reason, neither creating an order; the kill switch flattens at the next
+bar and halts the session."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.services.strategy.conftest import evaluate, train_model
+from tests.support.jobrun import ingest
+from tradeopt_ml.data import load_sample
+
+pytestmark = pytest.mark.integration
+
+
+def _bars(n: int) -> list[dict]:
+    frame = load_sample("SPY")
+    frame = frame[frame["timestamp"] >= "2019-01-01"].head(n)
+    return [
+        {
+            "t": r.timestamp.isoformat(),
+            "open": r.open,
+            "high": r.high,
+            "low": r.low,
+            "close": r.close,
+            "adj_close": r.adj_close,
+            "volume": r.volume,
+        }
+        for r in frame.itertuples()
+    ]
+
+
+async def test_live_bars_duplicates_out_of_order_and_the_kill_switch(
+    client, training_client, evaluation_client, strategy_client
+):
+    spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
+    model_id = await train_model(training_client, spy["id"])
+    await evaluate(evaluation_client, {"model_id": model_id, "dataset_id": spy["id"]})
+    strategy = (
+        await strategy_client.post("/api/v1/strategies", json={"model_id": model_id})
+    ).json()
+    resp = await strategy_client.post(
+        "/api/v1/paper-sessions", json={"strategy_id": strategy["id"], "mode": "live"}
+    )
+    assert resp.status_code == 202, resp.text
+    live = resp.json()
+    assert live["status"] == "running" and live["job_id"] is None
+    base = f"/api/v1/paper-sessions/{live['id']}"
+
+    bars = _bars(50)
+    steps = []
+    for bar in bars[:40]:
+        resp = await strategy_client.post(f"{base}/bars", json=bar)
+        assert resp.status_code == 200, resp.text
+        steps.append(resp.json())
+    warm = [i for i, s in enumerate(steps) if s["decision"] is not None]
+    assert warm and warm == list(range(warm[0], 40))  # decisions once the warm-up is filled
+    for prev, step in zip(steps[warm[0] : -1], steps[warm[0] + 1 :], strict=True):
+        filled = step["filled"]
+        assert filled["decided_at"] == prev["decision"]["t"]  # the previous close's decision
+        assert filled["filled_at"][:10] == step["session"]["last_t"][:10]  # this bar's open
+    session = steps[-1]["session"]
+    assert session["n_bars"] == 40 - warm[0] - 1
+    orders_before = (await strategy_client.get(f"{base}/orders")).json()
+
+    dup = await strategy_client.post(f"{base}/bars", json=bars[39])
+    assert dup.status_code == 409 and "already processed" in dup.json()["detail"]
+    older = {**bars[20], "t": bars[20]["t"].replace("T00:00:00", "T12:00:00")}  # never seen
+    late = await strategy_client.post(f"{base}/bars", json=older)
+    assert late.status_code == 422 and "out of order" in late.json()["detail"]
+    assert late.json()["errors"][0]["loc"] == ["body", "t"]
+    broken = {**bars[40], "high": bars[40]["low"] * 0.5}
+    bad = await strategy_client.post(f"{base}/bars", json=broken)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == ["body", "high"]
+    after = (await strategy_client.get(base)).json()
+    assert after["n_bars"] == session["n_bars"] and after["n_orders"] == session["n_orders"]
+    assert (await strategy_client.get(f"{base}/orders")).json() == orders_before
+
+    # the kill switch: flatten decided at the next bar, filled by the one after, then halted
+    halted = (await strategy_client.post("/api/v1/strategies/halt-all", json={})).json()
+    assert halted["halted"] == [live["id"]]
+    step = (await strategy_client.post(f"{base}/bars", json=bars[40])).json()
+    assert step["decision"]["kind"] == "flatten"
+    step = (await strategy_client.post(f"{base}/bars", json=bars[41])).json()
+    assert step["filled"]["decision"] == "flatten" and step["filled"]["units"] == [0.0]
+    assert step["session"]["status"] == "halted" and step["session"]["position"] == [0.0]
+    assert step["session"]["halt_reason"] == "kill switch: kill switch"
+    more = await strategy_client.post(f"{base}/bars", json=bars[42])
+    assert more.status_code == 409
+    parity = await strategy_client.get(f"{base}/parity")
+    assert parity.status_code == 409  # a live session has no backtest twin
