@@ -32,7 +32,7 @@ def _bars(n: int) -> list[dict]:
 
 
 async def test_live_bars_duplicates_out_of_order_and_the_kill_switch(
-    client, training_client, evaluation_client, strategy_client
+    client, training_client, evaluation_client, strategy_app, strategy_client
 ):
     spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
     model_id = await train_model(training_client, spy["id"])
@@ -76,6 +76,17 @@ async def test_live_bars_duplicates_out_of_order_and_the_kill_switch(
     after = (await strategy_client.get(base)).json()
     assert after["n_bars"] == session["n_bars"] and after["n_orders"] == session["n_orders"]
     assert (await strategy_client.get(f"{base}/orders")).json() == orders_before
+
+    # the trading KPIs of the session on the API's /metrics
+    from tradeopt_strategy.app import update_gauges
+
+    await update_gauges(strategy_app.state.tradeopt)
+    text = (await strategy_client.get("/metrics")).text
+    labels = f'mode="live",session_id="{live["id"]}",strategy_id="{strategy["id"]}"'
+    for name in ("equity", "drawdown", "position", "orders", "rejected_orders", "halted"):
+        assert f"tradeopt_paper_{name}{{{labels}}}" in text, name
+    line = next(x for x in text.splitlines() if x.startswith(f"tradeopt_paper_equity{{{labels}}}"))
+    assert float(line.rsplit(" ", 1)[1]) == after["equity"]
 
     # the kill switch: flatten decided at the next bar, filled by the one after, then halted
     halted = (await strategy_client.post("/api/v1/strategies/halt-all", json={})).json()
