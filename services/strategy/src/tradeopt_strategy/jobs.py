@@ -11,10 +11,12 @@
 2. **resume**: re-step the bars already recorded (their decisions, without the policy) and
    check that the recomputed book equals the stored one — a worker killed mid-replay (the
    reaper hands the job on) continues at the next unprocessed bar with the same state;
-3. decide, check risk, fill and record each bar; bars are committed in batches
-   (``speed: max``, ``TRADING_OPT_STRATEGY_COMMIT_BARS``) or one by one (paced at ``speed``
-   bars per second); before each batch the job reads the session's stop and kill-switch flags
-   (a halt flattens at the next bar) and checks for cancel;
+3. decide, check risk, fill and record each bar (at ``speed: max`` the policy's actions are
+   precomputed by the evaluation's exact batched path, :meth:`PaperEngine.plan`, and used
+   while no risk decision departs from them; paced sessions call ``predict`` per bar); bars
+   are committed in batches (``speed: max``, ``TRADING_OPT_STRATEGY_COMMIT_BARS``) or one by
+   one (paced at ``speed`` bars per second); before each batch the job reads the session's
+   stop and kill-switch flags (a halt flattens at the next bar) and checks for cancel;
 4. at the end, the parity report: the evaluation backtest of the same model over the same bars
    and costs (:func:`tradeopt_ml.evaluation.backtest_model`, fast path) against the bars as
    stored, bar by bar.
@@ -91,6 +93,9 @@ def replay_session(ctx: JobContext, *, commit_bars: int | None = None) -> dict[s
             )  # fmt: skip
         except ValueError as exc:
             raise ValidationFailed(f"paper session {session_id}: {exc}") from exc
+        if paper.speed is None:
+            ctx.progress(0.03, "planning the policy's actions (batched, exact)", force=True)
+            engine.plan()
         stored = ctx.db(lambda s: service.processed_bars(s, session_id))
         if stored:
             ctx.progress(0.05, f"resuming after {len(stored)} recorded bars", force=True)

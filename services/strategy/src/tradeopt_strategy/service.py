@@ -19,7 +19,7 @@ from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tradeopt_common.contracts.datasets import read_manifest
@@ -374,87 +374,72 @@ def _t(stamp: np.datetime64) -> datetime:
 
 def bar_rows(
     session_id: uuid.UUID, records: Sequence[BarRecord]
-) -> tuple[list[PaperBar], list[PaperOrder], list[PaperFill]]:
-    """The rows of processed bars: one bar row each, an order per traded (or rejected) symbol
-    and its fill.
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows of processed bars (column values): one bar row each, an order per traded (or
+    rejected) symbol and its fill.
     """
     bars, orders, fills = [], [], []
     for rec in records:
         t = _t(rec.t)
+        fill_t = _t(rec.fill_t)
         bars.append(
-            PaperBar(
-                id=uuid.uuid4(),
-                session_id=session_id,
-                seq=rec.seq,
-                t=t,
-                fill_t=_t(rec.fill_t),
-                mark_t=_t(rec.mark_t),
-                applied=rec.applied.to_dict(),
-                target=rec.target,
-                traded=rec.traded,
-                units=rec.units,
-                weights=rec.weights,
-                cost=rec.cost,
-                cash=rec.cash,
-                value=rec.value,
-                drawdown=rec.drawdown,
-                realised_pnl=rec.realised_pnl,
-                unrealised_pnl=rec.unrealised_pnl,
-            )
-        )
+            {
+                "id": uuid.uuid4(), "session_id": session_id, "seq": rec.seq, "t": t,
+                "fill_t": fill_t, "mark_t": _t(rec.mark_t), "applied": rec.applied.to_dict(),
+                "target": rec.target, "traded": rec.traded, "units": rec.units,
+                "weights": rec.weights, "cost": rec.cost, "cash": rec.cash, "value": rec.value,
+                "drawdown": rec.drawdown, "realised_pnl": rec.realised_pnl,
+                "unrealised_pnl": rec.unrealised_pnl,
+            }
+        )  # fmt: skip
         kind = rec.applied.kind
         for i, symbol in enumerate(rec.symbols):
             qty = rec.traded[i]
             if qty == 0.0 and kind != "rejected":
                 continue
-            order = PaperOrder(
-                id=uuid.uuid4(),
-                session_id=session_id,
-                seq=rec.seq,
-                t=t,
-                symbol=symbol,
-                side=None if qty == 0.0 else ("buy" if qty > 0 else "sell"),
-                quantity=abs(qty),
-                target_weight=rec.target[i],
-                kind=kind,
-                status="rejected" if kind == "rejected" else "filled",
-                reason=rec.applied.reason,
-            )
-            orders.append(order)
+            order_id = uuid.uuid4()
+            orders.append(
+                {
+                    "id": order_id, "session_id": session_id, "seq": rec.seq, "t": t,
+                    "symbol": symbol,
+                    "side": None if qty == 0.0 else ("buy" if qty > 0 else "sell"),
+                    "quantity": abs(qty), "target_weight": rec.target[i], "kind": kind,
+                    "status": "rejected" if kind == "rejected" else "filled",
+                    "reason": rec.applied.reason,
+                }
+            )  # fmt: skip
             if qty != 0.0:
                 fills.append(
-                    PaperFill(
-                        id=uuid.uuid4(),
-                        order_id=order.id,
-                        session_id=session_id,
-                        seq=rec.seq,
-                        t=_t(rec.fill_t),
-                        symbol=symbol,
-                        quantity=qty,
-                        price=rec.price[i],
-                        fill_price=rec.fill_price[i],
-                        commission=rec.commission[i],
-                        slippage=rec.slippage[i],
-                    )
-                )
+                    {
+                        "id": uuid.uuid4(), "order_id": order_id, "session_id": session_id,
+                        "seq": rec.seq, "t": fill_t, "symbol": symbol, "quantity": qty,
+                        "price": rec.price[i], "fill_price": rec.fill_price[i],
+                        "commission": rec.commission[i], "slippage": rec.slippage[i],
+                    }
+                )  # fmt: skip
     return bars, orders, fills
 
 
 async def record_bars(
     session: AsyncSession, session_id: uuid.UUID, records: Sequence[BarRecord]
 ) -> None:
-    """Persist processed bars (one transaction: the caller's unit of work) and move the
-    session's book to the last one. The unique ``(session, t)`` and ``(session, seq)``
-    constraints make a bar count once whatever retries happen.
+    """Persist processed bars (one transaction: the caller's unit of work; multi-row inserts)
+    and move the session's book to the last one. The unique ``(session, t)`` and
+    ``(session, seq)`` constraints make a bar count once whatever retries happen.
     """
     if not records:
         return
     bars, orders, fills = bar_rows(session_id, records)
-    session.add_all(bars)
-    await session.flush()
-    session.add_all(orders)
-    await session.flush()
-    session.add_all(fills)
+    now = utcnow()
+    await session.execute(insert(PaperBar), bars)
+    if orders:
+        await session.execute(
+            insert(PaperOrder), [{**o, "created_at": now, "updated_at": now} for o in orders]
+        )
+    if fills:
+        await session.execute(
+            insert(PaperFill), [{**f, "created_at": now, "updated_at": now} for f in fills]
+        )
     last = records[-1]
     paper = await PaperSessionRepository(session).get_or_raise(session_id, for_update=True)
     paper.equity = last.value
@@ -466,13 +451,13 @@ async def record_bars(
     paper.realised_pnl = last.realised_pnl
     paper.unrealised_pnl = last.unrealised_pnl
     paper.n_bars += len(records)
-    paper.n_orders += sum(1 for o in orders if o.status == "filled")
-    paper.n_rejected += sum(1 for o in orders if o.status == "rejected")
+    paper.n_orders += sum(1 for o in orders if o["status"] == "filled")
+    paper.n_rejected += sum(1 for o in orders if o["status"] == "rejected")
     paper.last_t = _t(last.mark_t)
     if last.halted:
         paper.halt_reason = last.halted
-        paper.halted_at = utcnow()
-    paper.updated_at = utcnow()
+        paper.halted_at = now
+    paper.updated_at = now
     await session.flush()
 
 

@@ -110,6 +110,20 @@ def test_restore_lands_in_the_same_state(name, models, bars):
     assert [r.units for r in rest] == [r.units for r in full[cut:]]
 
 
+@pytest.mark.parametrize("name", list(CASES))
+def test_planned_actions_equal_predict_per_bar(name, models, bars):
+    model, _, lineage = models[name]
+    per_bar = _run(PaperEngine.for_range(lineage, bars, model, RiskLimits(), part="test"))
+    planned = PaperEngine.for_range(lineage, bars, model, RiskLimits(), part="test")
+    assert planned.plan() == len(per_bar)
+    cut = len(per_bar) // 2
+    planned.restore([r.applied for r in per_bar[:cut]])
+    rest = _run(planned)
+    assert planned.planned  # used to the end
+    assert [r.value for r in rest] == [r.value for r in per_bar[cut:]]
+    assert [r.applied for r in rest] == [r.applied for r in per_bar[cut:]]
+
+
 class _AlwaysLong:
     def predict(self, obs, deterministic=True):
         return np.int64(2), None

@@ -114,6 +114,22 @@ class BarRecord:
         return any(u != 0.0 for u in self.traded)
 
 
+def _entry_one(units: float, traded: float, entry: float, fill: float) -> tuple[float, float]:
+    """:func:`tradeopt_ml.execution.update_entry_price` for one asset on floats (same steps):
+    the new average entry price and the PnL realised by the trade (costs excluded).
+    """
+    new_units = units + traded
+    opening = units * traded >= 0.0
+    sign = 1.0 if units > 0 else (-1.0 if units < 0 else 0.0)
+    closed = 0.0 if opening else min(abs(traded), abs(units)) * sign
+    realised = closed * (fill - entry)
+    if new_units == 0.0:
+        return 0.0, realised
+    if opening:
+        return (units * entry + traded * fill) / new_units, realised
+    return (fill if new_units * units < 0.0 else entry), realised
+
+
 def _ns(stamp: Any) -> np.datetime64:
     """A bar timestamp as ``datetime64[ns]``."""
     out: Any = np.asarray(stamp, dtype="datetime64[ns]")[()]
@@ -151,6 +167,14 @@ class PaperEngine:
         self.realised = 0.0
         self.peak = float(core.value)
         self.done = self.n_decisions <= 0
+        #: The policy's actions for every decision, precomputed (see :meth:`plan`); dropped as
+        #: soon as a risk decision departs from them (later observations then differ).
+        self._plan: np.ndarray | None = None
+        self._order_limits = bool(
+            limits.max_position or limits.max_order_size or limits.allowed_hours
+        )
+        #: What builds a twin of the core (set by :meth:`for_range`).
+        self._twin: tuple[Any, ...] | None = None
 
     @classmethod
     def for_range(
@@ -174,7 +198,29 @@ class PaperEngine:
         lo, hi = bar_range(data.panel, data.split_spec, part=part, start=start, end=end)
         config = evaluation_config(data.config, cost_bps=cost_bps, slippage_bps=slippage_bps)
         core = SingleCore(data.panel, data.observations, config, start=lo, stop=hi)
-        return cls(core, policy, limits)
+        engine = cls(core, policy, limits)
+        engine._twin = (data.panel, data.observations, config, lo, hi)
+        return engine
+
+    def plan(self) -> int:
+        """Precompute the policy's actions for every decision of the range with the evaluation's
+        exact fast path (:func:`~tradeopt_ml.evaluation.policy.fast_policy_backtest`: batched
+        forward passes and a fix-point scan, identical actions to ``model.predict`` per bar) on
+        a twin of the core. While no risk decision departs from them, :meth:`decide` takes them
+        instead of one ``predict`` per bar (the replay's ``speed: max`` path). Returns the
+        number of planned decisions (0 when there is nothing to plan with).
+        """
+        from tradeopt_ml.evaluation.policy import fast_policy_backtest
+
+        twin = self._twin
+        if twin is None or self.policy is None or not hasattr(self.policy, "policy"):
+            return 0
+        panel, observations, config, lo, hi = twin
+        result, _ = fast_policy_backtest(
+            self.policy, SingleCore(panel, observations, config, start=lo, stop=hi)
+        )
+        self._plan = result.actions
+        return 0 if result.actions is None else int(result.actions.shape[0])
 
     @classmethod
     def for_live(
@@ -208,6 +254,11 @@ class PaperEngine:
         return cls(core, policy, limits)
 
     # ------------------------------------------------------------------------------------------
+    @property
+    def planned(self) -> bool:
+        """Whether decisions still come from the precomputed plan (:meth:`plan`)."""
+        return self._plan is not None
+
     @property
     def timestamps(self) -> np.ndarray:
         """``(K,)`` decision bar timestamps (``datetime64[ns]``, UTC)."""
@@ -267,15 +318,24 @@ class PaperEngine:
         self.risk.observe(value, when)
         if reason is not None:
             return Applied(self._flat_action(), kind="flatten", reason=reason)
-        if self.policy is None:
+        plan = self._plan
+        if plan is not None and self.k < plan.shape[0]:
+            action = plan[self.k]
+        elif self.policy is None:
             raise RuntimeError("no policy to decide with")
-        action, _ = self.policy.predict(core.observe(), deterministic=True)
+        else:
+            action, _ = self.policy.predict(core.observe(), deterministic=True)
         raw = _json_action(action)
+        if core.scalar and core.discrete and not self._order_limits:
+            # one asset, fixed levels, nothing to check: compare level indices
+            return Applied(raw, kind="hold" if raw == core.prev_action else "trade")
         target = self._target_of(action)
         held = self._held_target()
         current = held if held is not None else self.weights
         if held is not None and np.array_equal(target, held):
             return Applied(raw, kind="hold")
+        if not self._order_limits:
+            return Applied(raw)
         verdict = check_order(self.limits, current, target, when, can_reduce=not core.discrete)
         if not verdict.allowed:
             return Applied(raw, hold=True, kind="rejected", reason=verdict.reason)
@@ -301,29 +361,60 @@ class PaperEngine:
         else:
             _, _, terminated, truncated = core.step(applied.action)
         self.k += 1
-        units = self.units
-        traded = units - units0
-        price = np.atleast_1d(np.asarray(core._fill[t0], dtype=np.float64))
-        mark = np.atleast_1d(np.asarray(core._close[core.t], dtype=np.float64))
         slip = core.costs.slip_rate
-        fill_price = ex.fill_price(price, traded, slip)
-        notional = np.abs(traded) * price
-        self.entry, realised = ex.update_entry_price(
-            units0[None], traded[None], self.entry[None], fill_price[None]
-        )
-        self.entry = self.entry[0]
-        self.realised += float(realised.sum())
+        if core.scalar:  # one asset held as floats: the same formulas on Python floats
+            u0, u1 = float(units0[0]), float(core.units)
+            tr = u1 - u0
+            p = float(core._fill_at[t0])
+            fp = p * (1.0 + slip * (1.0 if tr > 0 else (-1.0 if tr < 0 else 0.0)))
+            entry, realised = _entry_one(u0, tr, float(self.entry[0]), fp)
+            self.entry = np.asarray([entry])
+            self.realised += realised
+            notional1 = abs(tr) * p
+            units_l, traded_l, price_l, fill_l = [u1], [tr], [p], [fp]
+            commission_l = [notional1 * core.costs.cost_rate]
+            slippage_l = [notional1 * slip]
+            unrealised = u1 * (float(core._close_at[core.t]) - entry)
+            weights_l = [float(core.weights)]
+        else:
+            units = self.units
+            traded = units - units0
+            price = np.atleast_1d(np.asarray(core._fill[t0], dtype=np.float64))
+            mark = np.atleast_1d(np.asarray(core._close[core.t], dtype=np.float64))
+            fill_price = ex.fill_price(price, traded, slip)
+            notional = np.abs(traded) * price
+            new_entry, realised_a = ex.update_entry_price(
+                units0[None], traded[None], self.entry[None], fill_price[None]
+            )
+            self.entry = new_entry[0]
+            self.realised += float(realised_a.sum())
+            units_l, traded_l = units.tolist(), traded.tolist()
+            price_l, fill_l = price.tolist(), fill_price.tolist()
+            commission_l = (notional * core.costs.cost_rate).tolist()
+            slippage_l = (notional * slip).tolist()
+            unrealised = float(ex.unrealised_pnl(units, self.entry, mark).sum())
+            weights_l = self.weights.tolist()
         value = float(core.value)
         self.peak = max(self.peak, value)
+        if applied.kind not in ("trade", "hold"):
+            self._plan = None  # the policy now observes a book its plan did not hold
+        elif (
+            self._plan is not None
+            and self.k - 1 < self._plan.shape[0]
+            and _json_action(self._plan[self.k - 1]) != applied.action
+        ):
+            self._plan = None  # restored decisions of another run
         if applied.kind == "flatten":
             self.halted = applied.reason
         self.done = bool(terminated or truncated) or self.halted is not None
-        target = (
-            self.weights
-            if applied.hold
-            else (np.asarray(applied.weights) if applied.weights is not None
-                  else self._target_of(applied.action))
-        )  # fmt: skip
+        if applied.hold:
+            target = weights_l
+        elif applied.weights is not None:
+            target = list(applied.weights)
+        elif core.scalar and core.discrete:
+            target = [core._level_list[int(applied.action)]]
+        else:
+            target = self._target_of(applied.action).tolist()
         fill_bar = t0 + 1 if core.config.fill == "next_open" else t0
         stamps = core.timestamps
         return BarRecord(
@@ -332,20 +423,20 @@ class PaperEngine:
             fill_t=_ns(stamps[fill_bar]),
             mark_t=_ns(stamps[core.t]),
             applied=applied,
-            target=np.asarray(target, dtype=float).tolist(),
-            traded=traded.tolist(),
-            price=price.tolist(),
-            fill_price=fill_price.tolist(),
-            commission=(notional * core.costs.cost_rate).tolist(),
-            slippage=(notional * slip).tolist(),
+            target=[float(x) for x in target],
+            traded=traded_l,
+            price=price_l,
+            fill_price=fill_l,
+            commission=commission_l,
+            slippage=slippage_l,
             cost=float(core.last_cost),
-            units=units.tolist(),
+            units=units_l,
             cash=float(core.cash),
             value=value,
-            weights=self.weights.tolist(),
+            weights=weights_l,
             drawdown=value / self.peak - 1.0,
             realised_pnl=self.realised,
-            unrealised_pnl=float(ex.unrealised_pnl(units, self.entry, mark).sum()),
+            unrealised_pnl=unrealised,
             halted=self.halted,
             done=self.done,
             symbols=tuple(core.symbols),
