@@ -203,6 +203,12 @@ def test_signal_observation_is_the_env_cores(models, bars):
     obs = observation(lineage, frame, np.asarray([0.0], dtype=np.float32))
     # features are computed on the whole history both ways here: the layouts must agree
     assert np.array_equal(obs, core.observe())
+    from tradeopt_ml.paper.signals import panel_of
+
+    direct, pivoted = panel_of(frame, lineage), Panel.from_bars(frame, symbols=["SPY"])
+    for name in ("timestamps", "open", "high", "low", "close", "adj_close", "volume"):
+        assert np.array_equal(getattr(direct, name), getattr(pivoted, name)), name
+    assert direct.has_adjusted == pivoted.has_adjusted
     recent = [
         {"t": str(r.timestamp), **{k: r[k] for k in ("open", "high", "low", "close", "volume")}}
         for _, r in frame.tail(60).iterrows()

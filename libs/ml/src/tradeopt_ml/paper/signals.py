@@ -15,6 +15,7 @@ import pandas as pd
 
 from tradeopt_ml import execution as ex
 from tradeopt_ml.data import Panel
+from tradeopt_ml.data.panel import FIELDS
 from tradeopt_ml.features import compute_features
 from tradeopt_ml.lineage import ModelRecipe
 from tradeopt_ml.paper.engine import Policy
@@ -56,10 +57,16 @@ def check_bars(lineage: ModelRecipe, bars: list[dict[str, Any]]) -> pd.DataFrame
             f"{lineage.env.window}); send {need - len(bars)} more, oldest first",
             [{"loc": ["body", "bars"], "msg": f"need at least {need} bars", "type": "too_short"}],
         )
-    frame = pd.DataFrame(bars)
-    stamps = pd.DatetimeIndex(pd.to_datetime(frame["t"], utc=True)).tz_convert(None).as_unit("ns")
+    n = len(bars)
+    cols = {
+        c: np.fromiter((b[c] for b in bars), dtype=np.float64, count=n)
+        for c in ("open", "high", "low", "close", "volume")
+    }
+    adj_given = [b.get("adj_close") for b in bars]
+    stamps = pd.DatetimeIndex(pd.to_datetime([b["t"] for b in bars], utc=True))
+    stamps = stamps.tz_convert(None).as_unit("ns")
     for col in ("open", "high", "low", "close", "volume"):
-        values = frame[col].to_numpy(dtype=np.float64)
+        values = cols[col]
         for i in np.flatnonzero(~np.isfinite(values))[:20]:
             errors.append(_err(int(i), col, "not a finite number"))
         if col != "volume":
@@ -68,7 +75,7 @@ def check_bars(lineage: ModelRecipe, bars: list[dict[str, Any]]) -> pd.DataFrame
         else:
             for i in np.flatnonzero(values < 0)[:20]:
                 errors.append(_err(int(i), col, "volume must not be negative"))
-    o, h, lo, c = (frame[x].to_numpy(dtype=np.float64) for x in ("open", "high", "low", "close"))
+    o, h, lo, c = (cols[x] for x in ("open", "high", "low", "close"))
     with np.errstate(invalid="ignore"):
         for i in np.flatnonzero(h < np.maximum(o, c))[:20]:
             errors.append(_err(int(i), "high", "high below max(open, close)"))
@@ -94,10 +101,10 @@ def check_bars(lineage: ModelRecipe, bars: list[dict[str, Any]]) -> pd.DataFrame
             "high": h,
             "low": lo,
             "close": c,
-            "adj_close": frame["adj_close"].to_numpy(dtype=np.float64)
-            if "adj_close" in frame and frame["adj_close"].notna().all()
+            "adj_close": np.asarray(adj_given, dtype=np.float64)
+            if all(a is not None for a in adj_given)
             else c,
-            "volume": frame["volume"].to_numpy(dtype=np.float64),
+            "volume": cols["volume"],
         }
     )
 
@@ -118,6 +125,46 @@ class Signal:
     reason: str | None
 
 
+def _frozen(values: np.ndarray) -> np.ndarray:
+    out = np.array(values, dtype=np.float64, copy=True, order="C").reshape(-1, 1)
+    out.setflags(write=False)
+    return out
+
+
+def panel_of(frame: pd.DataFrame, lineage: ModelRecipe) -> Panel:
+    """The panel of a one-symbol frame whose timestamps are strictly increasing (what
+    :func:`check_bars` returns) built straight from its columns — the arrays
+    :meth:`Panel.from_bars` would build, without its pivot (most of a signal's time); any other
+    frame goes through :meth:`Panel.from_bars`.
+    """
+    symbols = frame["symbol"].unique()
+    stamps = pd.DatetimeIndex(frame["timestamp"])
+    if stamps.tz is not None:
+        stamps = stamps.tz_convert("UTC").tz_localize(None)
+    values = stamps.as_unit("ns").asi8
+    if (
+        len(lineage.symbols) != 1
+        or len(symbols) != 1
+        or symbols[0] != lineage.symbols[0]
+        or not (np.diff(values) > 0).all()
+    ):
+        return Panel.from_bars(frame, symbols=list(lineage.symbols))
+    arrays = {f: _frozen(frame[f].to_numpy()) for f in FIELDS}
+    ts = np.array(stamps.as_unit("ns").to_numpy(dtype="datetime64[ns]"), copy=True)
+    ts.setflags(write=False)
+    return Panel(
+        timestamps=ts,
+        symbols=(str(symbols[0]),),
+        open=arrays["open"],
+        high=arrays["high"],
+        low=arrays["low"],
+        close=arrays["close"],
+        adj_close=arrays["adj_close"],
+        volume=arrays["volume"],
+        has_adjusted=not bool(np.array_equal(arrays["adj_close"], arrays["close"])),
+    )
+
+
 def observation(
     lineage: ModelRecipe,
     frame: pd.DataFrame,
@@ -128,7 +175,7 @@ def observation(
     window of normalised features ending at the bar, then the held weights (and, when the env
     observes it, unrealised PnL / value).
     """
-    panel = Panel.from_bars(frame, symbols=list(lineage.symbols))
+    panel = panel_of(frame, lineage)
     feats = compute_features(panel, lineage.features)
     values = np.ascontiguousarray(
         lineage.normalizer.normalizer().transform(feats), dtype=np.float32
