@@ -216,7 +216,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer signal requests")
     parser.add_argument("--requests", type=int, default=500)
-    parser.add_argument("--batch", type=int, default=64, help="bars per replay transaction")
+    parser.add_argument("--batch", type=int, default=512, help="bars per replay transaction")
     args = parser.parse_args()
     import torch
 

@@ -83,6 +83,7 @@ async def test_killed_worker_resumes_at_the_next_bar_with_identical_equity(
     done = await _wait(strategy_client, sid, lambda p: p["status"] == "completed", timeout=180)
 
     assert done["equity"] == straight["equity"]  # bit for bit
+    # the book's counters and the stored bars agree (a bar and its counters commit together)
     assert done["n_bars"] == straight["n_bars"] and done["n_orders"] == straight["n_orders"]
     job = (await strategy_client.get(f"/api/v1/jobs/{done['job_id']}")).json()
     assert job["attempts"] == 2 and job["status"] == "succeeded"

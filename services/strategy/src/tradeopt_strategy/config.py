@@ -14,7 +14,7 @@ class StrategySettings(CommonSettings):
 
     #: Replay at ``speed: max`` commits its bars in batches of this many (one transaction per
     #: batch; a crash loses at most the uncommitted batch, which is then processed again).
-    strategy_commit_bars: int = Field(64, ge=1, le=10_000)
+    strategy_commit_bars: int = Field(512, ge=1, le=10_000)
     #: Loaded policies kept in memory by the API for signals (least recently used dropped).
     strategy_policy_cache: int = Field(8, ge=1, le=256)
     #: Largest number of bars one signal request may carry.
