@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, SecretStr
 
 from tradeopt_common.config import CommonSettings
 
@@ -19,6 +19,18 @@ class StrategySettings(CommonSettings):
     strategy_policy_cache: int = Field(8, ge=1, le=256)
     #: Largest number of bars one signal request may carry.
     strategy_max_signal_bars: int = Field(5000, ge=10)
+    #: Alpaca paper-trading credentials and endpoint (secrets: ``.env`` / k8s Secret; never
+    #: logged). ``ALPACA_*`` as in the SPY deployment seed, or ``TRADING_OPT_ALPACA_*``.
+    alpaca_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("ALPACA_API_KEY", "TRADING_OPT_ALPACA_API_KEY")
+    )
+    alpaca_api_secret: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("ALPACA_API_SECRET", "TRADING_OPT_ALPACA_API_SECRET")
+    )
+    alpaca_base_url: str = Field(
+        "https://paper-api.alpaca.markets",
+        validation_alias=AliasChoices("ALPACA_BASE_URL", "TRADING_OPT_ALPACA_BASE_URL"),
+    )
 
 
 @lru_cache
