@@ -8,10 +8,12 @@ from __future__ import annotations
 import pytest
 
 from tests.services.strategy.conftest import evaluate, train_model
+from tests.support.alpaca_fake import fake_alpaca
 from tests.support.jobrun import ingest
 from tradeopt_ml.data import load_sample
 
 pytestmark = pytest.mark.integration
+ALPACA_KEY, ALPACA_SECRET = "PKFAKEKEY0000000", "fake-secret-0123456789abcdefghijkl"
 
 
 def _bars(n: int) -> list[dict]:
@@ -101,3 +103,54 @@ async def test_live_bars_duplicates_out_of_order_and_the_kill_switch(
     assert more.status_code == 409
     parity = await strategy_client.get(f"{base}/parity")
     assert parity.status_code == 409  # a live session has no backtest twin
+
+
+@pytest.fixture
+def alpaca(monkeypatch, fleet_env):
+    """A local fake of Alpaca's REST API, configured as the deployment's Alpaca settings."""
+    with fake_alpaca(ALPACA_KEY, ALPACA_SECRET, price=250.0) as (url, fake):
+        monkeypatch.setenv("ALPACA_API_KEY", ALPACA_KEY)
+        monkeypatch.setenv("ALPACA_API_SECRET", ALPACA_SECRET)
+        monkeypatch.setenv("ALPACA_BASE_URL", url)
+        yield fake
+
+
+async def test_alpaca_orders_and_bad_credentials_halt_the_session(
+    alpaca, client, training_client, evaluation_client, strategy_client
+):
+    spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
+    model_id = await train_model(training_client, spy["id"])
+    await evaluate(evaluation_client, {"model_id": model_id, "dataset_id": spy["id"]})
+    strategy = (
+        await strategy_client.post("/api/v1/strategies", json={"model_id": model_id})
+    ).json()
+    body = {"strategy_id": strategy["id"], "mode": "live", "broker": "alpaca"}
+    live = (await strategy_client.post("/api/v1/paper-sessions", json=body)).json()
+    assert live["broker"] == "alpaca"
+    base = f"/api/v1/paper-sessions/{live['id']}"
+    bars = _bars(120)
+    i = 0
+    while (await strategy_client.get(base)).json()["n_orders"] == 0:
+        assert i < 100, "the policy never traded"
+        assert (await strategy_client.post(f"{base}/bars", json=bars[i])).status_code == 200
+        i += 1
+    orders = (await strategy_client.get(f"{base}/orders")).json()
+    sent = {o["client_order_id"]: o for o in alpaca.orders.values()}
+    assert len(sent) == len(orders) == 1
+    assert orders[0]["broker_order_id"] == next(iter(sent.values()))["id"]
+    assert orders[0]["broker_status"] == "filled"
+
+    alpaca.secret = "rotated-secret-the-session-does-not-know"  # the keys stop working
+    before = (await strategy_client.get(base)).json()
+    while (session := (await strategy_client.get(base)).json())["status"] == "running":
+        assert i < 119, "no second order"
+        assert (await strategy_client.post(f"{base}/bars", json=bars[i])).status_code == 200
+        i += 1
+    assert session["status"] == "halted"
+    assert session["halt_reason"].startswith("broker: Alpaca refused the credentials (HTTP 401)")
+    assert ALPACA_SECRET not in session["halt_reason"] and ALPACA_KEY not in session["halt_reason"]
+    # nothing else lost: the bar and its simulated fill are recorded, no order reached Alpaca
+    assert session["n_bars"] > before["n_bars"] and session["n_orders"] == before["n_orders"] + 1
+    assert len(alpaca.orders) == 1
+    refused = await strategy_client.post(f"{base}/bars", json=bars[i])
+    assert refused.status_code == 409

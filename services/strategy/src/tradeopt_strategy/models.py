@@ -79,6 +79,9 @@ class PaperSession(IdMixin, TimestampMixin, Base):
     model_id: Mapped[uuid.UUID] = mapped_column()
     symbols: Mapped[list[str]] = mapped_column(JSON, default=list)
     mode: Mapped[str] = mapped_column(String(8))
+    #: ``simulated`` (the execution model) or ``alpaca`` (live sessions: every order is also
+    #: sent to Alpaca's paper API; the book stays the simulated one).
+    broker: Mapped[str] = mapped_column(String(16), default="simulated")
     status: Mapped[str] = mapped_column(String(16), default=SessionStatus.QUEUED, index=True)
     dataset_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     dataset_checksum: Mapped[str | None] = mapped_column(String(64))
@@ -187,6 +190,8 @@ class PaperOrder(IdMixin, TimestampMixin, Base):
     kind: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
+    broker_order_id: Mapped[str | None] = mapped_column(String(64))
+    broker_status: Mapped[str | None] = mapped_column(String(32))
 
 
 class PaperFill(IdMixin, TimestampMixin, Base):

@@ -130,6 +130,11 @@ class PaperSessionCreate(BaseModel):
     )
     cost_bps: float | None = Field(None, ge=0, le=1000)
     slippage_bps: float | None = Field(None, ge=0, le=1000)
+    broker: Literal["simulated", "alpaca"] = Field(
+        "simulated",
+        description="live sessions: 'alpaca' also sends every order to Alpaca's paper API "
+        "(ALPACA_* settings); bad credentials halt the session",
+    )
 
     @field_validator("speed")
     @classmethod
@@ -151,6 +156,8 @@ class PaperSessionCreate(BaseModel):
                 self.split = "test"
         elif self.dataset_id is not None or self.split or self.start or self.end:
             raise ValueError("a live session takes no dataset range: push its bars")
+        if self.broker != "simulated" and self.mode != "live":
+            raise ValueError("a replay runs on the simulated broker; 'broker' is for live sessions")
         return self
 
 
@@ -166,6 +173,7 @@ class PaperSessionRead(BaseModel):
     model_id: uuid.UUID
     symbols: list[str]
     mode: str
+    broker: str
     status: str
     dataset_id: uuid.UUID | None
     part: str | None

@@ -42,6 +42,7 @@ from tradeopt_common.jobs.resources import (
 from tradeopt_common.references import ResourceReference, add_reference
 from tradeopt_common.storage import ArtifactStore
 from tradeopt_ml.paper import Applied, BarRecord, PaperEngine, RiskLimits
+from tradeopt_strategy.config import StrategySettings
 from tradeopt_strategy.errors import (
     DuplicateBar,
     ModelNotEvaluated,
@@ -276,6 +277,7 @@ async def create_session(
         model_id=strategy.model_id,
         symbols=list(strategy.symbols),
         mode=body.mode,
+        broker=body.broker,
         part=body.split,
         start=body.start,
         end=body.end,
@@ -585,7 +587,7 @@ async def push_bar(
     session_id: uuid.UUID,
     bar: Bar,
     *,
-    policy_cache: int,
+    settings: StrategySettings,
 ) -> LiveStep:
     """Feed the next bar of a live session: it fills the decision taken at the previous bar's
     close (at this bar's open, or the previous close for ``fill="close"`` models), marks the
@@ -640,7 +642,9 @@ async def push_bar(
         ).scalars()
     )
     stored = await processed_bars(session, session_id)
-    lineage, model = await asyncio.to_thread(get_policy, store, paper.model_id, policy_cache)
+    lineage, model = await asyncio.to_thread(
+        get_policy, store, paper.model_id, settings.strategy_policy_cache
+    )
     limits = RiskLimits.model_validate(paper.risk or {})
 
     def run() -> tuple[list[BarRecord], Applied | None, np.datetime64 | None]:
@@ -666,6 +670,13 @@ async def push_bar(
     if filled and filled[-1].halted:
         paper.status = SessionStatus.HALTED
         paper.finished_at = utcnow()
+    if paper.broker == "alpaca" and any(r.ordered for r in filled):
+        refused = await _send_to_alpaca(session, paper, filled, settings)
+        if refused is not None:
+            paper.status = SessionStatus.HALTED
+            paper.halt_reason = f"broker: {refused}"
+            paper.halted_at = paper.finished_at = utcnow()
+            decision = None
     paper.pending = (
         None
         if decision is None or decided_at is None
@@ -683,6 +694,42 @@ async def push_bar(
             "target": None if decision is None else _target_of(decision),
         },
     )  # fmt: skip
+
+
+async def _send_to_alpaca(
+    session: AsyncSession, paper: PaperSession, records: list[BarRecord], settings: StrategySettings
+) -> str | None:
+    """Send the orders of ``records`` to Alpaca's paper API (client order id per session, bar
+    and symbol: a retried bar never places a second order) and record its order ids. Returns
+    the reason when the broker refused (bad credentials or another refusal), else None.
+    """
+    from tradeopt_strategy.brokers import AlpacaPaperBroker, BrokerError
+
+    seqs = [r.seq for r in records if r.ordered]
+    orders = list(
+        (
+            await session.execute(
+                select(PaperOrder).where(
+                    PaperOrder.session_id == paper.id,
+                    PaperOrder.seq.in_(seqs),
+                    PaperOrder.status == "filled",
+                )
+            )
+        ).scalars()
+    )
+    try:
+        broker = AlpacaPaperBroker.from_settings(settings)
+        for order in orders:
+            side = "buy" if order.side == "buy" else "sell"
+            cid = f"tradeopt-{paper.id}-{order.seq}-{order.symbol}"
+            placed = await asyncio.to_thread(
+                broker.submit_order, order.symbol, order.quantity, side, cid
+            )
+            order.broker_order_id, order.broker_status = placed.id, placed.status
+    except BrokerError as exc:
+        return str(exc)
+    await session.flush()
+    return None
 
 
 def _target_of(applied: Applied) -> Any:

@@ -113,9 +113,7 @@ async def push_bar(
     (``decision``: filled by the next bar). A bar already processed is a 409, an out-of-order
     one a 422 naming the last bar; neither creates an order.
     """
-    step = await service.push_bar(
-        session, store, paper.id, bar, policy_cache=settings.strategy_policy_cache
-    )
+    step = await service.push_bar(session, store, paper.id, bar, settings=settings)
     return LiveBarResult(
         session=PaperSessionRead.model_validate(step.session),
         filled=step.filled,
@@ -135,7 +133,8 @@ async def list_orders(
         {
             "id": r.id, "seq": r.seq, "t": r.t, "symbol": r.symbol, "side": r.side,
             "quantity": r.quantity, "target_weight": r.target_weight, "kind": r.kind,
-            "status": r.status, "reason": r.reason,
+            "status": r.status, "reason": r.reason, "broker_order_id": r.broker_order_id,
+            "broker_status": r.broker_status,
         }
         for r in rows
     ]  # fmt: skip

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 09:39:09.716926
+Create Date: 2026-12-06 10:21:27.290229
 """
 
 from collections.abc import Sequence
@@ -45,6 +45,7 @@ def upgrade() -> None:
     sa.Column('model_id', sa.Uuid(), nullable=False),
     sa.Column('symbols', sa.JSON(), nullable=False),
     sa.Column('mode', sa.String(length=8), nullable=False),
+    sa.Column('broker', sa.String(length=16), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('dataset_id', sa.Uuid(), nullable=True),
     sa.Column('dataset_checksum', sa.String(length=64), nullable=True),
@@ -140,6 +141,8 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('reason', sa.Text(), nullable=True),
+    sa.Column('broker_order_id', sa.String(length=64), nullable=True),
+    sa.Column('broker_status', sa.String(length=32), nullable=True),
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('created_at', tradeopt_common.db.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', tradeopt_common.db.base.UTCDateTime(timezone=True), nullable=False),
