@@ -56,6 +56,7 @@ ENV DATA_UPSTREAM=data-api:8001
 ENV TRAINING_UPSTREAM=training-api:8002
 ENV TUNING_UPSTREAM=tuning-api:8003
 ENV EVALUATION_UPSTREAM=evaluation-api:8004
+ENV STRATEGY_UPSTREAM=strategy-api:8005
 # END generated from services.yaml: upstreams
 
 EXPOSE 8080

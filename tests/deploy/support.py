@@ -192,6 +192,26 @@ EVALUATION_WORKER_ARGV = [
     "--concurrency=1",
     "--loglevel=INFO",
 ]
+STRATEGY_API_ARGV = [
+    "uvicorn",
+    "tradeopt_strategy.app:create_app",
+    "--factory",
+    "--host",
+    "0.0.0.0",
+    "--port",
+    "8005",
+]
+STRATEGY_WORKER_ARGV = [
+    "celery",
+    "-A",
+    "tradeopt_strategy.worker:celery_app",
+    "worker",
+    "-Q",
+    "strategy,maintenance",
+    "--pool=threads",
+    "--concurrency=2",
+    "--loglevel=INFO",
+]
 MIGRATE_ARGV = ["python", "-m", "tradeopt_common.db.upgrade"]
 #: Built services of services.yaml -> (API port, queue), DESIGN §1. Every deployment target must
 #: cover them (tests/deploy/test_manifest.py checks each place against the whole manifest).

@@ -21,6 +21,8 @@ from tests.deploy.support import (
     MIGRATE_ARGV,
     ROOT,
     SERVICES,
+    STRATEGY_API_ARGV,
+    STRATEGY_WORKER_ARGV,
     TRAINING_API_ARGV,
     TRAINING_SOFT_SHUTDOWN_MIN,
     TRAINING_WORKER_ARGV,
@@ -77,11 +79,17 @@ EVALUATION_COMMANDS = {
     "evaluation-worker": EVALUATION_WORKER_ARGV,
     "evaluation-migrate": MIGRATE_ARGV,
 }
+STRATEGY_COMMANDS = {
+    "strategy-api": STRATEGY_API_ARGV,
+    "strategy-worker": STRATEGY_WORKER_ARGV,
+    "strategy-migrate": MIGRATE_ARGV,
+}
 #: The services built on the compute image (torch): service -> (processes, API port).
 ML_SERVICES = {
     "training": (TRAINING_COMMANDS, 8002),
     "tuning": (TUNING_COMMANDS, 8003),
     "evaluation": (EVALUATION_COMMANDS, 8004),
+    "strategy": (STRATEGY_COMMANDS, 8005),
 }
 
 
@@ -91,7 +99,13 @@ def test_ml_services_are_the_built_compute_services() -> None:
     assert set(ML_SERVICES) == {s.name for s in MANIFEST.built() if s.image == "compute"}
 
 
-APP_PROCESSES = [*DATA_COMMANDS, *TRAINING_COMMANDS, *TUNING_COMMANDS, *EVALUATION_COMMANDS]
+APP_PROCESSES = [
+    *DATA_COMMANDS,
+    *TRAINING_COMMANDS,
+    *TUNING_COMMANDS,
+    *EVALUATION_COMMANDS,
+    *STRATEGY_COMMANDS,
+]
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from tests.deploy.support import MANIFEST, ROOT, SERVICES, find_tool, run
 from tradeopt_common.observability import metrics as declared_metrics
+from tradeopt_strategy import metrics as strategy_metrics
 from tradeopt_training import metrics as training_metrics
 from tradeopt_tuning import metrics as tuning_metrics
 
@@ -39,6 +40,20 @@ TUNING_METRICS = {
     "tradeopt_tuning_study_idle_seconds": ("study_id",),
     "tradeopt_tuning_trials_ended_total": ("state",),
     "tradeopt_tuning_study_duration_seconds": ("status",),
+}
+#: The strategy API's trading KPIs per paper session (read by the trading dashboard and alerts).
+PAPER_METRICS = {
+    name: ("session_id", "strategy_id", "mode")
+    for name in (
+        "tradeopt_paper_equity",
+        "tradeopt_paper_drawdown",
+        "tradeopt_paper_position",
+        "tradeopt_paper_realised_pnl",
+        "tradeopt_paper_unrealised_pnl",
+        "tradeopt_paper_orders",
+        "tradeopt_paper_rejected_orders",
+        "tradeopt_paper_halted",
+    )
 }
 GRAFANA_VARIABLES = {
     "$__rate_interval": "5m",
@@ -73,7 +88,7 @@ def declared() -> dict[str, tuple[str, ...]]:
     """Metric name -> label names, from tradeopt_common.observability.metrics and the services'
     metrics modules (metric objects, and custom collectors through a scratch registry)."""
     out = {}
-    for module in (declared_metrics, training_metrics, tuning_metrics):
+    for module in (declared_metrics, training_metrics, tuning_metrics, strategy_metrics):
         for value in vars(module).values():
             name = getattr(value, "_name", None)
             if isinstance(name, str) and name.startswith("tradeopt_"):
@@ -288,6 +303,23 @@ def test_dashboards_use_the_expected_metrics() -> None:
     for metric in TUNING_METRICS:
         assert metric in exprs("tuning"), metric
     assert "by (algorithm)" in exprs("training-throughput")
+    known = declared()
+    for metric, labels in PAPER_METRICS.items():
+        assert metric in exprs("trading-kpis"), metric
+        assert known[metric] == labels, metric
+
+
+def test_paper_drawdown_alert_reads_the_strategy_metrics() -> None:
+    rules = {
+        r["alert"]: r["expr"]
+        for path in RULE_FILES
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for r in group["rules"]
+        if "alert" in r
+    }
+    assert "tradeopt_paper_drawdown" in rules["TradeoptPaperDrawdown"]
+    assert "< -0.1" in rules["TradeoptPaperDrawdown"]
+    assert "tradeopt_paper_halted" in rules["TradeoptPaperSessionHalted"]
 
 
 def test_nothing_reads_metrics_of_planned_services() -> None:
@@ -297,7 +329,6 @@ def test_nothing_reads_metrics_of_planned_services() -> None:
     for name in planned:
         for text in texts:
             assert f'service="{name}"' not in text and f"tradeopt_{name}_" not in text, name
-    assert "tradeopt_paper_" not in "\n".join(texts)
 
 
 def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:

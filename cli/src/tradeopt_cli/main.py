@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tradeopt_cli.deploy import deploy as deploy_command
 from tradeopt_cli.pipeline.cli import pipeline_app
+from tradeopt_cli.strategy import strategy_app
 from tradeopt_common.asyncutil import run_sync
 from tradeopt_common.auth import keys as api_keys
 from tradeopt_common.config import get_settings
@@ -38,6 +39,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(storage_app, name="storage")
 app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(strategy_app, name="strategy")
 app.command("deploy")(deploy_command)
 
 

@@ -29,6 +29,7 @@ class TaskName(StrEnum):
     TUNING_OPTIMIZE_WALK_FORWARD = "tuning.optimize_walk_forward"
     EVALUATION_EVALUATE = "evaluation.evaluate"
     EVALUATION_WALK_FORWARD = "evaluation.walk_forward"
+    STRATEGY_REPLAY_SESSION = "strategy.replay_session"
     JOBS_REAP_STALE = "jobs.reap_stale"
 
 

@@ -1,0 +1,245 @@
+"""Strategy service benchmarks (issue 13): replay throughput and signal latency, printed.
+
+1. **Replay throughput**, a seeded 1-asset PPO MLP (discrete) over all SPY bars at
+   ``speed: max``: the engine with the policy's actions planned by the evaluation's exact
+   batched path (:meth:`PaperEngine.plan`, what the replay job runs at ``max``) vs the baseline
+   measured in the same run, ``model.predict`` per bar (what paced and live sessions run). Then
+   the database side of a replay: :func:`tradeopt_strategy.service.record_bars` committing the
+   same bars in the job's batches (bar, order and fill rows) into a throwaway PostgreSQL
+   database, and the end-to-end figure (engine + writes per bar). Goal: >= 20,000 bars/s.
+2. **Signal latency at the API**: ``POST /api/v1/strategies/{id}/signal`` with 60 recent bars
+   through the strategy app's whole ASGI stack (auth, problem handlers, middleware, the policy
+   cache, features, normalisation, predict), in-process over ``httpx.ASGITransport`` (no
+   network), p50/p99 over ``--requests`` calls after a warm-up, against the same app's
+   ``/healthz`` as the baseline. Goal: p99 < 20 ms.
+
+Needs PostgreSQL on 127.0.0.1:5432 (trust) and Redis on 127.0.0.1:6379; uses its own database
+``tradeopt_bench_strategy`` (dropped afterwards), Redis db 14 and a temporary artifact folder.
+
+``.venv/bin/python benchmarks/bench_strategy.py [--quick]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DB = "tradeopt_bench_strategy"
+API_KEY = "bench-bootstrap-key-0123456789abcdef"
+
+
+def _model(tmp: Path):
+    """A seeded untrained PPO MLP on SPY (1 asset, discrete; window 30, two features)."""
+    from tradeopt_ml.agents import make_model
+    from tradeopt_ml.data import load_sample
+    from tradeopt_ml.envs import make_env
+    from tradeopt_ml.training.experiment import ExperimentSpec, lineage_of, prepare
+
+    bars = load_sample("SPY")
+    spec = ExperimentSpec.model_validate(
+        {
+            "algorithm": "ppo",
+            "symbols": ["SPY"],
+            "env": {"window": 30, "bust_fraction": 0.0},
+            "features": {"features": ["log_return", "rsi"]},
+            "split": {"train": 0.7, "validation": 0.15, "test": 0.15},
+        }
+    )
+    data = prepare(bars, spec)
+    env = make_env(data.panel, data.observations, spec.env, stop=data.splits.train.stop)
+    model = make_model("ppo", env, seed=7, device="cpu")
+    path = tmp / "model.zip"
+    model.save(path)
+    return bars, model, path, lineage_of(spec, data)
+
+
+def bench_engine(bars, model, recipe):
+    from tradeopt_ml.paper import PaperEngine, RiskLimits
+
+    def run(plan: bool):
+        engine = PaperEngine.for_range(recipe, bars, model, RiskLimits(), part=None)
+        t0 = time.perf_counter()
+        if plan:
+            engine.plan()
+        records = []
+        while not engine.done:
+            records.append(engine.step())
+        return records, time.perf_counter() - t0
+
+    base, t_base = run(False)
+    fast, t_fast = run(True)
+    assert [r.value for r in base] == [r.value for r in fast], "planned replay diverged"
+    n = len(fast)
+    print(f"replay engine, {n} SPY bars, 1-asset PPO MLP (discrete), no database:")
+    print(f"  predict per bar (paced/live path): {n / t_base:10,.0f} bars/s")
+    print(
+        f"  planned, speed max (replay job):   {n / t_fast:10,.0f} bars/s"
+        f"   ({t_base / t_fast:.1f}x; identical equity: yes)"
+    )
+    return fast, n / t_fast
+
+
+async def bench_writes(records, batch: int) -> float:
+    from tests.support.databases import pg_url_for, recreate_database
+    from tradeopt_common.db.migrations import upgrade
+    from tradeopt_common.db.session import Database
+    from tradeopt_strategy import service
+    from tradeopt_strategy.models import PaperSession, Strategy
+
+    await recreate_database(DB)
+    url = pg_url_for(DB)
+    await asyncio.to_thread(upgrade, url)
+    db = Database(url)
+    sid, pid = uuid.uuid4(), uuid.uuid4()
+    async with db.unit_of_work() as s:
+        s.add(Strategy(id=sid, model_id=uuid.uuid4(), evaluation_id=uuid.uuid4(), algorithm="ppo",
+                       symbols=["SPY"], action_space="discrete", window=30, risk={}))  # fmt: skip
+        await s.flush()
+        s.add(
+            PaperSession(
+                id=pid, strategy_id=sid, model_id=uuid.uuid4(), symbols=["SPY"], mode="replay",
+                status="running", position=[0.0], units=[0.0],
+            )
+        )  # fmt: skip
+    t0 = time.perf_counter()
+    for i in range(0, len(records), batch):
+        async with db.unit_of_work() as s:
+            await service.record_bars(s, pid, records[i : i + batch])
+    elapsed = time.perf_counter() - t0
+    await db.dispose()
+    rate = len(records) / elapsed
+    print(
+        f"  database writes (record_bars, {batch}-bar transactions, PostgreSQL): "
+        f"{rate:10,.0f} bars/s"
+    )
+    return rate
+
+
+async def bench_signal(bars, model, path, recipe, n_requests: int, tmp: Path) -> None:
+    import httpx
+
+    from tests.support.databases import pg_url_for, recreate_database
+    from tradeopt_common.contracts.models import (
+        LINEAGE_VERSION,
+        DatasetRef,
+        ModelChecksums,
+        ModelLineage,
+        model_key,
+        write_lineage,
+    )  # fmt: skip
+    from tradeopt_common.db.base import utcnow
+    from tradeopt_common.db.migrations import upgrade
+
+    await recreate_database(DB)
+    url = pg_url_for(DB)
+    await asyncio.to_thread(upgrade, url)
+    os.environ.update(
+        TRADING_OPT_ENV="test", TRADING_OPT_DB_URI=url, TRADING_OPT_API_KEY=API_KEY,
+        TRADING_OPT_REDIS_URI="redis://127.0.0.1:6379/14", TRADING_OPT_DATA_DIR=str(tmp / "data"),
+        TRADING_OPT_LOG_LEVEL="WARNING",
+    )  # fmt: skip
+    import hashlib
+
+    from tradeopt_strategy.app import create_app
+    from tradeopt_strategy.models import Strategy
+
+    app = create_app()
+    model_id = uuid.uuid4()
+    blob = path.read_bytes()
+    lineage = ModelLineage(
+        **dict(recipe), lineage_version=LINEAGE_VERSION, model_id=model_id, run_id=uuid.uuid4(),
+        dataset=DatasetRef(id=uuid.uuid4(), checksum="0" * 64, symbols=["SPY"]),
+        code_version="bench", validation={}, created_at=utcnow(), study=None,
+        checksums=ModelChecksums(sha256=hashlib.sha256(blob).hexdigest(), size=len(blob),
+                                 artifact="final"),
+    )  # fmt: skip
+    frame = bars.tail(60)
+    body = {"bars": [
+        {"t": r.timestamp.isoformat(), "open": r.open, "high": r.high, "low": r.low,
+         "close": r.close, "adj_close": r.adj_close, "volume": r.volume}
+        for r in frame.itertuples()
+    ]}  # fmt: skip
+    async with app.router.lifespan_context(app):
+        state = app.state.tradeopt
+        state.store.put_bytes(model_key(model_id), blob)
+        write_lineage(state.store, lineage)
+        sid = uuid.uuid4()
+        async with state.db.unit_of_work() as s:
+            # the bench inserts the strategy row itself: promotion needs an evaluation on record
+            s.add(
+                Strategy(
+                    id=sid, model_id=model_id, evaluation_id=uuid.uuid4(), algorithm="ppo",
+                    symbols=["SPY"], action_space="discrete", window=30, risk={},
+                )
+            )  # fmt: skip
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://strategy.bench",
+            headers={"Authorization": f"Bearer {API_KEY}"},
+        ) as client:  # fmt: skip
+
+            async def timed(method: str, route: str, **kw) -> list[float]:
+                out = []
+                for i in range(n_requests + 20):
+                    t0 = time.perf_counter()
+                    resp = await client.request(method, route, **kw)
+                    dt = time.perf_counter() - t0
+                    assert resp.status_code == 200, resp.text
+                    if i >= 20:  # warm-up: first load of the policy, caches
+                        out.append(dt * 1000)
+                return out
+
+            health = await timed("GET", "/healthz")
+            signal = await timed("POST", f"/api/v1/strategies/{sid}/signal", json=body)
+    for name, xs in (("GET /healthz (baseline)", health), ("POST …/signal, 60 bars", signal)):
+        p50, p99 = np.percentile(xs, 50), np.percentile(xs, 99)
+        print(
+            f"  {name:28s} p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   mean "
+            f"{statistics.fmean(xs):6.2f} ms   ({len(xs)} requests)"
+        )
+    p99 = float(np.percentile(signal, 99))
+    print(f"  signal p99 {p99:.2f} ms: {'PASS' if p99 < 20 else 'FAIL'} (goal < 20 ms)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer signal requests")
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=512, help="bars per replay transaction")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    from tests.support.databases import drop_database
+
+    with tempfile.TemporaryDirectory(prefix="bench-strategy-") as tmp_name:
+        tmp = Path(tmp_name)
+        bars, model, path, recipe = _model(tmp)
+        records, engine_rate = bench_engine(bars, model, recipe)
+        try:
+            db_rate = asyncio.run(bench_writes(records, args.batch))
+            total = 1 / (1 / engine_rate + 1 / db_rate)
+            print(
+                f"  end to end (engine + writes):       {total:10,.0f} bars/s   "
+                f"{'PASS' if total >= 20_000 else 'FAIL'} (goal >= 20,000 bars/s)"
+            )
+            print("signal latency at the API (in-process ASGI, PostgreSQL, local artifacts):")
+            asyncio.run(bench_signal(bars, model, path, recipe,
+                                     50 if args.quick else args.requests, tmp))  # fmt: skip
+        finally:
+            asyncio.run(drop_database(DB))
+
+
+if __name__ == "__main__":
+    main()

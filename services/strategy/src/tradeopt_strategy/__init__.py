@@ -1,0 +1,1 @@
+"""tradeopt strategy service: strategies, signals, paper trading, risk, parity."""

@@ -1,0 +1,210 @@
+"""``/api/v1/paper-sessions``: paper trading of a strategy (replay or live bars), its orders,
+fills, positions, equity, parity report and events.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sse_starlette.sse import EventSourceResponse
+
+from tradeopt_common.web.deps import (
+    IdempotencyDep,
+    SessionDep,
+    SettingsDep,
+    StateDep,
+    StoreDep,
+    WritePrincipal,
+    service_settings,
+)
+from tradeopt_common.web.idempotency import accepted_route, transition_route
+from tradeopt_common.web.job_events import JobEventsDep
+from tradeopt_common.web.listing import add_list_route
+from tradeopt_common.web.problems import problem_responses
+from tradeopt_strategy import service
+from tradeopt_strategy.config import StrategySettings
+from tradeopt_strategy.deps import CurrentSession
+from tradeopt_strategy.errors import SessionStateConflict
+from tradeopt_strategy.models import PaperBar, PaperFill, PaperOrder, SessionStatus
+from tradeopt_strategy.schemas import Bar, LiveBarResult, PaperSessionCreate, PaperSessionRead
+
+router = APIRouter(prefix="/api/v1/paper-sessions", tags=["paper-sessions"])
+Limit = Annotated[int, Query(ge=1, le=10_000)]
+AfterSeq = Annotated[int | None, Query(ge=-1, description="only bars after this sequence number")]
+_ROWS = problem_responses(401, 403, 404, 422)
+StrategySettingsDep = Annotated[StrategySettings, Depends(service_settings(StrategySettings))]
+
+
+@router.post("", **accepted_route(PaperSessionRead))
+async def create_session(
+    body: PaperSessionCreate,
+    session: SessionDep,
+    state: StateDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    principal: WritePrincipal,
+    idempotency: IdempotencyDep,
+) -> JSONResponse:
+    """Paper-trade an active strategy: ``mode: replay`` steps a dataset's split part (default
+    ``test``) or date range through it as a job at ``speed`` (``max`` or bars per second);
+    ``mode: live`` waits for bars pushed to ``…/{id}/bars``. Accepts ``Idempotency-Key``.
+    """
+
+    async def create() -> Any:
+        return await service.create_session(
+            session, store, state.dispatcher, body,
+            created_by=principal.id, max_attempts=settings.job_max_attempts,
+        )  # fmt: skip
+
+    return await idempotency.accept(create, PaperSessionRead, router.prefix)
+
+
+class SessionFilters(BaseModel):
+    """Paper sessions, newest first; filter by status, strategy or mode."""
+
+    status: SessionStatus | None = None
+    strategy_id: uuid.UUID | None = None
+    mode: str | None = None
+
+
+add_list_route(
+    router, "list_paper_sessions", service.list_sessions, PaperSessionRead, SessionFilters
+)
+
+
+@router.get(
+    "/{session_id}",
+    response_model=PaperSessionRead,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def get_session(paper: CurrentSession) -> PaperSessionRead:
+    """A session and its book: status, equity, cash, position, PnL, orders, halt reason."""
+    return PaperSessionRead.model_validate(paper)
+
+
+@router.post("/{session_id}/stop", **transition_route(PaperSessionRead))
+async def stop_session(
+    _: WritePrincipal, paper: CurrentSession, session: SessionDep, state: StateDep
+) -> PaperSessionRead:
+    """Stop a session (a replay stops at its next bar); 409 once it has ended."""
+    stopped = await service.stop_session(session, state.dispatcher, paper.id)
+    return PaperSessionRead.model_validate(stopped)
+
+
+@router.post(
+    "/{session_id}/bars",
+    response_model=LiveBarResult,
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 422),
+)
+async def push_bar(
+    _: WritePrincipal,
+    paper: CurrentSession,
+    bar: Bar,
+    session: SessionDep,
+    store: StoreDep,
+    settings: StrategySettingsDep,
+) -> LiveBarResult:
+    """Push the next bar of a live session (oldest first): it fills the order decided at the
+    previous bar's close, marks the book at its close, and the strategy decides at its close
+    (``decision``: filled by the next bar). A bar already processed is a 409, an out-of-order
+    one a 422 naming the last bar; neither creates an order.
+    """
+    step = await service.push_bar(session, store, paper.id, bar, settings=settings)
+    return LiveBarResult(
+        session=PaperSessionRead.model_validate(step.session),
+        filled=step.filled,
+        decision=step.decision,
+    )
+
+
+@router.get("/{session_id}/orders", responses=_ROWS)
+async def list_orders(
+    paper: CurrentSession, session: SessionDep, limit: Limit = 1000, after_seq: AfterSeq = None
+) -> list[dict[str, Any]]:
+    """Orders in bar order: decision bar ``t``, side, quantity (units), target weight, kind
+    (``trade``, ``reduced``, ``rejected``, ``flatten``), status and reason.
+    """
+    rows = await service.list_rows(session, PaperOrder, paper.id, limit=limit, after_seq=after_seq)
+    return [
+        {
+            "id": r.id, "seq": r.seq, "t": r.t, "symbol": r.symbol, "side": r.side,
+            "quantity": r.quantity, "target_weight": r.target_weight, "kind": r.kind,
+            "status": r.status, "reason": r.reason, "broker_order_id": r.broker_order_id,
+            "broker_status": r.broker_status,
+        }
+        for r in rows
+    ]  # fmt: skip
+
+
+@router.get("/{session_id}/fills", responses=_ROWS)
+async def list_fills(
+    paper: CurrentSession, session: SessionDep, limit: Limit = 1000, after_seq: AfterSeq = None
+) -> list[dict[str, Any]]:
+    """Fills in bar order: fill time, signed quantity, reference and executed price,
+    commission and slippage.
+    """
+    rows = await service.list_rows(session, PaperFill, paper.id, limit=limit, after_seq=after_seq)
+    return [
+        {
+            "id": r.id, "order_id": r.order_id, "seq": r.seq, "t": r.t, "symbol": r.symbol,
+            "quantity": r.quantity, "price": r.price, "fill_price": r.fill_price,
+            "commission": r.commission, "slippage": r.slippage,
+        }
+        for r in rows
+    ]  # fmt: skip
+
+
+@router.get("/{session_id}/equity", responses=_ROWS)
+async def list_equity(
+    paper: CurrentSession, session: SessionDep, limit: Limit = 10_000, after_seq: AfterSeq = None
+) -> list[dict[str, Any]]:
+    """``[{"t", "equity", "drawdown", "position", "cash", "decided_at", "decision"}]``: the
+    book marked at each bar's close (``t``) after the decision taken at ``decided_at``'s close
+    filled; ``decision`` is ``trade``, ``hold``, ``rejected``, ``reduced`` or ``flatten``.
+    """
+    rows = await service.list_rows(session, PaperBar, paper.id, limit=limit, after_seq=after_seq)
+    return [
+        {
+            "seq": r.seq, "t": r.mark_t, "equity": r.value, "drawdown": r.drawdown,
+            "position": r.weights[0] if len(r.weights) == 1 else r.weights, "cash": r.cash,
+            "decided_at": r.t, "decision": r.applied["kind"], "reason": r.applied["reason"],
+        }
+        for r in rows
+    ]  # fmt: skip
+
+
+@router.get("/{session_id}/positions", responses=_ROWS)
+async def list_positions(paper: CurrentSession) -> list[dict[str, Any]]:
+    """Open positions per symbol: units, weight, and the session's PnL."""
+    return [
+        {
+            "symbol": s, "units": u, "weight": w,
+            "realised_pnl": paper.realised_pnl, "unrealised_pnl": paper.unrealised_pnl,
+        }
+        for s, u, w in zip(paper.symbols, paper.units, paper.position, strict=False)
+    ]  # fmt: skip
+
+
+@router.get("/{session_id}/parity", responses=problem_responses(401, 403, 404, 409, 422))
+async def get_parity(paper: CurrentSession) -> dict[str, Any]:
+    """The replay's equity vs the evaluation backtest of the same model on the same bars and
+    costs, to 1e-9: ``ok``, the bars compared, the largest equity difference and every
+    divergent bar (equity, units, costs, fills of both sides).
+    """
+    return service.parity_of(paper)
+
+
+@router.get(
+    "/{session_id}/events",
+    response_class=EventSourceResponse,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def session_events(paper: CurrentSession, events: JobEventsDep) -> EventSourceResponse:
+    """Server-Sent Events of a replay's job (progress per committed batch, then its end)."""
+    if paper.job_id is None:
+        raise SessionStateConflict(f"paper session {paper.id} is live: it has no job events")
+    return events(paper.job_id)

@@ -1,0 +1,733 @@
+"""Strategy rules and state transitions; called by routes and by the job bodies (no FastAPI,
+no Celery). A replay session follows its job through :data:`PAPER_SESSION`, a declared
+:class:`~tradeopt_common.jobs.resources.ResourceBinding`; live sessions have no job.
+
+Evaluations on record are read from the shared ``core`` tables — the evaluation's resource
+reference to the model and its job's status — never from the evaluation service's schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypedDict
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import JSON, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tradeopt_common.contracts.datasets import read_manifest
+from tradeopt_common.contracts.models import ModelLineage, model_digests, read_lineage
+from tradeopt_common.db.base import utcnow
+from tradeopt_common.db.repository import Page
+from tradeopt_common.errors import ValidationFailed
+from tradeopt_common.jobs import service as jobs
+from tradeopt_common.jobs.dispatch import Dispatcher
+from tradeopt_common.jobs.models import Job, JobStatus
+from tradeopt_common.jobs.names import TaskName
+from tradeopt_common.jobs.resources import (
+    Reference,
+    ResourceBinding,
+    create_with_job,
+    register_binding,
+    statuses_by_name,
+)
+from tradeopt_common.references import ResourceReference, add_reference
+from tradeopt_common.storage import ArtifactStore
+from tradeopt_ml.paper import Applied, BarRecord, PaperEngine, RiskLimits
+from tradeopt_strategy.config import StrategySettings
+from tradeopt_strategy.errors import (
+    DuplicateBar,
+    ModelNotEvaluated,
+    ParityNotReady,
+    SessionStateConflict,
+    StrategyStateConflict,
+)
+from tradeopt_strategy.models import (
+    LIVE_STATUSES,
+    LiveBar,
+    PaperBar,
+    PaperFill,
+    PaperOrder,
+    PaperSession,
+    SessionStatus,
+    Strategy,
+    StrategyState,
+)
+from tradeopt_strategy.repository import PaperSessionRepository, StrategyRepository
+from tradeopt_strategy.schemas import Bar, PaperSessionCreate, StrategyCreate, StrategyUpdate
+
+RESOURCE = "paper_session"
+
+
+class PaperSessionUpdate(TypedDict, total=False):
+    """The session fields its replay job writes."""
+
+    parity: dict[str, Any]
+
+
+async def _after_end(session: AsyncSession, job: Job, resource: Any) -> None:
+    """A replay that halted shows ``halted``; one stopped on request shows ``stopped``."""
+    if resource is None:
+        return
+    table = PaperSession
+    await session.execute(
+        update(table)
+        .where(table.id == job.resource_id, table.halt_reason.is_not(None))
+        .values(status=SessionStatus.HALTED)
+    )
+    await session.execute(
+        update(table)
+        .where(
+            table.id == job.resource_id,
+            table.halt_reason.is_(None),
+            table.stop_requested.is_(True),
+            table.status.in_([SessionStatus.CANCELED, SessionStatus.COMPLETED]),
+        )
+        .values(status=SessionStatus.STOPPED)
+    )
+
+
+#: A replay session follows its job (``succeeded`` → ``completed``).
+PAPER_SESSION: ResourceBinding[PaperSession, PaperSessionUpdate] = register_binding(
+    ResourceBinding(
+        resource_type=RESOURCE,
+        model=PaperSession,
+        patch=PaperSessionUpdate,
+        statuses=statuses_by_name(SessionStatus, succeeded=SessionStatus.COMPLETED),
+        kinds=(TaskName.STRATEGY_REPLAY_SESSION,),
+        finished_field="finished_at",
+        after_end=_after_end,
+    )
+)
+
+
+def _field_error(field: str, msg: str) -> dict[str, Any]:
+    return {"loc": ["body", field], "msg": msg, "type": "value_error"}
+
+
+# ----------------------------------------------------------------------------------------------
+# strategies
+# ----------------------------------------------------------------------------------------------
+async def evaluation_on_record(session: AsyncSession, model_id: uuid.UUID) -> uuid.UUID | None:
+    """The newest succeeded evaluation of ``model_id`` (from the shared ``core`` tables: the
+    evaluation's reference to the model and its job), or None.
+    """
+    ref = ResourceReference
+    stmt = (
+        select(ref.referrer_id)
+        .join(Job, (Job.resource_type == "evaluation") & (Job.resource_id == ref.referrer_id))
+        .where(
+            ref.resource_type == "model",
+            ref.resource_id == model_id,
+            ref.referrer_type == "evaluation",
+            Job.status == JobStatus.SUCCEEDED,
+        )
+        .order_by(Job.finished_at.desc())
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def create_strategy(
+    session: AsyncSession, store: ArtifactStore, body: StrategyCreate, *, created_by: str | None
+) -> Strategy:
+    """Promote a registered model with a succeeded evaluation on record (409 naming what is
+    missing otherwise); the symbols must be the model's.
+    """
+    lineage = await asyncio.to_thread(read_lineage, store, body.model_id)
+    if lineage is None:
+        raise ValidationFailed(
+            f"model {body.model_id} is not registered",
+            errors=[_field_error("model_id", "unknown model")],
+        )
+    symbols = list(lineage.symbols)
+    asked = [body.symbol] if body.symbol is not None else body.symbols
+    if asked is not None and asked != symbols:
+        field = "symbol" if body.symbol is not None else "symbols"
+        raise ValidationFailed(
+            f"the model trades {', '.join(symbols)}, not {', '.join(asked)}",
+            errors=[_field_error(field, f"must be {', '.join(symbols)}")],
+        )
+    evaluation_id = await evaluation_on_record(session, body.model_id)
+    if evaluation_id is None:
+        raise ModelNotEvaluated(
+            f"model {body.model_id} has no succeeded evaluation on record: evaluate it first "
+            f'(POST /api/v1/evaluations {{"model_id": "{body.model_id}", "dataset_id": …}})'
+        )
+    strategy = Strategy(
+        id=uuid.uuid4(),
+        name=body.name,
+        model_id=body.model_id,
+        evaluation_id=evaluation_id,
+        algorithm=lineage.algorithm,
+        symbols=symbols,
+        action_space=lineage.env.action_space,
+        window=lineage.env.window,
+        risk=body.risk.model_dump(mode="json"),
+        state=StrategyState.ACTIVE,
+        created_by=created_by,
+    )
+    await StrategyRepository(session).add(strategy)
+    await add_reference(session, "model", body.model_id, "strategy", strategy.id)
+    return strategy
+
+
+async def get_strategy(session: AsyncSession, strategy_id: uuid.UUID) -> Strategy:
+    """The strategy, or :class:`StrategyNotFound`."""
+    return await StrategyRepository(session).get_or_raise(strategy_id)
+
+
+async def list_strategies(
+    session: AsyncSession, *, limit: int, cursor: str | None, **filters: object
+) -> Page[Strategy]:
+    """Strategies, newest first; filters ``state``, ``model_id``."""
+    return await StrategyRepository(session).page(limit=limit, cursor=cursor, **filters)
+
+
+async def update_strategy(
+    session: AsyncSession, strategy_id: uuid.UUID, body: StrategyUpdate
+) -> Strategy:
+    """Change state (a stopped strategy stays stopped), risk limits or name."""
+    strategy = await StrategyRepository(session).get_or_raise(strategy_id, for_update=True)
+    if strategy.state == StrategyState.STOPPED and body.state not in (None, "stopped"):
+        raise StrategyStateConflict(f"strategy {strategy_id} is stopped; it cannot be resumed")
+    if body.state is not None:
+        strategy.state = body.state
+    if body.risk is not None:
+        strategy.risk = body.risk.model_dump(mode="json")
+    if body.name is not None:
+        strategy.name = body.name
+    strategy.updated_at = utcnow()
+    await session.flush()
+    return strategy
+
+
+async def halt_all(session: AsyncSession, reason: str) -> list[uuid.UUID]:
+    """The kill switch: every session still running (or about to) flattens at its next bar
+    and halts with ``reason``.
+    """
+    rows = await session.execute(
+        update(PaperSession)
+        .where(PaperSession.status.in_(LIVE_STATUSES), PaperSession.halt_requested.is_(None))
+        .values(halt_requested=reason, updated_at=utcnow())
+        .returning(PaperSession.id)
+    )
+    return [r for (r,) in rows.all()]
+
+
+# ----------------------------------------------------------------------------------------------
+# models (loaded like the evaluation service loads them)
+# ----------------------------------------------------------------------------------------------
+def load_policy(lineage: ModelLineage, path: Path) -> Any:
+    """The stable-baselines3 model (CPU, one thread's worth of work per call)."""
+    from tradeopt_ml.agents import load_model
+
+    return load_model(lineage.algorithm, path, device="cpu")
+
+
+# ----------------------------------------------------------------------------------------------
+# paper sessions
+# ----------------------------------------------------------------------------------------------
+async def create_session(
+    session: AsyncSession,
+    store: ArtifactStore,
+    dispatcher: Dispatcher,
+    body: PaperSessionCreate,
+    *,
+    created_by: str | None,
+    max_attempts: int,
+) -> PaperSession:
+    """Start a paper session of an active strategy: a replay job, or a live session."""
+    strategy = await get_strategy(session, body.strategy_id)
+    if strategy.state != StrategyState.ACTIVE:
+        raise StrategyStateConflict(
+            f"strategy {strategy.id} is {strategy.state}; only an active strategy trades"
+        )
+    lineage = await asyncio.to_thread(read_lineage, store, strategy.model_id)
+    if lineage is None:
+        raise StrategyStateConflict(f"the model {strategy.model_id} of the strategy is gone")
+    paper = PaperSession(
+        id=uuid.uuid4(),
+        strategy_id=strategy.id,
+        model_id=strategy.model_id,
+        symbols=list(strategy.symbols),
+        mode=body.mode,
+        broker=body.broker,
+        part=body.split,
+        start=body.start,
+        end=body.end,
+        speed=None if body.speed == "max" else float(body.speed),
+        cost_bps=body.cost_bps,
+        slippage_bps=body.slippage_bps,
+        risk=dict(strategy.risk),
+        initial_cash=lineage.env.initial_cash,
+        equity=lineage.env.initial_cash,
+        cash=lineage.env.initial_cash,
+        peak=lineage.env.initial_cash,
+        position=[0.0] * len(strategy.symbols),
+        units=[0.0] * len(strategy.symbols),
+        created_by=created_by,
+    )
+    if body.mode == "live":
+        paper.status = SessionStatus.RUNNING
+        await PaperSessionRepository(session).add(paper)
+        return paper
+    assert body.dataset_id is not None
+    manifest = await asyncio.to_thread(read_manifest, store, body.dataset_id)
+    if manifest is None:
+        raise ValidationFailed(
+            f"dataset {body.dataset_id} does not exist or is not ready",
+            errors=[_field_error("dataset_id", "unknown or not ready dataset")],
+        )
+    missing = [s for s in strategy.symbols if s not in manifest.symbols]
+    if missing:
+        raise ValidationFailed(
+            f"dataset {body.dataset_id} has no {', '.join(missing)}",
+            errors=[_field_error("dataset_id", f"must hold {', '.join(strategy.symbols)}")],
+        )
+    paper.dataset_id = body.dataset_id
+    paper.dataset_checksum = manifest.checksum
+    await create_with_job(
+        session,
+        dispatcher,
+        PAPER_SESSION,
+        paper,
+        kind=TaskName.STRATEGY_REPLAY_SESSION,
+        references=[Reference("dataset", body.dataset_id), Reference("model", paper.model_id)],
+        max_attempts=max_attempts,
+        created_by=created_by,
+    )
+    return paper
+
+
+async def get_session(session: AsyncSession, session_id: uuid.UUID) -> PaperSession:
+    """The paper session, or :class:`PaperSessionNotFound`."""
+    return await PaperSessionRepository(session).get_or_raise(session_id)
+
+
+async def list_sessions(
+    session: AsyncSession, *, limit: int, cursor: str | None, **filters: object
+) -> Page[PaperSession]:
+    """Paper sessions, newest first; filters ``status``, ``strategy_id``, ``mode``."""
+    return await PaperSessionRepository(session).page(limit=limit, cursor=cursor, **filters)
+
+
+async def stop_session(
+    session: AsyncSession, dispatcher: Dispatcher, session_id: uuid.UUID
+) -> PaperSession:
+    """Stop a session: a replay's job is canceled (it stops at its next bar), a live session
+    ends at once. 409 once it has ended.
+    """
+    repo = PaperSessionRepository(session)
+    paper = await repo.get_or_raise(session_id, for_update=True)
+    if paper.status not in LIVE_STATUSES:
+        raise SessionStateConflict(f"paper session {session_id} is already {paper.status}")
+    paper.stop_requested = True
+    if paper.mode == "live" or paper.job_id is None:
+        paper.status = SessionStatus.STOPPED
+        paper.finished_at = utcnow()
+        await session.flush()
+        return paper
+    await session.flush()
+    await jobs.request_cancel(session, paper.job_id, dispatcher)
+    await session.refresh(paper)
+    return paper
+
+
+async def session_control(session: AsyncSession, session_id: uuid.UUID) -> tuple[bool, str | None]:
+    """``(stop_requested, halt_requested)`` of a session (read by its replay job per batch)."""
+    row = (
+        await session.execute(
+            select(PaperSession.stop_requested, PaperSession.halt_requested).where(
+                PaperSession.id == session_id
+            )
+        )
+    ).one()
+    return bool(row[0]), row[1]
+
+
+def _t(stamp: np.datetime64) -> datetime:
+    return datetime.fromisoformat(str(np.datetime_as_string(stamp, unit="us", timezone="UTC")))
+
+
+def bar_rows(
+    session_id: uuid.UUID, records: Sequence[BarRecord]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows of processed bars (column values): one bar row each, an order per traded (or
+    rejected) symbol and its fill.
+    """
+    bars, orders, fills = [], [], []
+    for rec in records:
+        t = _t(rec.t)
+        fill_t = _t(rec.fill_t)
+        bars.append(
+            {
+                "id": uuid.uuid4(), "session_id": session_id, "seq": rec.seq, "t": t,
+                "fill_t": fill_t, "mark_t": _t(rec.mark_t), "applied": rec.applied.to_dict(),
+                "target": rec.target, "traded": rec.traded, "units": rec.units,
+                "weights": rec.weights, "cost": rec.cost, "cash": rec.cash, "value": rec.value,
+                "drawdown": rec.drawdown, "realised_pnl": rec.realised_pnl,
+                "unrealised_pnl": rec.unrealised_pnl,
+            }
+        )  # fmt: skip
+        kind = rec.applied.kind
+        for i, symbol in enumerate(rec.symbols):
+            qty = rec.traded[i]
+            if qty == 0.0 and kind != "rejected":
+                continue
+            order_id = uuid.uuid4()
+            orders.append(
+                {
+                    "id": order_id, "session_id": session_id, "seq": rec.seq, "t": t,
+                    "symbol": symbol,
+                    "side": None if qty == 0.0 else ("buy" if qty > 0 else "sell"),
+                    "quantity": abs(qty), "target_weight": rec.target[i], "kind": kind,
+                    "status": "rejected" if kind == "rejected" else "filled",
+                    "reason": rec.applied.reason,
+                }
+            )  # fmt: skip
+            if qty != 0.0:
+                fills.append(
+                    {
+                        "id": uuid.uuid4(), "order_id": order_id, "session_id": session_id,
+                        "seq": rec.seq, "t": fill_t, "symbol": symbol, "quantity": qty,
+                        "price": rec.price[i], "fill_price": rec.fill_price[i],
+                        "commission": rec.commission[i], "slippage": rec.slippage[i],
+                    }
+                )  # fmt: skip
+    return bars, orders, fills
+
+
+async def _insert_rows(
+    session: AsyncSession,
+    model: type[PaperBar | PaperOrder | PaperFill],
+    rows: list[dict[str, Any]],
+) -> None:
+    """Insert rows in the session's transaction: ``COPY`` on PostgreSQL (asyncpg's binary copy,
+    several times faster than a multi-row ``INSERT`` for a replay's batches), else ``INSERT``.
+    Constraints hold either way (a duplicate bar fails the whole batch). The caller must have run
+    a statement in the transaction already: the driver only opens it on the first statement,
+    and a ``COPY`` before that would commit on its own.
+    """
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        await session.execute(insert(model), rows)
+        return
+    table = model.__table__
+    columns = list(rows[0])
+    as_text = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    records = [
+        tuple(json.dumps(row[c]) if c in as_text else row[c] for c in columns) for row in rows
+    ]
+    connection = await (await session.connection()).get_raw_connection()
+    driver: Any = connection.driver_connection
+    if not driver.is_in_transaction():
+        raise RuntimeError("COPY outside a transaction would commit on its own")
+    await driver.copy_records_to_table(
+        table.name, records=records, columns=columns, schema_name=table.schema
+    )
+
+
+async def record_bars(
+    session: AsyncSession, session_id: uuid.UUID, records: Sequence[BarRecord]
+) -> None:
+    """Persist processed bars (one transaction: the caller's unit of work; multi-row inserts)
+    and move the session's book to the last one. The unique ``(session, t)`` and
+    ``(session, seq)`` constraints make a bar count once whatever retries happen.
+    """
+    if not records:
+        return
+    bars, orders, fills = bar_rows(session_id, records)
+    now = utcnow()
+    # Lock the session row first: it serialises writers, and it is a statement through the
+    # session, so the transaction is open before the driver-level COPY below joins it.
+    paper = await PaperSessionRepository(session).get_or_raise(session_id, for_update=True)
+    await _insert_rows(session, PaperBar, bars)
+    await _insert_rows(
+        session, PaperOrder, [{**o, "created_at": now, "updated_at": now} for o in orders]
+    )
+    await _insert_rows(
+        session, PaperFill, [{**f, "created_at": now, "updated_at": now} for f in fills]
+    )
+    last = records[-1]
+    paper.equity = last.value
+    paper.cash = last.cash
+    paper.peak = max(paper.peak or last.value, *(r.value for r in records))
+    paper.drawdown = last.drawdown
+    paper.position = last.weights
+    paper.units = last.units
+    paper.realised_pnl = last.realised_pnl
+    paper.unrealised_pnl = last.unrealised_pnl
+    paper.n_bars += len(records)
+    paper.n_orders += sum(1 for o in orders if o["status"] == "filled")
+    paper.n_rejected += sum(1 for o in orders if o["status"] == "rejected")
+    paper.last_t = _t(last.mark_t)
+    if last.halted:
+        paper.halt_reason = last.halted
+        paper.halted_at = now
+    paper.updated_at = now
+    await session.flush()
+
+
+async def processed_bars(session: AsyncSession, session_id: uuid.UUID) -> list[PaperBar]:
+    """The session's processed bars, in order."""
+    rows = await session.execute(
+        select(PaperBar).where(PaperBar.session_id == session_id).order_by(PaperBar.seq)
+    )
+    return list(rows.scalars().all())
+
+
+async def set_parity(session: AsyncSession, session_id: uuid.UUID, report: dict[str, Any]) -> None:
+    """Record a replay's parity report."""
+    await PAPER_SESSION.update(session, session_id, PaperSessionUpdate(parity=report))
+
+
+def parity_of(paper: PaperSession) -> dict[str, Any]:
+    """The stored parity report (409 before a replay has one)."""
+    if paper.mode != "replay":
+        raise ParityNotReady(
+            f"paper session {paper.id} is live: parity compares a replay with its backtest"
+        )
+    if paper.parity is None:
+        raise ParityNotReady(
+            f"paper session {paper.id} is {paper.status}; its parity report is computed when "
+            "the replay ends"
+        )
+    return paper.parity
+
+
+async def list_rows(
+    session: AsyncSession,
+    model: type[PaperOrder] | type[PaperFill] | type[PaperBar],
+    session_id: uuid.UUID,
+    *,
+    limit: int,
+    after_seq: int | None,
+) -> list[Any]:
+    """Rows of a session in bar order (``after_seq``: only later bars)."""
+    stmt = select(model).where(model.session_id == session_id)
+    if after_seq is not None:
+        stmt = stmt.where(model.seq > after_seq)
+    stmt = stmt.order_by(model.seq).limit(limit)
+    return list((await session.execute(stmt)).scalars().all())
+
+
+# ----------------------------------------------------------------------------------------------
+# live sessions
+# ----------------------------------------------------------------------------------------------
+def _bar_problems(bar: Bar) -> list[dict[str, Any]]:
+    problems = []
+    for name in ("open", "high", "low", "close"):
+        if getattr(bar, name) <= 0:
+            problems.append(_field_error(name, "price must be positive"))
+    if bar.adj_close is not None and bar.adj_close <= 0:
+        problems.append(_field_error("adj_close", "price must be positive"))
+    if bar.volume < 0:
+        problems.append(_field_error("volume", "volume must not be negative"))
+    if bar.high < max(bar.open, bar.close):
+        problems.append(_field_error("high", "high below max(open, close)"))
+    if bar.low > min(bar.open, bar.close):
+        problems.append(_field_error("low", "low above min(open, close)"))
+    return problems
+
+
+def _frame(symbol: str, bars: Sequence[LiveBar]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "symbol": symbol,
+            "timestamp": pd.DatetimeIndex([b.t for b in bars]).tz_convert("UTC").as_unit("ns"),
+            "open": [b.open for b in bars],
+            "high": [b.high for b in bars],
+            "low": [b.low for b in bars],
+            "close": [b.close for b in bars],
+            "adj_close": [b.adj_close for b in bars],
+            "volume": [b.volume for b in bars],
+        }
+    )
+
+
+@dataclass
+class LiveStep:
+    """What a pushed bar did."""
+
+    session: PaperSession
+    filled: dict[str, Any] | None
+    decision: dict[str, Any] | None
+
+
+async def push_bar(
+    session: AsyncSession,
+    store: ArtifactStore,
+    session_id: uuid.UUID,
+    bar: Bar,
+    *,
+    settings: StrategySettings,
+) -> LiveStep:
+    """Feed the next bar of a live session: it fills the decision taken at the previous bar's
+    close (at this bar's open, or the previous close for ``fill="close"`` models), marks the
+    book at its close, then the strategy decides at its close (risk limits, kill switch).
+
+    The session row is locked while the bar is processed, and bars are unique per timestamp:
+    a duplicate is a 409 and an out-of-order bar a 422 naming the last bar, neither creating an
+    order. The engine is rebuilt from the stored bars and decisions (exactly, as a resumed
+    replay), so any API replica can take the next bar.
+    """
+    from tradeopt_strategy.policies import get_policy
+
+    repo = PaperSessionRepository(session)
+    paper = await repo.get_or_raise(session_id, for_update=True)
+    if paper.mode != "live":
+        raise SessionStateConflict(f"paper session {session_id} is a replay; it takes no bars")
+    if paper.status != SessionStatus.RUNNING:
+        raise SessionStateConflict(f"paper session {session_id} is {paper.status}")
+    when = bar.t if bar.t.tzinfo else bar.t.replace(tzinfo=UTC)
+    exists = await session.scalar(
+        select(LiveBar.id).where(LiveBar.session_id == session_id, LiveBar.t == when)
+    )
+    if exists is not None:
+        raise DuplicateBar(f"a bar at {when.isoformat()} was already processed; nothing changed")
+    last_t = await session.scalar(
+        select(LiveBar.t)
+        .where(LiveBar.session_id == session_id)
+        .order_by(LiveBar.t.desc())
+        .limit(1)
+    )
+    if last_t is not None and when <= last_t:
+        raise ValidationFailed(
+            f"bar at {when.isoformat()} is out of order: the last bar was at "
+            f"{last_t.isoformat()}; bars must arrive oldest first",
+            errors=[_field_error("t", f"must be after {last_t.isoformat()}")],
+        )
+    if problems := _bar_problems(bar):
+        raise ValidationFailed(f"{len(problems)} problem(s) in the bar", errors=problems)
+    session.add(
+        LiveBar(
+            id=uuid.uuid4(), session_id=session_id, t=when, open=bar.open, high=bar.high,
+            low=bar.low, close=bar.close, adj_close=bar.adj_close or bar.close,
+            volume=bar.volume,
+        )
+    )  # fmt: skip
+    await session.flush()
+    bars = list(
+        (
+            await session.execute(
+                select(LiveBar).where(LiveBar.session_id == session_id).order_by(LiveBar.t)
+            )
+        ).scalars()
+    )
+    stored = await processed_bars(session, session_id)
+    expected = await model_digests(session, [paper.model_id])
+    lineage, model = await asyncio.to_thread(
+        get_policy, store, paper.model_id, settings.strategy_policy_cache, expected
+    )
+    limits = RiskLimits.model_validate(paper.risk or {})
+
+    def run() -> tuple[list[BarRecord], Applied | None, np.datetime64 | None]:
+        engine = PaperEngine.for_live(
+            lineage, _frame(lineage.symbols[0], bars), model, limits,
+            cost_bps=paper.cost_bps, slippage_bps=paper.slippage_bps,
+        )  # fmt: skip
+        if engine is None:
+            return [], None, None
+        engine.restore([Applied.from_dict(b.applied) for b in stored])
+        filled = []
+        if paper.pending is not None:
+            filled = engine.restore([Applied.from_dict(paper.pending["applied"])])
+        if engine.done:
+            return filled, None, None
+        if paper.halt_requested:
+            engine.request_halt(f"kill switch: {paper.halt_requested}")
+        return filled, engine.decide(), engine.bar_time
+
+    filled, decision, decided_at = await asyncio.to_thread(run)
+    await record_bars(session, session_id, filled)
+    await session.refresh(paper)
+    if filled and filled[-1].halted:
+        paper.status = SessionStatus.HALTED
+        paper.finished_at = utcnow()
+    if paper.broker == "alpaca" and any(r.ordered for r in filled):
+        refused = await _send_to_alpaca(session, paper, filled, settings)
+        if refused is not None:
+            paper.status = SessionStatus.HALTED
+            paper.halt_reason = f"broker: {refused}"
+            paper.halted_at = paper.finished_at = utcnow()
+            decision = None
+    paper.pending = (
+        None
+        if decision is None or decided_at is None
+        else {"t": _t(decided_at).isoformat(), "applied": decision.to_dict()}
+    )
+    if not filled:
+        paper.last_t = when
+    paper.updated_at = utcnow()
+    await session.flush()
+    return LiveStep(
+        session=paper,
+        filled=None if not filled else _record_summary(filled[-1]),
+        decision=None if paper.pending is None else {
+            "t": paper.pending["t"], **paper.pending["applied"],
+            "target": None if decision is None else _target_of(decision),
+        },
+    )  # fmt: skip
+
+
+async def _send_to_alpaca(
+    session: AsyncSession, paper: PaperSession, records: list[BarRecord], settings: StrategySettings
+) -> str | None:
+    """Send the orders of ``records`` to Alpaca's paper API (client order id per session, bar
+    and symbol: a retried bar never places a second order) and record its order ids. Returns
+    the reason when the broker refused (bad credentials or another refusal), else None.
+    """
+    from tradeopt_strategy.brokers import AlpacaPaperBroker, BrokerError
+
+    seqs = [r.seq for r in records if r.ordered]
+    orders = list(
+        (
+            await session.execute(
+                select(PaperOrder).where(
+                    PaperOrder.session_id == paper.id,
+                    PaperOrder.seq.in_(seqs),
+                    PaperOrder.status == "filled",
+                )
+            )
+        ).scalars()
+    )
+    try:
+        broker = AlpacaPaperBroker.from_settings(settings)
+        for order in orders:
+            side = "buy" if order.side == "buy" else "sell"
+            cid = f"tradeopt-{paper.id}-{order.seq}-{order.symbol}"
+            placed = await asyncio.to_thread(
+                broker.submit_order, order.symbol, order.quantity, side, cid
+            )
+            order.broker_order_id, order.broker_status = placed.id, placed.status
+    except BrokerError as exc:
+        return str(exc)
+    await session.flush()
+    return None
+
+
+def _target_of(applied: Applied) -> Any:
+    return applied.weights if applied.weights is not None else applied.action
+
+
+def _record_summary(rec: BarRecord) -> dict[str, Any]:
+    return {
+        "seq": rec.seq,
+        "decided_at": _t(rec.t).isoformat(),
+        "filled_at": _t(rec.fill_t).isoformat(),
+        "decision": rec.applied.kind,
+        "traded": rec.traded,
+        "fill_price": rec.fill_price,
+        "cost": rec.cost,
+        "units": rec.units,
+        "equity": rec.value,
+    }

@@ -1,0 +1,150 @@
+"""A local fake of the Alpaca trading REST API (the endpoints the paper adapter uses), served
+by uvicorn on a spare loopback port in a thread: never the network.
+
+Market orders fill at once at ``price`` (or stay ``new`` with ``auto_fill=False`` so cancels
+can be exercised); requests with other keys than the configured ones get Alpaca's 401.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tests.support.processes import free_port
+
+
+class FakeAlpaca:
+    """State and routes of the fake."""
+
+    def __init__(self, key: str, secret: str, *, price: float = 100.0, cash: float = 100_000.0):
+        self.key, self.secret, self.price, self.cash = key, secret, price, cash
+        self.auto_fill = True
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.positions: dict[str, float] = {}
+        self.requests: list[tuple[str, str]] = []
+
+    def _authorized(self, request: Request) -> bool:
+        return (
+            request.headers.get("APCA-API-KEY-ID") == self.key
+            and request.headers.get("APCA-API-SECRET-KEY") == self.secret
+        )
+
+    async def dispatch(self, request: Request) -> Response:
+        self.requests.append((request.method, request.url.path))
+        if not self._authorized(request):
+            return JSONResponse({"code": 40110000, "message": "request is not authorized"}, 401)
+        path, method = request.url.path, request.method
+        if path == "/v2/account":
+            return JSONResponse(self._account())
+        if path == "/v2/positions":
+            return JSONResponse([self._position(s, q) for s, q in self.positions.items() if q])
+        if path == "/v2/orders" and method == "POST":
+            return JSONResponse(self._submit(await request.json()))
+        if path == "/v2/orders:by_client_order_id":
+            cid = request.query_params.get("client_order_id")
+            for order in self.orders.values():
+                if order["client_order_id"] == cid:
+                    return JSONResponse(order)
+            return JSONResponse({"code": 40410000, "message": "order not found"}, 404)
+        if path.startswith("/v2/orders/"):
+            order = self.orders.get(path.rsplit("/", 1)[1])
+            if order is None:
+                return JSONResponse({"code": 40410000, "message": "order not found"}, 404)
+            if method == "DELETE":
+                if order["status"] != "new":
+                    return JSONResponse(
+                        {"code": 42210000, "message": f"order is {order['status']}"}, 422
+                    )
+                order["status"] = "canceled"
+                return Response(status_code=204)
+            return JSONResponse(order)
+        return JSONResponse({"code": 40410000, "message": "not found"}, 404)
+
+    def _account(self) -> dict[str, Any]:
+        equity = self.cash + sum(q * self.price for q in self.positions.values())
+        return {
+            "id": str(uuid.UUID(int=1)),
+            "account_number": "PA0000000",
+            "status": "ACTIVE",
+            "currency": "USD",
+            "cash": str(self.cash),
+            "equity": str(equity),
+        }
+
+    def _position(self, symbol: str, qty: float) -> dict[str, Any]:
+        return {
+            "asset_id": str(uuid.UUID(int=2)),
+            "symbol": symbol,
+            "exchange": "NYSE",
+            "asset_class": "us_equity",
+            "avg_entry_price": str(self.price),
+            "qty": str(abs(qty)),
+            "side": "long" if qty > 0 else "short",
+            "cost_basis": str(abs(qty) * self.price),
+        }
+
+    def _submit(self, body: dict[str, Any]) -> dict[str, Any]:
+        now = datetime.now(UTC).isoformat()
+        order = {
+            "id": str(uuid.uuid4()),
+            "client_order_id": body.get("client_order_id") or str(uuid.uuid4()),
+            "created_at": now,
+            "updated_at": now,
+            "submitted_at": now,
+            "filled_at": None,
+            "symbol": body["symbol"],
+            "asset_class": "us_equity",
+            "qty": str(body["qty"]),
+            "filled_qty": "0",
+            "filled_avg_price": None,
+            "order_class": "simple",
+            "order_type": "market",
+            "type": "market",
+            "side": body["side"],
+            "time_in_force": body["time_in_force"],
+            "status": "new",
+            "extended_hours": False,
+        }
+        self.orders[order["id"]] = order
+        if self.auto_fill:
+            qty = float(body["qty"])
+            signed = qty if body["side"] == "buy" else -qty
+            self.positions[body["symbol"]] = self.positions.get(body["symbol"], 0.0) + signed
+            self.cash -= signed * self.price
+            order.update(status="filled", filled_qty=str(qty), filled_avg_price=str(self.price),
+                         filled_at=now)  # fmt: skip
+        return order
+
+
+@contextmanager
+def fake_alpaca(key: str, secret: str, **kwargs: Any) -> Iterator[tuple[str, FakeAlpaca]]:
+    """Serve a :class:`FakeAlpaca` until the block ends; yields ``(base_url, fake)``."""
+    fake = FakeAlpaca(key, secret, **kwargs)
+    app = Starlette(
+        routes=[Route("/{path:path}", fake.dispatch, methods=["GET", "POST", "DELETE"])]
+    )
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "fake Alpaca did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", fake
+    finally:
+        server.should_exit = True
+        thread.join(10)
