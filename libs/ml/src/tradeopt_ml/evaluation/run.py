@@ -340,7 +340,8 @@ def run_evaluation(
         row = {"subject": name, **backtest_metrics(run, bpy, benchmark.equity[: len(run.equity)])}
         if name in lineages:
             row["deflated_sharpe"] = study_deflated_sharpe(run, lineages[name].study, bpy)
-            row["study_pbo"] = lineages[name].study.pbo if lineages[name].study else None
+            tuned_in = lineages[name].study
+            row["study_pbo"] = tuned_in.pbo if tuned_in is not None else None
         row["sharpe_ci"] = _sharpe_ci(run, bpy, request.bootstrap_resamples)
         row["verdicts"] = compact.get(name, {})
         if name in specs_of:
