@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.deploy.support import ROOT, find_tool, run
+from tests.deploy.support import MANIFEST, ROOT, find_tool, run
 
 pytestmark = pytest.mark.unit
 
@@ -56,16 +56,9 @@ def test_images_target_builds_every_image_with_one_tag() -> None:
     out = make("-n", "images", "VERSION=1.2.3", "REGISTRY=ghcr.io/acme/")
     builds = [line for line in out.replace("\\\n", " ").splitlines() if "docker build" in line]
     tags = [re.search(r"-t (\S+)", b)[1] for b in builds]
-    assert tags == [
-        "ghcr.io/acme/trading-optimization-base:1.2.3",
-        "ghcr.io/acme/trading-optimization-compute:1.2.3",
-        "ghcr.io/acme/trading-optimization-data:1.2.3",
-        "ghcr.io/acme/trading-optimization-training:1.2.3",
-        "ghcr.io/acme/trading-optimization-tuning:1.2.3",
-        "ghcr.io/acme/trading-optimization-evaluation:1.2.3",
-        "ghcr.io/acme/trading-optimization-gateway:1.2.3",
-        "ghcr.io/acme/trading-optimization-cli:1.2.3",
-    ]
+    services = [s.name for s in MANIFEST.built()]  # every built service, in manifest order
+    names = ["base", "compute", *services, "gateway", "cli"]
+    assert tags == [f"ghcr.io/acme/trading-optimization-{n}:1.2.3" for n in names]
     for build in builds:
         for arg in ("VERSION=1.2.3", "REVISION=abc123", "CREATED=2026-01-01T00:00:00Z"):
             assert f"--build-arg {arg}" in build
@@ -79,7 +72,7 @@ def test_images_target_builds_every_image_with_one_tag() -> None:
     assert "--build-arg SERVICE=evaluation --build-arg SERVICE_PORT=8004" in evaluation
     assert "--build-arg BASE_IMAGE=ghcr.io/acme/trading-optimization-compute:1.2.3" in evaluation
     # the CLI runs every service in-process, training included: it needs torch too
-    assert "--build-arg BASE_IMAGE=ghcr.io/acme/trading-optimization-compute:1.2.3" in builds[7]
+    assert "--build-arg BASE_IMAGE=ghcr.io/acme/trading-optimization-compute:1.2.3" in builds[-1]
     data = builds[2]
     assert "-f docker/service.Dockerfile" in data
     assert "--build-arg SERVICE=data --build-arg SERVICE_PORT=8001" in data
@@ -101,13 +94,11 @@ def test_ml_services_build_on_compute() -> None:
     )
     # A CUDA build tags every torch image with the variant: it never overwrites the CPU images.
     cuda = make("-s", "images-list", "VERSION=2", "TORCH_VARIANT=cu128").split()
+    torch_tag = {s.name: "2-cu128" if s.image == "compute" else "2" for s in MANIFEST.built()}
     assert cuda == [
         "trading-optimization-base:2",
         "trading-optimization-compute:2-cu128",
-        "trading-optimization-data:2",
-        "trading-optimization-training:2-cu128",
-        "trading-optimization-tuning:2-cu128",
-        "trading-optimization-evaluation:2-cu128",
+        *(f"trading-optimization-{name}:{tag}" for name, tag in torch_tag.items()),
         "trading-optimization-gateway:2",
         "trading-optimization-cli:2-cu128",
     ]
