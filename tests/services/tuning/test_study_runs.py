@@ -330,7 +330,7 @@ async def test_kill_9_of_a_training_worker_mid_trial_trains_each_trial_to_comple
     trial, each run succeeded once, no run job left active."""
     processes(celery_beat(fleet.env, log_dir))
     spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
-    body = _study(spy["id"], n_trials=3, parallelism=1, timesteps_per_trial=2048)
+    body = _study(spy["id"], n_trials=3, parallelism=1, timesteps_per_trial=4096)
     created = await _create(tuning_client, body)
     path = f"/api/v1/studies/{created['id']}"
     pids = {w.pid: name for name, w in fleet.workers.items() if name.startswith("training")}
@@ -340,7 +340,9 @@ async def test_kill_9_of_a_training_worker_mid_trial_trains_each_trial_to_comple
             trials = (await tuning_client.get(f"{path}/trials")).json()
             if len(trials) == 2 and trials[1]["run_id"]:
                 run = (await training.get(f"/api/v1/runs/{trials[1]['run_id']}")).json()
-                if run["status"] == "running" and 0.05 < run["progress"] < 0.6:
+                # mid-training (progress is reported in steps: on a quiet machine the first
+                # report may already be past half way)
+                if run["status"] == "running" and 0.0 < run["progress"] < 0.85:
                     return run
             return None
 

@@ -204,7 +204,6 @@ class LocalPipeline:
         validation Sharpe.
         """
         from tradeopt_tuning import service
-        from tradeopt_tuning.config import get_tuning_settings
         from tradeopt_tuning.schemas import StudyCreate, StudyRead, TrialRead
 
         tune = self.config.tuning
@@ -213,7 +212,7 @@ class LocalPipeline:
             body = StudyCreate.model_validate(study_request(self.config, dataset_id))
         except ValidationError as exc:
             raise PipelineError(f"tune: {exc}") from exc
-        settings = get_tuning_settings()
+        settings = self.tuning_settings
         task = self.bars.start(f"tune {tune.algorithm} ({tune.n_trials} trials)")
 
         async def _create(session: AsyncSession) -> Any:
@@ -415,6 +414,7 @@ class LocalPipeline:
         import tradeopt_training.jobs  # noqa: F401
         from tradeopt_common.db.migrations import upgrade
         from tradeopt_common.jobs.names import TaskName
+        from tradeopt_tuning.config import TuningSettings
         from tradeopt_tuning.jobs import run_study
 
         started = time.perf_counter()
@@ -424,8 +424,12 @@ class LocalPipeline:
         self.dispatcher = InlineDispatcher(runtime)
         # The study's trial runs go through the training service's functions, not its API.
         trainer = LocalTrainingClient(runtime, self.store, self.dispatcher, created_by=CREATED_BY)
+        # The pipeline's own settings (database, data folder) plus the tuning ones: never a cached
+        # copy from another run in this process.
+        self.tuning_settings = TuningSettings(**self.settings.model_dump())
         self.dispatcher.override(
-            TaskName.TUNING_RUN_STUDY, functools.partial(run_study, client=trainer)
+            TaskName.TUNING_RUN_STUDY,
+            functools.partial(run_study, client=trainer, settings=self.tuning_settings),
         )
         try:
             with self.bars:

@@ -31,6 +31,7 @@ class TuningSettings(CommonSettings):
             return self.optuna_db_uri
         url = make_url(self.db_uri)
         if url.get_backend_name() == "sqlite":
+            self.data_dir.mkdir(parents=True, exist_ok=True)  # embedded: beside the main database
             return f"sqlite:///{self.data_dir / 'optuna.db'}"
         return url.set(
             drivername="postgresql+psycopg", database=f"{url.database}_optuna"
