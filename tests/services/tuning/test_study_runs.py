@@ -63,7 +63,13 @@ def fleet(fleet_env, log_dir):
     workers = [
         (TRAINING_WORKER, "training,maintenance", "training-1"),
         (TRAINING_WORKER, "training", "training-2"),
-        (TUNING_WORKER, "tuning", "tuning-1", {"TRADING_OPT_WORKER_METRICS_PORT": str(port)}),
+        # two maintenance consumers: a kill -9 of any one worker leaves the reaper running
+        (
+            TUNING_WORKER,
+            "tuning,maintenance",
+            "tuning-1",
+            {"TRADING_OPT_WORKER_METRICS_PORT": str(port)},
+        ),
         (EVALUATION_WORKER, "evaluation", "evaluation"),
     ]
     with live_training_fleet(fleet_env, log_dir, workers) as fleet:
