@@ -15,6 +15,7 @@ import pytest
 
 from tests.support.fleet import TRAINING_WORKER, TUNING_WORKER, live_training_fleet, until
 from tests.support.jobrun import ingest
+from tests.support.processes import celery_beat
 from tests.support.studies import study_body
 from tradeopt_ml.tuning import Objective
 from tradeopt_tuning.jobs import intermediate_values
@@ -48,12 +49,15 @@ async def test_each_pruner_is_accepted_with_eval_every(client, tuning_client, pr
 
 
 @pytest.fixture
-def fleet(fleet_env, log_dir):
+def fleet(fleet_env, log_dir, processes):
+    """Training and tuning workers with the beat (reaper), as every deployment runs them: the
+    reaper is the designed recovery for a wake-up message lost between commit and publish."""
     workers = [
         (TRAINING_WORKER, "training,maintenance", "training-1"),
-        (TUNING_WORKER, "tuning", "tuning-1"),
+        (TUNING_WORKER, "tuning,maintenance", "tuning-1"),
     ]
     with live_training_fleet(fleet_env, log_dir, workers) as fleet:
+        processes(celery_beat(fleet.env, log_dir))
         yield fleet
 
 
