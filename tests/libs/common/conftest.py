@@ -55,3 +55,12 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Da
     database = Database(url)
     yield database
     await database.dispose()
+
+
+@pytest.fixture
+async def pg_db(clean_db: str) -> AsyncIterator[Database]:
+    """The migrated job tables on the test PostgreSQL database only (behaviour that exists only
+    there, such as reading the database server's clock)."""
+    database = Database(clean_db)
+    yield database
+    await database.dispose()

@@ -217,12 +217,11 @@ async def test_a_reaped_job_claimed_again_by_a_sibling_thread_is_lost_to_the_fir
         assert (await jobs.touch(s, job.id, sibling)).owned is True
 
 
-async def test_heartbeats_are_stamped_and_judged_by_the_database_clock(db, monkeypatch):
+async def test_heartbeats_are_stamped_and_judged_by_the_database_clock(pg_db, monkeypatch):
     """Hardening item 9: a worker's clock running behind made its fresh heartbeats look stale to
     the reaper (and one running ahead hid a dead worker). On PostgreSQL both sides read the
-    database's clock; the embedded SQLite runs on one machine (one clock)."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("one process clock on the embedded database")
+    database's clock (the embedded SQLite runs on one machine: one clock, no such test)."""
+    db = pg_db
     async with db.unit_of_work() as s:
         clock = await jobs.database_now(s)
         server = (await s.execute(text("select now()"))).scalar_one()
