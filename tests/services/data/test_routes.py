@@ -248,7 +248,11 @@ class TestOperational:
         assert len((await client.get("/healthz")).headers["x-request-id"]) == 32
 
 
-async def test_readyz_reports_a_dead_dependency(fleet_env, monkeypatch):
+async def test_a_redis_outage_keeps_reads_serving_and_refuses_jobs_with_503(
+    fleet_env, monkeypatch
+):
+    """A Redis blip must not take the API out of service (issue 16): readiness stays 200
+    (``degraded``), reads answer, and job creation is a 503 with ``Retry-After``."""
     from tradeopt_common.config import get_settings
     from tradeopt_data.app import create_app
     from tradeopt_data.config import get_data_settings
@@ -257,13 +261,43 @@ async def test_readyz_reports_a_dead_dependency(fleet_env, monkeypatch):
     get_settings.cache_clear()
     get_data_settings.cache_clear()
     app = create_app()
+    auth = {"Authorization": f"Bearer {API_KEY}"}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as anon:
+            ready = await anon.get("/readyz")
+            listed = await anon.get("/api/v1/datasets", headers=auth)
+            created = await anon.post(
+                "/api/v1/datasets",
+                json={"source": "synthetic", "symbols": ["SYN"], "n_bars": 300, "seed": 1},
+                headers=auth,
+            )
+            after = await anon.get("/api/v1/datasets", headers=auth)
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["status"] == "degraded" and ready.json()["degraded"] == ["redis"]
+    assert ready.json()["checks"]["redis"]["ok"] is False
+    assert listed.status_code == 200, listed.text
+    assert created.status_code == 503, created.text
+    assert created.headers["retry-after"] and "broker" in created.json()["detail"]
+    assert after.json()["items"] == listed.json()["items"]  # nothing half-created
+
+
+async def test_readyz_is_503_without_the_database(fleet_env, monkeypatch):
+    from tradeopt_common.config import get_settings
+    from tradeopt_data.app import create_app
+    from tradeopt_data.config import get_data_settings
+
+    monkeypatch.setenv("TRADING_OPT_DB_URI", "postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    get_settings.cache_clear()
+    get_data_settings.cache_clear()
+    app = create_app()
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as anon:
             resp = await anon.get("/readyz")
     assert resp.status_code == 503
-    assert resp.json()["checks"]["redis"]["ok"] is False
-    assert resp.json()["checks"]["database"]["ok"] is True
+    assert resp.json()["status"] == "not ready"
+    assert resp.json()["checks"]["database"]["ok"] is False
 
 
 __all__ = ["API_KEY"]

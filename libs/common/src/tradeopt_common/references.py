@@ -9,14 +9,17 @@ training service: ``add_reference(s, "dataset", dataset_id, "run", run_id)``) an
 from __future__ import annotations
 
 import uuid
+import zlib
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import Index, String, delete, select
+from sqlalchemy import Index, String, delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tradeopt_common.db.base import Base, IdMixin, TimestampMixin
+from tradeopt_common.db.base import Base, IdMixin, TimestampMixin, UTCDateTime, utcnow
+from tradeopt_common.errors import ValidationFailed
 
 
 class ResourceReference(IdMixin, TimestampMixin, Base):
@@ -42,6 +45,23 @@ class ResourceReference(IdMixin, TimestampMixin, Base):
     referrer_id: Mapped[uuid.UUID] = mapped_column()
 
 
+class DeletedResource(Base):
+    """Tombstone of a deleted resource that others may reference (datasets, models, ...)."""
+
+    __tablename__ = "deleted_resource"
+    __table_args__ = {"schema": "core"}
+
+    resource_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    resource_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime(timezone=True), default=utcnow)
+
+
+class ReferencedResourceDeleted(ValidationFailed):
+    """The resource a new one would depend on was deleted meanwhile."""
+
+    code, title = "referenced-resource-deleted", "Referenced resource deleted"
+
+
 @dataclass(frozen=True)
 class Referrer:
     """One resource that depends on another."""
@@ -57,7 +77,27 @@ async def add_reference(
     referrer_type: str,
     referrer_id: uuid.UUID,
 ) -> None:
-    """Record that ``referrer`` depends on ``resource`` (idempotent)."""
+    """Record that ``referrer`` depends on ``resource`` (idempotent).
+
+    Holds the resource's lock (shared) until commit and refuses a deleted resource.
+
+    Raises:
+        ReferencedResourceDeleted: the resource was deleted (its tombstone exists).
+    """
+    await _lock_resource(session, resource_type, resource_id, shared=True)
+    gone = await session.scalar(
+        select(DeletedResource.deleted_at).where(
+            DeletedResource.resource_type == resource_type,
+            DeletedResource.resource_id == resource_id,
+        )
+    )
+    if gone is not None:
+        raise ReferencedResourceDeleted(
+            f"{resource_type} {resource_id} was deleted",
+            errors=[
+                {"loc": ["body", f"{resource_type}_id"], "msg": f"{resource_type} was deleted"}
+            ],
+        )
     exists = await session.scalar(
         select(ResourceReference.id).where(
             ResourceReference.resource_type == resource_type,
@@ -109,3 +149,37 @@ async def referrers(
         .limit(limit)
     )
     return [Referrer(type=t, id=i) for t, i in rows.all()]
+
+
+async def _lock_resource(
+    session: AsyncSession, resource_type: str, resource_id: uuid.UUID, *, shared: bool
+) -> None:
+    """Take the resource's transaction lock (an advisory lock; SQLite serialises writers)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    key = zlib.crc32(f"resource:{resource_type}:{resource_id}".encode())
+    fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    await session.execute(text(f"SELECT {fn}(:k)"), {"k": key})
+
+
+async def guard_deletion(
+    session: AsyncSession, resource_type: str, resource_id: uuid.UUID, *, limit: int = 20
+) -> list[Referrer]:
+    """Lock the resource against new references (exclusive, until commit) and return those that
+    exist. The caller answers 409 naming them, or deletes and calls :func:`record_deletion`.
+    """
+    await _lock_resource(session, resource_type, resource_id, shared=False)
+    return await referrers(session, resource_type, resource_id, limit=limit)
+
+
+async def record_deletion(
+    session: AsyncSession, resource_type: str, resource_id: uuid.UUID, *, referrer: bool = True
+) -> None:
+    """Leave the deleted resource's tombstone and, when it was itself a ``referrer``, drop its
+    edges (so what it used becomes deletable). Call in the deleting transaction, after
+    :func:`guard_deletion`.
+    """
+    session.add(DeletedResource(resource_type=resource_type, resource_id=resource_id))
+    if referrer:
+        await remove_references(session, resource_type, resource_id)
+    await session.flush()

@@ -9,7 +9,7 @@
   the API) instead of overflowing later.
 
 Use :data:`UtcDateTime` as the field type of request models (:data:`UtcEndDateTime` for an
-inclusive ``end``).
+inclusive ``end``). Answers write instants one way, :func:`iso_utc` (``2020-01-02T14:30:00Z``).
 """
 
 from __future__ import annotations
@@ -18,11 +18,22 @@ import re
 from datetime import UTC, date, datetime, time
 from typing import Annotated
 
+import numpy as np
+import pandas as pd
 from pydantic import AfterValidator, BeforeValidator
 
 #: The first and last instants a request may name (inside the nanosecond timestamp range).
 EARLIEST = datetime(1678, 1, 1, tzinfo=UTC)
 LATEST = datetime(2261, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+
+
+def iso_utc(value: datetime | date | pd.Timestamp | np.datetime64 | int) -> str:
+    """The instant as every answer writes it: ISO 8601 in UTC with ``Z``
+    (``2020-01-02T14:30:00Z``); naive values and nanosecond integers are UTC (DESIGN §3).
+    """
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.tz_localize(None).isoformat() + "Z"
 
 
 def as_utc(value: datetime) -> datetime:

@@ -32,7 +32,7 @@ from tradeopt_common.jobs.resources import (
 )
 from tradeopt_common.jobs.runtime import get_runtime
 from tradeopt_common.logging import get_logger
-from tradeopt_common.references import referrers
+from tradeopt_common.references import guard_deletion, record_deletion
 from tradeopt_common.storage import ArtifactStore
 from tradeopt_data import sources
 from tradeopt_data.errors import DatasetNotFound, DatasetStateConflict
@@ -357,7 +357,7 @@ async def delete_dataset(
     """
     repo = DatasetRepository(session)
     dataset = await repo.get_or_raise(dataset_id, for_update=True)
-    users = await referrers(session, RESOURCE, dataset_id)
+    users = await guard_deletion(session, RESOURCE, dataset_id)
     if users:
         listed = ", ".join(f"{r.type} {r.id}" for r in users)
         raise DatasetStateConflict(
@@ -376,6 +376,7 @@ async def delete_dataset(
         elif job is not None and job.status == JobStatus.RUNNING:
             raise DatasetStateConflict(f"dataset {dataset_id} is being ingested; try again later")
     await repo.delete(dataset)
+    await record_deletion(session, RESOURCE, dataset_id, referrer=False)
     prefix = dataset_prefix(dataset_id)
 
     async def _delete_objects() -> None:

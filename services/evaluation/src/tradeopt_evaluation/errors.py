@@ -13,3 +13,9 @@ class EvaluationNotReady(Conflict):
     """The evaluation has no results yet (or failed)."""
 
     code, title = "evaluation-not-ready", "Evaluation not ready"
+
+
+class EvaluationStateConflict(Conflict):
+    """The evaluation's state does not allow the operation (e.g. deleting a running one)."""
+
+    code, title = "evaluation-state-conflict", "Evaluation state conflict"

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import tempfile
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ from tradeopt_ml.evaluation import (
     run_evaluation,
     walk_forward_report,
 )
+from tradeopt_ml.instants import iso_utc
 
 log = get_logger(__name__)
 
@@ -104,8 +106,19 @@ def evaluate(
             raise ValidationFailed(str(exc)) from exc
     ctx.progress(0.92, "storing results")
     store_report(store, evaluation_id, report)
-    ctx.db(lambda s: service.update_evaluation(s, evaluation_id, EvaluationUpdate(**report.values)))
+    values = EvaluationUpdate(**report.values, **covered(report.values["bars"]))
+    ctx.db(lambda s: service.update_evaluation(s, evaluation_id, values))
     return {"evaluation_id": str(evaluation_id), "subjects": report.subjects}
+
+
+def covered(bars: dict[str, Any]) -> dict[str, datetime]:
+    """``start``/``end`` of the evaluation row: the first and last bar it covered (whether the
+    request named a split part or a date range), so results side by side state their periods.
+    """
+    return {
+        "start": pd.Timestamp(bars["start"]).to_pydatetime(),
+        "end": pd.Timestamp(bars["end"]).to_pydatetime(),
+    }
 
 
 def _subjects(ctx: JobContext, evaluation: Evaluation, workdir: Path) -> list[Subject]:
@@ -124,7 +137,7 @@ def _subjects(ctx: JobContext, evaluation: Evaluation, workdir: Path) -> list[Su
 
 
 def _iso(stamp: np.datetime64) -> str:
-    return pd.Timestamp(stamp).tz_localize("UTC").isoformat()
+    return iso_utc(stamp)
 
 
 def fold_run_body(
@@ -278,5 +291,6 @@ def _evaluate_folds(
     except ValueError as exc:
         raise ValidationFailed(str(exc)) from exc
     store_report(ctx.store, evaluation.id, report)
-    ctx.db(lambda s: service.update_evaluation(s, evaluation.id, EvaluationUpdate(**report.values)))
+    values = EvaluationUpdate(**report.values, **covered(report.values["bars"]))
+    ctx.db(lambda s: service.update_evaluation(s, evaluation.id, values))
     return {"evaluation_id": str(evaluation.id), "runs": [r["id"] for r in runs]}

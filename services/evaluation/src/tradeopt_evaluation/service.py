@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import datetime
 from typing import Any, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tradeopt_common.contracts.datasets import read_manifest
 from tradeopt_common.contracts.models import read_lineage
 from tradeopt_common.db.repository import Page
+from tradeopt_common.db.session import after_commit
 from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.jobs.dispatch import Dispatcher
 from tradeopt_common.jobs.names import TaskName
@@ -25,9 +27,10 @@ from tradeopt_common.jobs.resources import (
     register_binding,
     statuses_by_name,
 )
+from tradeopt_common.references import guard_deletion, record_deletion
 from tradeopt_common.storage import ArtifactStore
 from tradeopt_common.storage.base import ArtifactNotFound
-from tradeopt_evaluation.errors import EvaluationNotReady
+from tradeopt_evaluation.errors import EvaluationNotReady, EvaluationStateConflict
 from tradeopt_evaluation.models import Evaluation, EvaluationStatus
 from tradeopt_evaluation.repository import EvaluationRepository
 from tradeopt_evaluation.schemas import EvaluationCompare, EvaluationCreate, WalkForwardCreate
@@ -48,6 +51,8 @@ class EvaluationUpdate(TypedDict, total=False):
     comparison: list[dict[str, Any]]
     verdicts: dict[str, Any]
     bars: dict[str, Any]
+    start: datetime
+    end: datetime
 
 
 #: An evaluation follows its job (single/compare or walk-forward).
@@ -162,6 +167,31 @@ async def list_evaluations(
     :meth:`RepositoryBase.page`).
     """
     return await EvaluationRepository(session).page(limit=limit, cursor=cursor, **filters)
+
+
+async def delete_evaluation(
+    session: AsyncSession, store: ArtifactStore, evaluation_id: uuid.UUID
+) -> None:
+    """Delete a finished evaluation and its stored results (after commit); its references to
+    the dataset and models go with it. 409 while it is queued, running or waiting (a walk-forward
+    on its fold runs): cancel its job first.
+    """
+    repo = EvaluationRepository(session)
+    evaluation = await repo.get_or_raise(evaluation_id, for_update=True)
+    if evaluation.status in (
+        EvaluationStatus.QUEUED,
+        EvaluationStatus.RUNNING,
+        EvaluationStatus.WAITING,
+    ):
+        raise EvaluationStateConflict(
+            f"evaluation {evaluation_id} is {evaluation.status}; cancel its job "
+            f"(POST /api/v1/jobs/{evaluation.job_id}/cancel) first"
+        )
+    await guard_deletion(session, "evaluation", evaluation_id)
+    await repo.delete(evaluation)
+    await record_deletion(session, "evaluation", evaluation_id)
+    prefix = f"evaluations/{evaluation_id}/"
+    after_commit(session, lambda: asyncio.to_thread(store.delete_prefix, prefix))
 
 
 def read_artifact(store: ArtifactStore, evaluation: Evaluation, name: str) -> bytes:

@@ -25,3 +25,11 @@ class ModelStudyConflict(Conflict):
     """The model was not trained as the named trial of the named study."""
 
     code, title = "model-study-conflict", "Model study conflict"
+
+
+class ModelStateConflict(Conflict):
+    """The model's state or its users do not allow the operation (e.g. deleting a model that
+    an evaluation or strategy references).
+    """
+
+    code, title = "model-state-conflict", "Model state conflict"

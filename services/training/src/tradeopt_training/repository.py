@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from tradeopt_common.db.repository import RepositoryBase
 from tradeopt_training.errors import ModelNotFound, RunNotFound
@@ -39,3 +39,16 @@ class ModelRepository(RepositoryBase[Model]):
             .order_by(ModelStageChange.created_at, ModelStageChange.id)
         )
         return list((await self.session.execute(stmt)).scalars())
+
+    async def of_run(self, run_id: uuid.UUID) -> list[Model]:
+        """Models registered by a run."""
+        return list(
+            (await self.session.execute(select(Model).where(Model.run_id == run_id))).scalars()
+        )
+
+    async def delete_with_history(self, model: Model) -> None:
+        """Delete a model and its stage history."""
+        await self.session.execute(
+            delete(ModelStageChange).where(ModelStageChange.model_id == model.id)
+        )
+        await self.delete(model)

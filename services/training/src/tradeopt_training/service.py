@@ -17,6 +17,7 @@ from tradeopt_common.contracts.models import StudyOutcome, read_lineage, write_l
 from tradeopt_common.db.base import utcnow
 from tradeopt_common.db.locks import lock_for_transaction
 from tradeopt_common.db.repository import Page
+from tradeopt_common.db.session import after_commit
 from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.jobs import service as jobs
 from tradeopt_common.jobs.dispatch import Dispatcher
@@ -28,10 +29,12 @@ from tradeopt_common.jobs.resources import (
     register_binding,
     statuses_by_name,
 )
-from tradeopt_common.storage import ArtifactStore
+from tradeopt_common.references import guard_deletion, record_deletion
+from tradeopt_common.storage import ArtifactStore, integrity
 from tradeopt_ml.training import ExperimentSpec, validate_experiment
 from tradeopt_training.errors import (
     ModelNotFound,
+    ModelStateConflict,
     ModelStudyConflict,
     RunStateConflict,
 )
@@ -220,6 +223,41 @@ async def cancel_run(
     return run
 
 
+async def delete_run(session: AsyncSession, store: ArtifactStore, run_id: uuid.UUID) -> None:
+    """Delete a finished run with its checkpoints and event files (after commit); its dataset
+    reference goes with it. 409 while it is queued or running (cancel it first) and while its
+    registered model exists (delete the model first). The job record stays (history).
+    """
+    run = await RunRepository(session).get_or_raise(run_id, for_update=True)
+    if run.status in (RunStatus.QUEUED, RunStatus.RUNNING):
+        raise RunStateConflict(
+            f"run {run_id} is {run.status}; cancel it (POST /api/v1/runs/{run_id}/cancel) first"
+        )
+    models = await ModelRepository(session).of_run(run_id)
+    if models:
+        listed = ", ".join(str(m.id) for m in models)
+        raise RunStateConflict(
+            f"run {run_id} registered model {listed}; delete the model first",
+            referrers=[{"type": "model", "id": str(m.id)} for m in models],
+        )
+    await guard_deletion(session, "run", run_id)
+    await RunRepository(session).delete(run)
+    await record_deletion(session, "run", run_id)
+    await _delete_objects(session, store, f"runs/{run_id}/")
+
+
+async def _delete_objects(session: AsyncSession, store: ArtifactStore, prefix: str) -> None:
+    """Forget the recorded digests under ``prefix`` now and delete its objects after commit (a
+    rolled-back deletion keeps both).
+    """
+    await integrity.forget_digests(session, prefix)
+
+    async def _delete() -> None:
+        await asyncio.to_thread(store.delete_prefix, prefix)
+
+    after_commit(session, _delete)
+
+
 async def update_run(session: AsyncSession, run_id: uuid.UUID, values: RunUpdate) -> None:
     """Record what a training job measured or produced (the typed updater of :data:`RUN`); a
     run deleted meanwhile is ignored.
@@ -298,6 +336,32 @@ async def update_model(
     )
     await session.flush()
     return model
+
+
+async def delete_model(session: AsyncSession, store: ArtifactStore, model_id: uuid.UUID) -> None:
+    """Delete a registered model: its row, history, aliases and files (after commit). 409 while
+    evaluations or strategies reference it (delete those first) and while it is in
+    ``production`` (archive it first). Its run stays, without a model.
+    """
+    model = await ModelRepository(session).get_or_raise(model_id, for_update=True)
+    if model.stage == ModelStage.PRODUCTION:
+        raise ModelStateConflict(
+            f"model {model_id} is in production; move it to 'archived' (PATCH) before deleting"
+        )
+    users = await guard_deletion(session, "model", model_id)
+    if users:
+        listed = ", ".join(f"{r.type} {r.id}" for r in users)
+        raise ModelStateConflict(
+            f"model {model_id} is still used by {listed}; delete those first",
+            referrers=[{"type": r.type, "id": str(r.id)} for r in users],
+        )
+    run = await RunRepository(session).get(model.run_id, for_update=True)
+    if run is not None and run.model_id == model_id:
+        run.model_id = None
+    prefix = f"models/{model_id}/"
+    await ModelRepository(session).delete_with_history(model)
+    await record_deletion(session, "model", model_id, referrer=False)
+    await _delete_objects(session, store, prefix)
 
 
 async def record_study_outcome(

@@ -25,7 +25,7 @@ def asset_returns():
 
 def test_buy_and_hold_policy_is_collapsed(asset_returns):
     d = diagnose_policy(np.ones(T), asset_returns=asset_returns)
-    assert d.frac_long == 1.0 and d.n_trades == 1
+    assert d.frac_long == 1.0 and d.n_orders == 1
     assert d.bh_correlation == pytest.approx(1.0)
     assert d.flags == ["collapsed_to_buy_and_hold"]
 
@@ -67,10 +67,10 @@ def test_overtrades_threshold():
     assert diagnose_policy(alternating).overtrades
     every_fourth = np.repeat(np.array([1.0, -1.0] * (T // 8)), 4)
     d = diagnose_policy(every_fourth)
-    assert d.trade_fraction == pytest.approx(0.25)
+    assert d.order_fraction == pytest.approx(0.25)
     assert not d.overtrades
     assert diagnose_policy(
-        every_fourth, thresholds=DiagnosticThresholds(trade_fraction=0.2)
+        every_fourth, thresholds=DiagnosticThresholds(order_fraction=0.2)
     ).overtrades
 
 
@@ -117,6 +117,6 @@ def test_cost_sensitivity_accepts_metric_kwargs():
 
     rows = cost_sensitivity(run, bars_per_year=2, multipliers=(0, 1), benchmark=np.ones(3))
     assert rows[1]["cost_drag"] == pytest.approx(0.01)
-    assert rows[1]["n_trades"] == 1 and "beta" in rows[1]
+    assert rows[1]["n_orders"] == 1 and "beta" in rows[1]
     with pytest.raises(ValueError, match="equity"):
         cost_sensitivity(lambda m: {"x": 1}, bars_per_year=2)

@@ -1,4 +1,12 @@
-"""``/healthz`` (the process is alive) and ``/readyz`` (database, Redis and storage answer)."""
+"""``/healthz`` (the process is alive) and ``/readyz`` (the process can serve: its database
+answers).
+
+Readiness takes a pod out of the load balancer, so it names only what *every* request needs:
+the database (keys, every resource). Redis (job queues, event streams) and object storage
+(bars, artifacts) are reported but do not fail readiness: during a Redis blip reads keep
+working and only job creation answers 503 with ``Retry-After``; taking every API pod out of
+service for it would turn a partial outage into a full one.
+"""
 
 from __future__ import annotations
 
@@ -28,9 +36,15 @@ async def _check(name: str, fn: Callable[[], Awaitable[Any]]) -> tuple[str, dict
         return name, {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
 
 
-@router.get("/readyz", summary="Readiness: database, Redis and storage")
+#: Dependencies without which an API process cannot serve anything.
+REQUIRED = ("database",)
+
+
+@router.get("/readyz", summary="Readiness: the database (Redis and storage reported)")
 async def readyz(request: Request) -> JSONResponse:
-    """200 when every dependency answers, 503 (with which one failed) otherwise."""
+    """200 when the database answers (``status`` ``ready``, or ``degraded`` naming Redis or
+    storage when one of those does not); 503 when the database does not.
+    """
     state = request.app.state.tradeopt
     results = dict(
         await asyncio.gather(
@@ -39,8 +53,10 @@ async def readyz(request: Request) -> JSONResponse:
             _check("storage", lambda: asyncio.to_thread(state.store.ping)),
         )
     )
-    ready = all(r["ok"] for r in results.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": results},
-        status_code=200 if ready else 503,
-    )
+    ready = all(results[name]["ok"] for name in REQUIRED)
+    degraded = sorted(name for name, r in results.items() if not r["ok"] and name not in REQUIRED)
+    status = "not ready" if not ready else ("degraded" if degraded else "ready")
+    body: dict[str, Any] = {"status": status, "checks": results}
+    if degraded:
+        body["degraded"] = degraded
+    return JSONResponse(body, status_code=200 if ready else 503)

@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from tradeopt_ml.instants import iso_utc
+
 __all__ = [
     "Fold",
     "FoldSpec",
@@ -68,7 +70,7 @@ DateBound = Annotated[date | datetime, BeforeValidator(_parse_when)]
 
 def _iso(ts: pd.Timestamp) -> str:
     """ISO 8601 UTC with a ``Z`` suffix."""
-    return ts.tz_convert("UTC").isoformat().replace("+00:00", "Z")
+    return iso_utc(ts)
 
 
 def _bound_ns(when: date | datetime) -> int:

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from tradeopt_ml.data.panel import Panel, bars_per_year_for_step
+from tradeopt_ml.instants import iso_utc
 
 _DAY_NS = 86_400 * 10**9
 
@@ -47,7 +48,7 @@ def _calendar(name: str, first_year: int, last_year: int) -> Any:
 
 
 def _iso(tick: int | np.integer) -> str:
-    return pd.Timestamp(int(tick), tz="UTC").isoformat()
+    return iso_utc(int(tick))
 
 
 def _drawdown(prices: np.ndarray, ticks: np.ndarray) -> dict[str, object]:

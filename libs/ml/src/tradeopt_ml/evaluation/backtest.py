@@ -269,7 +269,8 @@ def extract_trades(
     fills that reduced or closed it (None while open). ``pnl`` is net of costs: the trade's
     cash flows plus, for a trade still open at the end, its units marked at the last price —
     so the trades' PnL sums to the equity change. ``bars_held`` counts bars from the entry fill
-    to the exit fill (to the last bar while open).
+    to the exit fill (to the last bar while open). ``open`` flags the trade still open at the end
+    (``exit_time``/``exit_price`` None); JSON answers write the times as ISO 8601 UTC.
 
     Args:
         units: ``(K+1, N)`` units held after each step (row 0 flat).
@@ -374,6 +375,7 @@ def extract_trades(
                     "pnl": pnl_list[i],
                     "costs": costs_list[i],
                     "bars_held": int((bars_list[x] if closed else last_bar) - bars_list[e]),
+                    "open": not closed,
                 }
             )
             keys.append((time_keys[e], symbol))

@@ -2,19 +2,21 @@
 
 A bar is **long** when the net position (sum of signed weights across assets) is above
 ``flat_tolerance``, **short** when below ``-flat_tolerance``, and **flat** when every asset's
-``|weight| <= flat_tolerance``. A **trade** is a bar where any asset's position changes by more
-than ``flat_tolerance`` (the book starts flat, so entering at bar 0 counts).
+``|weight| <= flat_tolerance``. An **order** is a (bar, asset) whose held units change (the book
+starts flat, so entering at bar 0 counts) — the metrics' ``n_orders``, one meaning everywhere;
+weights alone also drift with prices between orders, so they are only the fallback when no units
+are given. (``n_trades`` in the metrics counts closed round trips, as the trade list does.)
 
 Flags and their default thresholds (:class:`DiagnosticThresholds`):
 
-* ``never_trades`` — no trade at all.
+* ``never_trades`` — no order at all.
 * ``always_flat`` — flat on >= 95 % of bars.
 * ``always_short`` — short on >= 95 % of bars.
 * ``collapsed_to_buy_and_hold`` — long on >= 95 % of bars **and** the correlation of the
   strategy's bar returns with equal-weight buy-and-hold returns is >= 0.99. Needs
   ``asset_returns``; without them only the long-fraction condition can be checked, the
   correlation is ``None`` and the flag uses the long fraction alone.
-* ``overtrades`` — trades on more than 50 % of bars.
+* ``overtrades`` — orders on more than 50 % of bars.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+
+from tradeopt_ml.evaluation.metrics import order_mask, position_changes
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class DiagnosticThresholds:
     bh_correlation: float = 0.99
     short_fraction: float = 0.95
     flat_fraction: float = 0.95
-    trade_fraction: float = 0.50
+    order_fraction: float = 0.50
     flat_tolerance: float = 1e-9
 
 
@@ -44,8 +48,8 @@ class PolicyDiagnostics:
     frac_long: float
     frac_short: float
     frac_flat: float
-    n_trades: int
-    trade_fraction: float
+    n_orders: int
+    order_fraction: float
     turnover_per_bar: float
     bh_correlation: float | None
     action_distribution: dict[str, float]
@@ -102,6 +106,7 @@ def diagnose_policy(
     *,
     actions: np.ndarray | None = None,
     asset_returns: np.ndarray | None = None,
+    units: np.ndarray | None = None,
     thresholds: DiagnosticThresholds | None = None,
 ) -> PolicyDiagnostics:
     """Summarise a policy's positions and flag degenerate behaviour.
@@ -112,6 +117,8 @@ def diagnose_policy(
         asset_returns: optional ``(T,)``/``(T, N)`` simple returns of the assets, where row
             ``t`` is the return from bar ``t-1`` to ``t`` (row 0 is ignored). The strategy's
             return at ``t`` is ``sum(w_{t-1} * r_t)``; buy-and-hold is the equal-weight mean.
+        units: optional ``(T,)``/``(T, N)`` units held at the end of each bar; orders are counted
+            on them (as the metrics' ``n_orders``), else on ``positions``.
         thresholds: flag thresholds (defaults documented in the module docstring).
     """
     th = thresholds or DiagnosticThresholds()
@@ -126,9 +133,10 @@ def diagnose_policy(
     flat = (np.abs(pos) <= tol).all(axis=1)
     long_ = (net > tol) & ~flat
     short = (net < -tol) & ~flat
-    changes = np.abs(np.diff(pos, axis=0, prepend=0.0))
-    traded = (changes > tol).any(axis=1)
-    n_trades = int(traded.sum())
+    changes = position_changes(pos)
+    ordered = order_mask(units) if units is not None else changes > tol
+    n_orders = int(ordered.sum())
+    order_bars = int(ordered.any(axis=1).sum())
 
     corr: float | None = None
     if asset_returns is not None:
@@ -143,22 +151,22 @@ def diagnose_policy(
         corr = float(np.corrcoef(strat, bh)[0, 1]) if varies else 0.0
 
     frac_long = float(long_.mean())
-    trade_fraction = n_trades / t_bars
+    order_fraction = order_bars / t_bars
     collapsed = frac_long >= th.long_fraction and (corr is None or corr >= th.bh_correlation)
     return PolicyDiagnostics(
         n_bars=t_bars,
         frac_long=frac_long,
         frac_short=float(short.mean()),
         frac_flat=float(flat.mean()),
-        n_trades=n_trades,
-        trade_fraction=trade_fraction,
+        n_orders=n_orders,
+        order_fraction=order_fraction,
         turnover_per_bar=float(changes.sum()) / t_bars,
         bh_correlation=corr,
         action_distribution=action_distribution(actions) if actions is not None else {},
-        never_trades=n_trades == 0,
+        never_trades=n_orders == 0,
         always_flat=float(flat.mean()) >= th.flat_fraction,
         always_short=float(short.mean()) >= th.short_fraction,
         collapsed_to_buy_and_hold=bool(collapsed),
-        overtrades=trade_fraction > th.trade_fraction,
+        overtrades=order_fraction > th.order_fraction,
         thresholds=th,
     )

@@ -19,7 +19,7 @@ from tradeopt_ml.envs.single import SingleCore
 from tradeopt_ml.evaluation.backtest import BacktestResult, Recorder, trade_returns
 from tradeopt_ml.evaluation.config import evaluation_config
 from tradeopt_ml.evaluation.diagnostics import diagnose_policy
-from tradeopt_ml.evaluation.metrics import compute_metrics
+from tradeopt_ml.evaluation.metrics import compute_metrics, order_mask
 from tradeopt_ml.evaluation.policy import fast_policy_backtest
 from tradeopt_ml.evaluation.statistics import (
     bootstrap_sharpe_ci,
@@ -206,13 +206,13 @@ def evaluate_result(
     n = result.equity.shape[0]
     bench_eq = None
     if benchmark is not None:
-        if benchmark.timestamps[0] != result.timestamps[0] or benchmark.equity.shape[0] < n:
-            raise ValueError("the benchmark must cover the result's bars from the same start")
+        if benchmark.timestamps[0] != result.timestamps[0]:
+            raise ValueError("the benchmark must start at the result's first bar")
         bench_eq = benchmark.equity[:n]
-    # orders: bars on which units changed (weights also drift with prices between trades)
-    n_orders = compute_metrics(
-        result.equity, bars_per_year=bars_per_year, positions=result.units,
-    )["n_trades"]  # fmt: skip
+        if bench_eq.shape[0] < n:  # the benchmark went bust first: it stays where it ended
+            bench_eq = np.concatenate([bench_eq, np.full(n - bench_eq.shape[0], bench_eq[-1])])
+    # orders: (bar, asset) pairs whose units changed (weights also drift between orders)
+    n_orders = int(order_mask(result.units).sum())
     metrics = compute_metrics(
         result.equity, bars_per_year=bars_per_year, positions=result.positions,
         trades=trade_returns(result.trades), benchmark=bench_eq, costs=result.costs,
@@ -256,6 +256,6 @@ def evaluate_result(
     if prices.shape[0] == n:
         asset_returns = np.vstack([np.zeros((1, prices.shape[1])), prices[1:] / prices[:-1] - 1])
     out["diagnostics"] = diagnose_policy(
-        result.positions, actions=result.actions, asset_returns=asset_returns
+        result.positions, actions=result.actions, asset_returns=asset_returns, units=result.units
     ).to_dict()
     return out

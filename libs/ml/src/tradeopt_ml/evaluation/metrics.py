@@ -216,6 +216,13 @@ def position_changes(positions: np.ndarray) -> np.ndarray:
     return np.abs(np.diff(pos, axis=0, prepend=0.0))
 
 
+def order_mask(units: np.ndarray) -> np.ndarray:
+    """``(T, N)`` mask of the (bar, asset) pairs whose held units changed (an order), from an
+    initially flat book: what ``n_orders`` counts everywhere.
+    """
+    return position_changes(units) > _EPS
+
+
 def holding_periods(positions: np.ndarray) -> np.ndarray:
     """Lengths (bars) of every run of a constant non-zero position, over all assets."""
     pos = np.asarray(positions, dtype=np.float64)

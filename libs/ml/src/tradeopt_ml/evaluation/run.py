@@ -32,13 +32,13 @@ from tradeopt_ml.evaluation.backtest import BacktestResult, backtest_targets, tr
 from tradeopt_ml.evaluation.baselines import baseline_positions
 from tradeopt_ml.evaluation.config import evaluation_config
 from tradeopt_ml.evaluation.evaluate import backtest_model, bar_range, evaluate_result
-from tradeopt_ml.evaluation.metrics import compute_metrics
+from tradeopt_ml.evaluation.metrics import compute_metrics, order_mask
 from tradeopt_ml.evaluation.pbo import probability_of_backtest_overfitting
 from tradeopt_ml.evaluation.report import render_report
 from tradeopt_ml.evaluation.sensitivity import cost_sensitivity
 from tradeopt_ml.evaluation.statistics import bootstrap_sharpe_ci, deflated_sharpe_ratio
 from tradeopt_ml.evaluation.verdicts import MIN_OBS, compare_with_benchmarks
-from tradeopt_ml.instants import UtcDateTime, UtcEndDateTime
+from tradeopt_ml.instants import UtcDateTime, UtcEndDateTime, iso_utc
 from tradeopt_ml.lineage import LineageStudy, ModelLineage
 
 #: Baselines every evaluation reports next to its subjects (buy-and-hold is required, DESIGN §6).
@@ -123,12 +123,12 @@ def json_safe(value: Any) -> Any:
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [json_safe(v) for v in value]
+    if isinstance(value, datetime | pd.Timestamp | np.datetime64):
+        return iso_utc(value)
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not np.isfinite(value):
         return None
-    if isinstance(value, datetime | pd.Timestamp | np.datetime64):
-        return pd.Timestamp(value).isoformat()
     return value
 
 
@@ -138,9 +138,7 @@ def backtest_metrics(
     """Metrics of one backtest: ``n_trades`` counts closed round trips (from the trade list),
     ``n_orders`` the bars on which a position changed, as :func:`evaluate_result` reports them.
     """
-    orders = compute_metrics(
-        run.equity, bars_per_year=bars_per_year, positions=run.units, costs=run.costs
-    )["n_trades"]
+    orders = int(order_mask(run.units).sum())
     metrics = compute_metrics(
         run.equity,
         bars_per_year=bars_per_year,
@@ -392,8 +390,8 @@ def run_evaluation(
         "verdicts": json_safe(verdicts),
         "bars": {
             "symbols": list(frame.panel.symbols),
-            "start": first.isoformat(),
-            "end": last.isoformat(),
+            "start": iso_utc(first),
+            "end": iso_utc(last),
             "decisions": int(len(primary_run.equity) - 1),
             # the env's bust rule ends a backtest early (portfolio below bust_fraction of cash)
             "terminated_early": bool(getattr(primary_run, "terminated", False)),

@@ -27,6 +27,7 @@ from tradeopt_ml.evaluation.statistics import (
     bootstrap_sharpe_ci,
     probabilistic_sharpe_ratio,
 )
+from tradeopt_ml.instants import iso_utc
 
 
 @dataclass(frozen=True)
@@ -188,8 +189,8 @@ def walk_forward_report(
         "comparison": json_safe(per_fold),
         "bars": {
             "symbols": list(panel.symbols),
-            "start": pd.Timestamp(timestamps[0]).tz_localize("UTC").isoformat(),
-            "end": pd.Timestamp(timestamps[-1]).tz_localize("UTC").isoformat(),
+            "start": iso_utc(timestamps[0]),
+            "end": iso_utc(timestamps[-1]),
             "decisions": int(len(equity) - 1),
             "bars_per_year": bpy,
             "fill": config.fill,

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tradeopt_ml.instants import iso_utc
 from tradeopt_ml.tuning.spaces import AnyDistribution, CategoricalDistribution
 
 #: Fewest matched trials for which a rank correlation is reported.
@@ -57,7 +58,7 @@ class InSampleWindow:
 
 
 def _iso(stamp: Any) -> str:
-    return pd.Timestamp(stamp).tz_localize(None).tz_localize("UTC").isoformat()
+    return iso_utc(stamp)
 
 
 def in_sample_window(

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
@@ -149,6 +149,19 @@ async def get_evaluation(evaluation: CurrentEvaluation) -> EvaluationRead:
     robustness of run specs evaluated with several seeds, and PBO over the candidates.
     """
     return EvaluationRead.model_validate(evaluation)
+
+
+@router.delete(
+    "/{evaluation_id}", status_code=204, responses=problem_responses(401, 403, 404, 409, 422)
+)
+async def delete_evaluation(
+    evaluation_id: uuid.UUID, session: SessionDep, store: StoreDep, _: WritePrincipal
+) -> Response:
+    """Delete a finished evaluation and its stored results (its dataset and models become
+    deletable once nothing else uses them); 409 while it is queued, running or waiting.
+    """
+    await service.delete_evaluation(session, store, evaluation_id)
+    return Response(status_code=204)
 
 
 @router.get("/{evaluation_id}/equity", responses=problem_responses(401, 403, 404, 409, 422))

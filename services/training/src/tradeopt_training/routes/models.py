@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
@@ -91,6 +91,17 @@ async def update_model(
     """
     model = await service.update_model(session, model_id, body, changed_by=principal.id)
     return await _read(session, model)
+
+
+@router.delete("/{model_id}", status_code=204, responses=problem_responses(401, 403, 404, 409, 422))
+async def delete_model(
+    model_id: uuid.UUID, session: SessionDep, store: StoreDep, _: WritePrincipal
+) -> Response:
+    """Delete a model and its files; 409 while an evaluation or strategy uses it or while it is
+    in production (archive it first). Its run stays, without a model.
+    """
+    await service.delete_model(session, store, model_id)
+    return Response(status_code=204)
 
 
 @router.put(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from functools import partial
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
@@ -87,6 +87,17 @@ async def cancel_run(
 ) -> RunRead:
     """Cancel a queued or running run (the worker stops at its next step); 409 once finished."""
     return RunRead.model_validate(await service.cancel_run(session, state.dispatcher, run_id))
+
+
+@router.delete("/{run_id}", status_code=204, responses=problem_responses(401, 403, 404, 409, 422))
+async def delete_run(
+    run_id: uuid.UUID, session: SessionDep, store: StoreDep, _: WritePrincipal
+) -> Response:
+    """Delete a finished run with its checkpoints and event files; 409 while it is queued or
+    running (cancel it first) or while its model exists (delete the model first).
+    """
+    await service.delete_run(session, store, run_id)
+    return Response(status_code=204)
 
 
 @router.get(
