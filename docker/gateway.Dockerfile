@@ -38,8 +38,11 @@ RUN --mount=type=bind,source=docker/nginx,target=/src \
 # Rate limit per client address (templates/gateway.conf.template): GATEWAY_RATE_LIMIT requests/s,
 # GATEWAY_RATE_BURST more at once, then 429 problem+json. Raise them for load tests or a trusted
 # network; the defaults protect the services from one noisy client.
+# X-Forwarded-For is believed only from GATEWAY_TRUSTED_PROXY (an address or CIDR of the proxy
+# in front); "unix:" trusts no TCP peer.
 ENV GATEWAY_RATE_LIMIT=30 \
-    GATEWAY_RATE_BURST=60
+    GATEWAY_RATE_BURST=60 \
+    GATEWAY_TRUSTED_PROXY=unix:
 
 # Every variable templates/gateway.conf.template uses must be defined (envsubst leaves unknown
 # ones in place). Upstream defaults are the compose service names; k8s sets fully qualified

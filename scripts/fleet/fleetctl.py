@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import grp
+import ipaddress
 import json
 import os
 import pwd
@@ -68,6 +69,7 @@ def with_optuna_dashboard() -> bool:
 def template_vars() -> tuple[str, ...]:
     """The variables gateway.conf.template uses (all must be given, like the image's ENV does)."""
     fixed = ("GATEWAY_LISTEN", "DASHBOARD_ROOT", "NGINX_LOCAL_RESOLVERS", *GATEWAY_RATE_DEFAULTS)
+    fixed += ("GATEWAY_TRUSTED_PROXY",)
     fixed += ("OPTUNA_DASHBOARD_UPSTREAM",)
     return fixed + tuple(f"{s.upper}_UPSTREAM" for s in fleet_services())
 
@@ -205,7 +207,23 @@ def gateway_rate_values() -> dict[str, str]:
         if not raw.isdigit() or int(raw) < (1 if name == "GATEWAY_RATE_LIMIT" else 0):
             raise FleetError(f"{name}={raw!r}: expected a positive integer")
         values[name] = str(int(raw))
+    values["GATEWAY_TRUSTED_PROXY"] = trusted_proxy()
     return values
+
+
+def trusted_proxy() -> str:
+    """``GATEWAY_TRUSTED_PROXY``: the one address/CIDR whose X-Forwarded-For the gateway believes
+    (default ``unix:``, no TCP peer: the local fleet has no proxy in front).
+    """
+    raw = env("GATEWAY_TRUSTED_PROXY", "unix:").strip()
+    if raw != "unix:":
+        try:
+            ipaddress.ip_network(raw, strict=False)
+        except ValueError as exc:
+            raise FleetError(
+                f"GATEWAY_TRUSTED_PROXY={raw!r}: expected an address, CIDR or 'unix:'"
+            ) from exc
+    return raw
 
 
 def nginx_main_conf(prefix: Path) -> str:

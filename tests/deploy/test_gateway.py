@@ -153,6 +153,20 @@ def test_rate_limit_defaults_protect_every_deployment(contexts: dict, context: s
     assert (env["GATEWAY_RATE_LIMIT"], env["GATEWAY_RATE_BURST"]) == ("30", "60")
 
 
+@pytest.mark.parametrize("context", ["image", "compose-dev", "compose-prod", "k8s-dev", "k8s-prod"])
+def test_forwarded_for_is_believed_only_from_the_configured_proxy(
+    contexts: dict, context: str
+) -> None:
+    """X-Forwarded-For is believed from one configured proxy (issue 16 #11): none by default
+    (image, compose: ``unix:``), the pod network in k8s (where only the ingress reaches the
+    gateway's ClusterIP) — never every private range, which let a client on the same network
+    forge its address past the rate limit."""
+    trusted = contexts[context]["GATEWAY_TRUSTED_PROXY"]
+    assert trusted == ("10.0.0.0/8" if context.startswith("k8s") else "unix:")
+    template = (ROOT / "docker/nginx/templates/gateway.conf.template").read_text()
+    assert re.findall(r"set_real_ip_from (\S+);", template) == ["${GATEWAY_TRUSTED_PROXY}"]
+
+
 def test_rate_limit_settings_reach_the_gateway(tmp_path: Path, monkeypatch) -> None:
     """GATEWAY_RATE_LIMIT / GATEWAY_RATE_BURST set the zone's rate and every location's burst in
     the fleet's rendering, which passes `nginx -t`; a bad value is refused before nginx sees it."""

@@ -77,6 +77,7 @@ def test_gateway_template_renders_for_the_image(tmp_path: Path) -> None:
     image_env = {
         "GATEWAY_RATE_LIMIT": "30",
         "GATEWAY_RATE_BURST": "60",
+        "GATEWAY_TRUSTED_PROXY": "unix:",
         "GATEWAY_LISTEN": "8080",
         "DASHBOARD_ROOT": "/usr/share/nginx/html",
         "NGINX_LOCAL_RESOLVERS": "127.0.0.11",
@@ -120,6 +121,8 @@ def test_gateway_config_renders_for_the_fleet(tmp_path: Path, monkeypatch) -> No
     for service in MANIFEST.planned():
         assert f"location = /_gateway/not-deployed/{service.name} {{" in gateway
     assert "rate=30r/s;" in gateway and "burst=60 nodelay;" in gateway  # production defaults
+    # X-Forwarded-For believed from no TCP peer by default
+    assert re.findall(r"set_real_ip_from (\S+);", gateway) == ["unix:"]
     assert "${" not in gateway
     supervisord = (tmp_path / "supervisord.conf").read_text()
     assert "[program:s3]" not in supervisord
@@ -465,3 +468,6 @@ def test_gateway_rate_limit(fleet: Fleet) -> None:
         assert limited is not None, f"no 429 after {len(statuses)} requests"
         assert_problem(limited, 429)
         assert limited.headers["retry-after"] == "1"
+        # a forged client address does not buy a fresh budget (issue 16 #11)
+        forged = client.get("/api/v1/datasets", headers={"X-Forwarded-For": "203.0.113.7"})
+        assert forged.status_code == 429, forged.text

@@ -3,11 +3,14 @@ service through the shared app factory; real PostgreSQL and Redis, the data app 
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
 from tests.conftest import API_KEY
 from tradeopt_common.auth.keys import Scope, create_key, revoke_key
+from tradeopt_common.jobs.models import Job
 from tradeopt_common.web.auth import scope_for_method
 
 pytestmark = pytest.mark.integration
@@ -178,3 +181,29 @@ async def test_bootstrap_session_and_bad_sign_ins(data_app) -> None:
         c.cookies.set("tradeopt_session", "made-up")
         assert (await c.get("/api/v1/datasets")).status_code == 401
         assert (await c.delete("/api/v1/auth/session")).status_code == 204  # harmless
+
+
+async def test_the_internal_service_key_writes_but_is_not_admin(data_app) -> None:
+    """Calls between services (issue 16 #10) use a key derived from the bootstrap key with the
+    write scope only: it creates resources as ``service``, never manages keys or opens a
+    browser session; a key merely shaped like it is refused."""
+    from tradeopt_common.auth.keys import service_key_for
+
+    service_key = service_key_for(API_KEY)
+    assert service_key != API_KEY and service_key.startswith("to_svc_")
+    async with _client(data_app, **_bearer(service_key)) as c:
+        assert (await c.get("/api/v1/datasets")).status_code == 200
+        created = await c.post(
+            "/api/v1/datasets",
+            json={"source": "synthetic", "symbols": ["SVC"], "bars": 300},
+        )
+        assert created.status_code == 202, created.text
+        async with data_app.state.tradeopt.db.unit_of_work() as s:
+            job = await s.get(Job, uuid.UUID(created.json()["job_id"]))
+        assert job is not None and job.created_by == "service"
+        assert (await c.get("/api/v1/keys")).status_code == 403
+        session = await c.post("/api/v1/auth/session", json={"api_key": service_key})
+        assert session.status_code == 403, session.text
+    forged = "to_svc_" + "0" * 64
+    async with _client(data_app, **_bearer(forged)) as c:
+        assert (await c.get("/api/v1/datasets")).status_code == 401

@@ -248,9 +248,7 @@ class TestOperational:
         assert len((await client.get("/healthz")).headers["x-request-id"]) == 32
 
 
-async def test_a_redis_outage_keeps_reads_serving_and_refuses_jobs_with_503(
-    fleet_env, monkeypatch
-):
+async def test_a_redis_outage_keeps_reads_serving_and_refuses_jobs_with_503(fleet_env, monkeypatch):
     """A Redis blip must not take the API out of service (issue 16): readiness stays 200
     (``degraded``), reads answer, and job creation is a 503 with ``Retry-After``."""
     from tradeopt_common.config import get_settings
@@ -269,7 +267,7 @@ async def test_a_redis_outage_keeps_reads_serving_and_refuses_jobs_with_503(
             listed = await anon.get("/api/v1/datasets", headers=auth)
             created = await anon.post(
                 "/api/v1/datasets",
-                json={"source": "synthetic", "symbols": ["SYN"], "n_bars": 300, "seed": 1},
+                json={"source": "synthetic", "symbols": ["SYN"], "bars": 300},
                 headers=auth,
             )
             after = await anon.get("/api/v1/datasets", headers=auth)

@@ -177,6 +177,15 @@ class CommonSettings(BaseSettings):
         return self
 
     @property
+    def service_key(self) -> str:
+        """The internal service key (write scope) for calls between services, derived from
+        ``TRADING_OPT_API_KEY``; empty when no bootstrap key is configured.
+        """
+        from tradeopt_common.auth.keys import service_key_for
+
+        return service_key_for(self.api_key.get_secret_value()) if self.api_key else ""
+
+    @property
     def is_sqlite(self) -> bool:
         """Whether the database is the embedded SQLite default."""
         return self.db_uri.startswith("sqlite")

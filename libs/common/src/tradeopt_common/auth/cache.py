@@ -29,10 +29,12 @@ import redis.asyncio as aioredis
 from tradeopt_common.auth.keys import (
     BOOTSTRAP_ID,
     LAST_USED_RESOLUTION,
+    SERVICE_ID,
     Principal,
     Scope,
     hash_key,
     record_last_used,
+    service_key_for,
     verify_key,
 )
 from tradeopt_common.db.base import utcnow
@@ -45,6 +47,7 @@ log = get_logger(__name__)
 REVOKED_CHANNEL = "tradeopt:auth:revoked"
 MAX_ENTRIES = 10_000
 BOOTSTRAP_PRINCIPAL = Principal(BOOTSTRAP_ID, "bootstrap", frozenset({Scope.ADMIN}))
+SERVICE_PRINCIPAL = Principal(SERVICE_ID, "service", frozenset({Scope.WRITE}))
 
 _CACHES: weakref.WeakSet[PrincipalCache] = weakref.WeakSet()
 
@@ -195,11 +198,13 @@ class Authenticator:
     def __init__(self, db: Database, bootstrap_key: str | None, cache_seconds: float) -> None:
         """Args:
         db: the app's database (lookups use their own short unit of work).
-        bootstrap_key: ``TRADING_OPT_API_KEY`` (admin), if set.
+        bootstrap_key: ``TRADING_OPT_API_KEY`` (admin), if set; the internal service key
+            (write) is derived from it (:func:`~tradeopt_common.auth.keys.service_key_for`).
         cache_seconds: TTL of the principal cache (0: no cache).
         """
         self.db = db
         self._bootstrap_hash = hash_key(bootstrap_key) if bootstrap_key else None
+        self._service_hash = hash_key(service_key_for(bootstrap_key)) if bootstrap_key else None
         self.cache = PrincipalCache(cache_seconds)
         self.last_used = LastUsedRecorder(db)
 
@@ -237,6 +242,8 @@ class Authenticator:
         digest = hash_key(key)
         if self._bootstrap_hash is not None and hmac.compare_digest(digest, self._bootstrap_hash):
             return BOOTSTRAP_PRINCIPAL
+        if self._service_hash is not None and hmac.compare_digest(digest, self._service_hash):
+            return SERVICE_PRINCIPAL
         cached = self.cache.get(digest)
         if cached is not None:
             self.last_used.seen(cached.id)

@@ -51,8 +51,20 @@ class Principal:
 
 
 BOOTSTRAP_ID = "bootstrap"
+#: The principal of calls between services (a walk-forward or a study starting training runs):
+#: write scope only, recorded as the creator of what it makes.
+SERVICE_ID = "service"
 #: ``last_used_at`` is kept to this resolution (one write per key per interval and process).
 LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+def service_key_for(bootstrap_key: str) -> str:
+    """The internal service key derived from the deployment's bootstrap key (HMAC-SHA256), so
+    every process of a deployment knows it without another secret, and it grants only ``write``:
+    a service calling another never holds the admin key.
+    """
+    mac = hmac.new(bootstrap_key.encode(), b"tradeopt internal service key v1", hashlib.sha256)
+    return f"{KEY_PREFIX}svc_{mac.hexdigest()}"
 
 
 def hash_key(key: str) -> str:

@@ -21,9 +21,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tradeopt_common.auth.keys import BOOTSTRAP_ID, Principal, Scope, hash_key
+from tradeopt_common.auth.keys import BOOTSTRAP_ID, SERVICE_ID, Principal, Scope, hash_key
 from tradeopt_common.auth.models import ApiKey, AuthSession
 from tradeopt_common.db.base import utcnow
+from tradeopt_common.errors import Forbidden
 
 #: The session cookie's name.
 SESSION_COOKIE = "tradeopt_session"
@@ -40,7 +41,13 @@ class OpenedSession:
 async def open_session(
     session: AsyncSession, principal: Principal, key: str, ttl: timedelta
 ) -> OpenedSession:
-    """Store a session for ``principal``, who presented ``key``; ``ttl`` from now."""
+    """Store a session for ``principal``, who presented ``key``; ``ttl`` from now.
+
+    Raises:
+        Forbidden: the internal service key (it is for calls between services, not browsers).
+    """
+    if principal.id == SERVICE_ID:
+        raise Forbidden("the internal service key cannot open a browser session")
     token = secrets.token_urlsafe(32)
     expires = utcnow() + ttl
     api_key_id = None if principal.id == BOOTSTRAP_ID else uuid.UUID(principal.id)

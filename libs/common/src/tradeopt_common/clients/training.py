@@ -54,9 +54,10 @@ class TrainingClient:
 
     @classmethod
     def from_settings(cls, settings: CommonSettings) -> TrainingClient:
-        """A client for ``TRADING_OPT_TRAINING_URL`` with the deployment's API key."""
-        key = settings.api_key.get_secret_value() if settings.api_key else ""
-        return cls(settings.training_url, key)
+        """A client for ``TRADING_OPT_TRAINING_URL`` with the internal service key (write
+        scope, recorded as the creator ``service`` of the runs it starts), never the admin key.
+        """
+        return cls(settings.training_url, settings.service_key)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         for delay in (*self.retry_delays, None):

@@ -138,10 +138,12 @@ class Idempotency:
     ) -> JSONResponse:
         """What a create route of a job-backed resource does: replay a retry; otherwise
         ``create()`` the resource (and its job) and answer 202 with it as ``read`` and a
-        ``Location`` under ``collection`` (e.g. ``/api/v1/runs``).
+        ``Location`` under ``collection`` (e.g. ``/api/v1/runs``). While the broker is down a
+        new request is a 503 with ``Retry-After`` and stores nothing (a replay still answers).
         """
         if (replayed := await self.begin()) is not None:
             return replayed
+        await self.request.app.state.tradeopt.broker.require()
         resource = await create()
         return await self.respond(
             read.model_validate(resource),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import time
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from celery import Celery
@@ -10,8 +12,44 @@ from celery import Celery
 from tradeopt_common.auth.cache import Authenticator
 from tradeopt_common.config import CommonSettings
 from tradeopt_common.db.session import Database
+from tradeopt_common.errors import ServiceUnavailable
 from tradeopt_common.jobs.dispatch import Dispatcher
 from tradeopt_common.storage import ArtifactStore
+
+
+class BrokerProbe:
+    """Whether Redis, the job broker, answers — asked at most once per ``ttl`` seconds, so a
+    create route can refuse work it could not queue (503 + ``Retry-After``) before storing
+    anything, at no per-request cost.
+    """
+
+    def __init__(self, redis: aioredis.Redis, *, ttl: float = 1.0, timeout: float = 1.0) -> None:
+        self.redis, self.ttl, self.timeout = redis, ttl, timeout
+        self._checked_at = -float("inf")
+        self._ok = True
+
+    async def available(self) -> bool:
+        """The (cached) answer: ``True`` when a ``PING`` succeeded within the last ``ttl``."""
+        now = time.monotonic()
+        if now - self._checked_at >= self.ttl:
+            try:
+                await asyncio.wait_for(self.redis.ping(), timeout=self.timeout)
+                self._ok = True
+            except Exception:  # any failure to answer means "not now"
+                self._ok = False
+            self._checked_at = time.monotonic()
+        return self._ok
+
+    async def require(self) -> None:
+        """Raise :class:`ServiceUnavailable` (503, ``Retry-After``) while the broker is down."""
+        from tradeopt_common.unavailable import RETRY_AFTER_SECONDS
+
+        if not await self.available():
+            raise ServiceUnavailable(
+                "the broker (Redis) is unreachable right now, so no job can be queued; nothing "
+                "was stored — retry in a few seconds",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
 
 
 @dataclass
@@ -28,3 +66,7 @@ class AppState:
     celery: Celery
     dispatcher: Dispatcher
     auth: Authenticator
+    broker: BrokerProbe = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.broker = BrokerProbe(self.redis)
