@@ -61,6 +61,9 @@ async def test_invalid_requests_are_422(evaluation_client, spy):
         {**base, "baseline": "flat", "cost_bps": -1},
         {**base, "baseline": "flat", "level": 0.5},
         {**base, "baseline_params": {"fast": 5}, "model_id": str(uuid.uuid4())},
+        # a range the dataset's bars do not reach (issue 16 #21)
+        {**base, "baseline": "flat", "start": "2031-01-01"},
+        {**base, "baseline": "flat", "end": "1990-12-31"},
     ):
         resp = await evaluation_client.post("/api/v1/evaluations", json=body)
         assert resp.status_code == 422, (body, resp.text)

@@ -50,6 +50,15 @@ async def test_invalid_runs_are_422_naming_the_field(training_client, spy):
         ({**base, "total_timesteps": 10**9}, "total_timesteps"),
         ({**base, "symbols": ["QQQ"]}, "symbols"),
         ({**base, "extra": 1}, "extra"),
+        # what the dataset cannot support (issue 16 #21): refused before anything is queued
+        ({**base, "start": "2030-01-01"}, "start"),
+        ({**base, "split": {"train_end": "1990-01-01"}}, "split.train_end"),
+        (
+            {**base, "split": {"train_end": "2021-01-01", "validation_end": "2031-01-01"}},
+            "split.validation_end",
+        ),
+        ({**base, "start": "2015-06-01", "env": {"window": 500}}, "env.window"),
+        ({**base, "env": {"episode_length": 100_000}}, "env.episode_length"),
     ]
     for body, field in cases:
         problem = _problem(await training_client.post("/api/v1/runs", json=body), 422)

@@ -8,12 +8,12 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tradeopt_common.contracts.datasets import read_manifest
+from tradeopt_common.contracts.datasets import DatasetManifest, read_manifest
 from tradeopt_common.contracts.models import read_lineage
 from tradeopt_common.db.repository import Page
 from tradeopt_common.db.session import after_commit
@@ -88,6 +88,24 @@ async def _check_models(store: ArtifactStore, model_ids: list[uuid.UUID]) -> Non
             )
 
 
+def _check_range(manifest: DatasetManifest, start: datetime | None, end: datetime | None) -> None:
+    """A date range must overlap the dataset's bars (422 naming the bound otherwise)."""
+    if start is not None and start > _aware(manifest.end):
+        raise ValidationFailed(
+            f"start is after the dataset's last bar ({manifest.span()})",
+            errors=[_field_error("start", f"after the dataset's bars ({manifest.span()})")],
+        )
+    if end is not None and end < _aware(manifest.start):
+        raise ValidationFailed(
+            f"end is before the dataset's first bar ({manifest.span()})",
+            errors=[_field_error("end", f"before the dataset's bars ({manifest.span()})")],
+        )
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 async def create_evaluation(
     session: AsyncSession,
     store: ArtifactStore,
@@ -122,6 +140,7 @@ async def create_evaluation(
         subjects = [f"model:{body.model_id}" if body.model_id else f"baseline:{body.baseline}"]
         model_id, baseline = body.model_id, body.baseline
     await _check_models(store, model_ids)
+    _check_range(manifest, start, end)
     evaluation = Evaluation(
         id=uuid.uuid4(),
         status=EvaluationStatus.QUEUED,

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, time
 from typing import Any, TypedDict
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tradeopt_common.contracts.datasets import read_manifest
+from tradeopt_common.contracts.datasets import DatasetManifest, read_manifest
 from tradeopt_common.contracts.models import StudyOutcome, read_lineage, write_lineage
 from tradeopt_common.db.base import utcnow
 from tradeopt_common.db.locks import lock_for_transaction
@@ -140,6 +141,69 @@ def experiment_spec(
     return spec
 
 
+def dataset_fit_errors(spec: ExperimentSpec, manifest: DatasetManifest) -> list[dict[str, Any]]:
+    """What the dataset cannot support, found from its manifest before anything is queued:
+    a start after its last bar, split dates outside its bars, an observation window or an
+    episode longer than the bars the training part can hold (issue 16 #21). The job's exact
+    split check still runs (embargo, every part non-empty); this catches the plain mistakes as
+    a 422 naming the field instead of a failed run.
+    """
+    errors: list[dict[str, Any]] = []
+
+    def refuse(loc: list[str], msg: str) -> None:
+        errors.append({"loc": ["body", *loc], "msg": msg, "type": "value_error"})
+
+    if spec.start is not None and manifest.outside(spec.start):
+        refuse(["start"], f"outside the dataset's bars ({manifest.span()})")
+    for name in ("train_end", "validation_end"):
+        bound = getattr(spec.split, name)
+        if bound is None:
+            continue
+        if not isinstance(bound, datetime):
+            bound = datetime.combine(bound, time(0), UTC)
+        if manifest.outside(bound):
+            refuse(["split", name], f"outside the dataset's bars ({manifest.span()})")
+    train = _training_bars(spec, manifest)
+    if spec.env.window + 2 > train * SLACK:
+        refuse(
+            ["env", "window"],
+            f"a window of {spec.env.window} bars needs at least {spec.env.window + 2} training "
+            f"bars; the training part holds about {train} of the dataset's "
+            f"{manifest.bars_per_symbol()} bars per symbol",
+        )
+    length = spec.env.episode_length
+    if length is not None and length > train * SLACK:
+        refuse(
+            ["env", "episode_length"],
+            f"episodes of {length} bars exceed the dataset's training part (about {train} bars)",
+        )
+    return errors
+
+
+#: Bars are estimated from the manifest (uniform in time): refuse only what is clearly too long.
+SLACK = 1.1
+
+
+def _training_bars(spec: ExperimentSpec, manifest: DatasetManifest) -> int:
+    """About how many bars per symbol the training part holds (from ``start`` to the split's
+    train end, by date or fraction), assuming bars spread evenly over the dataset's span.
+    """
+    first, last = (
+        (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
+        for t in (manifest.start, manifest.end)
+    )
+    begin = max(first, spec.start.timestamp()) if spec.start is not None else first
+    if spec.split.train_end is not None:
+        bound = spec.split.train_end
+        if not isinstance(bound, datetime):
+            bound = datetime.combine(bound, time(0), UTC)
+        stop = min(last, bound.timestamp())
+    else:
+        stop = begin + (last - begin) * (spec.split.train or 0.7)
+    share = max(0.0, stop - begin) / max(last - first, 1.0)
+    return int(manifest.bars_per_symbol() * share)
+
+
 async def create_run(
     session: AsyncSession,
     store: ArtifactStore,
@@ -165,6 +229,10 @@ async def create_run(
             f"dataset {body.dataset_id} does not exist or is not ready",
             errors=[{"loc": ["body", "dataset_id"], "msg": "unknown or not ready dataset"}],
         )
+    fit = dataset_fit_errors(spec, manifest)
+    if fit:
+        summary = "; ".join(f"{'.'.join(e['loc'][1:])}: {e['msg']}" for e in fit)
+        raise ValidationFailed(summary, errors=fit)
     unknown = sorted(set(spec.symbols or []) - set(manifest.symbols))
     if unknown:
         raise ValidationFailed(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -19,6 +19,14 @@ from tradeopt_common.storage import ArtifactStore
 from tradeopt_common.storage.base import ArtifactNotFound
 
 MANIFEST_VERSION = 1
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _iso(value: datetime) -> str:
+    return _aware(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def bars_key(dataset_id: uuid.UUID) -> str:
@@ -33,6 +41,18 @@ def manifest_key(dataset_id: uuid.UUID) -> str:
 
 class DatasetManifest(BaseModel):
     """What a consumer needs to know about a ready dataset."""
+
+    def bars_per_symbol(self) -> int:
+        """Bars of one symbol (rows are stored long: one per bar and symbol)."""
+        return self.rows // max(1, len(self.symbols))
+
+    def outside(self, instant: datetime) -> bool:
+        """Whether ``instant`` (aware) lies outside the dataset's first..last bar."""
+        return not (_aware(self.start) <= _aware(instant) <= _aware(self.end))
+
+    def span(self) -> str:
+        """``first .. last`` bar, ISO 8601 UTC, for error messages."""
+        return f"{_iso(self.start)} .. {_iso(self.end)}"
 
     model_config = ConfigDict(extra="ignore")
 
