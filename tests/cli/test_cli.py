@@ -16,9 +16,33 @@ runner = CliRunner()
 
 
 def invoke(*args: str) -> str:
+    """stdout of a successful command (notices such as the database used go to stderr)."""
     result = runner.invoke(app, list(args), catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout
+
+
+def test_admin_commands_name_the_database_and_storage_they_use(fleet_env, monkeypatch):
+    """Issue 16 #25: an admin command says which database it uses (password hidden), and warns
+    when it is the embedded demo SQLite that no fleet reads."""
+    result = runner.invoke(app, ["db", "current"], catch_exceptions=False)
+    assert result.exit_code == 0
+    assert "database: postgresql+asyncpg://" in result.stderr
+    assert "unset" not in result.stderr
+    monkeypatch.delenv("TRADING_OPT_DB_URI")
+    monkeypatch.delenv("TRADING_OPT_STORAGE_ENDPOINT")
+    from tradeopt_common.config import get_settings
+
+    get_settings.cache_clear()
+    try:
+        demo = runner.invoke(app, ["storage", "init"], catch_exceptions=False)
+        assert demo.exit_code == 0, demo.output
+        assert "TRADING_OPT_STORAGE_ENDPOINT is unset" in demo.stderr
+        listed = runner.invoke(app, ["db", "current"], catch_exceptions=False)
+        assert "database: sqlite+aiosqlite:///" in listed.stderr
+        assert "TRADING_OPT_DB_URI is unset: the embedded demo database" in listed.stderr
+    finally:
+        get_settings.cache_clear()
 
 
 def test_db_upgrade_reports_every_tree(fleet_env):

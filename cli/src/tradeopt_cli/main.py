@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -54,11 +55,28 @@ def _setup() -> None:
     configure_logging("WARNING" if s.log_level.upper() == "INFO" else s.log_level, s.log_json)
 
 
+def _database() -> str:
+    """The configured database URL, and say on stderr which one an admin command uses (the
+    password hidden): without ``TRADING_OPT_DB_URI`` it is the embedded demo SQLite, which a
+    running fleet does not read — a key created there is unknown to the fleet.
+    """
+    from sqlalchemy.engine import make_url
+
+    settings = get_settings()
+    shown = make_url(settings.db_uri).render_as_string(hide_password=True)
+    note = ""
+    if not os.environ.get("TRADING_OPT_DB_URI"):
+        note = " (TRADING_OPT_DB_URI is unset: the embedded demo database, not a fleet's)"
+    typer.echo(f"database: {shown}{note}", err=True)
+    return settings.db_uri
+
+
 def _with_session(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run ``fn`` in one unit of work against the configured database."""
+    """Run ``fn`` in one unit of work against the configured database (named on stderr)."""
+    url = _database()
 
     async def _go() -> T:
-        db = Database(get_settings().db_uri)
+        db = Database(url)
         try:
             async with db.unit_of_work() as session:
                 return await fn(session)
@@ -79,7 +97,7 @@ def db_upgrade(
     """Migrate the core schema and every installed service's schema."""
     from tradeopt_common.db.migrations import current, upgrade
 
-    url = get_settings().db_uri
+    url = _database()
     upgrade(url, revision=revision)
     for tree, rev in current(url).items():
         _console().print(f"{tree}: {rev}")
@@ -90,7 +108,7 @@ def db_current() -> None:
     """Show the current revision of every migration tree."""
     from tradeopt_common.db.migrations import current
 
-    for tree, rev in current(get_settings().db_uri).items():
+    for tree, rev in current(_database()).items():
         _console().print(f"{tree}: {rev}")
 
 
@@ -181,7 +199,14 @@ def storage_init() -> None:
     """Create the bucket (or local folder) if missing."""
     from tradeopt_common.storage.init import init_storage
 
-    where = init_storage(get_settings())
+    settings = get_settings()
+    if not settings.storage_endpoint:
+        typer.echo(
+            "storage: the local artifact folder (TRADING_OPT_STORAGE_ENDPOINT is unset: not a "
+            "fleet's bucket)",
+            err=True,
+        )
+    where = init_storage(settings)
     _console().print(f"storage ready: {where}")
 
 

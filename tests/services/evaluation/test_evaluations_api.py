@@ -4,6 +4,7 @@ trades, report), a trained model evaluated out of sample, and a comparison of tw
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import numpy as np
@@ -114,6 +115,22 @@ async def test_baseline_on_spy_reports_everything(evaluation_client, spy):
     assert len(bh) == len(equity)
     trades = (await evaluation_client.get(f"{base}/trades")).json()
     assert trades and {"entry_time", "exit_time", "entry_price", "pnl", "costs"} <= set(trades[0])
+    # one contract (issue 16 #16/#25): instants are ISO 8601 UTC with Z everywhere, the open
+    # trade at the end is flagged, names round-trip, and the row states the bars it covered
+    iso_z = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
+    assert re.match(iso_z, equity[0]["t"]) and re.match(iso_z, trades[0]["entry_time"])
+    for trade in trades:
+        assert trade["open"] is (trade["exit_time"] is None)
+        assert trade["exit_time"] is None or re.match(iso_z, trade["exit_time"])
+    assert [t["open"] for t in trades].count(True) <= 1 and not any(t["open"] for t in trades[:-1])
+    for subject in done["subjects"]:
+        named = await evaluation_client.get(f"{base}/equity", params={"subject": subject})
+        assert named.status_code == 200, (subject, named.text)
+    assert done["start"] is not None and done["end"] is not None
+    assert done["start"].startswith(done["bars"]["start"][:10]) and re.match(
+        iso_z, done["bars"]["end"]
+    )
+    assert done["diagnostics"]["n_orders"] == done["metrics"]["n_orders"]
     report = await evaluation_client.get(f"{base}/report")
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
     assert "buy_and_hold" in report.text and "<svg" in report.text and "http://" not in report.text

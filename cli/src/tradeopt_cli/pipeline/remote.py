@@ -25,6 +25,7 @@ from tradeopt_cli.pipeline.requests import compare_request, dataset_request, run
 from tradeopt_cli.pipeline.results import (
     PipelineResult,
     RunSummary,
+    fmt,
     render,
     subject_rows,
 )
@@ -149,7 +150,7 @@ def submit_pipeline(
         for label, run, task, t0 in pending:
             done = client.wait(f"/runs/{run['id']}", bars, task, poll=poll, deadline=deadline)
             summary = _summary(label, done, time.monotonic() - t0)
-            bars.done(task, f"validation Sharpe {summary.validation_sharpe}")
+            bars.done(task, f"validation Sharpe {fmt('sharpe', summary.validation_sharpe)}")
             result.runs.append(summary)
             labels[str(done["model_id"])] = label
 

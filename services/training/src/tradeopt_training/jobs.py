@@ -250,6 +250,8 @@ def _hooks(ctx: JobContext, run: TrainingRun, spec: ExperimentSpec) -> TrainHook
         message = f"{info.timesteps}/{info.total} timesteps, {info.steps_per_s:.0f} steps/s"
         if info.eta_s is not None:
             message += f", ETA {info.eta_s:.0f}s"
+        if info.recent_episode_reward is not None:
+            message += f", recent episode reward {info.recent_episode_reward:.4g}"
         update = service.RunUpdate(
             progress=info.fraction * scale, timesteps=info.timesteps, live=live
         )

@@ -50,10 +50,12 @@ async def _of_subject(
     store: ArtifactStore, evaluation: Evaluation, artifact: str, subject: str | None, what: str
 ) -> list[dict[str, Any]]:
     """The part of a per-subject artifact (``{subject: rows}``) for ``subject`` (default: the
-    evaluated one); 422 naming the choices when it has none.
+    evaluated one); 422 naming the choices when it has none. A subject is named as the
+    evaluation lists it (``baseline:buy_and_hold``, ``model:<id>``) or by the bare baseline
+    name (``buy_and_hold``), so names round-trip.
     """
     by_subject = await asyncio.to_thread(service.read_json_artifact, store, evaluation, artifact)
-    name = subject or _primary(evaluation.subjects)
+    name = subject.removeprefix("baseline:") if subject else _primary(evaluation.subjects)
     if name not in by_subject:
         choices = ", ".join(sorted(by_subject))
         raise ValidationFailed(f"no {what} {name!r}; choose one of {choices}")
