@@ -139,3 +139,30 @@ async def test_a_job_without_a_resource_is_never_pending(db):
         await jobs.request_cancel(s, job.id, d)
     assert not (await _get(db, job.id)).end_pending
     assert (str(job.id), "faultjobs.job_ended", "faultjobs") in d.sent
+
+
+async def test_a_parked_parent_past_its_deadline_fails_and_cancels_its_children(db):
+    """Issue 16 #10: a walk-forward no longer waits forever on a run that never ends — past its
+    deadline the reaper fails it with the reason and cancels its children; a running job past
+    its deadline is asked to stop; a job within its deadline is left alone."""
+    d = RecordingDispatcher()
+    parent = await _create(db, d, deadline=timedelta(seconds=30))
+    patient = await _create(db, d, deadline=timedelta(hours=1))
+    async with db.unit_of_work() as s:
+        await jobs.claim(s, parent.id, "w1")
+        child = await jobs.create_job(s, d, KIND, parent_id=parent.id)
+        await jobs.park(s, parent.id, "w1", children=[child.id], state={"runs": [str(child.id)]})
+    runner = await _create(db, d, deadline=timedelta(seconds=30))
+    async with db.unit_of_work() as s:
+        await jobs.claim(s, runner.id, "w2")
+    assert (await _get(db, parent.id)).status == JobStatus.WAITING
+
+    report = await _reap(db, d, now=utcnow() + timedelta(minutes=2))
+    failed = await _get(db, parent.id)
+    assert failed.status == JobStatus.FAILED and parent.id in [j.id for j in report.failed]
+    assert "deadline passed" in failed.error and "child jobs were canceled" in failed.error
+    assert (await _get(db, child.id)).status == JobStatus.CANCELED
+    running = await _get(db, runner.id)
+    assert running.status == JobStatus.RUNNING and running.cancel_requested
+    assert "deadline" in running.message
+    assert (await _get(db, patient.id)).status == JobStatus.QUEUED

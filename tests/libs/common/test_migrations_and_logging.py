@@ -33,7 +33,7 @@ def test_migrations_reach_head_and_match_models(backend, request, tmp_path):
     upgrade(url)
     upgrade(url)  # idempotent
     heads = {
-        "core": "0008",
+        "core": "0009",
         "data": "0001",
         "training": "0001",
         "tuning": "0004",

@@ -8,6 +8,7 @@ the fold run layout."""
 from __future__ import annotations
 
 import signal
+from datetime import datetime
 
 import httpx
 import numpy as np
@@ -94,6 +95,11 @@ async def _start_walk_forward(client, evaluation_client, timesteps: int) -> tupl
 
     parent = await until(parked, 60, "the walk-forward job to park")
     assert len(parent["state"]["runs"]) == 4 and parent["worker"] is None
+    # the default deadline: a walk-forward gives up after 24 h instead of waiting forever
+    deadline = datetime.fromisoformat(parent["deadline_at"]) - datetime.fromisoformat(
+        parent["created_at"]
+    )
+    assert abs(deadline.total_seconds() - 24 * 3600) < 5
     evaluation = (await evaluation_client.get(f"/api/v1/evaluations/{created['id']}")).json()
     assert evaluation["status"] == "waiting"
     return spy, created

@@ -114,6 +114,13 @@ class WalkForwardCreate(BaseModel):
     validation_fraction: float = Field(0.15, gt=0, lt=0.5)
     cost_bps: float | None = Field(None, ge=0, le=1000)
     slippage_bps: float | None = Field(None, ge=0, le=1000)
+    deadline_hours: float = Field(
+        24.0,
+        gt=0,
+        le=720,
+        description="Give up after this long (fold runs canceled, the evaluation failed with the "
+        "reason) instead of waiting forever on a run that never ends",
+    )
 
     @model_validator(mode="after")
     def _template(self) -> WalkForwardCreate:

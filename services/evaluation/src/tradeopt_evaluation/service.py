@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -168,6 +168,9 @@ async def create_evaluation(
             Reference("dataset", body.dataset_id),
             *(Reference("model", mid) for mid in model_ids),
         ],
+        deadline=(
+            timedelta(hours=body.deadline_hours) if isinstance(body, WalkForwardCreate) else None
+        ),
         max_attempts=max_attempts,
         created_by=created_by,
     )

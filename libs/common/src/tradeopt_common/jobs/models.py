@@ -70,6 +70,9 @@ class Job(IdMixin, TimestampMixin, Base):
         ForeignKey("core.job.id", ondelete="SET NULL"), index=True
     )
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: When the job gives up (None: never): the reaper fails a queued/waiting job past it
+    #: (cancelling its children) and asks a running one to stop.
+    deadline_at: Mapped[datetime | None] = mapped_column()
     wakeups: Mapped[int] = mapped_column(default=0)
     #: Ended outside the process that knows its resource: the owning service's ``job_ended``
     #: handler has not mirrored the end yet (the reaper re-sends the notification meanwhile).

@@ -42,6 +42,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
@@ -226,6 +227,7 @@ async def create_with_job(
     max_attempts: int = 3,
     created_by: str | None = None,
     parent_id: uuid.UUID | None = None,
+    deadline: timedelta | None = None,
 ) -> Job:
     """The one create path of a job-backed resource: insert the row, record what it references
     (``core.resource_reference``), insert its ``queued`` job (published after commit) and link
@@ -255,6 +257,7 @@ async def create_with_job(
         max_attempts=max_attempts,
         created_by=created_by,
         parent_id=parent_id,
+        deadline=deadline,
     )
     if binding.job_id_field:
         setattr(resource, binding.job_id_field, job.id)

@@ -32,6 +32,7 @@ class JobRead(BaseModel):
     started_at: datetime | None
     heartbeat_at: datetime | None
     finished_at: datetime | None
+    deadline_at: datetime | None = None
     parent_id: uuid.UUID | None = None
     wakeups: int = 0
     state: dict[str, Any] | None = None

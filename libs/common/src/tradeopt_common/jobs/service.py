@@ -85,9 +85,11 @@ async def create_job(
     created_by: str | None = None,
     job_id: uuid.UUID | None = None,
     parent_id: uuid.UUID | None = None,
+    deadline: timedelta | None = None,
 ) -> Job:
     """Insert a ``queued`` job and publish it after the unit of work commits. A ``parent_id``
-    makes it a child of that job (see "Parked parent jobs" above).
+    makes it a child of that job (see "Parked parent jobs" above); a ``deadline`` (from now)
+    bounds how long it may stay unfinished (:func:`reap` enforces it).
     """
     now = utcnow()
     job = Job(
@@ -102,6 +104,7 @@ async def create_job(
         created_by=created_by,
         parent_id=parent_id,
         state={},
+        deadline_at=now + deadline if deadline is not None else None,
         enqueued_at=now,
         created_at=now,
         updated_at=now,
@@ -766,6 +769,8 @@ async def reap(
       is safe because claims are idempotent): published again.
     - ``waiting`` with no active child: woken (``queued``). Waiting jobs are never stale.
     - ``queued`` with a cancel requested (it can never be claimed): ``canceled``.
+    - past its ``deadline_at``: ``queued`` or ``waiting`` → ``failed`` (children canceled);
+      ``running`` → asked to stop (cancel requested; it ends ``canceled`` at its next check).
     - ended but still ``end_pending`` (the owning service has not mirrored the end on the
       resource) since before ``requeue_after``: mirrored here when this process knows the
       resource's binding, else the end notification is sent again (``renotified``).
@@ -775,6 +780,7 @@ async def reap(
     """
     now = now or await database_now(session)
     report = ReapReport([], [], [], [])
+    await _enforce_deadlines(session, dispatcher, now, report)
     stale = (
         await session.scalars(
             select(Job).where(Job.status == JobStatus.RUNNING, Job.heartbeat_at < now - stale_after)
@@ -900,6 +906,46 @@ async def reap(
         await session.execute(update(Job).where(Job.id == job.id).values(updated_at=now))
         report.renotified.append(job)
     return report
+
+
+async def _enforce_deadlines(
+    session: AsyncSession, dispatcher: Dispatcher | None, now: datetime, report: ReapReport
+) -> None:
+    """Jobs still unfinished past their deadline: fail the queued and waiting ones (their
+    children canceled first, lock order), ask the running ones to stop.
+    """
+    overdue = (
+        await session.scalars(
+            select(Job).where(Job.deadline_at < now, Job.status.in_(ACTIVE_STATUSES))
+        )
+    ).all()
+    for job in overdue:
+        passed = f"its deadline passed at {job.deadline_at:%Y-%m-%dT%H:%M:%SZ}"
+        if job.status == JobStatus.RUNNING:
+            if not job.cancel_requested:
+                await session.execute(
+                    update(Job)
+                    .where(Job.id == job.id, Job.status == JobStatus.RUNNING)
+                    .values(cancel_requested=True, message=f"stopping: {passed}", updated_at=now)
+                )
+            continue
+        await cancel_children(session, dispatcher, job.id)
+        stmt = (
+            update(Job)
+            .where(Job.id == job.id, Job.status == job.status)
+            .values(
+                status=JobStatus.FAILED,
+                finished_at=now,
+                updated_at=now,
+                error=f"{passed} while it was {job.status}; its child jobs were canceled",
+                message="failed: deadline passed",
+            )
+            .returning(Job.id)
+        )
+        if (await session.execute(stmt)).scalar_one_or_none() is not None:
+            reaped = await get_job(session, job.id)
+            report.failed.append(reaped)
+            await after_end(session, dispatcher, reaped, report.woken)
 
 
 async def mark_end_applied(session: AsyncSession, job: Job) -> bool:
