@@ -299,3 +299,28 @@ async def test_readyz_is_503_without_the_database(fleet_env, monkeypatch):
 
 
 __all__ = ["API_KEY"]
+
+
+async def test_lists_count_their_rows_when_asked(client):
+    """``total=true`` counts every row matching the filters across pages (issue 16 #22), on every
+    list route through the shared listing (datasets here, jobs too); without it no count runs."""
+    for i in range(3):
+        resp = await client.post(
+            "/api/v1/datasets", json={"source": "synthetic", "symbols": [f"T{i}"], "bars": 300}
+        )
+        assert resp.status_code == 202, resp.text
+    page = (await client.get("/api/v1/datasets", params={"limit": 2, "total": "true"})).json()
+    assert page["total"] == 3 and len(page["items"]) == 2 and page["next_cursor"]
+    rest = await client.get(
+        "/api/v1/datasets", params={"limit": 2, "total": "true", "cursor": page["next_cursor"]}
+    )
+    assert rest.json()["total"] == 3 and len(rest.json()["items"]) == 1
+    queued = await client.get("/api/v1/datasets", params={"status": "queued", "total": "true"})
+    assert queued.json()["total"] == 3
+    ready = await client.get("/api/v1/datasets", params={"status": "ready", "total": "true"})
+    assert ready.json() == {"items": [], "next_cursor": None, "total": 0}
+    assert (await client.get("/api/v1/datasets")).json()["total"] is None
+    jobs = await client.get("/api/v1/jobs", params={"kind": "data.ingest_bars", "total": "true"})
+    assert jobs.json()["total"] == 3
+    bad = await client.get("/api/v1/datasets", params={"total": "maybe"})
+    assert bad.status_code == 422

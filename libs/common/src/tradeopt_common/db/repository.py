@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.base import ExecutableOption
 
@@ -27,6 +27,8 @@ class Page(Generic[ModelT]):
 
     items: Sequence[ModelT]
     next_cursor: str | None
+    #: Rows matching the filters over every page (only when asked: one more query).
+    total: int | None = None
 
 
 def encode_cursor(created_at: datetime, id_: uuid.UUID) -> str:
@@ -97,20 +99,30 @@ class RepositoryBase(Generic[ModelT]):
         limit: int,
         cursor: str | None,
         options: Sequence[ExecutableOption] = (),
+        count: bool = False,
         **equal_to: object,
     ) -> Page[ModelT]:
         """Newest first (see :meth:`paginate`), the rows whose columns equal every given value
         that is not ``None`` (``page(limit=50, cursor=None, status="queued", dataset_id=None)``
-        filters on the status alone); ``options`` are loader options such as ``defer(column)``.
+        filters on the status alone); ``options`` are loader options such as ``defer(column)``;
+        ``count`` also counts every matching row (``Page.total``).
         """
         model: Any = self.model
         where = [getattr(model, col) == v for col, v in equal_to.items() if v is not None]
         stmt = self.select().where(*where).options(*options)
-        return await self.paginate(stmt, limit=limit, cursor=cursor)
+        return await self.paginate(stmt, limit=limit, cursor=cursor, count=count)
 
-    async def paginate(self, stmt: Select[Any], *, limit: int, cursor: str | None) -> Page[ModelT]:
-        """Newest first by ``(created_at, id)``; keyset pagination, stable under inserts."""
+    async def paginate(
+        self, stmt: Select[Any], *, limit: int, cursor: str | None, count: bool = False
+    ) -> Page[ModelT]:
+        """Newest first by ``(created_at, id)``; keyset pagination, stable under inserts.
+        ``count``: also the number of rows ``stmt`` matches over every page (``Page.total``).
+        """
         model: Any = self.model
+        total = None
+        if count:
+            counted = select(func.count()).select_from(stmt.order_by(None).subquery())
+            total = int((await self.session.execute(counted)).scalar_one())
         if cursor:
             created, id_ = decode_cursor(cursor)
             stmt = stmt.where(
@@ -125,4 +137,4 @@ class RepositoryBase(Generic[ModelT]):
         if len(rows) > limit:
             rows = rows[:limit]
             next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id)
-        return Page(items=rows, next_cursor=next_cursor)
+        return Page(items=rows, next_cursor=next_cursor, total=total)

@@ -19,7 +19,13 @@ from tradeopt_common.jobs import service as jobs
 from tradeopt_common.jobs.models import Job, JobStatus
 from tradeopt_common.jobs.schemas import JobRead
 from tradeopt_common.web.deps import ReadPrincipal, SessionDep, StateDep, WritePrincipal
-from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead
+from tradeopt_common.web.pagination import (
+    CursorQuery,
+    LimitQuery,
+    PageRead,
+    TotalQuery,
+    page_read,
+)
 from tradeopt_common.web.problems import PROBLEM_JSON, problem_responses
 
 if TYPE_CHECKING:
@@ -48,18 +54,17 @@ async def list_jobs(
     cursor: CursorQuery = None,
     status: Annotated[JobStatus | None, Query()] = None,
     kind: Annotated[str | None, Query(max_length=64)] = None,
+    total: TotalQuery = False,
 ) -> PageRead[JobRead]:
-    """Jobs, newest first, optionally filtered by status and kind."""
+    """Jobs, newest first, optionally filtered by status and kind (``total=true``: and counted)."""
     repo = JobRepository(session)
     stmt = select(Job)
     if status is not None:
         stmt = stmt.where(Job.status == status)
     if kind is not None:
         stmt = stmt.where(Job.kind == kind)
-    page = await repo.paginate(stmt, limit=limit, cursor=cursor)
-    return PageRead(
-        items=[JobRead.model_validate(j) for j in page.items], next_cursor=page.next_cursor
-    )
+    page = await repo.paginate(stmt, limit=limit, cursor=cursor, count=total)
+    return page_read(page, JobRead, counted=total)
 
 
 @router.get("/{job_id}", response_model=JobRead, responses=_PROBLEMS)

@@ -15,7 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tradeopt_common.db.repository import Page
 from tradeopt_common.web.deps import ReadPrincipal, ReadSessionDep, SessionDep
-from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead, page_read
+from tradeopt_common.web.pagination import (
+    CursorQuery,
+    LimitQuery,
+    PageRead,
+    TotalQuery,
+    page_read,
+)
 from tradeopt_common.web.problems import problem_responses
 
 ListPage = Callable[..., Awaitable[Page[Any]]]
@@ -32,17 +38,24 @@ def add_list_route(
     read_only: bool = False,
 ) -> None:
     """Add ``GET ""`` (operation ``name``, described by the docstring of ``filters``) to
-    ``router``: the page that ``list_page`` returns for ``limit``, ``cursor`` and the fields of
-    ``filters`` (each an optional query parameter; unset ones do not filter), every row validated
-    into ``read``. Callers need a read key; ``read_only`` serves it from a read-only session
+    ``router``: the page that ``list_page`` returns for ``limit``, ``cursor`` and the fields
+    of ``filters`` (each an optional query parameter; unset ones do not filter), every row
+    validated into ``read``; ``total=true`` passes ``count=True`` and answers ``total``.
+    Callers need a read key; ``read_only`` serves it from a read-only session
     (:data:`ReadSessionDep`).
     """
 
     async def endpoint(
-        session: AsyncSession, _: object, limit: int, cursor: str | None, query: BaseModel
+        session: AsyncSession,
+        _: object,
+        limit: int,
+        cursor: str | None,
+        total: bool,
+        query: BaseModel,
     ) -> PageRead[Any]:
-        page = await list_page(session, limit=limit, cursor=cursor, **dict(query))
-        return page_read(page, read)
+        filters = {**dict(query), **({"count": True} if total else {})}
+        page = await list_page(session, limit=limit, cursor=cursor, **filters)
+        return page_read(page, read, counted=total)
 
     param = inspect.Parameter
     kind = param.POSITIONAL_OR_KEYWORD
@@ -52,6 +65,7 @@ def add_list_route(
             param("_", kind, annotation=ReadPrincipal),
             param("limit", kind, annotation=LimitQuery, default=50),
             param("cursor", kind, annotation=CursorQuery, default=None),
+            param("total", kind, annotation=TotalQuery, default=False),
             param("query", kind, annotation=Annotated[filters, Query()], default=filters()),
         ]
     )

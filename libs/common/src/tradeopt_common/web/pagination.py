@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tradeopt_common.db.repository import Page
 
@@ -24,10 +24,27 @@ class PageRead(BaseModel, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
+    total: int | None = Field(
+        None, description="Rows matching the filters over every page (with `total=true` only)"
+    )
 
 
-def page_read(page: Page[Any], read: type[ReadT]) -> PageRead[ReadT]:
-    """The list envelope of a repository page, each row validated into ``read``."""
+TotalQuery = Annotated[
+    bool,
+    Query(description="Also count every row matching the filters (`total`; one more query)."),
+]
+
+
+def page_read(page: Page[Any], read: type[ReadT], *, counted: bool = False) -> PageRead[ReadT]:
+    """The list envelope of a repository page, each row validated into ``read``; ``counted``:
+    the caller asked for ``total`` (a lister without a count, e.g. a lookup by alias, answers
+    a single page, so its length is the total).
+    """
+    total = page.total
+    if counted and total is None and page.next_cursor is None:
+        total = len(page.items)
     return PageRead(
-        items=[read.model_validate(row) for row in page.items], next_cursor=page.next_cursor
+        items=[read.model_validate(row) for row in page.items],
+        next_cursor=page.next_cursor,
+        total=total if counted else None,
     )
