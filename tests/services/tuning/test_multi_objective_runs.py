@@ -40,7 +40,7 @@ def fleet(fleet_env, log_dir):
 
 def _study(dataset_id: str) -> dict:
     fields = {
-        "n_trials": 4,
+        "n_trials": 3,
         "parallelism": 1,
         "seed": 21,
         "sampler": "nsga2",
@@ -75,7 +75,7 @@ async def test_two_objective_nsga2_study_has_a_non_dominated_pareto_front_and_is
     for made in created:
         study = await _ended(tuning_client, f"/api/v1/studies/{made['id']}")
         assert study["status"] == "succeeded", study
-        assert (study["n_complete"], study["n_failed"], study["n_running"]) == (4, 0, 0)
+        assert (study["n_complete"], study["n_failed"], study["n_running"]) == (3, 0, 0)
         studies.append(study)
         trial_lists.append((await tuning_client.get(f"/api/v1/studies/{made['id']}/trials")).json())
 
@@ -87,7 +87,7 @@ async def test_two_objective_nsga2_study_has_a_non_dominated_pareto_front_and_is
     assert [m["number"] for m in studies[0]["best_trials"]] == [
         m["number"] for m in studies[1]["best_trials"]
     ]
-    assert len({repr(t["params"]) for t in first}) == 4  # each trial draws its own
+    assert len({repr(t["params"]) for t in first}) == 3  # each trial draws its own
 
     study, trials = studies[0], first
     assert study["best_trial"] is None and study["best_model_id"] is None
@@ -115,14 +115,14 @@ async def test_two_objective_nsga2_study_has_a_non_dominated_pareto_front_and_is
             assert not any(dominates(v, a["values"], DIRECTIONS) for v in values.values())
 
         prefix = f"study-{study['id'].replace('-', '')[:8]}-pareto-"
-        sharpes = [validation[n]["sharpe"] for n in range(4)]
+        sharpes = [validation[n]["sharpe"] for n in range(3)]
         variance = float(np.var(sharpes, ddof=1))
         for member in front:
             assert member["alias"] == f"{prefix}{member['number']}"
             model = (await training.get(f"/api/v1/models/{member['model_id']}")).json()
             assert member["alias"] in model["aliases"]
             block = model["lineage"]["study"]
-            assert block["n_trials"] == 4 and block["trial_number"] == member["number"]
+            assert block["n_trials"] == 3 and block["trial_number"] == member["number"]
             assert block["trials_sharpe_variance"] == pytest.approx(variance)
         off_front = [t for t in trials if t["number"] not in expected]
         for trial in off_front:
@@ -132,7 +132,7 @@ async def test_two_objective_nsga2_study_has_a_non_dominated_pareto_front_and_is
     base = f"/api/v1/studies/{study['id']}"
     history = (await tuning_client.get(f"{base}/history", params={"target": "max_drawdown"})).json()
     assert history["direction"] == "minimize"
-    depths = [values[n][1] for n in range(4)]
+    depths = [values[n][1] for n in range(3)]
     assert [p["best_so_far"] for p in history["trials"]] == pytest.approx(
         list(np.minimum.accumulate(depths))
     )
@@ -144,7 +144,7 @@ async def test_two_objective_nsga2_study_has_a_non_dominated_pareto_front_and_is
     pareto = (await tuning_client.get(f"{base}/plots/pareto_front")).json()
     assert pareto["layout"]["xaxis"]["title"]["text"] == "sharpe"
     assert pareto["layout"]["yaxis"]["title"]["text"] == "max_drawdown"
-    assert sum(len(trace.get("x", [])) for trace in pareto["data"]) == 4
+    assert sum(len(trace.get("x", [])) for trace in pareto["data"]) == 3
     by_target = await tuning_client.get(
         f"{base}/plots/optimization_history", params={"target": "max_drawdown"}
     )
