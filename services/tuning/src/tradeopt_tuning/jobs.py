@@ -38,6 +38,14 @@ run of the function is one idempotent step:
    the study; the best trial's model gets the registry alias ``study-<first 8 hex digits of
    the study id>-best`` (:func:`best_model_alias`).
 
+**Several objectives.** The Optuna study has ``directions``; a complete trial is told the list of
+its objectives' values (:func:`tradeopt_ml.tuning.objective_values`) and the row keeps them in
+``values`` (``value``: the first). There is no pruner and no intermediate value (Optuna supports
+neither with several objectives), and no single best trial: the study records its Pareto front
+(:func:`pareto_trials`) as ``best_trials`` and every member's model gets the alias
+``study-<id8>-pareto-<trial number>`` (:func:`pareto_model_alias`). The study block on the trial
+models is unchanged: its variance is of the trials' validation Sharpe, whatever the objectives.
+
 Canceling the study's job cancels the adopted run jobs (cascade); runs created in a step that
 had not parked yet are canceled here.
 """
