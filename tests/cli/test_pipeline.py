@@ -9,6 +9,7 @@ import json
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
@@ -259,6 +260,51 @@ def test_the_study_is_a_tuning_service_request_with_the_runs_fields():
     assert "n_steps" not in clash["hyperparams"] and clash["hyperparams"]["batch_size"] == 64
     with pytest.raises(ConfigError, match="'parallelism' must not exceed 'n_trials'"):
         parse_config({**TINY, "tune": {**TINY["tune"], "parallelism": 3}})
+
+
+@pytest.mark.unit
+def test_a_multi_objective_study_and_its_summary():
+    from tradeopt_cli.pipeline.tuning import study_summary
+    from tradeopt_tuning.schemas import StudyCreate
+    from tradeopt_tuning.service import validate_study
+
+    tune = {**TINY["tune"], "sampler": "nsga2", "objectives": ["max_drawdown", "sharpe"]}
+    body = study_request(parse_config({**TINY, "tune": tune}), uuid.uuid4())
+    assert "objective" not in body
+    study = StudyCreate.model_validate(body)
+    assert [(o.metric, o.direction) for o in study.objective_list()] == [
+        ("max_drawdown", "minimize"),
+        ("sharpe", "maximize"),
+    ]
+    validate_study(study, max_trials=10, max_parallelism=4)
+    for bad, message in (
+        (["max_drawdown", "turnover"], "must include sharpe"),
+        (["sharpe", "sharpe"], "each metric once"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            parse_config({**TINY, "tune": {**tune, "objectives": bad}})
+    with pytest.raises(ConfigError, match="cmaes"):
+        parse_config({**TINY, "tune": {**tune, "sampler": "cmaes"}})
+
+    # the tuned model: the Pareto member with the highest validation Sharpe (values[1] here)
+    trials = [
+        {"number": n, "params": {"n": n}, "values": v, "value": v[0], "model_id": f"m{n}"}
+        | {"state": "complete"}
+        for n, v in enumerate([[0.1, 0.5], [0.3, 0.9], [0.05, 0.2], [0.3, 0.9]])
+    ]
+    finished = {
+        "id": "s",
+        "objective": {"metric": "max_drawdown", "direction": "minimize"},
+        "objectives": [
+            {"metric": "max_drawdown", "direction": "minimize"},
+            {"metric": "sharpe", "direction": "maximize"},
+        ],
+        "best_trial": None,
+        "best_trials": [{"number": n} for n in (1, 2, 3)],  # trial 0 is dominated by 2
+    }
+    summary = study_summary(finished, trials)
+    assert (summary.best_trial, summary.best_value, summary.best_model_id) == (1, 0.9, "m1")
+    assert summary.trials_sharpe_variance == pytest.approx(np.var([0.5, 0.9, 0.2, 0.9], ddof=1))
 
 
 @pytest.mark.unit

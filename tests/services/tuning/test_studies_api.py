@@ -152,7 +152,15 @@ async def test_default_search_spaces_and_options(tuning_client, s3_server):
     options = (await tuning_client.get("/api/v1/studies/options")).json()
     assert {"tpe", "random", "cmaes", "qmc", "nsga2"} <= set(options["samplers"])
     assert options["pruners"] == ["median", "successive_halving", "hyperband", "none"]
-    assert options["objectives"] == ["sharpe", "sortino", "calmar", "total_return"]
+    assert options["objectives"] == [
+        "sharpe",
+        "sortino",
+        "calmar",
+        "total_return",
+        "max_drawdown",
+        "volatility",
+        "turnover",
+    ]
 
 
 async def test_studies_and_trials_gauges(tuning_client, tuning_app, spy):

@@ -126,9 +126,23 @@ class CategoricalParam(_Strict):
 SearchParam = Annotated[FloatParam | IntParam | CategoricalParam, Field(discriminator="type")]
 
 
+class ObjectiveConfig(_Strict):
+    """One objective of the study: a validation metric of the trial runs (``max_drawdown``: its
+    depth) and its direction (default: the metric's natural one, as the tuning service has it).
+    """
+
+    metric: Literal[
+        "sharpe", "sortino", "calmar", "total_return", "max_drawdown", "volatility", "turnover"
+    ]
+    direction: Literal["maximize", "minimize"] | None = None
+
+
 class TuneConfig(_Strict):
-    """A study of the tuning service (seeded sampler) whose objective is the validation Sharpe
-    ratio; each trial is a training run of ``algorithm`` with the pipeline's env and split.
+    """A study of the tuning service (seeded sampler); each trial is a training run of
+    ``algorithm`` with the pipeline's env and split. Its objective is the validation Sharpe
+    ratio, or several ``objectives`` (``[sharpe, max_drawdown]``; one must be ``sharpe``, the
+    pipeline's yardstick): a multi-objective study whose tuned model is the Pareto member with
+    the highest validation Sharpe.
     """
 
     enabled: bool = True
@@ -141,11 +155,37 @@ class TuneConfig(_Strict):
     sampler: Literal["tpe", "random", "cmaes", "qmc", "gp", "nsga2"] = "tpe"
     #: Hyperparameter name → dimension; fixed hyperparameters go to ``train.hyperparams``.
     search_space: dict[str, SearchParam] = Field(min_length=1)
+    #: The study's objectives (metric names or ``{metric, direction}``); default: Sharpe alone.
+    objectives: list[ObjectiveConfig] = Field(
+        default_factory=lambda: [ObjectiveConfig(metric="sharpe")], min_length=1, max_length=4
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _objective_names(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("objectives"), list):
+            data = {
+                **data,
+                "objectives": [
+                    {"metric": o} if isinstance(o, str) else o for o in data["objectives"]
+                ],
+            }
+        return data
 
     @model_validator(mode="after")
     def _parallelism(self) -> TuneConfig:
         if self.parallelism > self.n_trials:
             raise ValueError("'parallelism' must not exceed 'n_trials'")
+        metrics = [o.metric for o in self.objectives]
+        if len(set(metrics)) != len(metrics):
+            raise ValueError("'objectives' must name each metric once")
+        if "sharpe" not in metrics:
+            raise ValueError(
+                "'objectives' must include sharpe (the pipeline's tuned model is the Pareto "
+                "member with the highest validation Sharpe)"
+            )
+        if len(metrics) > 1 and self.sampler == "cmaes":
+            raise ValueError("'sampler' cmaes optimises a single objective only")
         return self
 
 

@@ -82,13 +82,17 @@ class StudySummary:
     trials_sharpe_variance: float
 
     @classmethod
-    def from_trials(cls, study_id: str, trials: list[dict[str, Any]]) -> StudySummary:
-        """Summarise finished trials (``number``, ``params``, ``value``, ``model_id``): the best
-        one (ties go to the earlier trial) and the variance (ddof=1) of their Sharpe values, the
-        deflated Sharpe's input.
+    def from_trials(
+        cls, study_id: str, trials: list[dict[str, Any]], among: set[int] | None = None
+    ) -> StudySummary:
+        """Summarise finished trials (``number``, ``params``, ``value``: the validation Sharpe,
+        ``model_id``): the best one (ties go to the earlier trial; ``among``: only those trial
+        numbers, a multi-objective study's Pareto front) and the variance (ddof=1) of their
+        Sharpe values, the deflated Sharpe's input.
         """
         values = np.array([t["value"] for t in trials], dtype=float)
-        best = max(trials, key=lambda t: (t["value"], -t["number"]))
+        candidates = [t for t in trials if among is None or t["number"] in among] or trials
+        best = max(candidates, key=lambda t: (t["value"], -t["number"]))
         return cls(
             study_id=study_id,
             n_trials=len(trials),

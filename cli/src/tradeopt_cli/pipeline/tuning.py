@@ -35,8 +35,8 @@ _RUN_FIELDS = ("env", "split", "n_envs", "symbols", "eval_every")
 
 def study_request(config: PipelineConfig, dataset_id: uuid.UUID | str) -> dict[str, Any]:
     """JSON body of ``POST /api/v1/studies`` for ``config.tuning`` (objective: validation
-    Sharpe; fixed hyperparameters: ``train.hyperparams`` of the algorithm minus the searched
-    ones).
+    Sharpe, or the configured ``objectives``; fixed hyperparameters: ``train.hyperparams`` of
+    the algorithm minus the searched ones).
     """
     tune = config.tuning
     assert tune is not None
@@ -48,7 +48,6 @@ def study_request(config: PipelineConfig, dataset_id: uuid.UUID | str) -> dict[s
         "n_trials": tune.n_trials,
         "parallelism": tune.parallelism,
         "timesteps_per_trial": tune.timesteps_per_trial,
-        "objective": {"metric": "sharpe", "direction": "maximize"},
         "seed": tune.seed,
         "sampler": tune.sampler,
         "pruner": "none",
@@ -57,20 +56,30 @@ def study_request(config: PipelineConfig, dataset_id: uuid.UUID | str) -> dict[s
         },
         "hyperparams": {k: v for k, v in run["hyperparams"].items() if k not in searched},
     }
+    objectives = [o.model_dump(exclude_none=True) for o in tune.objectives]
+    if len(objectives) == 1:
+        body["objective"] = objectives[0]
+    else:
+        body["objectives"] = objectives
     body.update({k: run[k] for k in _RUN_FIELDS if k in run})
     return body
 
 
 def study_summary(study: dict[str, Any], trials: list[dict[str, Any]]) -> StudySummary:
     """The finished study (``GET /api/v1/studies/{id}``) and its trials (``…/trials``) as the
-    pipeline's summary: its complete trials, best trial (the service's) and the variance of the
-    complete trials' Sharpe ratios (the value the service records on their models).
+    pipeline's summary: its complete trials (their validation Sharpe), best trial (the
+    service's; of a multi-objective study, the Pareto member with the highest validation Sharpe)
+    and the variance of the complete trials' Sharpe ratios (the value the service records on
+    their models).
     """
+    stated = study.get("objectives") or [study.get("objective") or {"metric": "sharpe"}]
+    metrics = [o["metric"] for o in stated]
+    sharpe = metrics.index("sharpe") if "sharpe" in metrics else 0
     complete = [
         {
             "number": t["number"],
             "params": t["params"],
-            "value": t["value"],
+            "value": t["values"][sharpe] if t.get("values") else t["value"],
             "model_id": str(t["model_id"]) if t.get("model_id") else None,
         }
         for t in trials
@@ -78,7 +87,8 @@ def study_summary(study: dict[str, Any], trials: list[dict[str, Any]]) -> StudyS
     ]
     if not complete:
         raise ValueError(f"study {study['id']} has no complete trial")
-    summary = StudySummary.from_trials(str(study["id"]), complete)
+    front = {m["number"] for m in study.get("best_trials") or []}
+    summary = StudySummary.from_trials(str(study["id"]), complete, among=front or None)
     best = study.get("best_trial") or {}
     if best.get("number") is not None and best["number"] != summary.best_trial:
         raise ValueError(  # pragma: no cover - both pick the first of the highest values

@@ -38,6 +38,14 @@ run of the function is one idempotent step:
    the study; the best trial's model gets the registry alias ``study-<first 8 hex digits of
    the study id>-best`` (:func:`best_model_alias`).
 
+**Several objectives.** The Optuna study has ``directions``; a complete trial is told the list of
+its objectives' values (:func:`tradeopt_ml.tuning.objective_values`) and the row keeps them in
+``values`` (``value``: the first). There is no pruner and no intermediate value (Optuna supports
+neither with several objectives), and no single best trial: the study records its Pareto front
+(:func:`pareto_trials`) as ``best_trials`` and every member's model gets the alias
+``study-<id8>-pareto-<trial number>`` (:func:`pareto_model_alias`). The study block on the trial
+models is unchanged: its variance is of the trials' validation Sharpe, whatever the objectives.
+
 Canceling the study's job cancels the adopted run jobs (cascade); runs created in a step that
 had not parked yet are canceled here.
 """
@@ -63,11 +71,13 @@ from tradeopt_ml.tuning import (
     ObjectiveUnavailable,
     make_pruner,
     make_sampler,
-    objective_value,
+    nsga2_population,
+    objective_values,
     parse_search_space,
     to_hyperparams,
     to_optuna,
 )
+from tradeopt_ml.tuning.results import pareto_front
 from tradeopt_tuning import metrics, service
 from tradeopt_tuning.config import TuningSettings, get_tuning_settings
 from tradeopt_tuning.models import Study, Trial, TrialState
@@ -106,11 +116,10 @@ def load_optuna_study(settings: TuningSettings, study: Study) -> optuna.Study:
     """The study's Optuna study in its storage (created on the first step)."""
     import optuna
 
-    objective = Objective.model_validate(study.objective)
     return optuna.create_study(
         storage=get_storage(settings.optuna_url()),
         study_name=study_name(study.id),
-        direction=objective.direction,
+        directions=[o.direction for o in study.objective_list],
         sampler=make_sampler(study.sampler, study.seed),
         pruner=make_pruner(study.pruner),
         load_if_exists=True,
@@ -122,18 +131,26 @@ def _sampler_for(study: Study, number: int) -> optuna.samplers.BaseSampler:
     # same history give the same parameters, and each trial draws its own. QMC keeps one seed
     # (its scramble) and indexes its sequence by the trial number itself.
     seed = study.seed if study.sampler == "qmc" else study.seed * 1_000_003 + number
-    return make_sampler(study.sampler, seed, n_startup_trials=min(10, study.n_trials))
+    return make_sampler(
+        study.sampler,
+        seed,
+        n_startup_trials=min(10, study.n_trials),
+        population_size=nsga2_population(study.n_trials),
+    )
 
 
-def _tell(opt: optuna.Study, number: int, state: TrialState, value: float | None) -> None:
-    """Tell Optuna a trial's end once (a repeated step finds it told already)."""
+def _tell(opt: optuna.Study, number: int, state: TrialState, values: list[float] | None) -> None:
+    """Tell Optuna a trial's end once (a repeated step finds it told already); a complete
+    trial's ``values``: one per objective.
+    """
     import optuna
 
     frozen = opt.get_trials(deepcopy=False)[number]
     if frozen.state != optuna.trial.TrialState.RUNNING:
         return
     if state == TrialState.COMPLETE:
-        opt.tell(number, value)
+        assert values is not None, "a complete trial has its objectives' values"
+        opt.tell(number, values[0] if len(values) == 1 else values)
     elif state == TrialState.PRUNED:
         opt.tell(number, state=optuna.trial.TrialState.PRUNED)
     else:
@@ -141,9 +158,15 @@ def _tell(opt: optuna.Study, number: int, state: TrialState, value: float | None
 
 
 def _run_end(
-    ctx: JobContext, client: TrainingClient, trial: Trial, objective: Objective, job: Job
+    ctx: JobContext,
+    client: TrainingClient,
+    trial: Trial,
+    objectives: list[Objective],
+    job: Job,
 ) -> TrialEnd:
-    """How the trial's ended run ``job`` ended."""
+    """How the trial's ended run ``job`` ended: complete with every objective's value, or
+    ``FAIL`` (the run did not succeed, or lacks one of the objectives' metrics).
+    """
     run_id = trial.run_id
     if job.status != JobStatus.SUCCEEDED:
         return TrialEnd(
@@ -153,11 +176,17 @@ def _run_end(
     model_id = uuid.UUID(run["model_id"]) if run.get("model_id") else None
     metrics = run.get("metrics") or {}
     try:
-        value = objective_value(metrics, objective)
+        values = objective_values(metrics, objectives)
     except ObjectiveUnavailable as exc:
         return TrialEnd(TrialState.FAIL, model_id=model_id, error=str(exc))
     validation = metrics.get("validation") or {}
-    return TrialEnd(TrialState.COMPLETE, value=value, model_id=model_id, metrics=validation)
+    return TrialEnd(
+        TrialState.COMPLETE,
+        value=values[0],
+        values=values,
+        model_id=model_id,
+        metrics=validation,
+    )
 
 
 def intermediate_values(
@@ -198,6 +227,8 @@ def _follow(
     """
     import optuna
 
+    if study.multi_objective:  # Optuna takes no intermediate values then (and never prunes)
+        return None
     objective = Objective.model_validate(study.objective)
     known = dict(trial.intermediate_values or {})
     values = intermediate_values(list(job.reports or []), objective, known)
@@ -226,7 +257,7 @@ def _record_ended(
     """
     import optuna
 
-    objective = Objective.model_validate(study.objective)
+    objectives = study.objective_list
     pruning = study.pruner != "none"
     rows = list(ctx.db(lambda s: service.list_trials(s, study.id)))
     running: list[Trial] = []
@@ -253,8 +284,8 @@ def _record_ended(
             running.append(trial)
             continue
         if end is None:
-            end = _run_end(ctx, client, trial, objective, job)
-        _tell(opt, trial.number, end.state, end.value)
+            end = _run_end(ctx, client, trial, objectives, job)
+        _tell(opt, trial.number, end.state, end.values)
         ctx.db(lambda s, t=trial, e=end: service.end_trial(s, t.id, e))  # type: ignore[misc]
         if end.state == TrialState.PRUNED and active:
             # stop its training now; the study waits until it has stopped
@@ -267,6 +298,7 @@ def _record_ended(
             number=trial.number,
             state=end.state,
             value=end.value,
+            values=end.values,
             error=end.error,
         )
     live = {t.number for t in running}
@@ -348,7 +380,10 @@ def _outcome(study: Study, trials: list[Trial], opt: optuna.Study) -> StudyUpdat
     running = [t for t in trials if t.state == TrialState.RUNNING]
     best: dict[str, Any] | None = None
     best_model: uuid.UUID | None = None
-    if complete:
+    front: list[dict[str, Any]] | None = None
+    if study.multi_objective:
+        front = pareto_trials(study, complete)
+    elif complete:
         reverse = Objective.model_validate(study.objective).direction == "maximize"
         sign = -1.0 if reverse else 1.0
         top = min(complete, key=lambda t: (sign * (t.value or 0.0), t.number))
@@ -366,8 +401,28 @@ def _outcome(study: Study, trials: list[Trial], opt: optuna.Study) -> StudyUpdat
         n_running=len(running),
         best_trial=best,
         best_model_id=best_model,
+        best_trials=front,
         progress=round(0.02 + 0.93 * (len(complete) + len(pruned)) / study.n_trials, 4),
     )
+
+
+def pareto_trials(study: Study, complete: list[Trial]) -> list[dict[str, Any]]:
+    """The Pareto front of a multi-objective study's complete trials (by number), each with
+    its values, model and the model's registry alias (:func:`pareto_model_alias`).
+    """
+    directions = [o.direction for o in study.objective_list]
+    scored = [t for t in complete if t.values is not None and len(t.values) == len(directions)]
+    members = pareto_front([list(t.values or ()) for t in scored], directions)
+    return [
+        {
+            "number": t.number,
+            "params": t.params,
+            "values": t.values,
+            "model_id": str(t.model_id) if t.model_id else None,
+            "alias": pareto_model_alias(study.id, t.number) if t.model_id else None,
+        }
+        for t in (scored[i] for i in members)
+    ]
 
 
 def sharpe_variance(trials: list[Trial]) -> float:
@@ -400,6 +455,14 @@ def best_model_alias(study_id: uuid.UUID) -> str:
     better one).
     """
     return f"study-{study_id.hex[:8]}-best"
+
+
+def pareto_model_alias(study_id: uuid.UUID, number: int) -> str:
+    """The model registry alias of the model of trial ``number`` on a multi-objective study's
+    Pareto front (the trial number, not a rank: a resumed study adds members without renaming
+    the others).
+    """
+    return f"study-{study_id.hex[:8]}-pareto-{number}"
 
 
 @job_function(TaskName.TUNING_RUN_STUDY)
@@ -481,10 +544,20 @@ def run_study(
                 note=f"best trial {best['number']} of study {study_id} "
                 f"({study.objective.get('metric', 'objective')} {best['value']})",
             )
+        metric_names = ", ".join(o.metric for o in study.objective_list)
+        for member in counts["best_trials"] or []:
+            if member["model_id"] is not None:
+                client.add_alias(
+                    member["model_id"],
+                    member["alias"],
+                    note=f"trial {member['number']} on the Pareto front of study {study_id} "
+                    f"({metric_names}: {', '.join(f'{v:.4g}' for v in member['values'])})",
+                )
         log.info(
             "study.finished",
             study_id=str(study_id),
             best=best,
+            pareto=[m["number"] for m in counts["best_trials"] or []],
             n_complete=len(complete),
             n_pruned=counts["n_pruned"],
         )
@@ -494,6 +567,7 @@ def run_study(
             "n_complete": len(complete),
             "n_pruned": counts["n_pruned"],
             "best_trial": best,
+            "pareto_front": [m["number"] for m in counts["best_trials"] or []],
             "trials_sharpe_variance": variance,
         }
     except JobCanceled:

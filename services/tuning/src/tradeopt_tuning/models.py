@@ -14,6 +14,7 @@ from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tradeopt_common.db.base import Base, IdMixin, JSONType, TimestampMixin
+from tradeopt_ml.tuning.objective import Objective, objective_list
 
 
 class StudyStatus(StrEnum):
@@ -53,7 +54,11 @@ class Study(IdMixin, TimestampMixin, Base):
     n_trials: Mapped[int] = mapped_column()
     parallelism: Mapped[int] = mapped_column()
     timesteps_per_trial: Mapped[int] = mapped_column()
+    #: The first objective (``{metric, direction}``), what single-objective readers use.
     objective: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: Every objective, in order (``None`` on rows written before multi-objective studies:
+    #: ``[objective]``); see :attr:`objective_list`.
+    objectives: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
     seed: Mapped[int] = mapped_column()
     sampler: Mapped[str] = mapped_column(String(32))
     pruner: Mapped[str] = mapped_column(String(32))
@@ -67,6 +72,9 @@ class Study(IdMixin, TimestampMixin, Base):
     n_running: Mapped[int] = mapped_column(default=0)
     best_trial: Mapped[dict[str, Any] | None] = mapped_column()
     best_model_id: Mapped[uuid.UUID | None] = mapped_column()
+    #: The Pareto front of a multi-objective study (``[{number, params, values, model_id}]``,
+    #: by number); ``None`` for a single objective (see ``best_trial``).
+    best_trials: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
     #: PBO of the finished study (tradeopt_tuning.overfitting), or why it is unavailable.
     overfitting: Mapped[dict[str, Any] | None] = mapped_column()
     job_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
@@ -74,6 +82,16 @@ class Study(IdMixin, TimestampMixin, Base):
     created_by: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
+
+    @property
+    def objective_list(self) -> list[Objective]:
+        """Every objective of the study, in order."""
+        return objective_list(self.objectives if self.objectives else self.objective)
+
+    @property
+    def multi_objective(self) -> bool:
+        """Whether the study has more than one objective (a Pareto front, no single best)."""
+        return len(self.objectives or ()) > 1
 
 
 class Trial(IdMixin, Base):
@@ -91,7 +109,10 @@ class Trial(IdMixin, Base):
     number: Mapped[int] = mapped_column()
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     state: Mapped[str] = mapped_column(String(16), default=TrialState.RUNNING)
+    #: The (first) objective's value.
     value: Mapped[float | None] = mapped_column()
+    #: Every objective's value of a complete trial, in the study's order.
+    values: Mapped[list[float] | None] = mapped_column(JSONType)
     run_id: Mapped[uuid.UUID | None] = mapped_column()
     run_job_id: Mapped[uuid.UUID | None] = mapped_column()
     model_id: Mapped[uuid.UUID | None] = mapped_column()

@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from tradeopt_ml.instants import UtcDateTime
-from tradeopt_ml.tuning import Objective
+from tradeopt_ml.tuning import MAX_OBJECTIVES, Objective, duplicate_metrics
 
 Algorithm = Literal["ppo", "a2c", "dqn", "sac", "td3"]
 SamplerName = Literal["tpe", "random", "cmaes", "qmc", "gp", "nsga2"]
@@ -37,9 +37,18 @@ class StudyCreate(BaseModel):
     n_trials: int = Field(20, ge=1, description="Trials that must complete")
     parallelism: int = Field(1, ge=1, description="Trials training at once (<= n_trials)")
     timesteps_per_trial: int = Field(10_000, ge=1)
-    objective: Objective = Field(
-        default_factory=Objective,
-        description='Validation metric and direction, or just the metric name ("sharpe")',
+    objective: Objective | None = Field(
+        None,
+        description="The objective of a single-objective study: validation metric and direction, "
+        'or just the metric name ("sharpe"); default sharpe, maximize. Or give objectives.',
+    )
+    objectives: list[Objective] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_OBJECTIVES,
+        description="Several objectives (distinct metrics, at most "
+        f"{MAX_OBJECTIVES}): a multi-objective study whose result is the Pareto front "
+        "(best_trials). Not with objective; no pruner; sampler not cmaes.",
     )
     search_space: dict[Annotated[str, StringConstraints(max_length=64)], dict[str, Any]] | None = (
         Field(
@@ -77,6 +86,31 @@ class StudyCreate(BaseModel):
     def _objective(cls, value: Any) -> Any:
         return {"metric": value} if isinstance(value, str) else value
 
+    @field_validator("objectives", mode="before")
+    @classmethod
+    def _objectives_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"metric": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("objectives")
+    @classmethod
+    def _objectives(cls, value: list[Objective] | None, info: ValidationInfo) -> Any:
+        if value is None:
+            return value
+        if info.data.get("objective") is not None:
+            raise ValueError("give either objective (one) or objectives (a list), not both")
+        dupes = duplicate_metrics(value)
+        if dupes:
+            raise ValueError(f"each metric at most once; repeated: {', '.join(dupes)}")
+        return value
+
+    def objective_list(self) -> list[Objective]:
+        """The study's objectives, in order (``objective`` alone is a list of one)."""
+        if self.objectives:
+            return list(self.objectives)
+        return [self.objective or Objective()]
+
     @field_validator("parallelism")
     @classmethod
     def _parallelism(cls, value: int, info: ValidationInfo) -> int:
@@ -95,6 +129,18 @@ class BestTrial(BaseModel):
     model_id: uuid.UUID | None = None
 
 
+class ParetoTrial(BaseModel):
+    """A complete trial on the Pareto front of a multi-objective study (no other complete trial
+    is at least as good in every objective and better in one).
+    """
+
+    number: int
+    params: dict[str, Any]
+    values: list[float] = Field(description="every objective's value, in the study's order")
+    model_id: uuid.UUID | None = None
+    alias: str | None = Field(None, description="the model's registry alias as a Pareto member")
+
+
 class StudyRead(BaseModel):
     """A study (DESIGN §3.1: ``{id, status, progress, n_trials, n_complete, best_trial:
     {number, params, value}, best_model_id}``).
@@ -110,7 +156,10 @@ class StudyRead(BaseModel):
     n_trials: int
     parallelism: int
     timesteps_per_trial: int
-    objective: dict[str, Any]
+    objective: dict[str, Any] = Field(description="the (first) objective: {metric, direction}")
+    objectives: list[dict[str, Any]] = Field(
+        default_factory=list, description="every objective, in order (one for most studies)"
+    )
     seed: int
     sampler: str
     pruner: str
@@ -121,8 +170,15 @@ class StudyRead(BaseModel):
         0, description="Trials the pruner stopped during training (count toward n_trials)"
     )
     n_running: int
-    best_trial: BestTrial | None
+    best_trial: BestTrial | None = Field(
+        description="single objective: the best complete trial (null for several objectives)"
+    )
     best_model_id: uuid.UUID | None
+    best_trials: list[ParetoTrial] | None = Field(
+        None,
+        description="several objectives: the Pareto front of the complete trials, by number "
+        "(null for a single objective)",
+    )
     overfitting: dict[str, Any] | None = Field(
         None,
         description="Once the study has finished: the probability of backtest overfitting "
@@ -135,6 +191,17 @@ class StudyRead(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _objectives_of_row(cls, data: Any) -> Any:
+        # a Study row: every objective (rows before multi-objective studies hold only one)
+        if not isinstance(data, dict) and hasattr(data, "objective_list"):
+            return {
+                **{name: getattr(data, name) for name in cls.model_fields if hasattr(data, name)},
+                "objectives": [o.model_dump() for o in data.objective_list],
+            }
+        return data
+
 
 class TrialRead(BaseModel):
     """One trial: its sampled parameters, objective value, state and training run."""
@@ -143,7 +210,10 @@ class TrialRead(BaseModel):
 
     number: int
     params: dict[str, Any]
-    value: float | None
+    value: float | None = Field(description="the (first) objective's value")
+    values: list[float] | None = Field(
+        None, description="every objective's value of a complete trial, in the study's order"
+    )
     state: str
     run_id: uuid.UUID | None
     model_id: uuid.UUID | None
@@ -177,6 +247,10 @@ class SamplersRead(BaseModel):
     samplers: list[str]
     pruners: list[str]
     objectives: list[str]
+    multi_objective_samplers: list[str] = Field(
+        default_factory=list, description="samplers that accept several objectives"
+    )
+    max_objectives: int = Field(1, description="most objectives of one study")
 
 
 class ImportancesRead(BaseModel):
@@ -186,6 +260,7 @@ class ImportancesRead(BaseModel):
     evaluator: Literal["fanova"] = "fanova"
     seed: int = Field(description="seed of the evaluator's random forest (the study's seed)")
     n_complete: int = Field(description="complete trials the importances are computed from")
+    metric: str = Field(description="the objective they are about (the target)")
     importances: dict[str, float] = Field(
         description="searched parameter -> importance (sums to 1), most important first"
     )
@@ -205,7 +280,9 @@ class HistoryPointRead(BaseModel):
 
 
 class HistoryRead(BaseModel):
-    """The objective per trial, by number, with the best so far."""
+    """The objective (``target`` of a multi-objective study) per trial, by number, with the
+    best so far.
+    """
 
     study_id: uuid.UUID
     direction: Literal["maximize", "minimize"]

@@ -33,6 +33,7 @@ from tradeopt_common.jobs.resources import (
 )
 from tradeopt_common.storage import ArtifactStore
 from tradeopt_ml.tuning import (
+    MULTI_OBJECTIVE_SAMPLERS,
     SearchSpaceError,
     available_samplers,
     parse_search_space,
@@ -56,6 +57,7 @@ class StudyUpdate(TypedDict, total=False):
     n_running: int
     best_trial: dict[str, Any] | None
     best_model_id: uuid.UUID | None
+    best_trials: list[dict[str, Any]] | None
     overfitting: dict[str, Any] | None
 
 
@@ -114,7 +116,27 @@ def validate_study(body: StudyCreate, *, max_trials: int, max_parallelism: int) 
                 f"available: {', '.join(available_samplers())}",
             )
         )
-    if body.pruner != "none" and body.eval_every is None:
+    multi = len(body.objective_list()) > 1
+    if multi:
+        if body.sampler not in MULTI_OBJECTIVE_SAMPLERS:
+            usable = [s for s in MULTI_OBJECTIVE_SAMPLERS if s in available_samplers()]
+            errors.append(
+                _field_error(
+                    ["sampler"],
+                    f"sampler {body.sampler!r} cannot optimise several objectives; use one of "
+                    f"{', '.join(usable)}",
+                )
+            )
+        if body.pruner != "none":
+            errors.append(
+                _field_error(
+                    ["pruner"],
+                    f"pruner {body.pruner!r} needs a single objective (Optuna prunes only "
+                    "single-objective studies); use pruner 'none' with several objectives",
+                )
+            )
+    prunes = body.pruner != "none" and not multi  # a multi-objective pruner is refused above
+    if prunes and body.eval_every is None:
         errors.append(
             _field_error(
                 ["eval_every"],
@@ -122,7 +144,7 @@ def validate_study(body: StudyCreate, *, max_trials: int, max_parallelism: int) 
                 "between the runs' validation evaluations), or use pruner 'none'",
             )
         )
-    elif body.pruner != "none" and (body.eval_every or 0) >= body.timesteps_per_trial:
+    elif prunes and (body.eval_every or 0) >= body.timesteps_per_trial:
         errors.append(
             _field_error(
                 ["eval_every"],
@@ -164,6 +186,7 @@ async def create_study(
     (``study_id``: a chosen id, e.g. derived from a parent job, so its creation is idempotent).
     """
     space = validate_study(body, max_trials=max_trials, max_parallelism=max_parallelism)
+    objectives = body.objective_list()
     manifest = await asyncio.to_thread(read_manifest, store, body.dataset_id)
     if manifest is None:
         raise ValidationFailed(
@@ -178,7 +201,8 @@ async def create_study(
         n_trials=body.n_trials,
         parallelism=body.parallelism,
         timesteps_per_trial=body.timesteps_per_trial,
-        objective=body.objective.model_dump(),
+        objective=objectives[0].model_dump(),
+        objectives=[o.model_dump() for o in objectives],
         seed=body.seed,
         sampler=body.sampler,
         pruner=body.pruner,
@@ -306,6 +330,7 @@ class TrialEnd:
 
     state: TrialState
     value: float | None = None
+    values: list[float] | None = None
     model_id: uuid.UUID | None = None
     metrics: dict[str, Any] | None = None
     error: str | None = None
@@ -329,6 +354,7 @@ async def end_trial(session: AsyncSession, trial_id: uuid.UUID, end: TrialEnd) -
         .values(
             state=end.state,
             value=end.value,
+            values=end.values,
             model_id=end.model_id,
             metrics=end.metrics or {},
             error=end.error,

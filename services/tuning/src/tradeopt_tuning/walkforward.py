@@ -43,7 +43,7 @@ from tradeopt_common.jobs.names import TaskName
 from tradeopt_common.jobs.runner import JobCanceled, JobContext, job_function
 from tradeopt_common.logging import get_logger
 from tradeopt_ml.evaluation import FoldModel, ModelSubject, walk_forward_report
-from tradeopt_ml.tuning import parse_search_space
+from tradeopt_ml.tuning import Objective, ObjectiveUnavailable, objective_value, parse_search_space
 from tradeopt_ml.tuning.walkforward import neighbour_rank_correlations, parameter_stability
 from tradeopt_tuning import service, service_wfo
 from tradeopt_tuning.config import TuningSettings, get_tuning_settings
@@ -63,6 +63,16 @@ STABILITY_DEFINITION = (
     "random start-up trials draw the same parameters in every fold); null for fewer than 3 "
     "matched trials or a constant side."
 )
+
+
+def _objective_of(metrics: dict[str, Any], objective: Objective) -> float | None:
+    """The objective as the trials measured it (``max_drawdown``: its depth) of an out-of-sample
+    metric row, ``None`` when the row lacks it.
+    """
+    try:
+        return objective_value(metrics, objective)
+    except ObjectiveUnavailable:
+        return None
 
 
 def _start_studies(
@@ -179,7 +189,6 @@ def optimize_walk_forward(
         except ValueError as exc:
             raise ValidationFailed(str(exc)) from exc
     ctx.check()
-    metric = body.objective.metric
     folds = []
     for entry, oos in zip(results, report.values["comparison"], strict=True):
         fold, study = entry["fold"], entry["study"]
@@ -191,7 +200,7 @@ def optimize_walk_forward(
                 "best_trial": {k: best[k] for k in ("number", "params", "value")},
                 "model_id": str(study.best_model_id),
                 "in_sample_objective": best["value"],
-                "out_of_sample_objective": oos.get(metric),
+                "out_of_sample_objective": _objective_of(oos, body.objective),
                 "out_of_sample_metrics": {
                     k: v
                     for k, v in oos.items()

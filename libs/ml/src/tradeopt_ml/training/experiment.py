@@ -180,9 +180,11 @@ def run_experiment(
 def validate_model(
     spec: ExperimentSpec, data: PreparedData, model_path: Path, part: str
 ) -> dict[str, float | None]:
-    """Run the model deterministically over a split part once; simple out-of-sample figures.
+    """Run the model deterministically over a split part once; simple out-of-sample figures
+    (:func:`summary_figures`, with the turnover of the positions it held).
 
-    (The evaluation service computes the full metric set; this is the run's own sanity check.)
+    (The evaluation service computes the full metric set; this is the run's own sanity check,
+    and what a study's objectives read.)
     """
     from tradeopt_ml.agents import load_model
     from tradeopt_ml.envs import make_env
@@ -194,27 +196,45 @@ def validate_model(
     model = load_model(spec.algorithm, model_path, device="cpu")
     obs, info = env.reset(seed=spec.seed)
     values = [float(info["portfolio_value"])]
+    positions = [np.atleast_1d(np.array(info["position"], dtype=np.float64))]
     done = False
     while not done:
         action, _ = model.predict(obs, deterministic=True)
         obs, _, terminated, truncated, info = env.step(action)
         values.append(float(info["portfolio_value"]))
+        positions.append(np.atleast_1d(np.array(info["position"], dtype=np.float64)))
         done = terminated or truncated
-    return summary_figures(np.asarray(values), data.panel.bars_per_year())
+    return summary_figures(
+        np.asarray(values), data.panel.bars_per_year(), positions=np.vstack(positions)
+    )
 
 
-def summary_figures(equity: np.ndarray, bars_per_year: float) -> dict[str, float | None]:
-    """Total return, annualised Sharpe (simple returns, ddof=1, risk-free 0) and max drawdown."""
+def summary_figures(
+    equity: np.ndarray, bars_per_year: float, positions: np.ndarray | None = None
+) -> dict[str, float | None]:
+    """Total return, annualised Sharpe (simple returns, ddof=1, risk-free 0; ``None`` for a
+    constant curve) and max drawdown, plus Sortino, Calmar, volatility and, given the
+    ``positions`` held (``(T, N)`` weights aligned with ``equity``), turnover, as
+    :func:`tradeopt_ml.evaluation.metrics.compute_metrics` defines them.
+    """
+    from tradeopt_ml.evaluation.metrics import compute_metrics
+
     returns = np.diff(equity) / equity[:-1]
     std = float(returns.std(ddof=1)) if returns.size > 1 else 0.0
     sharpe = float(returns.mean() / std * math.sqrt(bars_per_year)) if std > 0 else None
     drawdown = equity / np.maximum.accumulate(equity) - 1.0
-    return {
+    figures: dict[str, float | None] = {
         "total_return": float(equity[-1] / equity[0] - 1.0),
         "sharpe": sharpe,
         "max_drawdown": float(drawdown.min()),
         "bars": int(returns.size),
     }
+    if equity.shape[0] >= 2:
+        full = compute_metrics(equity, bars_per_year=bars_per_year, positions=positions)
+        for key in ("sortino", "calmar", "volatility", "turnover"):
+            value = full.get(key)
+            figures[key] = None if value is None else float(value)
+    return figures
 
 
 def lineage_of(spec: ExperimentSpec, data: PreparedData) -> ModelRecipe:

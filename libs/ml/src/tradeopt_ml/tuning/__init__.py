@@ -6,17 +6,24 @@ is an ordinary training run whose validation metrics give the objective.
 """
 
 from tradeopt_ml.tuning.objective import (
+    MAX_OBJECTIVES,
     OBJECTIVE_METRICS,
     Objective,
     ObjectiveUnavailable,
+    duplicate_metrics,
+    objective_list,
     objective_value,
+    objective_values,
+    primary_index,
 )
 from tradeopt_ml.tuning.samplers import (
+    MULTI_OBJECTIVE_SAMPLERS,
     PRUNERS,
     SAMPLERS,
     available_samplers,
     make_pruner,
     make_sampler,
+    nsga2_population,
 )
 from tradeopt_ml.tuning.spaces import (
     CategoricalDistribution,
@@ -32,6 +39,8 @@ from tradeopt_ml.tuning.spaces import (
 )
 
 __all__ = [
+    "MAX_OBJECTIVES",
+    "MULTI_OBJECTIVE_SAMPLERS",
     "OBJECTIVE_METRICS",
     "PRUNERS",
     "SAMPLERS",
@@ -44,10 +53,15 @@ __all__ = [
     "SearchSpaceError",
     "available_samplers",
     "default_search_space",
+    "duplicate_metrics",
     "make_pruner",
     "make_sampler",
+    "nsga2_population",
+    "objective_list",
     "objective_value",
+    "objective_values",
     "parse_search_space",
+    "primary_index",
     "space_to_json",
     "to_hyperparams",
     "to_optuna",

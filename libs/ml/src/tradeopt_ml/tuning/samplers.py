@@ -22,6 +22,9 @@ SAMPLERS: dict[str, tuple[str, ...]] = {
     "nsga2": (),
 }
 
+#: Samplers that can drive a study with several objectives (Optuna's CMA-ES cannot).
+MULTI_OBJECTIVE_SAMPLERS: tuple[str, ...] = ("tpe", "random", "qmc", "gp", "nsga2")
+
 #: Pruner names.
 PRUNERS: tuple[str, ...] = ("median", "successive_halving", "hyperband", "none")
 
@@ -35,13 +38,28 @@ def available_samplers() -> list[str]:
     ]
 
 
-def make_sampler(name: str, seed: int | None = None, *, n_startup_trials: int = 10) -> BaseSampler:
+def nsga2_population(n_trials: int) -> int:
+    """NSGA-II's generation size for a study of ``n_trials``: a quarter of the trials, between 4
+    and Optuna's default 50, so a study of a few dozen trials sees several generations (with the
+    default 50 every trial of a 20-trial study is in the random first generation).
+    """
+    return max(4, min(50, n_trials // 4))
+
+
+def make_sampler(
+    name: str,
+    seed: int | None = None,
+    *,
+    n_startup_trials: int = 10,
+    population_size: int = 50,
+) -> BaseSampler:
     """A seeded Optuna sampler by name.
 
     Args:
         name: one of :data:`SAMPLERS`.
         seed: the sampler's seed (same seed, same trials, same order → same suggestions).
         n_startup_trials: random trials before a model-based sampler (TPE, GP) takes over.
+        population_size: NSGA-II's generation size (see :func:`nsga2_population`).
 
     Raises:
         ValueError: unknown name, or its optional dependency is not installed.
@@ -66,7 +84,7 @@ def make_sampler(name: str, seed: int | None = None, *, n_startup_trials: int = 
             return optuna.samplers.QMCSampler(seed=seed, scramble=True)
         if key == "gp":
             return optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup_trials)
-    return optuna.samplers.NSGAIISampler(seed=seed)
+    return optuna.samplers.NSGAIISampler(seed=seed, population_size=population_size)
 
 
 def make_pruner(name: str) -> BasePruner:

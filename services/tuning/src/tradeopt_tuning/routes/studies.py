@@ -23,7 +23,14 @@ from tradeopt_common.web.idempotency import accepted_route, transition_route
 from tradeopt_common.web.job_events import JobEventsDep
 from tradeopt_common.web.listing import add_list_route
 from tradeopt_common.web.problems import problem_responses
-from tradeopt_ml.tuning import OBJECTIVE_METRICS, PRUNERS, available_samplers, space_to_json
+from tradeopt_ml.tuning import (
+    MAX_OBJECTIVES,
+    MULTI_OBJECTIVE_SAMPLERS,
+    OBJECTIVE_METRICS,
+    PRUNERS,
+    available_samplers,
+    space_to_json,
+)
 from tradeopt_ml.tuning import default_search_space as _default_space
 from tradeopt_tuning import service
 from tradeopt_tuning.deps import CurrentStudy, TuningSettingsDep
@@ -97,7 +104,11 @@ async def default_search_space(algorithm: Algorithm, _: ReadPrincipal) -> Search
 async def study_options(_: ReadPrincipal) -> SamplersRead:
     """The samplers, pruners and objective metrics this deployment accepts."""
     return SamplersRead(
-        samplers=available_samplers(), pruners=list(PRUNERS), objectives=list(OBJECTIVE_METRICS)
+        samplers=available_samplers(),
+        pruners=list(PRUNERS),
+        objectives=list(OBJECTIVE_METRICS),
+        multi_objective_samplers=[s for s in MULTI_OBJECTIVE_SAMPLERS if s in available_samplers()],
+        max_objectives=MAX_OBJECTIVES,
     )
 
 
@@ -119,7 +130,7 @@ async def list_trials(
     session: SessionDep,
     state: Annotated[TrialState | None, Query()] = None,
 ) -> list[TrialRead]:
-    """The study's trials by number: sampled parameters, objective value, state, training run
+    """The study's trials by number: sampled parameters, objective value(s), state, training run
     and model, duration.
     """
     trials = await service.list_trials(session, study.id, state)
