@@ -25,3 +25,9 @@ class ModelStudyConflict(Conflict):
     """The model was not trained as the named trial of the named study."""
 
     code, title = "model-study-conflict", "Model study conflict"
+
+
+class RunEventFilesConflict(Conflict):
+    """The run has no TensorBoard event files (yet): they are uploaded when training ends."""
+
+    code, title = "run-no-event-files", "Run has no TensorBoard event files"

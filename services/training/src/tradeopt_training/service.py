@@ -29,10 +29,13 @@ from tradeopt_common.jobs.resources import (
     statuses_by_name,
 )
 from tradeopt_common.storage import ArtifactStore
+from tradeopt_common.storage.base import ObjectInfo
 from tradeopt_ml.training import ExperimentSpec, validate_experiment
+from tradeopt_training import tensorboard
 from tradeopt_training.errors import (
     ModelNotFound,
     ModelStudyConflict,
+    RunEventFilesConflict,
     RunStateConflict,
 )
 from tradeopt_training.models import Model, ModelStage, ModelStageChange, RunStatus, TrainingRun
@@ -359,3 +362,22 @@ def register_stage(model: Model) -> ModelStageChange:
         aliases=[],
         note="registered by its training run",
     )
+
+
+def run_event_files(store: ArtifactStore, run: TrainingRun) -> list[ObjectInfo]:
+    """The run's TensorBoard event files in object storage; 409 when it has none (they are
+    uploaded when training ends, so a queued, running, failed or canceled run has none).
+    """
+    objects = tensorboard.event_objects(store, run.id)
+    if not objects:
+        when = (
+            "it has not finished training"
+            if run.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+            else "none were stored"
+        )
+        raise RunEventFilesConflict(
+            f"run {run.id} is {run.status} and has no TensorBoard event files: {when} "
+            "(they are uploaded when training ends)",
+            run_status=str(run.status),
+        )
+    return objects
