@@ -20,8 +20,8 @@ the component is one process from the training image:
 - **TensorBoard** (PyPI ``tensorboard``, no TensorFlow) serves that folder with
   ``--path_prefix /tensorboard`` (it is only reached through the gateway, which checks the key or
   session cookie with ``auth_request``; it has no authentication of its own: never publish its
-  port) and ``--load_fast false`` (the pure-Python loader, no data-server binary); every run shows
-  as its run id.
+  port), ``--load_fast false`` (the pure-Python loader, no data-server binary) and
+  ``--reload_multifile true``; every run shows as its run id.
 """
 
 from __future__ import annotations
@@ -263,6 +263,10 @@ def tensorboard_argv(logdir: Path, host: str, port: int) -> list[str]:
         "false",
         "--reload_interval",
         "5",
+        # every file of a run, not only its newest: a pass may land a run's files while
+        # TensorBoard reloads, and a file that sorts before the one it reads would be skipped
+        "--reload_multifile",
+        "true",
     ]
 
 
