@@ -162,3 +162,47 @@ def test_sync_skips_an_object_deleted_after_the_listing(s3, s3_server, tmp_path)
     stats = EventFileSync(racing, tmp_path / "tb").sync_once()
     assert (stats.listed, stats.downloaded, stats.skipped) == (1, 0, 1)
     assert not any((tmp_path / "tb").rglob("*"))
+
+
+def test_the_component_serves_synced_runs_under_its_prefix(
+    fleet_env, processes, tmp_path, s3_server
+):
+    """``python -m tradeopt_training.tensorboard``: the sync thread fetches a run's event files
+    from the configured bucket and TensorBoard lists its scalars under ``/tensorboard/``."""
+    import sys
+
+    import httpx
+
+    from tests.support.processes import ManagedProcess, free_port, wait_for
+    from tradeopt_common.storage.configured import store_from_settings
+    from tradeopt_training.config import TrainingSettings
+
+    store = store_from_settings(TrainingSettings())
+    store.ensure_ready()
+    run = uuid.uuid4()
+    upload_events(store, run, tmp_path, "train/value_loss")
+    port = free_port()
+    env = {"TRADING_OPT_TENSORBOARD_SYNC_SECONDS": "0.5"}
+    argv = [sys.executable, "-m", "tradeopt_training.tensorboard", "--port", str(port)]
+    proc = processes(ManagedProcess("tensorboard", argv, env, tmp_path))
+    base = f"http://127.0.0.1:{port}/tensorboard"
+
+    def tags() -> dict | None:
+        assert proc.proc is not None and proc.proc.poll() is None, proc.log_path.read_text()
+        try:
+            resp = httpx.get(f"{base}/data/plugin/scalars/tags", timeout=5)
+        except httpx.TransportError:
+            return None
+        return resp.json() if resp.status_code == 200 and resp.json() else None
+
+    assert wait_for(tags, 60, interval=0.5, what="the run in TensorBoard") == {
+        str(run): {"train/value_loss": {"displayName": "train/value_loss", "description": ""}}
+    }
+    points = httpx.get(
+        f"{base}/data/plugin/scalars/scalars", params={"run": str(run), "tag": "train/value_loss"}
+    ).json()
+    assert [(step, value) for _, step, value in points] == [(0, 0.5), (1, 1.5), (2, 2.5)]
+    logdir = Path(fleet_env["TRADING_OPT_DATA_DIR"]) / "tensorboard"
+    assert [p.name for p in logdir.iterdir()] == [str(run)]
+    # served under its prefix only (the gateway's location)
+    assert httpx.get(f"http://127.0.0.1:{port}/data/runs").status_code == 404
