@@ -54,6 +54,8 @@ ENV GATEWAY_LISTEN=8080 \
     NGINX_ENTRYPOINT_LOCAL_RESOLVERS=1
 # optuna-dashboard (/optuna/, behind auth_request), run from the tuning image.
 ENV OPTUNA_DASHBOARD_UPSTREAM=optuna-dashboard:8081
+# TensorBoard (/tensorboard/, behind auth_request), run from the training image.
+ENV TENSORBOARD_UPSTREAM=tensorboard:6006
 # BEGIN generated from services.yaml: upstreams (make generate; do not edit)
 ENV DATA_UPSTREAM=data-api:8001
 ENV TRAINING_UPSTREAM=training-api:8002

@@ -66,11 +66,28 @@ def with_optuna_dashboard() -> bool:
     return any(s.name == "tuning" for s in fleet_services())
 
 
+#: TensorBoard (DESIGN §1, gateway ``/tensorboard/``): runs from the training service's package
+#: (``tradeopt_training.tensorboard``: a sync loop from object storage + TensorBoard) whenever
+#: training is built.
+TENSORBOARD = "tensorboard"
+TENSORBOARD_PORT = 6006
+
+
+def tensorboard_port() -> int:
+    """TensorBoard's local port: ``TENSORBOARD_PORT``, else 6006 (DESIGN §1)."""
+    return env_int("TENSORBOARD_PORT", TENSORBOARD_PORT)
+
+
+def with_tensorboard() -> bool:
+    """Whether the fleet runs TensorBoard (the training service is built)."""
+    return any(s.name == "training" for s in fleet_services())
+
+
 def template_vars() -> tuple[str, ...]:
     """The variables gateway.conf.template uses (all must be given, like the image's ENV does)."""
     fixed = ("GATEWAY_LISTEN", "DASHBOARD_ROOT", "NGINX_LOCAL_RESOLVERS", *GATEWAY_RATE_DEFAULTS)
     fixed += ("GATEWAY_TRUSTED_PROXY",)
-    fixed += ("OPTUNA_DASHBOARD_UPSTREAM",)
+    fixed += ("OPTUNA_DASHBOARD_UPSTREAM", "TENSORBOARD_UPSTREAM")
     return fixed + tuple(f"{s.upper}_UPSTREAM" for s in fleet_services())
 
 
@@ -89,6 +106,8 @@ def app_programs() -> list[str]:
     programs = [f"{s.name}-{role}" for s in fleet_services() for role in ("api", "worker")]
     if with_optuna_dashboard():
         programs.append(OPTUNA_DASHBOARD)
+    if with_tensorboard():
+        programs.append(TENSORBOARD)
     return [*programs, "beat"]
 
 
@@ -190,6 +209,8 @@ def gateway_values() -> dict[str, str]:
     values["OPTUNA_DASHBOARD_UPSTREAM"] = env(
         "OPTUNA_DASHBOARD_UPSTREAM", f"127.0.0.1:{optuna_dashboard_port()}"
     )
+    # Without the training service nothing listens there: /tensorboard/ answers 502.
+    values["TENSORBOARD_UPSTREAM"] = env("TENSORBOARD_UPSTREAM", f"127.0.0.1:{tensorboard_port()}")
     return values
 
 
@@ -432,6 +453,17 @@ def supervisord_conf(run_dir: Path, with_s3: bool, nginx: str) -> str:
                 run_dir=run_dir,
             )
         )
+    if with_tensorboard():
+        out.append(
+            _program(
+                TENSORBOARD,
+                f"{venv_bin}/python -m tradeopt_training.tensorboard "
+                f"--host 127.0.0.1 --port {tensorboard_port()}",
+                26,
+                startsecs=3,
+                run_dir=run_dir,
+            )
+        )
     out.append(
         _program(
             "beat",
@@ -508,6 +540,8 @@ def cmd_check_ports() -> None:
     ports.update({port_var(s): service_port(s) for s in fleet_services()})
     if with_optuna_dashboard():
         ports["OPTUNA_DASHBOARD_PORT"] = optuna_dashboard_port()
+    if with_tensorboard():
+        ports["TENSORBOARD_PORT"] = tensorboard_port()
     if env("FLEET_S3", "on") == "on":
         for name, port in s3_ports().items():
             ports[f"S3 {name}"] = port
@@ -727,6 +761,8 @@ def main(argv: list[str] | None = None) -> int:
             case "components":
                 if with_optuna_dashboard():
                     print(OPTUNA_DASHBOARD, optuna_dashboard_port(), "/optuna/api/meta")
+                if with_tensorboard():
+                    print(TENSORBOARD, tensorboard_port(), "/tensorboard/data/runs")
             case "env":
                 cmd_env()
     except FleetError as exc:

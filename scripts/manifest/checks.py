@@ -51,7 +51,7 @@ def _compare_roles(
 
 #: Gateway upstreams of fleet components that are not services of the manifest (DESIGN §1:
 #: optuna-dashboard at /optuna/, run from the tuning image); checked by tests/deploy.
-COMPONENT_UPSTREAMS = frozenset({"OPTUNA_DASHBOARD_UPSTREAM"})
+COMPONENT_UPSTREAMS = frozenset({"OPTUNA_DASHBOARD_UPSTREAM", "TENSORBOARD_UPSTREAM"})
 
 
 def _compose(path: str) -> Check:

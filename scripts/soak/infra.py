@@ -313,6 +313,8 @@ class Fleet:
         self.run_dir = run_dir
         self.gateway_port = ports.one()
         self.ports = {s.name: ports.one() for s in manifest.built()}
+        #: the tensorboard component's port (never the default 6006 of a developer's fleet)
+        self.tensorboard_port = ports.one()
         self.s3_port = ports.s3_block()
         self.api_key = api_key
         per_service = {
@@ -324,7 +326,14 @@ class Fleet:
             k: v
             for k, v in os.environ.items()
             if not k.startswith(("TRADING_OPT_", "FLEET_", "S3_", "AWS_"))
-            and k not in {"GATEWAY_PORT", "DASHBOARD_ROOT", *per_service}
+            and k
+            not in {
+                "GATEWAY_PORT",
+                "DASHBOARD_ROOT",
+                "TENSORBOARD_PORT",
+                "TENSORBOARD_UPSTREAM",
+                *per_service,
+            }
         }
         env.update(
             {
@@ -334,6 +343,7 @@ class Fleet:
                 "FLEET_TIMEOUT": "120",
                 "GATEWAY_PORT": str(self.gateway_port),
                 **{f"{s.upper}_PORT": str(self.ports[s.name]) for s in manifest.built()},
+                "TENSORBOARD_PORT": str(self.tensorboard_port),
                 "S3_PORT": str(self.s3_port),
                 "TRADING_OPT_ENV": "test",
                 "TRADING_OPT_API_KEY": api_key,

@@ -87,7 +87,7 @@ class Fleet:
     run_dir: Path
     env: dict[str, str]
     gateway_port: int
-    #: built service -> its API port in this fleet (and ``optuna-dashboard`` -> its port)
+    #: built service -> its API port in this fleet (and ``optuna-dashboard``, ``tensorboard``)
     ports: dict[str, int]
     s3_port: int
     api_key: str
@@ -141,6 +141,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     gateway_port = free_port(taken)
     ports = {s.name: free_port(taken) for s in MANIFEST.built()}
     ports["optuna-dashboard"] = free_port(taken)
+    ports["tensorboard"] = free_port(taken)
     s3_port = free_s3_base(taken)
     env = {
         k: v
@@ -152,6 +153,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             "DASHBOARD_ROOT",
             "OPTUNA_DASHBOARD_PORT",
             "OPTUNA_DASHBOARD_UPSTREAM",
+            "TENSORBOARD_PORT",
+            "TENSORBOARD_UPSTREAM",
             *service_env_vars(),
         }
     }
@@ -164,6 +167,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             "GATEWAY_PORT": str(gateway_port),
             **{f"{s.upper}_PORT": str(ports[s.name]) for s in MANIFEST.built()},
             "OPTUNA_DASHBOARD_PORT": str(ports["optuna-dashboard"]),
+            "TENSORBOARD_PORT": str(ports["tensorboard"]),
+            # the component's sync loop: quick in tests (30 s by default)
+            "TRADING_OPT_TENSORBOARD_SYNC_SECONDS": "1",
             "S3_PORT": str(s3_port),
             "TRADING_OPT_ENV": "test",
             "TRADING_OPT_API_KEY": E2E_API_KEY,

@@ -84,6 +84,7 @@ def test_gateway_template_renders_for_the_image(tmp_path: Path) -> None:
         # the compose service names of docker/gateway.Dockerfile's ENV (services.yaml)
         **{f"{s.upper}_UPSTREAM": f"{s.name}-api:{s.port}" for s in MANIFEST.built()},
         "OPTUNA_DASHBOARD_UPSTREAM": "optuna-dashboard:8081",
+        "TENSORBOARD_UPSTREAM": "tensorboard:6006",
     }
     conf_d = tmp_path / "conf.d"
     conf_d.mkdir()
@@ -111,6 +112,8 @@ def test_gateway_config_renders_for_the_fleet(tmp_path: Path, monkeypatch) -> No
             monkeypatch.delenv(f"{service.upper}_{suffix}", raising=False)
     monkeypatch.delenv("OPTUNA_DASHBOARD_PORT", raising=False)
     monkeypatch.delenv("OPTUNA_DASHBOARD_UPSTREAM", raising=False)
+    monkeypatch.delenv("TENSORBOARD_PORT", raising=False)
+    monkeypatch.delenv("TENSORBOARD_UPSTREAM", raising=False)
     monkeypatch.setenv(f"{first.upper}_PORT", "18001")
     fleetctl.cmd_render()
     gateway = (tmp_path / "nginx/conf.d/gateway.conf").read_text()
@@ -128,7 +131,9 @@ def test_gateway_config_renders_for_the_fleet(tmp_path: Path, monkeypatch) -> No
     assert "[program:s3]" not in supervisord
     programs = re.findall(r"^\[program:([\w-]+)\]$", supervisord, re.M)
     expected = [f"{s.name}-{role}" for s in MANIFEST.built() for role in ("api", "worker")]
-    assert programs == [*expected, "optuna-dashboard", "beat", "gateway"]
+    assert programs == [*expected, "optuna-dashboard", "tensorboard", "beat", "gateway"]
+    assert "-m tradeopt_training.tensorboard --host 127.0.0.1 --port 6006" in supervisord
+    assert '"127.0.0.1:6006"' in gateway  # TensorBoard's port (TENSORBOARD_PORT)
     assert "tradeopt_tuning.dashboard:create_app --factory --interface wsgi" in supervisord
     assert '"127.0.0.1:8081"' in gateway  # optuna-dashboard's port (OPTUNA_DASHBOARD_PORT)
     for service in MANIFEST.built():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field
 
@@ -22,6 +23,15 @@ class TrainingSettings(CommonSettings):
     #: Local scratch folder for runs in progress (default: the system temp folder; checkpoints
     #: are uploaded to object storage as well).
     training_workdir: str | None = None
+    #: The folder the ``tensorboard`` component serves, mirrored from object storage
+    #: (default ``<data dir>/tensorboard``; :mod:`tradeopt_training.tensorboard`).
+    tensorboard_dir: Path | None = None
+    #: Seconds between two passes of the component's sync loop.
+    tensorboard_sync_seconds: float = Field(30.0, gt=0, le=3600)
+
+    def tensorboard_logdir(self) -> Path:
+        """The folder TensorBoard serves."""
+        return self.tensorboard_dir or self.data_dir / "tensorboard"
 
     def default_checkpoint_every(self, total_timesteps: int, n_envs: int) -> int:
         """The cadence for a run that sets none: the setting, else about ten checkpoints."""

@@ -33,3 +33,9 @@ class ModelStateConflict(Conflict):
     """
 
     code, title = "model-state-conflict", "Model state conflict"
+
+
+class RunEventFilesConflict(Conflict):
+    """The run has no TensorBoard event files (yet): they are uploaded when training ends."""
+
+    code, title = "run-no-event-files", "Run has no TensorBoard event files"

@@ -49,7 +49,7 @@ from tradeopt_ml.training.experiment import (
     prepare,
     run_experiment,
 )
-from tradeopt_training import metrics, service
+from tradeopt_training import metrics, service, tensorboard
 from tradeopt_training.config import get_training_settings
 from tradeopt_training.models import Model, TrainingRun
 
@@ -196,7 +196,9 @@ def train_run(ctx: JobContext) -> dict[str, Any]:
         finally:
             metrics.CHECKPOINT_AGE.forget(str(run_id))
         ctx.progress(0.97, "registering the model", force=True)
-        tb_files = upload_folder(store, result.train.tensorboard_dir, f"runs/{run_id}/tb/")
+        tb_files = upload_folder(
+            store, result.train.tensorboard_dir, tensorboard.tensorboard_prefix(run_id)
+        )
         model = _register(ctx, run, spec, result, manifest)
     elapsed = time.monotonic() - start
     run_metrics = {

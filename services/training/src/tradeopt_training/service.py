@@ -32,11 +32,14 @@ from tradeopt_common.jobs.resources import (
 )
 from tradeopt_common.references import guard_deletion, record_deletion
 from tradeopt_common.storage import ArtifactStore, integrity
+from tradeopt_common.storage.base import ObjectInfo
 from tradeopt_ml.training import ExperimentSpec, validate_experiment
+from tradeopt_training import tensorboard
 from tradeopt_training.errors import (
     ModelNotFound,
     ModelStateConflict,
     ModelStudyConflict,
+    RunEventFilesConflict,
     RunStateConflict,
 )
 from tradeopt_training.models import Model, ModelStage, ModelStageChange, RunStatus, TrainingRun
@@ -491,3 +494,22 @@ def register_stage(model: Model) -> ModelStageChange:
         aliases=[],
         note="registered by its training run",
     )
+
+
+def run_event_files(store: ArtifactStore, run: TrainingRun) -> list[ObjectInfo]:
+    """The run's TensorBoard event files in object storage; 409 when it has none (they are
+    uploaded when training ends, so a queued, running, failed or canceled run has none).
+    """
+    objects = tensorboard.event_objects(store, run.id)
+    if not objects:
+        when = (
+            "it has not finished training"
+            if run.status in (RunStatus.QUEUED, RunStatus.RUNNING)
+            else "none were stored"
+        )
+        raise RunEventFilesConflict(
+            f"run {run.id} is {run.status} and has no TensorBoard event files: {when} "
+            "(they are uploaded when training ends)",
+            run_status=str(run.status),
+        )
+    return objects

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from functools import partial
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
@@ -21,7 +22,7 @@ from tradeopt_common.web.idempotency import accepted_route, transition_route
 from tradeopt_common.web.job_events import JobEventsDep
 from tradeopt_common.web.listing import add_list_route
 from tradeopt_common.web.problems import problem_responses
-from tradeopt_training import service
+from tradeopt_training import service, tensorboard
 from tradeopt_training.deps import CurrentRun, TrainingSettingsDep
 from tradeopt_training.models import RunStatus
 from tradeopt_training.schemas import Algorithm, RunCreate, RunRead
@@ -108,3 +109,27 @@ async def delete_run(
 async def run_events(run: CurrentRun, events: JobEventsDep) -> EventSourceResponse:
     """Server-Sent Events of the run's job (progress messages, then the terminal state)."""
     return events(run.job_id)
+
+
+@router.get(
+    "/{run_id}/tensorboard",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"application/gzip": {}},
+            "description": "a tar.gz of the run's event files as `<run_id>/<file>`",
+        },
+        **problem_responses(401, 403, 404, 409, 422),
+    },
+)
+async def download_run_tensorboard(run: CurrentRun, store: StoreDep) -> StreamingResponse:
+    """The run's TensorBoard event files as a streamed ``.tar.gz`` (members ``<run_id>/…``:
+    ``tar xzf`` it and run ``tensorboard --logdir .``). 409 when the run has none yet: they are
+    uploaded when training ends.
+    """
+    objects = await asyncio.to_thread(service.run_event_files, store, run)
+    return StreamingResponse(
+        tensorboard.iter_archive(store, run.id, objects),
+        media_type="application/gzip",
+        headers={"Content-Disposition": f'attachment; filename="run-{run.id}-tensorboard.tar.gz"'},
+    )
