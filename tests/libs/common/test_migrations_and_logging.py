@@ -36,7 +36,7 @@ def test_migrations_reach_head_and_match_models(backend, request, tmp_path):
         "core": "0009",
         "data": "0001",
         "training": "0001",
-        "tuning": "0004",
+        "tuning": "0005",
         "evaluation": "0002",
         "strategy": "0001",
     }
