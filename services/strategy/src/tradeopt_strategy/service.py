@@ -343,7 +343,9 @@ async def stop_session(
 
 
 async def session_control(session: AsyncSession, session_id: uuid.UUID) -> tuple[bool, str | None]:
-    """``(stop_requested, halt_requested)`` of a session (read by its replay job per batch)."""
+    """``(stop_requested, halt_requested)`` of a session (a replay job reads them under the
+    row lock of each batch instead, in :func:`record_bars`).
+    """
     row = (
         await session.execute(
             select(PaperSession.stop_requested, PaperSession.halt_requested).where(

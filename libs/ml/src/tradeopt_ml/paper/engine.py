@@ -165,7 +165,7 @@ class PaperEngine:
         #: soon as a risk decision departs from them (later observations then differ).
         self._plan: list[Any] | None = None
         #: Bar timestamps as ``datetime64[ns]`` (converted once, not per bar).
-        self._stamps = np.asarray(core.timestamps, dtype="datetime64[ns]")
+        self._stamps: Any = np.asarray(core.timestamps, dtype="datetime64[ns]")
         self._order_limits = bool(
             limits.max_position or limits.max_order_size or limits.allowed_hours
         )
@@ -349,7 +349,7 @@ class PaperEngine:
         """Send the decision to the core (the simulated broker) and record the bar."""
         core = self.core
         t0 = core.t
-        units0 = None if core.scalar else self.units
+        units0: Any = None if core.scalar else self.units
         u0 = float(core.units) if core.scalar else 0.0
         if applied.hold or applied.weights is not None:
             n = core.n_assets
@@ -380,7 +380,7 @@ class PaperEngine:
             weights_l = [float(core.weights)]
         else:
             units = self.units
-            traded = units - units0  # type: ignore[operator]
+            traded = units - units0
             price = np.atleast_1d(np.asarray(core._fill[t0], dtype=np.float64))
             mark = np.atleast_1d(np.asarray(core._close[core.t], dtype=np.float64))
             fill_price = ex.fill_price(price, traded, slip)
@@ -389,7 +389,7 @@ class PaperEngine:
                 units0[None],
                 traded[None],
                 self.entry[None],
-                fill_price[None],  # type: ignore[index]
+                fill_price[None],
             )
             self.entry = new_entry[0]
             self.realised += float(realised_a.sum())
