@@ -104,6 +104,42 @@ async def test_live_bars_duplicates_out_of_order_and_the_kill_switch(
     parity = await strategy_client.get(f"{base}/parity")
     assert parity.status_code == 409  # a live session has no backtest twin
 
+    # SSE of the live session: each bar (as …/equity), its orders and fills, then the halt
+    events = await _sse(strategy_client, f"{base}/events?poll=0.5")
+    equity = (await strategy_client.get(f"{base}/equity")).json()
+    orders = (await strategy_client.get(f"{base}/orders")).json()
+    fills = (await strategy_client.get(f"{base}/fills")).json()
+    assert [d for e, d in events if e == "bar"] == equity and equity
+    assert [d for e, d in events if e == "order"] == orders and orders
+    assert [d for e, d in events if e == "fill"] == fills and fills
+    kinds = [e for e, _ in events]
+    bar_at = {d["seq"]: i for i, (e, d) in enumerate(events) if e == "bar"}
+    for kind, row in events:  # orders and fills come right after their bar's event
+        if kind in ("order", "fill"):
+            at = events.index((kind, row))
+            assert max(bar_at, key=lambda s: bar_at[s] if bar_at[s] < at else -1) == row["seq"]
+    assert kinds[-1] == "halt" and kinds.count("halt") == 1
+    assert events[-1][1]["halt_reason"] == "kill switch: kill switch"
+    assert events[-1][1]["status"] == "halted" and events[-1][1]["position"] == [0.0]
+    tail = await _sse(strategy_client, f"{base}/events?after_seq={equity[-3]['seq']}")
+    assert [d["seq"] for e, d in tail if e == "bar"] == [equity[-2]["seq"], equity[-1]["seq"]]
+
+
+async def _sse(client, url: str) -> list[tuple[str, dict]]:
+    """The events of a stream that ends (event name, JSON data)."""
+    import json
+
+    events, name = [], None
+    async with client.stream("GET", url) as resp:
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        async for line in resp.aiter_lines():
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                events.append((name, json.loads(line[5:])))
+    return events
+
 
 @pytest.fixture
 def alpaca(monkeypatch, fleet_env):

@@ -607,6 +607,44 @@ async def list_rows(
     return list((await session.execute(stmt)).scalars().all())
 
 
+def live_channel(session_id: uuid.UUID) -> str:
+    """Redis channel that wakes a live session's event streams (a bar was processed)."""
+    return f"tradeopt:paper-session:{session_id}"
+
+
+async def live_rows(
+    session: AsyncSession, session_id: uuid.UUID, after_seq: int, limit: int = 500
+) -> tuple[list[PaperBar], dict[int, list[PaperOrder]], dict[int, list[PaperFill]], PaperSession]:
+    """A live session's bars after ``after_seq`` (up to ``limit``), their orders and fills by
+    bar, and the session row. The row is read first: a status it shows was committed with the
+    bars that led to it, which the later bar query sees (a halt never precedes its bar).
+    """
+    paper = await PaperSessionRepository(session).get_or_raise(session_id)
+    bars = list(
+        (
+            await session.execute(
+                select(PaperBar)
+                .where(PaperBar.session_id == session_id, PaperBar.seq > after_seq)
+                .order_by(PaperBar.seq)
+                .limit(limit)
+            )
+        ).scalars()
+    )
+    orders: dict[int, list[PaperOrder]] = {}
+    fills: dict[int, list[PaperFill]] = {}
+    if bars:
+        lo, hi = bars[0].seq, bars[-1].seq
+        for model, out in ((PaperOrder, orders), (PaperFill, fills)):
+            rows = await session.execute(
+                select(model)
+                .where(model.session_id == session_id, model.seq >= lo, model.seq <= hi)
+                .order_by(model.seq, model.symbol)
+            )
+            for row in rows.scalars():
+                out.setdefault(row.seq, []).append(row)  # type: ignore[arg-type]
+    return bars, orders, fills, paper
+
+
 # ----------------------------------------------------------------------------------------------
 # live sessions
 # ----------------------------------------------------------------------------------------------
