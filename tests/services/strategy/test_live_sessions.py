@@ -166,6 +166,7 @@ async def test_alpaca_orders_and_bad_credentials_halt_the_session(
     base = f"/api/v1/paper-sessions/{live['id']}"
     bars = _bars(120)
     i = 0
+    alpaca.auto_fill = False  # Alpaca accepts the first order and fills it later
     while (await strategy_client.get(base)).json()["n_orders"] == 0:
         assert i < 100, "the policy never traded"
         assert (await strategy_client.post(f"{base}/bars", json=bars[i])).status_code == 200
@@ -174,7 +175,24 @@ async def test_alpaca_orders_and_bad_credentials_halt_the_session(
     sent = {o["client_order_id"]: o for o in alpaca.orders.values()}
     assert len(sent) == len(orders) == 1
     assert orders[0]["broker_order_id"] == next(iter(sent.values()))["id"]
-    assert orders[0]["broker_status"] == "filled"
+    assert orders[0]["broker_status"] == "new" and orders[0]["broker_filled_qty"] == 0.0
+    assert orders[0]["broker_fill_price"] is None
+
+    # Alpaca fills it; the next bar asks again and writes its fill report into the book
+    assert alpaca.fill_open() == 1
+    alpaca.auto_fill = True
+    assert (await strategy_client.post(f"{base}/bars", json=bars[i])).status_code == 200
+    i += 1
+    first = (await strategy_client.get(f"{base}/orders")).json()[0]
+    assert first["broker_status"] == "filled" and first["broker_fill_price"] == 250.0
+    assert first["broker_filled_qty"] == pytest.approx(first["quantity"], rel=1e-9)
+    signed = first["quantity"] if first["side"] == "buy" else -first["quantity"]
+    positions = (await strategy_client.get(f"{base}/positions")).json()
+    assert len(positions) == 1 and positions[0]["symbol"] == "SPY"
+    assert positions[0]["broker_units"] == pytest.approx(alpaca.positions["SPY"], rel=1e-12)
+    if len(alpaca.orders) == 1:  # no second order at that bar: Alpaca holds the first fill
+        assert positions[0]["broker_units"] == pytest.approx(signed, rel=1e-9)
+    n_sent = len(alpaca.orders)
 
     alpaca.secret = "rotated-secret-the-session-does-not-know"  # the keys stop working
     before = (await strategy_client.get(base)).json()
@@ -187,6 +205,6 @@ async def test_alpaca_orders_and_bad_credentials_halt_the_session(
     assert ALPACA_SECRET not in session["halt_reason"] and ALPACA_KEY not in session["halt_reason"]
     # nothing else lost: the bar and its simulated fill are recorded, no order reached Alpaca
     assert session["n_bars"] > before["n_bars"] and session["n_orders"] == before["n_orders"] + 1
-    assert len(alpaca.orders) == 1
+    assert len(alpaca.orders) == n_sent
     refused = await strategy_client.post(f"{base}/bars", json=bars[i])
     assert refused.status_code == 409

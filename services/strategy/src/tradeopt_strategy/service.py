@@ -778,7 +778,7 @@ async def push_bar(
     if filled and filled[-1].halted:
         paper.status = SessionStatus.HALTED
         paper.finished_at = utcnow()
-    if paper.broker == "alpaca" and any(r.ordered for r in filled):
+    if paper.broker == "alpaca":
         refused = await _send_to_alpaca(session, paper, filled, settings)
         if refused is not None:
             paper.status = SessionStatus.HALTED
@@ -804,36 +804,73 @@ async def push_bar(
     )  # fmt: skip
 
 
+#: Alpaca order states after which its fill report no longer changes.
+BROKER_FINAL = frozenset({"filled", "canceled", "expired", "rejected", "replaced", "done_for_day"})
+
+
 async def _send_to_alpaca(
     session: AsyncSession, paper: PaperSession, records: list[BarRecord], settings: StrategySettings
 ) -> str | None:
     """Send the orders of ``records`` to Alpaca's paper API (client order id per session, bar
-    and symbol: a retried bar never places a second order) and record its order ids. Returns
-    the reason when the broker refused (bad credentials or another refusal), else None.
+    and symbol: a retried bar never places a second order) and write Alpaca's fill reports into
+    the session's book: each order's Alpaca id, status, filled quantity and average fill price
+    (orders still open are asked again at every later bar until final), and the account's
+    positions. Returns the reason when the broker refused (bad credentials or another refusal),
+    else None. Nothing is asked of Alpaca while there is no new order and none is open.
     """
-    from tradeopt_strategy.brokers import AlpacaPaperBroker, BrokerError
+    from tradeopt_strategy.brokers import AlpacaPaperBroker, BrokerError, BrokerOrder
 
     seqs = [r.seq for r in records if r.ordered]
-    orders = list(
+    new = (
+        list(
+            (
+                await session.execute(
+                    select(PaperOrder).where(
+                        PaperOrder.session_id == paper.id,
+                        PaperOrder.seq.in_(seqs),
+                        PaperOrder.status == "filled",
+                        PaperOrder.broker_order_id.is_(None),
+                    )
+                )
+            ).scalars()
+        )
+        if seqs
+        else []
+    )
+    open_orders = list(
         (
             await session.execute(
                 select(PaperOrder).where(
                     PaperOrder.session_id == paper.id,
-                    PaperOrder.seq.in_(seqs),
-                    PaperOrder.status == "filled",
+                    PaperOrder.broker_order_id.is_not(None),
+                    PaperOrder.broker_status.not_in(BROKER_FINAL),
                 )
             )
         ).scalars()
     )
+    if not new and not open_orders:
+        return None
+
+    def report(order: PaperOrder, placed: BrokerOrder) -> None:
+        order.broker_order_id, order.broker_status = placed.id, placed.status
+        order.broker_filled_qty = placed.filled_qty
+        order.broker_fill_price = placed.filled_avg_price
+
     try:
         broker = AlpacaPaperBroker.from_settings(settings)
-        for order in orders:
+        for order in new:
             side = "buy" if order.side == "buy" else "sell"
             cid = f"tradeopt-{paper.id}-{order.seq}-{order.symbol}"
-            placed = await asyncio.to_thread(
-                broker.submit_order, order.symbol, order.quantity, side, cid
+            report(
+                order,
+                await asyncio.to_thread(
+                    broker.submit_order, order.symbol, order.quantity, side, cid
+                ),
             )
-            order.broker_order_id, order.broker_status = placed.id, placed.status
+        for order in open_orders:
+            assert order.broker_order_id is not None
+            report(order, await asyncio.to_thread(broker.get_order, order.broker_order_id))
+        paper.broker_positions = await asyncio.to_thread(broker.positions)
     except BrokerError as exc:
         return str(exc)
     await session.flush()

@@ -149,7 +149,8 @@ def _order_row(r: PaperOrder) -> dict[str, Any]:
         "id": r.id, "seq": r.seq, "t": r.t, "symbol": r.symbol, "side": r.side,
         "quantity": r.quantity, "target_weight": r.target_weight, "kind": r.kind,
         "status": r.status, "reason": r.reason, "broker_order_id": r.broker_order_id,
-        "broker_status": r.broker_status,
+        "broker_status": r.broker_status, "broker_filled_qty": r.broker_filled_qty,
+        "broker_fill_price": r.broker_fill_price,
     }  # fmt: skip
 
 
@@ -194,11 +195,15 @@ def _equity_row(r: PaperBar) -> dict[str, Any]:
 
 @router.get("/{session_id}/positions", responses=_ROWS)
 async def list_positions(paper: CurrentSession) -> list[dict[str, Any]]:
-    """Open positions per symbol: units, weight, and the session's PnL."""
+    """Open positions per symbol: units, weight, and the session's PnL; for an Alpaca session
+    also ``broker_units``, the position Alpaca last reported (its fills), else null.
+    """
+    broker = paper.broker_positions if paper.broker == "alpaca" else None
     return [
         {
             "symbol": s, "units": u, "weight": w,
             "realised_pnl": paper.realised_pnl, "unrealised_pnl": paper.unrealised_pnl,
+            "broker_units": None if broker is None else float(broker.get(s, 0.0)),
         }
         for s, u, w in zip(paper.symbols, paper.units, paper.position, strict=False)
     ]  # fmt: skip
