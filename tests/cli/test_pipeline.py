@@ -128,9 +128,17 @@ def test_reduced_pipeline_end_to_end_is_reported_and_repeatable(embedded, tmp_pa
     assert "Romano-Wolf" in first.output and "p adj." in first.output
     assert summary["subjects"][1]["deflated_sharpe"] is not None  # the tuned model only
     assert summary["subjects"][0]["deflated_sharpe"] is None
-    assert any("not available yet" in n for n in summary["notes"])
     evaluated = {(s["label"], s["model_id"]) for s in summary["subjects"] if s["model_id"]}
     assert (labels[1], study["best_model_id"]) in evaluated
+    # the paper step: the best evaluated model replayed over the test split by the strategy
+    # service's own job, parity with the evaluation backtest printed (0 divergences)
+    paper = summary["paper"]
+    assert (paper["label"], paper["model_id"]) in evaluated
+    assert paper["status"] == "completed" and paper["bars"] > 50, paper
+    assert paper["parity"]["ok"] and paper["parity"]["n_divergences"] == 0
+    assert paper["parity"]["bars_compared"] == paper["bars"]
+    assert paper["equity"] == paper["parity"]["final_equity_backtest"]
+    assert "0 divergences" in first.output and "skipped" not in first.output
 
     # same config again (same data dir, new ids) -> the same numbers
     second = runner.invoke(
@@ -145,6 +153,7 @@ def test_reduced_pipeline_end_to_end_is_reported_and_repeatable(embedded, tmp_pa
     assert [(t["params"], t["value"]) for t in again["study"]["trials"]] == [
         (t["params"], t["value"]) for t in study["trials"]
     ]
+    assert (again["paper"]["bars"], again["paper"]["equity"]) == (paper["bars"], paper["equity"])
 
 
 @pytest.mark.unit
@@ -332,6 +341,12 @@ VERDICT = {
     "level": 0.05,
     "test": "Ledoit-Wolf studentized circular block bootstrap of the Sharpe difference",
 }
+#: A parity report as ``GET /api/v1/paper-sessions/{id}/parity`` shows it.
+PARITY = {
+    "ok": True, "n_divergences": 0, "bars_compared": 40, "session_bars": 40, "backtest_bars": 40,
+    "tolerance": 1e-9, "max_abs_equity_diff": 0.0, "final_equity_session": 1.1,
+    "final_equity_backtest": 1.1, "fills_session": 3, "fills_backtest": 3, "divergences": [],
+}  # fmt: skip
 
 
 @pytest.mark.unit
@@ -358,9 +373,17 @@ def test_submit_drives_the_http_api_in_order_and_polls_until_done():
             rid = str(uuid.uuid4())
             return httpx.Response(202, json={"id": rid, "status": "queued", "progress": 0})
         rid = path.split("/")[2]
+        if path.endswith("/parity"):
+            return httpx.Response(200, json=PARITY)
         polls[rid] = polls.get(rid, 0) + 1
         if path.endswith("/equity"):
             return httpx.Response(200, json=equity)
+        if path.startswith("/paper-sessions/"):
+            done = polls[rid] >= 2
+            session = {"id": rid, "status": "completed" if done else "running", "progress": 0.5,
+                       "model_id": posted[-2]["model_id"], "strategy_id": posted[-1]["strategy_id"],
+                       "n_bars": 40, "n_orders": 3, "equity": 1.1, "halt_reason": None}  # fmt: skip
+            return httpx.Response(200, json=session)
         if polls[rid] < 2:
             return httpx.Response(200, json={"id": rid, "status": "running", "progress": 0.5})
         if path.startswith("/datasets/"):
@@ -411,8 +434,14 @@ def test_submit_drives_the_http_api_in_order_and_polls_until_done():
         config, api="http://gw", api_key="k3y", poll=0.01, transport=httpx.MockTransport(handler)
     )
     posts = [p for m, p in calls if m == "POST"]
-    assert posts == ["/datasets", "/runs", "/runs", "/evaluations/compare"]
+    assert posts == [
+        "/datasets", "/runs", "/runs", "/evaluations/compare", "/strategies", "/paper-sessions",
+    ]  # fmt: skip
     assert posted[0] == dataset_request(config)
+    # the paper step: the best evaluated model (first on a tie) promoted, the test split replayed
+    assert posted[4]["model_id"] == result.subjects[0].model_id
+    assert posted[5]["split"] == "test" and posted[5]["speed"] == "max"
+    assert result.paper is not None and result.paper.parity["ok"] and result.paper.bars == 40
     assert [b["seed"] for b in posted[1:3]] == [0, 1]
     assert posted[3]["baselines"] == ["buy_and_hold", "flat"] and len(posted[3]["model_ids"]) == 2
     assert [s.label for s in result.subjects] == [
@@ -432,6 +461,7 @@ def test_submit_drives_the_http_api_in_order_and_polls_until_done():
     text = console.export_text()
     assert "run specs over seeds" in text and "0, 1" in text
     assert "0.040" in text and "Romano-Wolf step-down over the 2 model(s)" in text
+    assert "paper ppo seed 0: replay session" in text and "0 divergences" in text
 
     def failing(request: httpx.Request) -> httpx.Response:
         return httpx.Response(
@@ -455,7 +485,7 @@ def test_submit_runs_the_study_on_the_tuning_service_and_evaluates_its_best_mode
 
     from tradeopt_cli.pipeline.remote import submit_pipeline
 
-    config = parse_config(TINY)
+    config = parse_config({**TINY, "paper": {"enabled": False}})  # the paper step: test above
     calls: list[tuple[str, str]] = []
     posted: dict[str, dict] = {}
     polls: dict[str, int] = {}

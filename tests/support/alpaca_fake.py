@@ -94,6 +94,22 @@ class FakeAlpaca:
             "cost_basis": str(abs(qty) * self.price),
         }
 
+    def fill_open(self) -> int:
+        """Fill every open (``new``) order at :attr:`price`, as the market would; how many."""
+        n = 0
+        for order in self.orders.values():
+            if order["status"] == "new":
+                self._fill(order, float(order["qty"]))
+                n += 1
+        return n
+
+    def _fill(self, order: dict[str, Any], qty: float) -> None:
+        signed = qty if order["side"] == "buy" else -qty
+        self.positions[order["symbol"]] = self.positions.get(order["symbol"], 0.0) + signed
+        self.cash -= signed * self.price
+        order.update(status="filled", filled_qty=str(qty), filled_avg_price=str(self.price),
+                     filled_at=datetime.now(UTC).isoformat())  # fmt: skip
+
     def _submit(self, body: dict[str, Any]) -> dict[str, Any]:
         now = datetime.now(UTC).isoformat()
         order = {
@@ -118,12 +134,7 @@ class FakeAlpaca:
         }
         self.orders[order["id"]] = order
         if self.auto_fill:
-            qty = float(body["qty"])
-            signed = qty if body["side"] == "buy" else -qty
-            self.positions[body["symbol"]] = self.positions.get(body["symbol"], 0.0) + signed
-            self.cash -= signed * self.price
-            order.update(status="filled", filled_qty=str(qty), filled_avg_price=str(self.price),
-                         filled_at=now)  # fmt: skip
+            self._fill(order, float(body["qty"]))
         return order
 
 

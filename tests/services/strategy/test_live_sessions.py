@@ -104,6 +104,42 @@ async def test_live_bars_duplicates_out_of_order_and_the_kill_switch(
     parity = await strategy_client.get(f"{base}/parity")
     assert parity.status_code == 409  # a live session has no backtest twin
 
+    # SSE of the live session: each bar (as …/equity), its orders and fills, then the halt
+    events = await _sse(strategy_client, f"{base}/events?poll=0.5")
+    equity = (await strategy_client.get(f"{base}/equity")).json()
+    orders = (await strategy_client.get(f"{base}/orders")).json()
+    fills = (await strategy_client.get(f"{base}/fills")).json()
+    assert [d for e, d in events if e == "bar"] == equity and equity
+    assert [d for e, d in events if e == "order"] == orders and orders
+    assert [d for e, d in events if e == "fill"] == fills and fills
+    kinds = [e for e, _ in events]
+    bar_at = {d["seq"]: i for i, (e, d) in enumerate(events) if e == "bar"}
+    for kind, row in events:  # orders and fills come right after their bar's event
+        if kind in ("order", "fill"):
+            at = events.index((kind, row))
+            assert max(bar_at, key=lambda s: bar_at[s] if bar_at[s] < at else -1) == row["seq"]
+    assert kinds[-1] == "halt" and kinds.count("halt") == 1
+    assert events[-1][1]["halt_reason"] == "kill switch: kill switch"
+    assert events[-1][1]["status"] == "halted" and events[-1][1]["position"] == [0.0]
+    tail = await _sse(strategy_client, f"{base}/events?after_seq={equity[-3]['seq']}")
+    assert [d["seq"] for e, d in tail if e == "bar"] == [equity[-2]["seq"], equity[-1]["seq"]]
+
+
+async def _sse(client, url: str) -> list[tuple[str, dict]]:
+    """The events of a stream that ends (event name, JSON data)."""
+    import json
+
+    events, name = [], None
+    async with client.stream("GET", url) as resp:
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        async for line in resp.aiter_lines():
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                events.append((name, json.loads(line[5:])))
+    return events
+
 
 @pytest.fixture
 def alpaca(monkeypatch, fleet_env):
@@ -130,6 +166,7 @@ async def test_alpaca_orders_and_bad_credentials_halt_the_session(
     base = f"/api/v1/paper-sessions/{live['id']}"
     bars = _bars(120)
     i = 0
+    alpaca.auto_fill = False  # Alpaca accepts the first order and fills it later
     while (await strategy_client.get(base)).json()["n_orders"] == 0:
         assert i < 100, "the policy never traded"
         assert (await strategy_client.post(f"{base}/bars", json=bars[i])).status_code == 200
@@ -138,7 +175,24 @@ async def test_alpaca_orders_and_bad_credentials_halt_the_session(
     sent = {o["client_order_id"]: o for o in alpaca.orders.values()}
     assert len(sent) == len(orders) == 1
     assert orders[0]["broker_order_id"] == next(iter(sent.values()))["id"]
-    assert orders[0]["broker_status"] == "filled"
+    assert orders[0]["broker_status"] == "new" and orders[0]["broker_filled_qty"] == 0.0
+    assert orders[0]["broker_fill_price"] is None
+
+    # Alpaca fills it; the next bar asks again and writes its fill report into the book
+    assert alpaca.fill_open() == 1
+    alpaca.auto_fill = True
+    assert (await strategy_client.post(f"{base}/bars", json=bars[i])).status_code == 200
+    i += 1
+    first = (await strategy_client.get(f"{base}/orders")).json()[0]
+    assert first["broker_status"] == "filled" and first["broker_fill_price"] == 250.0
+    assert first["broker_filled_qty"] == pytest.approx(first["quantity"], rel=1e-9)
+    signed = first["quantity"] if first["side"] == "buy" else -first["quantity"]
+    positions = (await strategy_client.get(f"{base}/positions")).json()
+    assert len(positions) == 1 and positions[0]["symbol"] == "SPY"
+    assert positions[0]["broker_units"] == pytest.approx(alpaca.positions["SPY"], rel=1e-12)
+    if len(alpaca.orders) == 1:  # no second order at that bar: Alpaca holds the first fill
+        assert positions[0]["broker_units"] == pytest.approx(signed, rel=1e-9)
+    n_sent = len(alpaca.orders)
 
     alpaca.secret = "rotated-secret-the-session-does-not-know"  # the keys stop working
     before = (await strategy_client.get(base)).json()
@@ -151,6 +205,6 @@ async def test_alpaca_orders_and_bad_credentials_halt_the_session(
     assert ALPACA_SECRET not in session["halt_reason"] and ALPACA_KEY not in session["halt_reason"]
     # nothing else lost: the bar and its simulated fill are recorded, no order reached Alpaca
     assert session["n_bars"] > before["n_bars"] and session["n_orders"] == before["n_orders"] + 1
-    assert len(alpaca.orders) == 1
+    assert len(alpaca.orders) == n_sent
     refused = await strategy_client.post(f"{base}/bars", json=bars[i])
     assert refused.status_code == 409

@@ -222,10 +222,14 @@ class WalkForwardConfig(_Strict):
 
 
 class PaperConfig(_Strict):
-    """A replayed paper session (needs the strategy service; not available yet)."""
+    """The paper step: the best evaluated model (out-of-sample Sharpe) promoted to a strategy
+    and replayed over the evaluated split by the strategy service, its parity report (vs the
+    evaluation backtest, to 1e-9) printed.
+    """
 
     enabled: bool = False
-    speed: float = Field(0.0, ge=0)
+    #: Replay speed in bars per second; 0 = ``max`` (as fast as possible).
+    speed: float = Field(0.0, ge=0, le=100_000)
 
 
 class PipelineConfig(_Strict):

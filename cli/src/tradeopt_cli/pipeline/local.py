@@ -30,9 +30,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tradeopt_cli.pipeline.config import PipelineConfig, UploadDataset
 from tradeopt_cli.pipeline.progress import ProgressRuntime, StepBars
-from tradeopt_cli.pipeline.requests import compare_request, dataset_request, run_request
+from tradeopt_cli.pipeline.requests import (
+    compare_request,
+    dataset_request,
+    paper_model,
+    paper_request,
+    run_request,
+)
 from tradeopt_cli.pipeline.results import (
     FoldResult,
+    PaperSummary,
     PipelineResult,
     RunSummary,
     StudySummary,
@@ -362,6 +369,46 @@ class LocalPipeline:
         self.result.folds = results
         return results
 
+    async def paper(self, dataset_id: uuid.UUID) -> PaperSummary | None:
+        """Promote the best evaluated model to a strategy and replay the evaluated split through
+        the strategy service's functions (its replay job runs inline: the worker's code); the
+        session and its parity report against the evaluation backtest.
+        """
+        from tradeopt_strategy import service
+        from tradeopt_strategy.schemas import PaperSessionCreate, PaperSessionRead, StrategyCreate
+
+        chosen = paper_model(self.result.subjects)
+        if chosen is None:
+            self.result.notes.append("paper step skipped: no evaluated model to replay")
+            return None
+        step = f"paper ({chosen.label})"
+        task = self.bars.start(step)
+        strategy_body = StrategyCreate.model_validate(
+            {"model_id": chosen.model_id, "name": f"{self.config.name}: {chosen.label}"}
+        )
+        strategy = await self._uow(
+            lambda s: service.create_strategy(s, self.store, strategy_body, created_by=CREATED_BY),
+            step,
+        )
+        body = PaperSessionCreate.model_validate(
+            paper_request(self.config, dataset_id, strategy.id)
+        )
+        created = await self._uow(
+            lambda s: service.create_session(
+                s, self.store, self.dispatcher, body, created_by=CREATED_BY, max_attempts=1
+            ),
+            step,
+        )
+        paper = await self._uow(lambda s: service.get_session(s, created.id), step)
+        if paper.status not in ("completed", "halted"):
+            raise PipelineError(f"{step}: paper session {paper.id} {paper.status}: {paper.error}")
+        read = PaperSessionRead.model_validate(paper).model_dump(mode="json")
+        summary = PaperSummary.from_api(chosen.label, read, service.parity_of(paper))
+        self.result.paper = summary
+        ok = summary.parity.get("ok")
+        self.bars.done(task, f"{summary.bars} bars, parity {'0 divergences' if ok else 'FAILED'}")
+        return summary
+
     # -- the whole thing -------------------------------------------------------------------
 
     async def _run(self) -> PipelineResult:
@@ -390,9 +437,7 @@ class LocalPipeline:
                     last = uuid.UUID(self.result.folds[-1].evaluation_id)
                     self.result.report_path = self._report_location(last)
             if self.config.paper.enabled:
-                self.result.notes.append(
-                    "paper session skipped: not available yet (needs the strategy service)"
-                )
+                await self.paper(dataset_id)
         finally:
             await self.db.dispose()
         return self.result
@@ -411,6 +456,7 @@ class LocalPipeline:
 
         import tradeopt_data.jobs  # noqa: F401 - registers the job bodies
         import tradeopt_evaluation.jobs  # noqa: F401
+        import tradeopt_strategy.jobs  # noqa: F401
         import tradeopt_training.jobs  # noqa: F401
         from tradeopt_common.db.migrations import upgrade
         from tradeopt_common.jobs.names import TaskName

@@ -21,8 +21,15 @@ from rich.console import Console
 
 from tradeopt_cli.pipeline.config import PipelineConfig, UploadDataset
 from tradeopt_cli.pipeline.progress import StepBars
-from tradeopt_cli.pipeline.requests import compare_request, dataset_request, run_request
+from tradeopt_cli.pipeline.requests import (
+    compare_request,
+    dataset_request,
+    paper_model,
+    paper_request,
+    run_request,
+)
 from tradeopt_cli.pipeline.results import (
+    PaperSummary,
     PipelineResult,
     RunSummary,
     fmt,
@@ -31,7 +38,9 @@ from tradeopt_cli.pipeline.results import (
 )
 from tradeopt_cli.pipeline.tuning import study_request, study_summary
 
-TERMINAL = {"ready", "succeeded", "failed", "canceled"}
+TERMINAL = {"ready", "succeeded", "failed", "canceled", "completed", "halted", "stopped"}
+#: Terminal states that are a success (a paper session halted by its risk limits ran fine).
+SUCCEEDED = {"ready", "succeeded", "completed", "halted"}
 
 
 #: How often a rate-limited (429) request is retried before giving up.
@@ -88,7 +97,7 @@ class Client:
             if body.get("progress") is not None:
                 bars.progress.update(task, completed=float(body["progress"]))
             if body.get("status") in TERMINAL:
-                if body["status"] not in ("ready", "succeeded"):
+                if body["status"] not in SUCCEEDED:
                     raise RemoteError(f"{path} {body['status']}: {body.get('error')}")
                 return body
             if time.monotonic() > deadline:
@@ -182,8 +191,24 @@ def submit_pipeline(
             result.evaluation_bars = ev["bars"]
             result.report_path = f"{api.rstrip('/')}/api/v1/evaluations/{ev['id']}/report"
             bars.done(task, f"{len(result.subjects)} subjects")
-    if config.paper.enabled:
-        result.notes.append("paper session skipped: not available yet (needs the strategy service)")
+        if config.paper.enabled:
+            chosen = paper_model(result.subjects)
+            if chosen is None:
+                result.notes.append("paper step skipped: no evaluated model to replay")
+            else:
+                task = bars.start(f"paper ({chosen.label})")
+                body = {"model_id": chosen.model_id, "name": f"{config.name}: {chosen.label}"}
+                strategy = client.call("POST", "/strategies", json=body)
+                paper = client.call(
+                    "POST", "/paper-sessions", json=paper_request(config, ds_id, strategy["id"])
+                )
+                paper = client.wait(
+                    f"/paper-sessions/{paper['id']}", bars, task, poll=poll, deadline=deadline
+                )
+                parity = client.call("GET", f"/paper-sessions/{paper['id']}/parity")
+                result.paper = PaperSummary.from_api(chosen.label, paper, parity)
+                verdict = "0 divergences" if parity.get("ok") else "FAILED"
+                bars.done(task, f"{paper['n_bars']} bars, parity {verdict}")
     result.seconds = time.monotonic() - started
     render(result, console)
     return result

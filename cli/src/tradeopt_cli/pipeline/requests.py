@@ -95,3 +95,41 @@ def compare_request(
     if ev.slippage_bps is not None:
         body["slippage_bps"] = ev.slippage_bps
     return body
+
+
+def paper_model(subjects: list[Any]) -> Any | None:
+    """The model the paper step replays: the evaluated model with the highest out-of-sample
+    Sharpe ratio (the first one on ties or when no Sharpe is finite); None without models.
+    """
+    import math
+
+    models = [s for s in subjects if s.kind == "model" and s.model_id]
+    if not models:
+        return None
+
+    def sharpe(s: Any) -> float:
+        value = s.metrics.get("sharpe")
+        return value if isinstance(value, float) and math.isfinite(value) else -math.inf
+
+    return max(models, key=sharpe)
+
+
+def paper_request(
+    config: PipelineConfig, dataset_id: uuid.UUID | str, strategy_id: uuid.UUID | str
+) -> dict[str, Any]:
+    """JSON body of ``POST /api/v1/paper-sessions``: a replay of the evaluated split with the
+    evaluation's costs (so its parity report compares like with like).
+    """
+    ev = config.evaluate
+    speed = config.paper.speed
+    body: dict[str, Any] = {
+        "strategy_id": str(strategy_id),
+        "dataset_id": str(dataset_id),
+        "split": ev.split,
+        "speed": "max" if speed == 0 else speed,
+    }
+    if ev.cost_bps is not None:
+        body["cost_bps"] = ev.cost_bps
+    if ev.slippage_bps is not None:
+        body["slippage_bps"] = ev.slippage_bps
+    return body

@@ -67,6 +67,41 @@ class RunSummary:
 
 
 @dataclass
+class PaperSummary:
+    """The pipeline's paper step: a replay session of the strategy service over the evaluated
+    split, with its parity report against the evaluation backtest of the same model.
+    """
+
+    label: str
+    model_id: str
+    strategy_id: str
+    session_id: str
+    status: str
+    bars: int
+    orders: int
+    equity: float | None
+    halt_reason: str | None
+    parity: dict[str, Any]
+
+    @classmethod
+    def from_api(cls, label: str, paper: dict[str, Any], parity: dict[str, Any]) -> PaperSummary:
+        """From a session as the strategy API shows it (also what the local step reads)."""
+        return cls(
+            label=label,
+            model_id=str(paper["model_id"]),
+            strategy_id=str(paper["strategy_id"]),
+            session_id=str(paper["id"]),
+            status=str(paper["status"]),
+            bars=int(paper["n_bars"]),
+            orders=int(paper["n_orders"]),
+            equity=paper.get("equity"),
+            halt_reason=paper.get("halt_reason"),
+            parity={k: v for k, v in parity.items() if k != "divergences"}
+            | {"divergences": list(parity.get("divergences") or [])[:5]},
+        )
+
+
+@dataclass
 class StudySummary:
     """The pipeline's study of the tuning service (which records its outcome on every trial's
     model, so the evaluation service reports the tuned model's deflated Sharpe ratio).
@@ -130,6 +165,7 @@ class PipelineResult:
     subjects: list[SubjectResult] = field(default_factory=list)
     folds: list[FoldResult] = field(default_factory=list)
     report_path: Path | str | None = None
+    paper: PaperSummary | None = None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -157,6 +193,9 @@ class PipelineResult:
                 for s in self.subjects
             ],
             "folds": [[(s.label, s.metrics) for s in f.rows] for f in self.folds],
+            "paper": None
+            if self.paper is None
+            else (self.paper.label, self.paper.bars, self.paper.orders, self.paper.equity),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -386,8 +425,38 @@ def render(result: PipelineResult, console: Console) -> None:
                 f"tested {fold.test_start[:10]} → {fold.test_end[:10]}",
             )
         )
+    if result.paper is not None:
+        render_paper(result.paper, console)
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
     if result.report_path:
         console.print(f"[bold green]report:[/bold green] {result.report_path}")
     console.print(f"done in {result.seconds:.1f}s")
+
+
+def render_paper(paper: PaperSummary, console: Console) -> None:
+    """The paper step: the replay session and its parity with the evaluation backtest."""
+    p = paper.parity
+    equity = "-" if paper.equity is None else f"{paper.equity:,.2f}"
+    console.print(
+        f"[bold]paper[/bold] {paper.label}: replay session {paper.session_id} "
+        f"(strategy {paper.strategy_id}) {paper.status}, {paper.bars} bars, {paper.orders} "
+        f"orders, final equity {equity}"
+        + (f", halted: {paper.halt_reason}" if paper.halt_reason else "")
+    )
+    if not p:
+        return
+    verdict = (
+        "[green]0 divergences[/green]"
+        if p.get("ok")
+        else (f"[red]{p.get('n_divergences')} divergent bar(s)[/red]")
+    )
+    console.print(
+        f"[bold]parity[/bold] vs the evaluation backtest (same model, bars and costs; tolerance "
+        f"{p.get('tolerance')}): {verdict}; {p.get('bars_compared')} bars compared, max |equity "
+        f"difference| {p.get('max_abs_equity_diff', 0.0):.3g}, final equity "
+        f"{p.get('final_equity_session')} vs {p.get('final_equity_backtest')}, fills "
+        f"{p.get('fills_session')} vs {p.get('fills_backtest')}"
+    )
+    for d in p.get("divergences") or []:
+        console.print(f"  bar {d.get('seq')} ({d.get('t')}): {d.get('fields')}")

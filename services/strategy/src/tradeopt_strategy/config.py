@@ -12,9 +12,11 @@ from tradeopt_common.config import CommonSettings
 class StrategySettings(CommonSettings):
     """Strategy-service settings."""
 
-    #: Replay at ``speed: max`` commits its bars in batches of this many (one transaction per
-    #: batch; a crash loses at most the uncommitted batch, which is then processed again).
-    strategy_commit_bars: int = Field(512, ge=1, le=10_000)
+    #: Replay at ``speed: max`` commits its bars in batches growing from 256 up to this many
+    #: (one transaction per batch, written while the next is computed; a crash loses at most the
+    #: uncommitted batches, which are then processed again; the kill switch still acts within
+    #: one bar: a batch offered after it is refused).
+    strategy_commit_bars: int = Field(2048, ge=1, le=10_000)
     #: Loaded policies kept in memory by the API for signals (least recently used dropped).
     strategy_policy_cache: int = Field(8, ge=1, le=256)
     #: Largest number of bars one signal request may carry.

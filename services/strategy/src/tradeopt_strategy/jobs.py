@@ -14,9 +14,13 @@
 3. decide, check risk, fill and record each bar (at ``speed: max`` the policy's actions are
    precomputed by the evaluation's exact batched path, :meth:`PaperEngine.plan`, and used
    while no risk decision departs from them; paced sessions call ``predict`` per bar); bars
-   are committed in batches (``speed: max``, ``TRADING_OPT_STRATEGY_COMMIT_BARS``) or one by
-   one (paced at ``speed`` bars per second); before each batch the job reads the session's
-   stop and kill-switch flags (a halt flattens at the next bar) and checks for cancel;
+   are committed in batches (``speed: max``: growing from 256 to
+   ``TRADING_OPT_STRATEGY_COMMIT_BARS``, each batch written while the next one is computed) or
+   one by one (paced at ``speed`` bars per second). Each batch's own transaction reads the
+   session's stop and kill-switch flags under the row lock it takes anyway
+   (:func:`service.record_bars` with ``control``): a batch offered after the kill switch was
+   committed is refused whole and the engine, rebuilt at the last committed bar, flattens at
+   the very next bar — the kill switch acts **within one bar** whatever the batch size;
 4. at the end, the parity report: the evaluation backtest of the same model over the same bars
    and costs (:func:`tradeopt_ml.evaluation.backtest_model`, fast path) against the bars as
    stored, bar by bar.
@@ -24,9 +28,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -87,14 +94,26 @@ def replay_session(ctx: JobContext, *, commit_bars: int | None = None) -> dict[s
         lineage, path = download_model(store, paper.model_id, workdir, expected)
         model = service.load_policy(lineage, path)
         limits = RiskLimits.model_validate(paper.risk or {})
-        try:
-            engine = PaperEngine.for_range(
-                lineage, bars, model, limits,
-                part=paper.part, start=paper.start, end=paper.end,
-                cost_bps=paper.cost_bps, slippage_bps=paper.slippage_bps,
-            )  # fmt: skip
-        except ValueError as exc:
-            raise ValidationFailed(f"paper session {session_id}: {exc}") from exc
+
+        def build() -> PaperEngine:
+            try:
+                return PaperEngine.for_range(
+                    lineage, bars, model, limits,
+                    part=paper.part, start=paper.start, end=paper.end,
+                    cost_bps=paper.cost_bps, slippage_bps=paper.slippage_bps,
+                )  # fmt: skip
+            except ValueError as exc:
+                raise ValidationFailed(f"paper session {session_id}: {exc}") from exc
+
+        def resumed() -> PaperEngine:
+            """The engine at the last committed bar (re-stepped from the stored decisions)."""
+            engine = build()
+            stored = ctx.db(lambda s: service.processed_bars(s, session_id))
+            if stored:
+                _resume(engine, stored)
+            return engine
+
+        engine = build()
         if paper.speed is None:
             ctx.progress(0.03, "planning the policy's actions (batched, exact)", force=True)
             engine.plan()
@@ -102,7 +121,20 @@ def replay_session(ctx: JobContext, *, commit_bars: int | None = None) -> dict[s
         if stored:
             ctx.progress(0.05, f"resuming after {len(stored)} recorded bars", force=True)
             _resume(engine, stored)
-        _run(ctx, engine, session_id, paper.speed, commit_bars)
+
+        def write(records: list[BarRecord]) -> Future[service.Control]:
+            async def go() -> service.Control:
+                async with ctx.runtime.db.unit_of_work() as s:
+                    return await service.record_bars(s, session_id, records, control=True)
+
+            return asyncio.run_coroutine_threadsafe(go(), ctx.runtime.loop)
+
+        def progress(k: int, total: int) -> None:
+            ctx.progress(0.05 + 0.9 * k / total, f"bar {k} of {total}")
+
+        engine = run_replay(
+            engine, write, resumed, speed=paper.speed, batch=commit_bars, progress=progress
+        )
         ctx.progress(0.97, "parity report", force=True)
         rows = [_row(b) for b in ctx.db(lambda s: service.processed_bars(s, session_id))]
         backtest, _, _ = backtest_model(
@@ -119,27 +151,58 @@ def replay_session(ctx: JobContext, *, commit_bars: int | None = None) -> dict[s
     }
 
 
-def _run(
-    ctx: JobContext, engine: PaperEngine, session_id: uuid.UUID, speed: float | None, batch: int
-) -> None:
-    """Step to the end of the range (or a halt), committing every ``batch`` bars (``speed``
-    None) or every bar paced at ``speed`` bars per second.
+#: First batch of a ``speed: max`` replay (batches then double up to the configured size: the
+#: first write starts early, so computing and writing overlap from the start).
+FIRST_BATCH = 256
+
+
+def run_replay(
+    engine: PaperEngine,
+    write: Callable[[list[BarRecord]], Future[service.Control]],
+    rebuild: Callable[[], PaperEngine],
+    *,
+    speed: float | None,
+    batch: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> PaperEngine:
+    """Step ``engine`` to the end of its range (or a halt or stop) and record every bar.
+
+    ``speed`` None (``max``): batches of :data:`FIRST_BATCH` bars doubling up to ``batch``,
+    each handed to ``write`` (which records it in its own transaction on another thread and
+    answers a :class:`~tradeopt_strategy.service.Control`) while the next batch is computed;
+    at most one write is in flight, so batches commit in order. Otherwise one bar per write,
+    paced at ``speed`` bars per second.
+
+    A refused batch (the session's row said stop or halt when it was offered) is not recorded,
+    nor is anything computed after it: on a stop the replay ends; on the kill switch the engine
+    is rebuilt at the last committed bar (``rebuild``) and flattens at the next one. Returns the
+    engine that ran last.
     """
-    per_commit = batch if speed is None else 1
     total = max(engine.n_decisions, 1)
     started = time.monotonic()
     done_at_start = engine.k
-    while not engine.done:
-        stop, halt = ctx.db(lambda s: service.session_control(s, session_id))
-        ctx.progress(0.05 + 0.9 * engine.k / total, f"bar {engine.k} of {total}")
-        if stop:
-            break
-        if halt:
-            engine.request_halt(f"kill switch: {halt}")
+    size = 1 if speed is not None else min(batch, FIRST_BATCH)
+    in_flight: Future[service.Control] | None = None
+    while True:
         pending: list[BarRecord] = []
-        while not engine.done and len(pending) < per_commit:
+        while not engine.done and len(pending) < size:
             pending.append(engine.step())
             if speed is not None:
                 due = started + (engine.k - done_at_start) / speed
                 time.sleep(max(0.0, due - time.monotonic()))
-        ctx.db(lambda s, batch=pending: service.record_bars(s, session_id, batch))
+        if in_flight is not None:
+            control = in_flight.result()
+            in_flight = None
+            if control.stop:
+                return engine
+            if control.halt is not None:  # refused: what was computed after it is dropped too
+                engine = rebuild()
+                engine.request_halt(f"kill switch: {control.halt}")
+                continue
+        if not pending:
+            return engine
+        if progress is not None:
+            progress(engine.k, total)
+        in_flight = write(pending)
+        if speed is None:
+            size = min(batch, size * 2)

@@ -115,6 +115,8 @@ class PaperSession(IdMixin, TimestampMixin, Base):
     last_t: Mapped[datetime | None] = mapped_column()
     #: Live mode: the decision taken at ``last_t``'s close, filled by the next bar.
     pending: Mapped[dict[str, Any] | None] = mapped_column()
+    #: The broker's positions (units per symbol) as last reported (Alpaca sessions).
+    broker_positions: Mapped[dict[str, float] | None] = mapped_column(JSON)
     parity: Mapped[dict[str, Any] | None] = mapped_column()
 
 
@@ -192,6 +194,9 @@ class PaperOrder(IdMixin, TimestampMixin, Base):
     reason: Mapped[str | None] = mapped_column(Text)
     broker_order_id: Mapped[str | None] = mapped_column(String(64))
     broker_status: Mapped[str | None] = mapped_column(String(32))
+    #: The broker's fill report (Alpaca sessions): filled quantity and average price.
+    broker_filled_qty: Mapped[float | None] = mapped_column()
+    broker_fill_price: Mapped[float | None] = mapped_column()
 
 
 class PaperFill(IdMixin, TimestampMixin, Base):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -342,7 +343,9 @@ async def stop_session(
 
 
 async def session_control(session: AsyncSession, session_id: uuid.UUID) -> tuple[bool, str | None]:
-    """``(stop_requested, halt_requested)`` of a session (read by its replay job per batch)."""
+    """``(stop_requested, halt_requested)`` of a session (a replay job reads them under the
+    row lock of each batch instead, in :func:`record_bars`).
+    """
     row = (
         await session.execute(
             select(PaperSession.stop_requested, PaperSession.halt_requested).where(
@@ -357,124 +360,208 @@ def _t(stamp: np.datetime64) -> datetime:
     return datetime.fromisoformat(str(np.datetime_as_string(stamp, unit="us", timezone="UTC")))
 
 
+#: Column order of the rows :func:`bar_rows` builds (the ``COPY`` column lists).
+BAR_COLUMNS = (
+    "id", "session_id", "seq", "t", "fill_t", "mark_t", "applied", "target", "traded", "units",
+    "weights", "cost", "cash", "value", "drawdown", "realised_pnl", "unrealised_pnl",
+)  # fmt: skip
+ORDER_COLUMNS = (
+    "id", "session_id", "seq", "t", "symbol", "side", "quantity", "target_weight", "kind",
+    "status", "reason", "created_at", "updated_at",
+)  # fmt: skip
+FILL_COLUMNS = (
+    "id", "order_id", "session_id", "seq", "t", "symbol", "quantity", "price", "fill_price",
+    "commission", "slippage", "created_at", "updated_at",
+)  # fmt: skip
+
+
+def _uuid4_strings(n: int) -> list[str]:
+    """``n`` random (version 4) UUIDs as strings, drawn at once (asyncpg encodes strings)."""
+    raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
+    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
+    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
+    return [row.tobytes().hex() for row in raw]
+
+
+def _stamps(values: list[np.datetime64]) -> list[datetime]:
+    """Aware UTC datetimes of ``datetime64`` stamps (one vectorised conversion)."""
+    index = pd.DatetimeIndex(np.asarray(values, dtype="datetime64[us]")).tz_localize(UTC)
+    return list(index.to_pydatetime())
+
+
+def _json_floats(values: list[float]) -> str:
+    """``json.dumps`` of a list of floats (``repr`` is JSON's float format)."""
+    text = f"[{values[0]!r}]" if len(values) == 1 else "[" + ",".join(map(repr, values)) + "]"
+    return json.dumps(values) if "n" in text else text  # nan/inf: json's spelling
+
+
 def bar_rows(
-    session_id: uuid.UUID, records: Sequence[BarRecord]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """The rows of processed bars (column values): one bar row each, an order per traded (or
-    rejected) symbol and its fill.
+    session_id: uuid.UUID, records: Sequence[BarRecord], now: datetime | None = None
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The rows of processed bars, as tuples in :data:`BAR_COLUMNS`, :data:`ORDER_COLUMNS`
+    and :data:`FILL_COLUMNS` order, ready for a binary ``COPY`` (ids as UUID strings, JSON
+    columns as JSON text): one bar row each, an order per traded (or rejected) symbol and its
+    fill. Built with as little per-bar Python as possible (a replay writes tens of thousands).
     """
+    now = now or utcnow()
+    n = len(records)
+    stamps = _stamps([r.t for r in records] + [r.fill_t for r in records] +
+                     [r.mark_t for r in records])  # fmt: skip
+    ids = _uuid4_strings(n + 2 * sum(len(r.symbols) for r in records))
+    next_id = n
+    sid = str(session_id)
+    applied_json: dict[tuple[Applied, type], str] = {}
     bars, orders, fills = [], [], []
-    for rec in records:
-        t = _t(rec.t)
-        fill_t = _t(rec.fill_t)
+    for j, rec in enumerate(records):
+        applied = rec.applied
+        try:
+            key = (applied, type(applied.action))
+            a_json = applied_json.get(key)
+            if a_json is None:
+                a_json = applied_json[key] = json.dumps(applied.to_dict())
+        except TypeError:  # a list action: not hashable
+            a_json = json.dumps(applied.to_dict())
+        t, fill_t = stamps[j], stamps[n + j]
         bars.append(
-            {
-                "id": uuid.uuid4(), "session_id": session_id, "seq": rec.seq, "t": t,
-                "fill_t": fill_t, "mark_t": _t(rec.mark_t), "applied": rec.applied.to_dict(),
-                "target": rec.target, "traded": rec.traded, "units": rec.units,
-                "weights": rec.weights, "cost": rec.cost, "cash": rec.cash, "value": rec.value,
-                "drawdown": rec.drawdown, "realised_pnl": rec.realised_pnl,
-                "unrealised_pnl": rec.unrealised_pnl,
-            }
+            (
+                ids[j], sid, rec.seq, t, fill_t, stamps[2 * n + j], a_json,
+                _json_floats(rec.target), _json_floats(rec.traded), _json_floats(rec.units),
+                _json_floats(rec.weights), rec.cost, rec.cash, rec.value, rec.drawdown,
+                rec.realised_pnl, rec.unrealised_pnl,
+            )
         )  # fmt: skip
-        kind = rec.applied.kind
+        kind = applied.kind
         for i, symbol in enumerate(rec.symbols):
             qty = rec.traded[i]
             if qty == 0.0 and kind != "rejected":
                 continue
-            order_id = uuid.uuid4()
+            order_id = ids[next_id]
+            next_id += 1
             orders.append(
-                {
-                    "id": order_id, "session_id": session_id, "seq": rec.seq, "t": t,
-                    "symbol": symbol,
-                    "side": None if qty == 0.0 else ("buy" if qty > 0 else "sell"),
-                    "quantity": abs(qty), "target_weight": rec.target[i], "kind": kind,
-                    "status": "rejected" if kind == "rejected" else "filled",
-                    "reason": rec.applied.reason,
-                }
+                (
+                    order_id, sid, rec.seq, t, symbol,
+                    None if qty == 0.0 else ("buy" if qty > 0 else "sell"), abs(qty),
+                    rec.target[i], kind, "rejected" if kind == "rejected" else "filled",
+                    applied.reason, now, now,
+                )
             )  # fmt: skip
             if qty != 0.0:
                 fills.append(
-                    {
-                        "id": uuid.uuid4(), "order_id": order_id, "session_id": session_id,
-                        "seq": rec.seq, "t": fill_t, "symbol": symbol, "quantity": qty,
-                        "price": rec.price[i], "fill_price": rec.fill_price[i],
-                        "commission": rec.commission[i], "slippage": rec.slippage[i],
-                    }
+                    (
+                        ids[next_id], order_id, sid, rec.seq, fill_t, symbol, qty,
+                        rec.price[i], rec.fill_price[i], rec.commission[i], rec.slippage[i],
+                        now, now,
+                    )
                 )  # fmt: skip
+                next_id += 1
     return bars, orders, fills
 
 
 async def _insert_rows(
     session: AsyncSession,
     model: type[PaperBar | PaperOrder | PaperFill],
-    rows: list[dict[str, Any]],
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
 ) -> None:
-    """Insert rows in the session's transaction: ``COPY`` on PostgreSQL (asyncpg's binary copy,
-    several times faster than a multi-row ``INSERT`` for a replay's batches), else ``INSERT``.
-    Constraints hold either way (a duplicate bar fails the whole batch). The caller must have run
-    a statement in the transaction already: the driver only opens it on the first statement,
-    and a ``COPY`` before that would commit on its own.
+    """Insert rows (tuples from :func:`bar_rows`) in the session's transaction: binary ``COPY``
+    on PostgreSQL (asyncpg's ``copy_records_to_table``, several times faster than a multi-row
+    ``INSERT`` for a replay's batches), else ``INSERT``. Constraints hold either way (a
+    duplicate bar fails the whole batch). The caller must have run a statement in the
+    transaction already: the driver only opens it on the first statement, and a ``COPY``
+    before that would commit on its own.
     """
     if not rows:
         return
-    if session.get_bind().dialect.name != "postgresql":
-        await session.execute(insert(model), rows)
-        return
     table = model.__table__
-    columns = list(rows[0])
-    as_text = {c.name for c in table.columns if isinstance(c.type, JSON)}
-    records = [
-        tuple(json.dumps(row[c]) if c in as_text else row[c] for c in columns) for row in rows
-    ]
+    if session.get_bind().dialect.name != "postgresql":
+        json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+        uuid_columns = {"id", "session_id", "order_id"}
+
+        def value(c: str, v: Any) -> Any:
+            if v is not None and c in json_columns:
+                return json.loads(v)
+            return uuid.UUID(v) if c in uuid_columns and isinstance(v, str) else v
+
+        dicts = [{c: value(c, v) for c, v in zip(columns, row, strict=True)} for row in rows]
+        await session.execute(insert(model), dicts)
+        return
     connection = await (await session.connection()).get_raw_connection()
     driver: Any = connection.driver_connection
     if not driver.is_in_transaction():
         raise RuntimeError("COPY outside a transaction would commit on its own")
     await driver.copy_records_to_table(
-        table.name, records=records, columns=columns, schema_name=table.schema
+        table.name, records=rows, columns=list(columns), schema_name=table.schema
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """What a session's row said when a replay batch was offered (:func:`record_bars`).
+
+    Attributes:
+        written: whether the batch was recorded.
+        stop: a stop was requested (the batch was not recorded).
+        halt: the kill switch's reason, when it was pulled and the batch did not start with
+            the flattening bar (the batch was not recorded).
+    """
+
+    written: bool
+    stop: bool = False
+    halt: str | None = None
 
 
 async def record_bars(
-    session: AsyncSession, session_id: uuid.UUID, records: Sequence[BarRecord]
-) -> None:
-    """Persist processed bars (one transaction: the caller's unit of work; multi-row inserts)
+    session: AsyncSession,
+    session_id: uuid.UUID,
+    records: Sequence[BarRecord],
+    *,
+    control: bool = False,
+) -> Control:
+    """Persist processed bars (one transaction: the caller's unit of work; binary ``COPY``)
     and move the session's book to the last one. The unique ``(session, t)`` and
     ``(session, seq)`` constraints make a bar count once whatever retries happen.
+
+    With ``control`` (replay jobs), the session's stop and kill-switch flags are read under
+    the row lock this transaction takes anyway, and the batch is **refused** (nothing written)
+    when a stop was requested, or when the kill switch was pulled and the batch does not start
+    with the bar that flattens: the halt, committed before this lock was granted, then acts at
+    the batch's first bar — no order is recorded for any bar after the halt was committed
+    except the flattening one.
     """
     if not records:
-        return
-    bars, orders, fills = bar_rows(session_id, records)
-    now = utcnow()
-    # Lock the session row first: it serialises writers, and it is a statement through the
-    # session, so the transaction is open before the driver-level COPY below joins it.
+        return Control(written=True)
+    # Lock the session row first: it serialises writers (and halt-all), and it is a statement
+    # through the session, so the transaction is open before the driver-level COPY joins it.
     paper = await PaperSessionRepository(session).get_or_raise(session_id, for_update=True)
-    await _insert_rows(session, PaperBar, bars)
-    await _insert_rows(
-        session, PaperOrder, [{**o, "created_at": now, "updated_at": now} for o in orders]
-    )
-    await _insert_rows(
-        session, PaperFill, [{**f, "created_at": now, "updated_at": now} for f in fills]
-    )
+    if control:
+        if paper.stop_requested:
+            return Control(written=False, stop=True)
+        if paper.halt_requested and records[0].applied.kind != "flatten":
+            return Control(written=False, halt=paper.halt_requested)
+    now = utcnow()
+    bars, orders, fills = bar_rows(session_id, records, now)
+    await _insert_rows(session, PaperBar, BAR_COLUMNS, bars)
+    await _insert_rows(session, PaperOrder, ORDER_COLUMNS, orders)
+    await _insert_rows(session, PaperFill, FILL_COLUMNS, fills)
     last = records[-1]
     paper.equity = last.value
     paper.cash = last.cash
-    paper.peak = max(paper.peak or last.value, *(r.value for r in records))
+    paper.peak = max(paper.peak or last.value, max(r.value for r in records))
     paper.drawdown = last.drawdown
     paper.position = last.weights
     paper.units = last.units
     paper.realised_pnl = last.realised_pnl
     paper.unrealised_pnl = last.unrealised_pnl
     paper.n_bars += len(records)
-    paper.n_orders += sum(1 for o in orders if o["status"] == "filled")
-    paper.n_rejected += sum(1 for o in orders if o["status"] == "rejected")
+    paper.n_orders += sum(1 for o in orders if o[9] == "filled")
+    paper.n_rejected += sum(1 for o in orders if o[9] == "rejected")
     paper.last_t = _t(last.mark_t)
     if last.halted:
         paper.halt_reason = last.halted
         paper.halted_at = now
     paper.updated_at = now
     await session.flush()
+    return Control(written=True)
 
 
 async def processed_bars(session: AsyncSession, session_id: uuid.UUID) -> list[PaperBar]:
@@ -518,6 +605,44 @@ async def list_rows(
         stmt = stmt.where(model.seq > after_seq)
     stmt = stmt.order_by(model.seq).limit(limit)
     return list((await session.execute(stmt)).scalars().all())
+
+
+def live_channel(session_id: uuid.UUID) -> str:
+    """Redis channel that wakes a live session's event streams (a bar was processed)."""
+    return f"tradeopt:paper-session:{session_id}"
+
+
+async def live_rows(
+    session: AsyncSession, session_id: uuid.UUID, after_seq: int, limit: int = 500
+) -> tuple[list[PaperBar], dict[int, list[PaperOrder]], dict[int, list[PaperFill]], PaperSession]:
+    """A live session's bars after ``after_seq`` (up to ``limit``), their orders and fills by
+    bar, and the session row. The row is read first: a status it shows was committed with the
+    bars that led to it, which the later bar query sees (a halt never precedes its bar).
+    """
+    paper = await PaperSessionRepository(session).get_or_raise(session_id)
+    bars = list(
+        (
+            await session.execute(
+                select(PaperBar)
+                .where(PaperBar.session_id == session_id, PaperBar.seq > after_seq)
+                .order_by(PaperBar.seq)
+                .limit(limit)
+            )
+        ).scalars()
+    )
+    orders: dict[int, list[PaperOrder]] = {}
+    fills: dict[int, list[PaperFill]] = {}
+    if bars:
+        lo, hi = bars[0].seq, bars[-1].seq
+        for model, out in ((PaperOrder, orders), (PaperFill, fills)):
+            rows = await session.execute(
+                select(model)
+                .where(model.session_id == session_id, model.seq >= lo, model.seq <= hi)
+                .order_by(model.seq, model.symbol)
+            )
+            for row in rows.scalars():
+                out.setdefault(row.seq, []).append(row)  # type: ignore[arg-type]
+    return bars, orders, fills, paper
 
 
 # ----------------------------------------------------------------------------------------------
@@ -653,7 +778,7 @@ async def push_bar(
     if filled and filled[-1].halted:
         paper.status = SessionStatus.HALTED
         paper.finished_at = utcnow()
-    if paper.broker == "alpaca" and any(r.ordered for r in filled):
+    if paper.broker == "alpaca":
         refused = await _send_to_alpaca(session, paper, filled, settings)
         if refused is not None:
             paper.status = SessionStatus.HALTED
@@ -679,36 +804,73 @@ async def push_bar(
     )  # fmt: skip
 
 
+#: Alpaca order states after which its fill report no longer changes.
+BROKER_FINAL = frozenset({"filled", "canceled", "expired", "rejected", "replaced", "done_for_day"})
+
+
 async def _send_to_alpaca(
     session: AsyncSession, paper: PaperSession, records: list[BarRecord], settings: StrategySettings
 ) -> str | None:
     """Send the orders of ``records`` to Alpaca's paper API (client order id per session, bar
-    and symbol: a retried bar never places a second order) and record its order ids. Returns
-    the reason when the broker refused (bad credentials or another refusal), else None.
+    and symbol: a retried bar never places a second order) and write Alpaca's fill reports into
+    the session's book: each order's Alpaca id, status, filled quantity and average fill price
+    (orders still open are asked again at every later bar until final), and the account's
+    positions. Returns the reason when the broker refused (bad credentials or another refusal),
+    else None. Nothing is asked of Alpaca while there is no new order and none is open.
     """
-    from tradeopt_strategy.brokers import AlpacaPaperBroker, BrokerError
+    from tradeopt_strategy.brokers import AlpacaPaperBroker, BrokerError, BrokerOrder
 
     seqs = [r.seq for r in records if r.ordered]
-    orders = list(
+    new = (
+        list(
+            (
+                await session.execute(
+                    select(PaperOrder).where(
+                        PaperOrder.session_id == paper.id,
+                        PaperOrder.seq.in_(seqs),
+                        PaperOrder.status == "filled",
+                        PaperOrder.broker_order_id.is_(None),
+                    )
+                )
+            ).scalars()
+        )
+        if seqs
+        else []
+    )
+    open_orders = list(
         (
             await session.execute(
                 select(PaperOrder).where(
                     PaperOrder.session_id == paper.id,
-                    PaperOrder.seq.in_(seqs),
-                    PaperOrder.status == "filled",
+                    PaperOrder.broker_order_id.is_not(None),
+                    PaperOrder.broker_status.not_in(BROKER_FINAL),
                 )
             )
         ).scalars()
     )
+    if not new and not open_orders:
+        return None
+
+    def report(order: PaperOrder, placed: BrokerOrder) -> None:
+        order.broker_order_id, order.broker_status = placed.id, placed.status
+        order.broker_filled_qty = placed.filled_qty
+        order.broker_fill_price = placed.filled_avg_price
+
     try:
         broker = AlpacaPaperBroker.from_settings(settings)
-        for order in orders:
+        for order in new:
             side = "buy" if order.side == "buy" else "sell"
             cid = f"tradeopt-{paper.id}-{order.seq}-{order.symbol}"
-            placed = await asyncio.to_thread(
-                broker.submit_order, order.symbol, order.quantity, side, cid
+            report(
+                order,
+                await asyncio.to_thread(
+                    broker.submit_order, order.symbol, order.quantity, side, cid
+                ),
             )
-            order.broker_order_id, order.broker_status = placed.id, placed.status
+        for order in open_orders:
+            assert order.broker_order_id is not None
+            report(order, await asyncio.to_thread(broker.get_order, order.broker_order_id))
+        paper.broker_positions = await asyncio.to_thread(broker.positions)
     except BrokerError as exc:
         return str(exc)
     await session.flush()

@@ -188,3 +188,26 @@ def test_max_passes_falls_back_to_per_bar_predict(which, request, flat_first_gue
     fast, stats = fast_policy_backtest(model, make_core(), max_passes=2)
     _assert_same(fast, reference_backtest(model, make_core()))
     assert stats["passes"] == 2 and stats["sequential_steps"] > 0
+
+
+def test_one_row_action_equals_model_predict_on_near_ties(ppo_discrete):
+    """The near-tie decider (:func:`_one_row_action`, SB3's ops without its per-call
+    overhead) gives ``model.predict``'s action bit for bit, on the rows the margin rule hands
+    it (near ties of an untrained policy) and on a spread of other rows and held weights."""
+    model, make_core = ppo_discrete
+    core = make_core()
+    k_max = core.last - core.earliest
+    obs = policy_mod._base_observations(core, k_max).copy()
+    rng = np.random.default_rng(5)
+    obs[:, core._feat_dim :] = rng.choice([-1.0, 0.0, 1.0], size=(k_max, 1)).astype(np.float32)
+    heads, _ = _discrete_scores(model, obs)
+    _, safe = policy_mod._argmax_with_margin(heads[0], False)
+    rows = np.union1d(np.flatnonzero(~safe), np.arange(0, k_max, 7))
+    assert (~safe).sum() > 0  # near ties are exercised
+    one_row = policy_mod._one_row_action(model)
+    fast = np.stack([one_row(obs[i]) for i in rows])
+    ref = np.stack(
+        [np.asarray(model.predict(obs[i], deterministic=True)[0]).reshape(-1) for i in rows]
+    )
+    np.testing.assert_array_equal(fast, ref)
+    assert len(np.unique(ref)) > 1

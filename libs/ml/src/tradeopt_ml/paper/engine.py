@@ -130,12 +130,6 @@ def _entry_one(units: float, traded: float, entry: float, fill: float) -> tuple[
     return (fill if new_units * units < 0.0 else entry), realised
 
 
-def _ns(stamp: Any) -> np.datetime64:
-    """A bar timestamp as ``datetime64[ns]``."""
-    out: Any = np.asarray(stamp, dtype="datetime64[ns]")[()]
-    return out
-
-
 def _json_action(action: Any) -> Any:
     a = np.asarray(action)
     if a.ndim == 0:
@@ -169,7 +163,9 @@ class PaperEngine:
         self.done = self.n_decisions <= 0
         #: The policy's actions for every decision, precomputed (see :meth:`plan`); dropped as
         #: soon as a risk decision departs from them (later observations then differ).
-        self._plan: np.ndarray | None = None
+        self._plan: list[Any] | None = None
+        #: Bar timestamps as ``datetime64[ns]`` (converted once, not per bar).
+        self._stamps: Any = np.asarray(core.timestamps, dtype="datetime64[ns]")
         self._order_limits = bool(
             limits.max_position or limits.max_order_size or limits.allowed_hours
         )
@@ -219,8 +215,13 @@ class PaperEngine:
         result, _ = fast_policy_backtest(
             self.policy, SingleCore(panel, observations, config, start=lo, stop=hi)
         )
-        self._plan = result.actions
-        return 0 if result.actions is None else int(result.actions.shape[0])
+        if result.actions is None:
+            self._plan = None
+            return 0
+        # the actions as the engine records them (JSON-able), converted once for all bars
+        actions = np.asarray(result.actions)
+        self._plan = actions.tolist() if actions.ndim == 1 else [_json_action(a) for a in actions]
+        return len(self._plan)
 
     @classmethod
     def for_live(
@@ -268,7 +269,7 @@ class PaperEngine:
     @property
     def bar_time(self) -> np.datetime64:
         """Timestamp of the next decision bar."""
-        return _ns(self.core.timestamps[self.core.t])
+        return self._stamps[self.core.t]
 
     @property
     def weights(self) -> np.ndarray:
@@ -319,13 +320,13 @@ class PaperEngine:
         if reason is not None:
             return Applied(self._flat_action(), kind="flatten", reason=reason)
         plan = self._plan
-        if plan is not None and self.k < plan.shape[0]:
-            action = plan[self.k]
+        if plan is not None and self.k < len(plan):
+            raw = action = plan[self.k]
         elif self.policy is None:
             raise RuntimeError("no policy to decide with")
         else:
             action, _ = self.policy.predict(core.observe(), deterministic=True)
-        raw = _json_action(action)
+            raw = _json_action(action)
         if core.scalar and core.discrete and not self._order_limits:
             # one asset, fixed levels, nothing to check: compare level indices
             return Applied(raw, kind="hold" if raw == core.prev_action else "trade")
@@ -348,7 +349,8 @@ class PaperEngine:
         """Send the decision to the core (the simulated broker) and record the bar."""
         core = self.core
         t0 = core.t
-        units0 = self.units
+        units0: Any = None if core.scalar else self.units
+        u0 = float(core.units) if core.scalar else 0.0
         if applied.hold or applied.weights is not None:
             n = core.n_assets
             if applied.hold:
@@ -363,7 +365,7 @@ class PaperEngine:
         self.k += 1
         slip = core.costs.slip_rate
         if core.scalar:  # one asset held as floats: the same formulas on Python floats
-            u0, u1 = float(units0[0]), float(core.units)
+            u1 = float(core.units)
             tr = u1 - u0
             p = float(core._fill_at[t0])
             fp = p * (1.0 + slip * (1.0 if tr > 0 else (-1.0 if tr < 0 else 0.0)))
@@ -384,7 +386,10 @@ class PaperEngine:
             fill_price = ex.fill_price(price, traded, slip)
             notional = np.abs(traded) * price
             new_entry, realised_a = ex.update_entry_price(
-                units0[None], traded[None], self.entry[None], fill_price[None]
+                units0[None],
+                traded[None],
+                self.entry[None],
+                fill_price[None],
             )
             self.entry = new_entry[0]
             self.realised += float(realised_a.sum())
@@ -400,8 +405,8 @@ class PaperEngine:
             self._plan = None  # the policy now observes a book its plan did not hold
         elif (
             self._plan is not None
-            and self.k - 1 < self._plan.shape[0]
-            and _json_action(self._plan[self.k - 1]) != applied.action
+            and self.k - 1 < len(self._plan)
+            and self._plan[self.k - 1] != applied.action
         ):
             self._plan = None  # restored decisions of another run
         if applied.kind == "flatten":
@@ -416,12 +421,12 @@ class PaperEngine:
         else:
             target = self._target_of(applied.action).tolist()
         fill_bar = t0 + 1 if core.config.fill == "next_open" else t0
-        stamps = core.timestamps
+        stamps = self._stamps
         return BarRecord(
             seq=self.k - 1,
-            t=_ns(stamps[t0]),
-            fill_t=_ns(stamps[fill_bar]),
-            mark_t=_ns(stamps[core.t]),
+            t=stamps[t0],
+            fill_t=stamps[fill_bar],
+            mark_t=stamps[core.t],
             applied=applied,
             target=[float(x) for x in target],
             traded=traded_l,

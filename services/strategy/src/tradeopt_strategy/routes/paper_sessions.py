@@ -4,14 +4,18 @@ fills, positions, equity, parity report and events.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from sse_starlette.sse import EventSourceResponse
 
+from tradeopt_common.db.session import after_commit
+from tradeopt_common.jobs.routes import PollQuery
 from tradeopt_common.web.deps import (
     IdempotencyDep,
     SessionDep,
@@ -28,8 +32,13 @@ from tradeopt_common.web.problems import problem_responses
 from tradeopt_strategy import service
 from tradeopt_strategy.config import StrategySettings
 from tradeopt_strategy.deps import CurrentSession
-from tradeopt_strategy.errors import SessionStateConflict
-from tradeopt_strategy.models import PaperBar, PaperFill, PaperOrder, SessionStatus
+from tradeopt_strategy.models import (
+    LIVE_STATUSES,
+    PaperBar,
+    PaperFill,
+    PaperOrder,
+    SessionStatus,
+)
 from tradeopt_strategy.schemas import Bar, LiveBarResult, PaperSessionCreate, PaperSessionRead
 
 router = APIRouter(prefix="/api/v1/paper-sessions", tags=["paper-sessions"])
@@ -105,6 +114,7 @@ async def push_bar(
     paper: CurrentSession,
     bar: Bar,
     session: SessionDep,
+    state: StateDep,
     store: StoreDep,
     settings: StrategySettingsDep,
 ) -> LiveBarResult:
@@ -114,6 +124,8 @@ async def push_bar(
     one a 422 naming the last bar; neither creates an order.
     """
     step = await service.push_bar(session, store, paper.id, bar, settings=settings)
+    channel = service.live_channel(paper.id)
+    after_commit(session, lambda: state.redis.publish(channel, "bar"))  # wakes …/events
     return LiveBarResult(
         session=PaperSessionRead.model_validate(step.session),
         filled=step.filled,
@@ -129,15 +141,17 @@ async def list_orders(
     (``trade``, ``reduced``, ``rejected``, ``flatten``), status and reason.
     """
     rows = await service.list_rows(session, PaperOrder, paper.id, limit=limit, after_seq=after_seq)
-    return [
-        {
-            "id": r.id, "seq": r.seq, "t": r.t, "symbol": r.symbol, "side": r.side,
-            "quantity": r.quantity, "target_weight": r.target_weight, "kind": r.kind,
-            "status": r.status, "reason": r.reason, "broker_order_id": r.broker_order_id,
-            "broker_status": r.broker_status,
-        }
-        for r in rows
-    ]  # fmt: skip
+    return [_order_row(r) for r in rows]
+
+
+def _order_row(r: PaperOrder) -> dict[str, Any]:
+    return {
+        "id": r.id, "seq": r.seq, "t": r.t, "symbol": r.symbol, "side": r.side,
+        "quantity": r.quantity, "target_weight": r.target_weight, "kind": r.kind,
+        "status": r.status, "reason": r.reason, "broker_order_id": r.broker_order_id,
+        "broker_status": r.broker_status, "broker_filled_qty": r.broker_filled_qty,
+        "broker_fill_price": r.broker_fill_price,
+    }  # fmt: skip
 
 
 @router.get("/{session_id}/fills", responses=_ROWS)
@@ -148,14 +162,15 @@ async def list_fills(
     commission and slippage.
     """
     rows = await service.list_rows(session, PaperFill, paper.id, limit=limit, after_seq=after_seq)
-    return [
-        {
-            "id": r.id, "order_id": r.order_id, "seq": r.seq, "t": r.t, "symbol": r.symbol,
-            "quantity": r.quantity, "price": r.price, "fill_price": r.fill_price,
-            "commission": r.commission, "slippage": r.slippage,
-        }
-        for r in rows
-    ]  # fmt: skip
+    return [_fill_row(r) for r in rows]
+
+
+def _fill_row(r: PaperFill) -> dict[str, Any]:
+    return {
+        "id": r.id, "order_id": r.order_id, "seq": r.seq, "t": r.t, "symbol": r.symbol,
+        "quantity": r.quantity, "price": r.price, "fill_price": r.fill_price,
+        "commission": r.commission, "slippage": r.slippage,
+    }  # fmt: skip
 
 
 @router.get("/{session_id}/equity", responses=_ROWS)
@@ -167,23 +182,28 @@ async def list_equity(
     filled; ``decision`` is ``trade``, ``hold``, ``rejected``, ``reduced`` or ``flatten``.
     """
     rows = await service.list_rows(session, PaperBar, paper.id, limit=limit, after_seq=after_seq)
-    return [
-        {
-            "seq": r.seq, "t": r.mark_t, "equity": r.value, "drawdown": r.drawdown,
-            "position": r.weights[0] if len(r.weights) == 1 else r.weights, "cash": r.cash,
-            "decided_at": r.t, "decision": r.applied["kind"], "reason": r.applied["reason"],
-        }
-        for r in rows
-    ]  # fmt: skip
+    return [_equity_row(r) for r in rows]
+
+
+def _equity_row(r: PaperBar) -> dict[str, Any]:
+    return {
+        "seq": r.seq, "t": r.mark_t, "equity": r.value, "drawdown": r.drawdown,
+        "position": r.weights[0] if len(r.weights) == 1 else r.weights, "cash": r.cash,
+        "decided_at": r.t, "decision": r.applied["kind"], "reason": r.applied["reason"],
+    }  # fmt: skip
 
 
 @router.get("/{session_id}/positions", responses=_ROWS)
 async def list_positions(paper: CurrentSession) -> list[dict[str, Any]]:
-    """Open positions per symbol: units, weight, and the session's PnL."""
+    """Open positions per symbol: units, weight, and the session's PnL; for an Alpaca session
+    also ``broker_units``, the position Alpaca last reported (its fills), else null.
+    """
+    broker = paper.broker_positions if paper.broker == "alpaca" else None
     return [
         {
             "symbol": s, "units": u, "weight": w,
             "realised_pnl": paper.realised_pnl, "unrealised_pnl": paper.unrealised_pnl,
+            "broker_units": None if broker is None else float(broker.get(s, 0.0)),
         }
         for s, u, w in zip(paper.symbols, paper.units, paper.position, strict=False)
     ]  # fmt: skip
@@ -203,8 +223,76 @@ async def get_parity(paper: CurrentSession) -> dict[str, Any]:
     response_class=EventSourceResponse,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
-async def session_events(paper: CurrentSession, events: JobEventsDep) -> EventSourceResponse:
-    """Server-Sent Events of a replay's job (progress per committed batch, then its end)."""
-    if paper.job_id is None:
-        raise SessionStateConflict(f"paper session {paper.id} is live: it has no job events")
-    return events(paper.job_id)
+async def session_events(
+    paper: CurrentSession,
+    events: JobEventsDep,
+    request: Request,
+    state: StateDep,
+    poll: PollQuery = 1.0,
+    after_seq: AfterSeq = None,
+) -> EventSourceResponse:
+    """Server-Sent Events. A replay: its job's (progress per committed batch, then its end).
+    A live session: ``bar`` (the book after each processed bar, as in ``…/equity``), then that
+    bar's ``order`` and ``fill`` events (as in ``…/orders`` and ``…/fills``), from
+    ``after_seq`` on (default: the first bar); the stream ends with ``halt`` (reason) or ``end``
+    (stopped) when the session does. Pushed bars wake the stream at once (Redis), else it
+    polls every ``poll`` seconds.
+    """
+    if paper.job_id is not None:
+        return events(paper.job_id)
+    stream = _live_events(paper.id, request, state, poll, -1 if after_seq is None else after_seq)
+    return EventSourceResponse(stream, ping=15)
+
+
+async def _live_events(
+    session_id: uuid.UUID, request: Request, state: Any, poll: float, after_seq: int
+) -> AsyncIterator[dict[str, str]]:
+    subscription = state.redis.pubsub()
+    pubsub: Any = subscription
+    try:
+        try:
+            await subscription.subscribe(service.live_channel(session_id))
+        except Exception:
+            pubsub = None  # Redis unreachable: poll the database only
+        while not await request.is_disconnected():
+            async with state.db.unit_of_work() as session:
+                bars, orders, fills, paper = await service.live_rows(session, session_id, after_seq)
+            for bar in bars:
+                yield {"event": "bar", "data": _json(_equity_row(bar))}
+                for order in orders.get(bar.seq, []):
+                    yield {"event": "order", "data": _json(_order_row(order))}
+                for fill in fills.get(bar.seq, []):
+                    yield {"event": "fill", "data": _json(_fill_row(fill))}
+                after_seq = bar.seq
+            if bars:
+                continue  # more may be waiting (pages of 500 bars)
+            if paper.status not in LIVE_STATUSES:
+                end = {
+                    "status": paper.status, "halt_reason": paper.halt_reason,
+                    "halted_at": paper.halted_at, "n_bars": paper.n_bars,
+                    "equity": paper.equity, "position": paper.position,
+                }  # fmt: skip
+                kind = "halt" if paper.status == SessionStatus.HALTED else "end"
+                yield {"event": kind, "data": _json(end)}
+                return
+            await _wait(pubsub, poll)
+    finally:
+        await subscription.aclose()
+
+
+_ROW_JSON = TypeAdapter(dict[str, Any])
+
+
+def _json(row: dict[str, Any]) -> str:
+    """A row as the list routes encode it (pydantic: ``Z`` timestamps)."""
+    return _ROW_JSON.dump_json(row).decode()
+
+
+async def _wait(pubsub: Any, timeout: float) -> None:
+    if pubsub is None:
+        await asyncio.sleep(timeout)
+        return
+    try:
+        await pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout)
+    except Exception:
+        await asyncio.sleep(timeout)
