@@ -150,6 +150,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         not in {
             "GATEWAY_PORT",
             "DASHBOARD_ROOT",
+            "API_DOCS_ROOT",
+            "SWAGGER_UI_ROOT",
             "OPTUNA_DASHBOARD_PORT",
             "OPTUNA_DASHBOARD_UPSTREAM",
             *service_env_vars(),
