@@ -18,8 +18,10 @@ if [[ -n "${BAD_CSV:-}" ]]; then
   report=$(curl "${CURL_OPTS[@]}" -H "Authorization: Bearer $KEY" \
     -H "Idempotency-Key: $IDEMPOTENCY_PREFIX-bad-upload" \
     -F "file=@$BAD_CSV" -F "symbol=$SYMBOL" "$API_V1/datasets")
+  # errors: [{row, line, symbol, column, value, problem}] (the first 50), counts per problem
   jq -r '"  \(.status) \(.title): \(.detail)",
-         (.errors // [] | .[:5][] | "  - \(.loc // [] | map(tostring) | join(".")): \(.msg)")' \
+         (.errors // [] | .[:10][]
+           | "  - row \(.row // "-") line \(.line // "-") \(.column // ""): \(.problem) (\(.value))")' \
     <<<"$report" >&2
 fi
 
@@ -43,6 +45,7 @@ dataset=$(wait_for "/datasets/$dataset_id")
 jq -r '"  \(.name): \(.symbols | join(",")) \(.timeframe), \(.rows) rows, \(.start) .. \(.end)"' \
   <<<"$dataset" >&2
 
-api GET "/datasets/$dataset_id/summary" | jq -c '{gaps: .gaps, symbols: .symbols}' >&2 || true
+api GET "/datasets/$dataset_id/summary" \
+  | jq -c '.symbols | map_values({rows, total_return, max_drawdown, missing_sessions: .gaps.missing_sessions})' >&2
 api GET "/datasets/$dataset_id/bars?symbol=$SYMBOL&format=csv&start=2020-01-02&end=2020-01-08" >&2
 echo "$dataset_id"

@@ -19,7 +19,8 @@ api GET "/jobs/$job_id" | jq -c '{id, kind, status, progress, attempts}' >&2
 api GET "/jobs?limit=5" | jq -r '.items[] | "  \(.id) \(.kind) \(.status)"' >&2
 
 # The live stream (Server-Sent Events) for a few seconds: status and progress events.
-curl -sN --max-time 3 -H "Authorization: Bearer $KEY" "$API_V1/jobs/$job_id/events" >&2 || true
+{ curl -sN --max-time 3 -H "Authorization: Bearer $KEY" "$API_V1/jobs/$job_id/events" || true; } \
+  | sed -n 's/^data: //p' | jq -c '{status, progress, message}' >&2
 
 api POST "/jobs/$job_id/cancel" | jq -c '{id, status}' >&2
 while [[ $(api GET "/jobs/$job_id" | jq -r .status) != canceled ]]; do

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # The demo pipeline (examples/spy_ppo.yaml, without the study) through the gateway with curl + jq:
-# dataset -> training runs (two seeds, in parallel) -> out-of-sample comparison with the
+# dataset -> training runs (one per seed, in parallel) -> out-of-sample comparison with the
 # baselines -> HTML report. Prints the comparison's evaluation id on stdout.
 #
 #   API=http://localhost:8080 TRADING_OPT_API_KEY=... bash examples/curl/pipeline.sh
-#   TIMESTEPS=2000 OUT=/tmp/report.html bash examples/curl/pipeline.sh        # a quick one
+#   TIMESTEPS=2000 SEEDS=0 OUT=/tmp/report.html bash examples/curl/pipeline.sh   # a quick one
 #
 # Needs a running fleet (`make dev` or docker compose) and a key with the `write` scope
 # (`tradeopt keys create --name demo --scope write`). Every creating POST carries an
@@ -18,6 +18,7 @@ source "$HERE/lib.sh"
 export IDEMPOTENCY_PREFIX
 
 TIMESTEPS="${TIMESTEPS:-20000}"
+read -r -a SEEDS <<<"${SEEDS:-0 1}"  # one PPO run per seed
 OUT="${OUT:-report.html}"
 
 dataset_id=$(bash "$HERE/datasets.sh")
@@ -25,7 +26,7 @@ dataset_id=$(bash "$HERE/datasets.sh")
 env_json='{"window": 30, "cost_bps": 1.0, "slippage_bps": 1.0, "action_space": "discrete",
   "fill": "next_open"}'
 run_ids=()
-for seed in 0 1; do
+for seed in "${SEEDS[@]}"; do
   body=$(jq -n --arg ds "$dataset_id" --argjson seed "$seed" --argjson ts "$TIMESTEPS" \
     --argjson env "$env_json" \
     '{dataset_id: $ds, algorithm: "ppo", total_timesteps: $ts, seed: $seed, env: $env,

@@ -4,7 +4,7 @@ const run = pm.response.json();
 const polls = Number(pm.collectionVariables.get("polls") || 0);
 if (["queued", "running"].includes(run.status) && polls < Number(pm.variables.get("maxPolls"))) {
   pm.collectionVariables.set("polls", polls + 1);
-  postman.setNextRequest(pm.info.requestName);
+  pm.execution.setNextRequest(pm.info.requestName);
 } else {
   pm.collectionVariables.set("polls", 0);
   pm.test("run succeeded", () => pm.expect(run.status, JSON.stringify(run.error)).to.eql("succeeded"));

@@ -5,7 +5,7 @@ const polls = Number(pm.collectionVariables.get("polls") || 0);
 if (["queued", "running", "waiting"].includes(evaluation.status)
     && polls < Number(pm.variables.get("maxPolls"))) {
   pm.collectionVariables.set("polls", polls + 1);
-  postman.setNextRequest(pm.info.requestName);
+  pm.execution.setNextRequest(pm.info.requestName);
 } else {
   pm.collectionVariables.set("polls", 0);
   pm.test("evaluation succeeded", () =>
