@@ -20,13 +20,15 @@ $(VENV)/.installed: requirements/constraints.txt requirements/dev.txt libs/commo
 	$(PIP) install -q -c requirements/constraints.txt $(PACKAGES) -r requirements/dev.txt
 	touch $@
 
-generate: install  ## regenerate every file derived from services.yaml (k8s/services, mk/services.mk, gateway map, ...) and the merged OpenAPI
+generate: install api-tools  ## regenerate every file derived from services.yaml (k8s/services, mk/services.mk, gateway map, ...), the merged OpenAPI and the Postman collection
 	$(PY) -m scripts.manifest.generate
 	$(PY) -m scripts.openapi.merge
+	node tools/api/postman.mjs
 
-check-generated: install  ## fail if a generated or checked file disagrees with services.yaml, or the merged OpenAPI with the services' routes
+check-generated: install api-tools  ## fail if a generated or checked file disagrees with services.yaml, the merged OpenAPI with the services' routes, or examples/postman with the OpenAPI
 	$(PY) -m scripts.manifest.generate --check
 	$(PY) -m scripts.openapi.merge --check
+	node tools/api/postman.mjs --check
 
 # --- API tooling (tools/api: swagger-ui-dist for /api/docs, openapi-to-postmanv2, newman) -------
 API_TOOLS_STAMP := tools/api/node_modules/.installed
@@ -36,8 +38,9 @@ $(API_TOOLS_STAMP): tools/api/package.json tools/api/package-lock.json
 
 api-tools: $(API_TOOLS_STAMP)  ## npm ci of tools/api (Swagger UI assets, Postman generator, newman); a no-op when current
 
-openapi: install  ## regenerate the merged OpenAPI (docker/nginx/api-docs/openapi.json) from the services' apps
+openapi: install api-tools  ## regenerate the merged OpenAPI (docker/nginx/api-docs/openapi.json) from the services' apps, then examples/postman
 	$(PY) -m scripts.openapi.merge
+	node tools/api/postman.mjs
 
 postman: api-tools  ## regenerate examples/postman/ from the merged OpenAPI (openapi-to-postmanv2) and the flow's scripts
 	node tools/api/postman.mjs

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 from typing import Any
 
@@ -26,7 +27,7 @@ from scripts.openapi.merge import (
     render,
     service_documents,
 )
-from tests.deploy.support import ROOT, find_tool, run
+from tests.deploy.support import ROOT, find_tool, parse, run
 
 pytestmark = pytest.mark.unit
 
@@ -214,3 +215,35 @@ def test_curl_examples_pass_shellcheck() -> None:
     scripts = sorted((ROOT / "examples" / "curl").glob("*.sh"))
     assert {s.name for s in scripts} >= {"lib.sh", "datasets.sh", "train.sh", "pipeline.sh"}
     run([find_tool("shellcheck"), "-x", *map(str, scripts)])
+
+
+def test_gateway_image_builds_the_api_docs_from_the_lockfile() -> None:
+    """docker/gateway.Dockerfile: an `api-docs` stage runs `npm ci --omit=dev` on tools/api's
+    lockfile (swagger-ui-dist only: the Postman tools are devDependencies), and the final image
+    serves its output from the roots the template's variables name."""
+    df = parse(ROOT / "docker" / "gateway.Dockerfile")
+    (stage,) = [s for s in df.stages if s.name == "api-docs"]
+    assert stage.base == "${NODE_IMAGE}" and df.global_args["NODE_IMAGE"].startswith("node:20")
+    copied = " ".join(stage.all("COPY"))
+    assert "tools/api/package.json tools/api/package-lock.json tools/api/.npmrc" in copied
+    assert "docker/nginx/api-docs/" in copied
+    (install,) = stage.all("RUN")
+    assert "npm ci --omit=dev --ignore-scripts" in install
+    assert "node_modules/swagger-ui-dist/." in install
+    final_copies = df.final.all("COPY")
+    env = " ".join(df.final.all("ENV"))
+    for root, source in (
+        ("API_DOCS_ROOT", "/out/api-docs/"),
+        ("SWAGGER_UI_ROOT", "/out/swagger-ui/"),
+    ):
+        target = re.search(rf"{root}=(\S+)", env)
+        assert target, root
+        assert any(
+            c.startswith("--from=api-docs") and source in c and c.endswith(target[1] + "/")
+            for c in final_copies
+        ), (root, final_copies)
+    package = json.loads((API_TOOLS / "package.json").read_text())
+    assert set(package["dependencies"]) == {"swagger-ui-dist"}
+    assert {"newman", "openapi-to-postmanv2"} <= set(package["devDependencies"])
+    assert all(re.fullmatch(r"\d+\.\d+\.\d+", v) for v in package["dependencies"].values())
+    assert "ignore-scripts=true" in (API_TOOLS / ".npmrc").read_text()
