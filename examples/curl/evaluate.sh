@@ -21,10 +21,12 @@ evaluation=$(wait_for "/evaluations/$evaluation_id")
 
 jq -r '["subject", "total_return", "sharpe", "max_drawdown", "n_trades"],
   (["model"] + ([.metrics.total_return, .metrics.sharpe, .metrics.max_drawdown, .metrics.n_trades])),
-  (.benchmarks // {} | to_entries[]
+  (.benchmarks // {} | to_entries[] | select(.value.sharpe | type == "number")
     | [.key, .value.total_return, .value.sharpe, .value.max_drawdown, .value.n_trades])
   | @tsv' <<<"$evaluation" | column -t >&2
-jq -r '"sharpe 95% CI: \(.sharpe_ci)"' <<<"$evaluation" >&2
+jq -r '"sharpe 95% CI: \(.sharpe_ci)",
+  (.benchmarks.random // empty | "random policies (\(.seeds) seeds): sharpe \(.sharpe | tostring)")' \
+  <<<"$evaluation" >&2
 api GET "/evaluations/$evaluation_id/equity" | jq -r 'length | "equity points: \(.)"' >&2
 api GET "/evaluations/$evaluation_id/report" >"$OUT"
 log "report: $OUT"

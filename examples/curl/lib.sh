@@ -59,3 +59,13 @@ wait_for() {
     sleep "$POLL_SECONDS"
   done
 }
+
+# run_body DATASET_ID ALGORITHM TIMESTEPS SEED: the JSON of a training run, the same for train.sh
+# and pipeline.sh, so that (with the same IDEMPOTENCY_PREFIX) the pipeline reuses train.sh's run.
+run_body() {
+  jq -n --arg ds "$1" --arg algo "$2" --argjson ts "$3" --argjson seed "$4" \
+    '{dataset_id: $ds, algorithm: $algo, total_timesteps: $ts, seed: $seed,
+      env: {window: 30, cost_bps: 1.0, slippage_bps: 1.0, action_space: "discrete",
+            fill: "next_open"},
+      split: {train: 0.7, validation: 0.15, test: 0.15}}'
+}

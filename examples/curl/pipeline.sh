@@ -23,15 +23,11 @@ OUT="${OUT:-report.html}"
 
 dataset_id=$(bash "$HERE/datasets.sh")
 
-env_json='{"window": 30, "cost_bps": 1.0, "slippage_bps": 1.0, "action_space": "discrete",
-  "fill": "next_open"}'
 run_ids=()
 for seed in "${SEEDS[@]}"; do
-  body=$(jq -n --arg ds "$dataset_id" --argjson seed "$seed" --argjson ts "$TIMESTEPS" \
-    --argjson env "$env_json" \
-    '{dataset_id: $ds, algorithm: "ppo", total_timesteps: $ts, seed: $seed, env: $env,
-      split: {train: 0.7, validation: 0.15, test: 0.15}}')
-  run_ids+=("$(create /runs "$body" "pipeline-run-$seed" | jq -r .id)")
+  # same body and key as train.sh's: with one IDEMPOTENCY_PREFIX, a run train.sh started is reused
+  body=$(run_body "$dataset_id" ppo "$TIMESTEPS" "$seed")
+  run_ids+=("$(create /runs "$body" "run-ppo-$seed" | jq -r .id)")
 done
 
 model_ids=()

@@ -14,12 +14,7 @@ TIMESTEPS="${TIMESTEPS:-20000}"
 SEED="${SEED:-0}"
 DATASET_ID="${DATASET_ID:-$(IDEMPOTENCY_PREFIX="$IDEMPOTENCY_PREFIX" bash "$HERE/datasets.sh")}"
 
-body=$(jq -n --arg ds "$DATASET_ID" --arg algo "$ALGORITHM" --argjson ts "$TIMESTEPS" \
-  --argjson seed "$SEED" \
-  '{dataset_id: $ds, algorithm: $algo, total_timesteps: $ts, seed: $seed,
-    env: {window: 30, cost_bps: 1.0, slippage_bps: 1.0, action_space: "discrete",
-          fill: "next_open"},
-    split: {train: 0.7, validation: 0.15, test: 0.15}}')
+body=$(run_body "$DATASET_ID" "$ALGORITHM" "$TIMESTEPS" "$SEED")
 run=$(create /runs "$body" "run-$ALGORITHM-$SEED")
 run_id=$(jq -r .id <<<"$run")
 log "training run $run_id ($ALGORITHM, $TIMESTEPS timesteps, seed $SEED)"

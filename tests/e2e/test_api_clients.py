@@ -4,8 +4,9 @@
   service's own routes) and Swagger UI at /api/docs/ with its assets from npm (no CDN);
 * the Postman collection's main flow (dataset -> run -> evaluation -> report, with
   Idempotency-Key) run by newman: 0 failed assertions;
-* examples/curl/*.sh: the pipeline (dataset -> two runs -> comparison -> report), datasets with a
-  rejected upload's row report, and jobs (SSE, cancel, 409) exit 0.
+* examples/curl/*.sh, chained: datasets (with a rejected upload's row report), train, evaluate,
+  the pipeline (reusing the run; its re-run replays everything), a small study, and jobs (SSE,
+  cancel, 409) exit 0.
 
 Small on purpose (a few hundred timesteps per run): the flows are what is tested, not training.
 """
@@ -173,7 +174,14 @@ def _script(name: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedPr
     )
 
 
+def _last_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip().splitlines()[-1]
+
+
 def test_curl_scripts_run_against_the_fleet(fleet: Fleet, tmp_path: Path) -> None:
+    """Every script of examples/curl, chained the way a user would (one Idempotency-Key prefix:
+    the pipeline reuses train.sh's run instead of training again)."""
     bad = tmp_path / "bad.csv"
     bad.write_text(
         "timestamp,open,high,low,close,volume\n"
@@ -181,40 +189,37 @@ def test_curl_scripts_run_against_the_fleet(fleet: Fleet, tmp_path: Path) -> Non
         "2020-01-03,10,9,9.5,10.5,100\n"  # high below open and close
         "2020-01-06,10,11,9,-1,100\n"  # non-positive close
     )
-    env = _curl_env(fleet, tmp_path, BAD_CSV=str(bad))
-    datasets = _script("datasets.sh", env, tmp_path)
-    assert datasets.returncode == 0, datasets.stderr
-    dataset_id = datasets.stdout.strip().splitlines()[-1]
-    assert (
-        httpx.get(
-            f"{fleet.gateway}/api/v1/datasets/{dataset_id}",
-            headers={"Authorization": f"Bearer {fleet.api_key}"},
-        ).json()["status"]
-        == "ready"
-    )
-    assert "422" in datasets.stderr and "row" in datasets.stderr.lower(), datasets.stderr
-
+    prefix = f"e2e-{time.time_ns()}"
+    common = {"IDEMPOTENCY_PREFIX": prefix, "TIMESTEPS": str(TIMESTEPS)}
     started = time.monotonic()
-    env = _curl_env(
-        fleet,
-        tmp_path,
-        TIMESTEPS=str(TIMESTEPS),
-        SEEDS="0",
-        OUT=str(tmp_path / "report.html"),
-        IDEMPOTENCY_PREFIX=f"e2e-{time.time_ns()}",
+
+    datasets = _script(
+        "datasets.sh", _curl_env(fleet, tmp_path, BAD_CSV=str(bad), **common), tmp_path
     )
+    dataset_id = _last_line(datasets)
+    assert "422" in datasets.stderr and "high below max(open, close)" in datasets.stderr
+    ds = {"DATASET_ID": dataset_id, **common}
+
+    model_id = _last_line(_script("train.sh", _curl_env(fleet, tmp_path, **ds), tmp_path))
+    report = tmp_path / "evaluation.html"
+    env = _curl_env(fleet, tmp_path, MODEL_ID=model_id, OUT=str(report), **ds)
+    evaluate = _script("evaluate.sh", env, tmp_path)
+    assert _last_line(evaluate) and "buy_and_hold" in evaluate.stderr
+    assert "<html" in report.read_text().lower()
+
+    env = _curl_env(fleet, tmp_path, SEEDS="0", OUT=str(tmp_path / "report.html"), **common)
     pipeline = _script("pipeline.sh", env, tmp_path)
-    print(f"pipeline.sh: {time.monotonic() - started:.1f}s")
-    assert pipeline.returncode == 0, f"{pipeline.stderr}\n{fleet.logs(30)}"
+    evaluation_id = _last_line(pipeline)
+    assert f"model:{model_id}" in pipeline.stderr  # train.sh's run, replayed by its key
     assert "buy_and_hold" in pipeline.stderr and "sharpe 95% CI" in pipeline.stderr
     assert "<html" in (tmp_path / "report.html").read_text().lower()
-    evaluation_id = pipeline.stdout.strip().splitlines()[-1]
-    # Re-run with the same Idempotency-Key prefix: every POST replays its first response, so the
-    # same dataset, runs and evaluation come back (nothing is trained again).
-    again = _script("pipeline.sh", env, tmp_path)
-    assert again.returncode == 0, again.stderr
-    assert again.stdout.strip().splitlines()[-1] == evaluation_id
+    # the whole pipeline again with the same prefix: every POST replays its first response
+    assert _last_line(_script("pipeline.sh", env, tmp_path)) == evaluation_id
 
-    jobs = _script("jobs.sh", _curl_env(fleet, tmp_path, DATASET_ID=dataset_id), tmp_path)
-    assert jobs.returncode == 0, jobs.stderr
-    assert jobs.stdout.strip() == "canceled" and "409" in jobs.stderr, jobs.stderr
+    env = _curl_env(fleet, tmp_path, N_TRIALS="2", PARALLELISM="1", **{**ds, "TIMESTEPS": "128"})
+    study = _script("study.sh", env, tmp_path)
+    assert _last_line(study) != "null" and "complete" in study.stderr, study.stderr
+
+    jobs = _script("jobs.sh", _curl_env(fleet, tmp_path, **ds), tmp_path)
+    assert _last_line(jobs) == "canceled" and '"status":409' in jobs.stderr, jobs.stderr
+    print(f"curl scripts: {time.monotonic() - started:.1f}s")
