@@ -9,7 +9,7 @@ include mk/services.mk
 PACKAGES := -e libs/common -e 'libs/ml[rl,online]' $(SERVICE_PACKAGES) -e 'cli[pipeline]'
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help generate check-generated guardrails install system-deps services lock lint format test test-unit test-integration test-e2e soak demo dev down status db-upgrade clean deploy
+.PHONY: help generate check-generated guardrails install system-deps services lock lint format test test-unit test-integration test-e2e soak demo dev down status db-upgrade clean deploy api-tools openapi postman
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -20,11 +20,30 @@ $(VENV)/.installed: requirements/constraints.txt requirements/dev.txt libs/commo
 	$(PIP) install -q -c requirements/constraints.txt $(PACKAGES) -r requirements/dev.txt
 	touch $@
 
-generate: install  ## regenerate every file derived from services.yaml (k8s/services, mk/services.mk, gateway map, ...)
+generate: install api-tools  ## regenerate every file derived from services.yaml (k8s/services, mk/services.mk, gateway map, ...), the merged OpenAPI and the Postman collection
 	$(PY) -m scripts.manifest.generate
+	$(PY) -m scripts.openapi.merge
+	node tools/api/postman.mjs
 
-check-generated: install  ## fail if a generated or checked file disagrees with services.yaml
+check-generated: install api-tools  ## fail if a generated or checked file disagrees with services.yaml, the merged OpenAPI with the services' routes, or examples/postman with the OpenAPI
 	$(PY) -m scripts.manifest.generate --check
+	$(PY) -m scripts.openapi.merge --check
+	node tools/api/postman.mjs --check
+
+# --- API tooling (tools/api: swagger-ui-dist for /api/docs, openapi-to-postmanv2, newman) -------
+API_TOOLS_STAMP := tools/api/node_modules/.installed
+$(API_TOOLS_STAMP): tools/api/package.json tools/api/package-lock.json
+	cd tools/api && npm ci --no-audit --no-fund
+	touch $@
+
+api-tools: $(API_TOOLS_STAMP)  ## npm ci of tools/api (Swagger UI assets, Postman generator, newman); a no-op when current
+
+openapi: install api-tools  ## regenerate the merged OpenAPI (docker/nginx/api-docs/openapi.json) from the services' apps, then examples/postman
+	$(PY) -m scripts.openapi.merge
+	node tools/api/postman.mjs
+
+postman: api-tools  ## regenerate examples/postman/ from the merged OpenAPI (openapi-to-postmanv2) and the flow's scripts
+	node tools/api/postman.mjs
 
 install: $(VENV)/.installed  ## create .venv and install every package editable (pinned)
 
@@ -50,7 +69,7 @@ format: install  ## ruff format + autofix
 	$(VENV)/bin/ruff format libs services cli tests
 	$(VENV)/bin/ruff check --fix .
 
-test: install system-deps services check-generated guardrails  ## installs what it needs, then check-generated + ruff + import contracts + mypy + every test — the CI command
+test: install system-deps services api-tools check-generated guardrails  ## installs what it needs, then check-generated + ruff + import contracts + mypy + every test — the CI command
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
@@ -60,7 +79,7 @@ test-unit: install  ## fast tests only
 test-integration: install system-deps services  ## tests with real PostgreSQL, Redis, S3 and workers
 	$(PY) -m pytest -m integration
 
-test-e2e: install system-deps services  ## the local fleet behind nginx
+test-e2e: install system-deps services api-tools  ## the local fleet behind nginx
 	$(PY) -m pytest -m e2e
 
 SOAK_SECONDS ?= 600
@@ -70,7 +89,7 @@ soak: install system-deps  ## fault soak: own fleet + throwaway PostgreSQL/Redis
 demo: install  ## the one-command demo: dataset -> train -> tune -> evaluate, in-process (SQLite + ./.tradeopt)
 	$(VENV)/bin/tradeopt pipeline run examples/spy_ppo.yaml
 
-dev: install  ## start the local fleet (APIs, workers, beat, S3, nginx on :8080) as processes
+dev: install api-tools  ## start the local fleet (APIs, workers, beat, S3, nginx on :8080) as processes
 	bash scripts/fleet.sh up
 
 down:  ## stop the local fleet

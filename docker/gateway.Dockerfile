@@ -3,8 +3,22 @@
 # docker/nginx/ (nginx.conf, templates/*.template rendered by the image's envsubst entrypoint,
 # optional conf.d/) and the static dashboard from docker/nginx/html/ (may hold only a dotfile
 # placeholder: then / answers the gateway's 404 problem document, not nginx's welcome page).
+# The API docs (Swagger UI at /api/docs, the merged OpenAPI at /api/v1/openapi.json) come from
+# the api-docs stage: swagger-ui-dist from npm (tools/api's lockfile; no CDN at run time).
 #   docker build -f docker/gateway.Dockerfile -t trading-optimization-gateway:$VERSION .
 ARG NGINX_IMAGE=nginxinc/nginx-unprivileged:1.27.4-alpine
+ARG NODE_IMAGE=node:20.19.5-alpine
+
+# --- API docs: Swagger UI's assets from tools/api's lockfile (runtime dependencies only) ------
+FROM ${NODE_IMAGE} AS api-docs
+WORKDIR /tools/api
+COPY tools/api/package.json tools/api/package-lock.json tools/api/.npmrc ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+    && mkdir -p /out/swagger-ui \
+    && cp -R node_modules/swagger-ui-dist/. /out/swagger-ui/ \
+    && rm -f /out/swagger-ui/*.map /out/swagger-ui/package.json /out/swagger-ui/README.md
+COPY docker/nginx/api-docs/ /out/api-docs/
+
 FROM ${NGINX_IMAGE}
 
 ARG VERSION=dev
@@ -35,6 +49,10 @@ RUN --mount=type=bind,source=docker/nginx,target=/src \
     chown -R 101:0 /etc/nginx/conf.d /etc/nginx/templates 2>/dev/null || true; \
     chmod -R g+w /etc/nginx/conf.d
 
+# API docs (gateway.conf.template: API_DOCS_ROOT, SWAGGER_UI_ROOT).
+COPY --from=api-docs --chown=101:0 /out/api-docs/ /usr/share/nginx/api-docs/
+COPY --from=api-docs --chown=101:0 /out/swagger-ui/ /usr/share/nginx/swagger-ui/
+
 # Rate limit per client address (templates/gateway.conf.template): GATEWAY_RATE_LIMIT requests/s,
 # GATEWAY_RATE_BURST more at once, then 429 problem+json. Raise them for load tests or a trusted
 # network; the defaults protect the services from one noisy client.
@@ -51,6 +69,8 @@ ENV GATEWAY_RATE_LIMIT=30 \
 # the entrypoint. One <SVC>_UPSTREAM per built service:
 ENV GATEWAY_LISTEN=8080 \
     DASHBOARD_ROOT=/usr/share/nginx/html \
+    API_DOCS_ROOT=/usr/share/nginx/api-docs \
+    SWAGGER_UI_ROOT=/usr/share/nginx/swagger-ui \
     NGINX_ENTRYPOINT_LOCAL_RESOLVERS=1
 # optuna-dashboard (/optuna/, behind auth_request), run from the tuning image.
 ENV OPTUNA_DASHBOARD_UPSTREAM=optuna-dashboard:8081

@@ -37,6 +37,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 NGINX_DIR = REPO / "docker" / "nginx"
+SWAGGER_UI_DIST = REPO / "tools" / "api" / "node_modules" / "swagger-ui-dist"
 GATEWAY_TEMPLATE = NGINX_DIR / "templates" / "gateway.conf.template"
 GRPC_OFFSET = 10000  # SeaweedFS dials <http port> + 10000 for gRPC peers
 MARKER = "TRADEOPT_FLEET_RUN_DIR"
@@ -88,6 +89,7 @@ def template_vars() -> tuple[str, ...]:
     fixed = ("GATEWAY_LISTEN", "DASHBOARD_ROOT", "NGINX_LOCAL_RESOLVERS", *GATEWAY_RATE_DEFAULTS)
     fixed += ("GATEWAY_TRUSTED_PROXY",)
     fixed += ("OPTUNA_DASHBOARD_UPSTREAM", "TENSORBOARD_UPSTREAM")
+    fixed += ("API_DOCS_ROOT", "SWAGGER_UI_ROOT")
     return fixed + tuple(f"{s.upper}_UPSTREAM" for s in fleet_services())
 
 
@@ -200,6 +202,10 @@ def gateway_values() -> dict[str, str]:
         "GATEWAY_LISTEN": f"127.0.0.1:{env_int('GATEWAY_PORT', 8080)}",
         "DASHBOARD_ROOT": env("DASHBOARD_ROOT", str(NGINX_DIR / "html")),
         "NGINX_LOCAL_RESOLVERS": env("NGINX_LOCAL_RESOLVERS", local_resolvers()),
+        # The merged OpenAPI + Swagger UI (/api/v1/openapi.json, /api/docs/): swagger-ui-dist
+        # comes from tools/api's `npm ci` (`make api-tools`, run by `make dev`).
+        "API_DOCS_ROOT": env("API_DOCS_ROOT", str(NGINX_DIR / "api-docs")),
+        "SWAGGER_UI_ROOT": env("SWAGGER_UI_ROOT", str(SWAGGER_UI_DIST)),
     }
     for service in fleet_services():
         values[f"{service.upper}_UPSTREAM"] = env(

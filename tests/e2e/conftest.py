@@ -151,6 +151,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         not in {
             "GATEWAY_PORT",
             "DASHBOARD_ROOT",
+            "API_DOCS_ROOT",
+            "SWAGGER_UI_ROOT",
             "OPTUNA_DASHBOARD_PORT",
             "OPTUNA_DASHBOARD_UPSTREAM",
             "TENSORBOARD_PORT",
@@ -163,7 +165,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             "FLEET_RUN_DIR": str(run_dir),
             "FLEET_ENV_FILE": "",  # the developer's .env does not leak into the test fleet
             "FLEET_S3": "on",
-            "FLEET_TIMEOUT": "60",
+            # (raise it on a loaded machine: TRADEOPT_E2E_FLEET_TIMEOUT)
+            "FLEET_TIMEOUT": os.environ.get("TRADEOPT_E2E_FLEET_TIMEOUT", "60"),
             "GATEWAY_PORT": str(gateway_port),
             **{f"{s.upper}_PORT": str(ports[s.name]) for s in MANIFEST.built()},
             "OPTUNA_DASHBOARD_PORT": str(ports["optuna-dashboard"]),

@@ -80,6 +80,8 @@ def test_gateway_template_renders_for_the_image(tmp_path: Path) -> None:
         "GATEWAY_TRUSTED_PROXY": "unix:",
         "GATEWAY_LISTEN": "8080",
         "DASHBOARD_ROOT": "/usr/share/nginx/html",
+        "API_DOCS_ROOT": "/usr/share/nginx/api-docs",
+        "SWAGGER_UI_ROOT": "/usr/share/nginx/swagger-ui",
         "NGINX_LOCAL_RESOLVERS": "127.0.0.11",
         # the compose service names of docker/gateway.Dockerfile's ENV (services.yaml)
         **{f"{s.upper}_UPSTREAM": f"{s.name}-api:{s.port}" for s in MANIFEST.built()},

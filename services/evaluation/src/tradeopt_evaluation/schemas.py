@@ -98,7 +98,7 @@ class FoldLayout(BaseModel):
         return self
 
 
-class WalkForwardCreate(BaseModel):
+class WalkForwardEvaluationCreate(BaseModel):
     """``POST /api/v1/evaluations/walk-forward``: train one run per fold (training service) on the
     fold's training window, evaluate it on the fold's test window, stitch the test windows.
     """
@@ -123,7 +123,7 @@ class WalkForwardCreate(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _template(self) -> WalkForwardCreate:
+    def _template(self) -> WalkForwardEvaluationCreate:
         reserved = sorted({"dataset_id", "split", "start"} & set(self.run))
         if reserved:
             raise ValueError(f"'run' must not set {', '.join(reserved)}: each fold sets them")

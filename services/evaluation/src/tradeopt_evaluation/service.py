@@ -33,7 +33,11 @@ from tradeopt_common.storage.base import ArtifactNotFound
 from tradeopt_evaluation.errors import EvaluationNotReady, EvaluationStateConflict
 from tradeopt_evaluation.models import Evaluation, EvaluationStatus
 from tradeopt_evaluation.repository import EvaluationRepository
-from tradeopt_evaluation.schemas import EvaluationCompare, EvaluationCreate, WalkForwardCreate
+from tradeopt_evaluation.schemas import (
+    EvaluationCompare,
+    EvaluationCreate,
+    WalkForwardEvaluationCreate,
+)
 from tradeopt_ml.evaluation import EvaluationReport
 
 RESOURCE = "evaluation"
@@ -110,7 +114,7 @@ async def create_evaluation(
     session: AsyncSession,
     store: ArtifactStore,
     dispatcher: Dispatcher,
-    body: EvaluationCreate | EvaluationCompare | WalkForwardCreate,
+    body: EvaluationCreate | EvaluationCompare | WalkForwardEvaluationCreate,
     *,
     created_by: str | None,
     max_attempts: int,
@@ -125,7 +129,7 @@ async def create_evaluation(
         )
     part: str | None = getattr(body, "split", None)
     start, end = getattr(body, "start", None), getattr(body, "end", None)
-    if isinstance(body, WalkForwardCreate):
+    if isinstance(body, WalkForwardEvaluationCreate):
         model_ids, kind, subjects = [], "walk_forward", ["walk_forward"]
         model_id, baseline, part = None, None, None
         start, end = body.folds.start, body.folds.end

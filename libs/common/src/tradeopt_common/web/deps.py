@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +15,7 @@ from tradeopt_common.config import CommonSettings
 from tradeopt_common.errors import Forbidden, Unauthorized
 from tradeopt_common.jobs.dispatch import Dispatcher
 from tradeopt_common.storage import ArtifactStore
+from tradeopt_common.web.idempotency import HEADER as IDEMPOTENCY_HEADER
 from tradeopt_common.web.idempotency import Idempotency
 from tradeopt_common.web.state import AppState
 
@@ -143,9 +144,26 @@ AdminPrincipal = Annotated[Principal, require(Scope.ADMIN)]
 
 
 async def get_idempotency(
-    request: Request, session: SessionDep, principal: WritePrincipal
+    request: Request,
+    session: SessionDep,
+    principal: WritePrincipal,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias=IDEMPOTENCY_HEADER,
+            description=(
+                "Optional, 1 to 255 printable characters: a retry with the same key (same "
+                "caller, method, path and body) returns the first response instead of creating "
+                "again; the same key with a different request is a 422, while the first is still "
+                "running a 409. Keys are kept 24 h."
+            ),
+        ),
+    ] = None,
 ) -> Idempotency:
-    """The ``Idempotency-Key`` helper for a creating POST."""
+    """The ``Idempotency-Key`` helper for a creating POST (the header parameter documents it in
+    the OpenAPI document; :class:`Idempotency` reads and validates it).
+    """
+    del idempotency_key
     return Idempotency(request, session, principal.id)
 
 

@@ -34,7 +34,7 @@ from tradeopt_evaluation.schemas import (
     EvaluationCompare,
     EvaluationCreate,
     EvaluationRead,
-    WalkForwardCreate,
+    WalkForwardEvaluationCreate,
 )
 
 router = APIRouter(prefix="/api/v1/evaluations", tags=["evaluations"])
@@ -62,7 +62,7 @@ async def _of_subject(
     return by_subject[name]
 
 
-EvaluationBody = EvaluationCreate | EvaluationCompare | WalkForwardCreate
+EvaluationBody = EvaluationCreate | EvaluationCompare | WalkForwardEvaluationCreate
 Creator = Callable[[EvaluationBody], Awaitable[JSONResponse]]
 
 
@@ -115,7 +115,7 @@ async def compare_models(body: EvaluationCompare, create: CreatorDep) -> JSONRes
 
 
 @router.post("/walk-forward", **_CREATE_ROUTE)
-async def walk_forward(body: WalkForwardCreate, create: CreatorDep) -> JSONResponse:
+async def walk_forward(body: WalkForwardEvaluationCreate, create: CreatorDep) -> JSONResponse:
     """Walk-forward evaluation as one job: one training run per fold on the fold's training
     window (through the training service), each evaluated on the following test window; the
     test windows are stitched into one out-of-sample equity curve (``comparison`` holds the
