@@ -173,7 +173,9 @@ async def create_evaluation(
             *(Reference("model", mid) for mid in model_ids),
         ],
         deadline=(
-            timedelta(hours=body.deadline_hours) if isinstance(body, WalkForwardCreate) else None
+            timedelta(hours=body.deadline_hours)
+            if isinstance(body, WalkForwardEvaluationCreate)
+            else None
         ),
         max_attempts=max_attempts,
         created_by=created_by,
