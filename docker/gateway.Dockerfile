@@ -1,10 +1,21 @@
 # syntax=docker/dockerfile:1.7
 # trading-optimization-gateway: nginx (unprivileged, uid 101, port 8080) with the config from
 # docker/nginx/ (nginx.conf, templates/*.template rendered by the image's envsubst entrypoint,
-# optional conf.d/) and the static dashboard from docker/nginx/html/ (may hold only a dotfile
-# placeholder: then / answers the gateway's 404 problem document, not nginx's welcome page).
+# optional conf.d/), static files from docker/nginx/html/ (may hold only a dotfile placeholder)
+# and the dashboard built from web/ by the node stage, served at / (single-page app).
 #   docker build -f docker/gateway.Dockerfile -t trading-optimization-gateway:$VERSION .
 ARG NGINX_IMAGE=nginxinc/nginx-unprivileged:1.27.4-alpine
+ARG NODE_IMAGE=node:20.19.5-alpine
+
+# The dashboard (web/): `npm ci && npm run build` (the build fails when the first page's JS
+# exceeds its gzipped budget), the same as `make web` for the local fleet.
+FROM ${NODE_IMAGE} AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY web/ ./
+RUN npm run build
+
 FROM ${NGINX_IMAGE}
 
 ARG VERSION=dev
@@ -34,6 +45,8 @@ RUN --mount=type=bind,source=docker/nginx,target=/src \
     fi; \
     chown -R 101:0 /etc/nginx/conf.d /etc/nginx/templates 2>/dev/null || true; \
     chmod -R g+w /etc/nginx/conf.d
+# The dashboard's build at / (over anything docker/nginx/html holds).
+COPY --from=web /web/dist/ /usr/share/nginx/html/
 
 # Rate limit per client address (templates/gateway.conf.template): GATEWAY_RATE_LIMIT requests/s,
 # GATEWAY_RATE_BURST more at once, then 429 problem+json. Raise them for load tests or a trusted
