@@ -23,12 +23,14 @@ function clean<T extends { time: UTCTimestamp }>(points: T[]): T[] {
   return sorted.filter((p, i) => i === 0 || p.time !== sorted[i - 1].time);
 }
 
+/** A chart in a div of fixed height (autoSize follows its width; the height must not depend on
+ * the chart, or the two resize each other forever). */
 function useChart(height: number, build: (chart: IChartApi) => void, deps: unknown[]) {
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
     if (!ref.current) return;
+    ref.current.style.height = `${height}px`;
     const chart = createChart(ref.current, {
-      height,
       autoSize: true,
       layout: { background: { type: ColorType.Solid, color: "#ffffff" }, textColor: "#24292f", attributionLogo: false },
       grid: { vertLines: { color: "#eef0f3" }, horzLines: { color: "#eef0f3" } },

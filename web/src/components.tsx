@@ -21,7 +21,7 @@ export function ProblemView({ error }: { error: unknown }) {
         {p.status} {p.title}
       </strong>
       {p.detail ? <>: {p.detail}</> : null}
-      {typeof p.total === "number" ? <p>{String(p.total)} bad row(s) in total.</p> : null}
+      {typeof p.total === "number" ? <p>{String(p.total)} problem(s) in total.</p> : null}
       {p.counts && typeof p.counts === "object" ? (
         <p>
           {Object.entries(p.counts as Record<string, number>)
@@ -30,7 +30,7 @@ export function ProblemView({ error }: { error: unknown }) {
         </p>
       ) : null}
       {errors.length > 0 ? (
-        <div className="scroll">
+        <div className="scroll" tabIndex={0}>
           <table className="errors" aria-label="Errors">
             <thead>
               <tr>

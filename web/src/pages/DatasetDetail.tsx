@@ -94,7 +94,7 @@ function Summary({ data }: { data: Json }) {
   const per: Json = data.symbols ?? data;
   const rows = Array.isArray(per) ? per : Object.entries(per).map(([symbol, v]) => ({ symbol, ...(v as Json) }));
   return (
-    <div className="scroll">
+    <div className="scroll" tabIndex={0}>
       {rows.map((r: Json) => (
         <div key={String(r.symbol)}>
           <h3>{String(r.symbol ?? "")}</h3>
@@ -135,7 +135,7 @@ function Rows({ data }: { data: Json }) {
           : [];
   const cols = records.length ? Object.keys(records[0]) : [];
   return (
-    <div className="scroll">
+    <div className="scroll" tabIndex={0}>
       <table className="dense">
         <thead>
           <tr>

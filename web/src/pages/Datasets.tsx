@@ -120,10 +120,9 @@ function Upload() {
   function choose(f: File) {
     setFile(f);
     upload.reset();
-    if (!symbol) {
-      const guess = f.name.replace(/\.(csv|parquet|gz)$/gi, "").split(/[^A-Za-z0-9.^-]/)[0];
-      if (guess) setSymbol(guess.toUpperCase());
-    }
+    // The file name is the usual symbol (SPY.csv); the field stays editable before the upload.
+    const guess = f.name.replace(/\.(csv|parquet|gz)$/gi, "").split(/[^A-Za-z0-9.^-]/)[0];
+    setSymbol(guess ? guess.toUpperCase() : "");
   }
   function submit(e: FormEvent) {
     e.preventDefault();

@@ -29,11 +29,12 @@ export default function EvaluationDetail() {
   useEventStream(`/api/v1/evaluations/${id}/events`, () => void client.invalidateQueries({ queryKey: ["evaluation", id] }), active);
   const done = e?.status === "succeeded";
 
+  // Stored equity series: every subject's and buy-and-hold's (the other benchmarks have
+  // metrics only: they are in the metrics table).
   const subjects: string[] = useMemo(() => {
     if (!e) return [];
-    const benches = Object.keys(e.benchmarks ?? {}).filter((b) => !/random/.test(b));
     const own = e.subjects?.length ? e.subjects : [e.model_id ? `model:${e.model_id}` : (e.baseline ?? "subject")];
-    return [...own, ...benches.filter((b) => !own.includes(b))];
+    return own.includes("buy_and_hold") ? own : [...own, "buy_and_hold"];
   }, [e]);
   const curves = useQueries({
     queries: subjects.map((s, i) => ({
@@ -63,7 +64,7 @@ export default function EvaluationDetail() {
       </h1>
       <p className="muted">
         {e.kind} · {subjects.slice(0, e.subjects?.length || 1).map(label).join(", ")} · dataset <IdLink to="/datasets" id={e.dataset_id} /> ·{" "}
-        {e.part ?? "dates"} split · costs {e.cost_bps ?? "–"} bps · created {fmtTime(e.created_at)}
+        {e.part ?? "dates"} split · costs {e.cost_bps != null ? `${e.cost_bps} bps` : "as trained"} · created {fmtTime(e.created_at)}
         {e.model_id ? (
           <>
             {" "}
@@ -84,7 +85,7 @@ export default function EvaluationDetail() {
       {e.error ? <div role="alert" className="problem">{e.error}</div> : null}
       {done ? (
         <>
-          <Section title="Equity vs benchmarks">
+          <Section title="Equity vs buy-and-hold">
             {curveErrors.map((err, i) => (
               <ProblemView key={i} error={err} />
             ))}
@@ -143,7 +144,7 @@ function MetricsTable({ e }: { e: Evaluation }) {
   }
   const keys = Object.keys(cols[0][1]).filter((k) => typeof cols[0][1][k] === "number");
   return (
-    <div className="scroll">
+    <div className="scroll" tabIndex={0}>
       <table className="dense" aria-label="Metrics of the subject and the benchmarks">
         <thead>
           <tr>
@@ -224,7 +225,7 @@ export function Records({ rows }: { rows: Json[] }) {
   if (!rows.length) return <p>None.</p>;
   const cols = Array.from(new Set(rows.flatMap((r) => Object.keys(r))));
   return (
-    <div className="scroll">
+    <div className="scroll" tabIndex={0}>
       <table className="dense">
         <thead>
           <tr>
@@ -264,7 +265,7 @@ function MonthlyHeatmap({ points }: { points: Point[] }) {
   const years = Array.from(new Set([...months.keys()].map((k) => k.slice(0, 4)))).sort();
   const names = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
   return (
-    <div className="scroll">
+    <div className="scroll" tabIndex={0}>
       <table className="heatmap" aria-label="Monthly returns">
         <thead>
           <tr>
@@ -285,7 +286,7 @@ function MonthlyHeatmap({ points }: { points: Point[] }) {
                 if (!m) return <td key={i} />;
                 const r = m.last / m.first - 1;
                 const a = Math.min(1, Math.abs(r) / 0.08);
-                const bg = r >= 0 ? `rgba(45,164,78,${0.15 + 0.6 * a})` : `rgba(207,34,46,${0.15 + 0.6 * a})`;
+                const bg = r >= 0 ? `rgba(45,164,78,${0.08 + 0.32 * a})` : `rgba(207,34,46,${0.08 + 0.27 * a})`;
                 return (
                   <td key={i} style={{ background: bg }}>
                     {(r * 100).toFixed(1)}

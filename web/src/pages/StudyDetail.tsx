@@ -27,8 +27,9 @@ export default function StudyDetail() {
     queryFn: () => get<Json[] | { items: Json[] }>(`/studies/${id}/trials`),
     refetchInterval: active ? 3000 : false,
   });
-  const history = useQuery({ queryKey: ["history", id], queryFn: () => get<Json>(`/studies/${id}/history`), retry: false });
-  const importances = useQuery({ queryKey: ["importances", id, s?.n_complete], enabled: !!s, queryFn: () => get<Json>(`/studies/${id}/importances`), retry: false });
+  // (results need complete trials: 1 for the history, 2 for importances; asked only then)
+  const history = useQuery({ queryKey: ["history", id], enabled: (s?.n_complete ?? 0) + (s?.n_pruned ?? 0) >= 1, queryFn: () => get<Json>(`/studies/${id}/history`), retry: false });
+  const importances = useQuery({ queryKey: ["importances", id, s?.n_complete], enabled: (s?.n_complete ?? 0) >= 2, queryFn: () => get<Json>(`/studies/${id}/importances`), retry: false });
   const cancel = useMutation({ mutationFn: () => post<Json>(`/studies/${id}/cancel`), onSuccess: refresh });
   const resume = useMutation({ mutationFn: () => post<Json>(`/studies/${id}/resume`), onSuccess: refresh });
 
@@ -85,6 +86,7 @@ export default function StudyDetail() {
       </Section>
       <div className="grid2">
         <Section title="History">
+          {!history.data && !history.error ? <p className="muted">No complete trial yet.</p> : null}
           {notYet(history.error) ? <p className="muted">No complete trial yet.</p> : <ProblemView error={history.error} />}
           {hist.length ? (
             <StepChart
@@ -98,7 +100,7 @@ export default function StudyDetail() {
           ) : null}
         </Section>
         <Section title="Hyperparameter importances (fANOVA)">
-          {notYet(importances.error) ? <p className="muted">Needs two complete trials.</p> : <ProblemView error={importances.error} />}
+          {(s.n_complete ?? 0) < 2 || notYet(importances.error) ? <p className="muted">Needs two complete trials.</p> : <ProblemView error={importances.error} />}
           {importances.data ? <Bars values={importances.data.importances ?? {}} /> : null}
         </Section>
       </div>
@@ -107,7 +109,7 @@ export default function StudyDetail() {
       </Section>
       <Section title={`Trials (${rows.length})`}>
         <ProblemView error={trials.error} />
-        <div className="scroll">
+        <div className="scroll" tabIndex={0}>
           <table className="dense">
             <thead>
               <tr>
