@@ -10,7 +10,7 @@ const out = process.env.TRADEOPT_WEB_ARTIFACTS ?? "test-results";
 export default defineConfig({
   testDir: "tests",
   outputDir: `${out}/playwright`,
-  timeout: 150_000,
+  timeout: 240_000,
   expect: { timeout: 15_000 },
   workers: 1,
   retries: 0,
