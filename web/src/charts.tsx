@@ -154,6 +154,15 @@ export function StepChart({
             points={s.points.map(([x, y]) => `${sx(x)},${sy(y)}`).join(" ")}
           />
         ))}
+        {series.map((s, i) =>
+          s.points.length <= 60
+            ? s.points.map(([x, y], j) => (
+                <circle key={`${s.name}-${j}`} cx={sx(x)} cy={sy(y)} r="3" fill={PALETTE[i % PALETTE.length]}>
+                  <title>{`${s.name}: ${y} at ${x}`}</title>
+                </circle>
+              ))
+            : null,
+        )}
       </svg>
       <figcaption className="legend">
         {series.map((s, i) => (

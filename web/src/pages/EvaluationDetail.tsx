@@ -240,7 +240,7 @@ export function Records({ rows }: { rows: Json[] }) {
           {rows.map((r, i) => (
             <tr key={i}>
               {cols.map((c) => (
-                <td key={c}>{typeof r[c] === "number" ? fmtNum(r[c], 4) : fmtCell(r[c])}</td>
+                <td key={c}>{fmtRecordCell(c, r[c])}</td>
               ))}
             </tr>
           ))}
@@ -248,6 +248,15 @@ export function Records({ rows }: { rows: Json[] }) {
       </table>
     </div>
   );
+}
+
+/** Times come as ISO strings or epoch numbers (ns, ms or s, by size); others as numbers/text. */
+function fmtRecordCell(column: string, v: unknown): string {
+  if (typeof v === "number" && /(^t$|time$|_at$)/.test(column)) {
+    const ms = v > 1e17 ? v / 1e6 : v > 1e11 ? v : v * 1000;
+    return fmtTime(new Date(ms).toISOString());
+  }
+  return typeof v === "number" ? fmtNum(v, 4) : fmtCell(v);
 }
 
 /** Monthly returns from the equity curve, one row per year (a heatmap: green up, red down). */
