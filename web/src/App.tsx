@@ -1,6 +1,7 @@
 import { lazy, Suspense } from "react";
-import { NavLink, Navigate, Route, Routes } from "react-router";
+import { NavLink, Navigate, Route, Routes, useLocation } from "react-router";
 import { useAuth } from "./auth";
+import { PageBoundary } from "./components";
 import Login from "./pages/Login";
 import Overview from "./pages/Overview";
 
@@ -32,6 +33,7 @@ const NAV = [
 
 export default function App() {
   const { session, signOut } = useAuth();
+  const location = useLocation();
   if (session === undefined) return <p className="loading">Loading…</p>;
   if (session === null) return <Login />;
   return (
@@ -54,6 +56,7 @@ export default function App() {
         </span>
       </header>
       <main>
+        <PageBoundary key={location.pathname}>
         <Suspense fallback={<p className="loading">Loading…</p>}>
           <Routes>
             <Route path="/" element={<Overview />} />
@@ -74,6 +77,7 @@ export default function App() {
             <Route path="*" element={<p>No page here.</p>} />
           </Routes>
         </Suspense>
+        </PageBoundary>
       </main>
     </div>
   );

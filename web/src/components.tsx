@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState, type ReactNode } from "react";
+import { Component, useEffect, useRef, useState, type ErrorInfo, type ReactNode } from "react";
 import { Link } from "react-router";
 import { ApiError } from "./api";
 
@@ -45,7 +45,7 @@ export function ProblemView({ error }: { error: unknown }) {
               {errors.map((e, i) => (
                 <tr key={i}>
                   {columns.map((c) => (
-                    <td key={c}>{fmtCell(e[c])}</td>
+                    <td key={c}>{c === "loc" && Array.isArray(e[c]) ? (e[c] as unknown[]).join(".") : fmtCell(e[c])}</td>
                   ))}
                 </tr>
               ))}
@@ -60,7 +60,7 @@ export function ProblemView({ error }: { error: unknown }) {
 
 export function fmtCell(v: unknown): string {
   if (v === null || v === undefined) return "";
-  if (Array.isArray(v)) return v.map(fmtCell).join(".");
+  if (Array.isArray(v)) return v.map(fmtCell).join(", ");
   if (typeof v === "number") return fmtNum(v);
   if (typeof v === "object") return JSON.stringify(v);
   return String(v);
@@ -68,6 +68,7 @@ export function fmtCell(v: unknown): string {
 
 export function fmtNum(v: number | null | undefined, digits = 4): string {
   if (v === null || v === undefined || Number.isNaN(v)) return "–";
+  if (typeof v !== "number") return fmtCell(v); // (a field the page took for a number is not one)
   if (Number.isInteger(v)) return String(v);
   const a = Math.abs(v);
   if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(2);
@@ -76,6 +77,7 @@ export function fmtNum(v: number | null | undefined, digits = 4): string {
 
 export function fmtPct(v: number | null | undefined): string {
   if (v === null || v === undefined || Number.isNaN(v)) return "–";
+  if (typeof v !== "number") return fmtCell(v);
   return `${(v * 100).toFixed(2)}%`;
 }
 
@@ -187,4 +189,26 @@ export function useEventStream(
     };
   }, [url, enabled]);
   return state;
+}
+
+/** A page that throws while rendering shows the error (and the others keep working), not a
+ * blank screen. */
+export class PageBoundary extends Component<{ children: ReactNode }, { error: Error | null }> {
+  state = { error: null as Error | null };
+  static getDerivedStateFromError(error: Error) {
+    return { error };
+  }
+  componentDidCatch(error: Error, info: ErrorInfo) {
+    console.error("page failed to render", error, info.componentStack);
+  }
+  render() {
+    if (this.state.error) {
+      return (
+        <div role="alert" className="problem">
+          <strong>This page failed to render</strong>: {this.state.error.message}
+        </div>
+      );
+    }
+    return this.props.children;
+  }
 }

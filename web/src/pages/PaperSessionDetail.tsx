@@ -67,7 +67,7 @@ export default function PaperSessionDetail() {
             realised_pnl: fmtNum(p.realised_pnl, 2),
             unrealised_pnl: fmtNum(p.unrealised_pnl, 2),
             drawdown: fmtPct(p.drawdown),
-            position: fmtNum(p.position, 3),
+            position: (p.symbols ?? []).map((sym: string, i: number) => `${sym} ${fmtNum(p.position?.[i], 3)}`).join(", "),
             bars: p.n_bars,
             orders: p.n_orders,
             rejected: p.n_rejected,

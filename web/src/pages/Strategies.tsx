@@ -30,8 +30,11 @@ export default function Strategies() {
     },
   });
   const replay = useMutation({
-    mutationFn: (strategyId: string) =>
-      post<Json>("/paper-sessions", { strategy_id: strategyId, mode: "replay", dataset_id: replayDataset || undefined, split: "test", speed: "max" }),
+    // A replay runs over a dataset's test split: the chosen one, else the model's own.
+    mutationFn: async (strategy: Json) => {
+      const datasetId = replayDataset || (await get<Model>(`/models/${strategy.model_id}`)).dataset_id;
+      return post<Json>("/paper-sessions", { strategy_id: strategy.id, mode: "replay", dataset_id: datasetId, split: "test", speed: "max" });
+    },
     onSuccess: (s) => navigate(`/paper-sessions/${s.id}`),
   });
   return (
@@ -86,7 +89,7 @@ export default function Strategies() {
               <tbody>
                 {strategies.data.items.map((s) => (
                   <tr key={s.id} id={s.id}>
-                    <td>{s.name}</td>
+                    <td>{s.name ?? <code>{String(s.id).slice(0, 8)}</code>}</td>
                     <td>
                       <IdLink to="/models" id={s.model_id} />
                     </td>
@@ -117,7 +120,7 @@ export default function Strategies() {
                             Stop
                           </button>
                         ) : null}
-                        <button type="button" className="small" onClick={() => replay.mutate(s.id)} disabled={s.state !== "active"}>
+                        <button type="button" className="small" onClick={() => replay.mutate(s)} disabled={s.state !== "active"}>
                           Paper replay
                         </button>
                       </td>
@@ -165,7 +168,7 @@ export default function Strategies() {
                   <td>{fmtNum(p.equity, 2)}</td>
                   <td>{fmtNum(p.pnl, 2)}</td>
                   <td>{fmtPct(p.drawdown)}</td>
-                  <td>{fmtNum(p.position, 3)}</td>
+                  <td>{(p.position ?? []).map((v: number) => fmtNum(v, 3)).join(", ")}</td>
                   <td>
                     {p.n_bars} / {p.n_orders}
                   </td>

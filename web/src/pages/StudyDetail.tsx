@@ -174,17 +174,19 @@ function ParallelCoordinates({ trials }: { trials: Json[] }) {
   const params = Array.from(new Set(trials.flatMap((t) => Object.keys(t.params ?? {}))));
   const axes = [...params, "objective"];
   const valueOf = (t: Json, a: string): unknown => (a === "objective" ? t.value : t.params?.[a]);
-  const scales = axes.map((a) => {
+  // Per axis: a [0, 1] scale and the labels of its ends (numbers: min/max; categories: first/last).
+  const axisInfo = axes.map((a) => {
     const vals = trials.map((t) => valueOf(t, a));
     if (vals.every((v) => typeof v === "number")) {
       const nums = vals as number[];
       const lo = Math.min(...nums);
       const hi = Math.max(...nums);
-      return (v: unknown) => (hi === lo ? 0.5 : ((v as number) - lo) / (hi - lo));
+      return { scale: (v: unknown) => (hi === lo ? 0.5 : ((v as number) - lo) / (hi - lo)), lo: fmtNum(lo, 4), hi: fmtNum(hi, 4) };
     }
     const cats = Array.from(new Set(vals.map(String)));
-    return (v: unknown) => (cats.length === 1 ? 0.5 : cats.indexOf(String(v)) / (cats.length - 1));
+    return { scale: (v: unknown) => (cats.length === 1 ? 0.5 : cats.indexOf(String(v)) / (cats.length - 1)), lo: cats[0], hi: cats[cats.length - 1] };
   });
+  const scales = axisInfo.map((i) => i.scale);
   const W = 760;
   const H = 240;
   const P = 30;
@@ -198,6 +200,12 @@ function ParallelCoordinates({ trials }: { trials: Json[] }) {
           <line x1={x(i)} x2={x(i)} y1={P} y2={H - P} stroke="#8c959f" />
           <text x={x(i)} y={H - 8} fontSize="11" textAnchor="middle" fill="#24292f">
             {a}
+          </text>
+          <text x={x(i) + 4} y={P - 6} fontSize="10" fill="#57606a">
+            {axisInfo[i].hi}
+          </text>
+          <text x={x(i) + 4} y={H - P + 12} fontSize="10" fill="#57606a">
+            {axisInfo[i].lo}
           </text>
         </g>
       ))}
