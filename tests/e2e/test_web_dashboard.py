@@ -119,3 +119,29 @@ def test_dashboard_in_chromium(fleet: Fleet, tmp_path: Path) -> None:
     assert "FIRST-PAGE-INTERACTIVE ms=" in output
     missing = [n for n in SCREENSHOTS if not (ARTIFACTS / "screenshots" / f"{n}.png").exists()]
     assert not missing, f"screenshots not taken: {missing}"
+
+
+def test_build_checks_the_initial_js_budget() -> None:
+    """`npm run build` ends with web/scripts/check-bundle-size.mjs: it prints the gzipped size of
+    the first page's JavaScript and fails the build beyond the budget (250 KB by default)."""
+    assert shutil.which("node"), "node (>= 20.19) is needed to build the dashboard"
+    build = subprocess.run(
+        ["make", "-s", "web"], cwd=REPO, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert build.returncode == 0, build.stdout + build.stderr
+    check = ["node", "scripts/check-bundle-size.mjs"]
+    ok = subprocess.run(check, cwd=WEB, capture_output=True, text=True, timeout=60, check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    size = re.search(r"initial JS ([\d.]+) KB gzipped \(budget 250 KB\)", ok.stdout)
+    assert size and 0 < float(size.group(1)) <= 250, ok.stdout
+    print(ok.stdout)
+    over = subprocess.run(
+        check,
+        cwd=WEB,
+        env={**os.environ, "WEB_JS_BUDGET_BYTES": "10240"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert over.returncode == 1 and "over budget" in over.stderr, over.stdout + over.stderr
