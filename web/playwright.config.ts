@@ -30,6 +30,7 @@ export default defineConfig({
         "--disable-component-update",
         "--disable-sync",
         "--no-first-run",
+        "--disable-quic",
       ],
     },
   },
