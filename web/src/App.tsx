@@ -57,26 +57,26 @@ export default function App() {
       </header>
       <main>
         <PageBoundary key={location.pathname}>
-        <Suspense fallback={<p className="loading">Loading…</p>}>
-          <Routes>
-            <Route path="/" element={<Overview />} />
-            <Route path="/datasets" element={<Datasets />} />
-            <Route path="/datasets/:id" element={<DatasetDetail />} />
-            <Route path="/runs" element={<Runs />} />
-            <Route path="/runs/:id" element={<RunDetail />} />
-            <Route path="/models" element={<Models />} />
-            <Route path="/models/:id" element={<ModelDetail />} />
-            <Route path="/evaluations" element={<Evaluations />} />
-            <Route path="/evaluations/:id" element={<EvaluationDetail />} />
-            <Route path="/studies" element={<Studies />} />
-            <Route path="/studies/:id" element={<StudyDetail />} />
-            <Route path="/strategies" element={<Strategies />} />
-            <Route path="/paper-sessions/:id" element={<PaperSessionDetail />} />
-            <Route path="/jobs" element={<Jobs />} />
-            <Route path="/login" element={<Navigate to="/" replace />} />
-            <Route path="*" element={<p>No page here.</p>} />
-          </Routes>
-        </Suspense>
+          <Suspense fallback={<p className="loading">Loading…</p>}>
+            <Routes>
+              <Route path="/" element={<Overview />} />
+              <Route path="/datasets" element={<Datasets />} />
+              <Route path="/datasets/:id" element={<DatasetDetail />} />
+              <Route path="/runs" element={<Runs />} />
+              <Route path="/runs/:id" element={<RunDetail />} />
+              <Route path="/models" element={<Models />} />
+              <Route path="/models/:id" element={<ModelDetail />} />
+              <Route path="/evaluations" element={<Evaluations />} />
+              <Route path="/evaluations/:id" element={<EvaluationDetail />} />
+              <Route path="/studies" element={<Studies />} />
+              <Route path="/studies/:id" element={<StudyDetail />} />
+              <Route path="/strategies" element={<Strategies />} />
+              <Route path="/paper-sessions/:id" element={<PaperSessionDetail />} />
+              <Route path="/jobs" element={<Jobs />} />
+              <Route path="/login" element={<Navigate to="/" replace />} />
+              <Route path="*" element={<p>No page here.</p>} />
+            </Routes>
+          </Suspense>
         </PageBoundary>
       </main>
     </div>

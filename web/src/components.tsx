@@ -172,7 +172,8 @@ export function useEventStream(
       }
       handler.current({ event: ev.type, data });
     };
-    for (const name of ["message", "progress", "status", "job", "metrics", "trial", "end", "done", "update"]) {
+    // The services' streams send `job` events (the job record on every change).
+    for (const name of ["job", "message"]) {
       source.addEventListener(name, deliver as EventListener);
     }
     source.onerror = () => {

@@ -132,7 +132,6 @@ export function resourcePath(j: Job): string | null {
   const map: Record<string, string> = {
     dataset: "/datasets",
     run: "/runs",
-    training_run: "/runs",
     evaluation: "/evaluations",
     study: "/studies",
     paper_session: "/paper-sessions",
