@@ -74,7 +74,7 @@ demo: install  ## the one-command demo: dataset -> train -> tune -> evaluate, in
 # stamp is newer than every file of web/ outside node_modules and dist). Needs Node >= 20.19 and
 # npm; the build fails when the first page's JS exceeds 250 KB gzipped
 # (web/scripts/check-bundle-size.mjs). nginx serves web/dist at / (scripts/fleet/fleetctl.py).
-WEB_SOURCES := $(shell find web -path web/node_modules -prune -o -path web/dist -prune -o -path web/test-results -prune -o -type f -print 2>/dev/null)
+WEB_SOURCES := $(shell find web -path web/node_modules -prune -o -path web/dist -prune -o -path web/tests -prune -o -path web/test-results -prune -o -type f -print 2>/dev/null)
 WEB_STAMP := web/dist/.stamp
 
 $(WEB_STAMP): $(WEB_SOURCES)

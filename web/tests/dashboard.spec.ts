@@ -147,6 +147,8 @@ test("full flow: sign in, upload SPY, chart, train a small run live, evaluate, e
   await expect(page.getByRole("heading", { name: /^Run / }).getByText("succeeded")).toBeVisible({ timeout: 120_000 });
   await expect(page.getByTestId("run-progress")).toContainText("2048/2048");
   await expect(page.getByText("Registered model")).toBeVisible();
+  // the periodic validations (eval every 1024 timesteps) as a curve
+  await expect(page.getByRole("img", { name: "validation reward over timesteps" })).toBeVisible();
   await audit(page, console, "06-run-finished");
 
   // Evaluate it; equity vs buy-and-hold and the metrics.
