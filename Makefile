@@ -9,7 +9,7 @@ include mk/services.mk
 PACKAGES := -e libs/common -e 'libs/ml[rl,online]' $(SERVICE_PACKAGES) -e 'cli[pipeline]'
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help generate check-generated guardrails install system-deps services lock lint format test test-unit test-integration test-e2e soak demo dev down status db-upgrade clean deploy api-tools openapi postman
+.PHONY: help generate check-generated guardrails install system-deps services lock lint format test test-unit test-integration test-e2e soak demo dev down status db-upgrade clean deploy api-tools openapi postman web
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -89,7 +89,21 @@ soak: install system-deps  ## fault soak: own fleet + throwaway PostgreSQL/Redis
 demo: install  ## the one-command demo: dataset -> train -> tune -> evaluate, in-process (SQLite + ./.tradeopt)
 	$(VENV)/bin/tradeopt pipeline run examples/spy_ppo.yaml
 
-dev: install api-tools  ## start the local fleet (APIs, workers, beat, S3, nginx on :8080) as processes
+# The dashboard (web/): `npm ci && npm run build` into web/dist, only when a source changed (the
+# stamp is newer than every file of web/ outside node_modules and dist). Needs Node >= 20.19 and
+# npm; the build fails when the first page's JS exceeds 250 KB gzipped
+# (web/scripts/check-bundle-size.mjs). nginx serves web/dist at / (scripts/fleet/fleetctl.py).
+WEB_SOURCES := $(shell find web -path web/node_modules -prune -o -path web/dist -prune -o -path web/tests -prune -o -path web/test-results -prune -o -type f -print 2>/dev/null)
+WEB_STAMP := web/dist/.stamp
+
+$(WEB_STAMP): $(WEB_SOURCES)
+	@command -v npm >/dev/null || { echo "make web: npm not found (Node >= 20.19 with npm is needed to build the dashboard)" >&2; exit 1; }
+	cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build
+	touch $@
+
+web: $(WEB_STAMP)  ## build the dashboard (web/ -> web/dist) when web/ changed
+
+dev: install web api-tools  ## start the local fleet (APIs, workers, beat, S3, nginx on :8080, the dashboard at /) as processes
 	bash scripts/fleet.sh up
 
 down:  ## stop the local fleet

@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1.7
 # trading-optimization-gateway: nginx (unprivileged, uid 101, port 8080) with the config from
 # docker/nginx/ (nginx.conf, templates/*.template rendered by the image's envsubst entrypoint,
-# optional conf.d/) and the static dashboard from docker/nginx/html/ (may hold only a dotfile
-# placeholder: then / answers the gateway's 404 problem document, not nginx's welcome page).
+# optional conf.d/), static files from docker/nginx/html/ (may hold only a dotfile placeholder)
+# and the dashboard built from web/ by the node stage, served at / (single-page app).
 # The API docs (Swagger UI at /api/docs, the merged OpenAPI at /api/v1/openapi.json) come from
 # the api-docs stage: swagger-ui-dist from npm (tools/api's lockfile; no CDN at run time).
 #   docker build -f docker/gateway.Dockerfile -t trading-optimization-gateway:$VERSION .
@@ -18,6 +18,15 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
     && cp -R node_modules/swagger-ui-dist/. /out/swagger-ui/ \
     && rm -f /out/swagger-ui/*.map /out/swagger-ui/package.json /out/swagger-ui/README.md
 COPY docker/nginx/api-docs/ /out/api-docs/
+
+# The dashboard (web/): `npm ci && npm run build` (the build fails when the first page's JS
+# exceeds its gzipped budget), the same as `make web` for the local fleet.
+FROM ${NODE_IMAGE} AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY web/ ./
+RUN npm run build
 
 FROM ${NGINX_IMAGE}
 
@@ -48,6 +57,8 @@ RUN --mount=type=bind,source=docker/nginx,target=/src \
     fi; \
     chown -R 101:0 /etc/nginx/conf.d /etc/nginx/templates 2>/dev/null || true; \
     chmod -R g+w /etc/nginx/conf.d
+# The dashboard's build at / (over anything docker/nginx/html holds).
+COPY --from=web /web/dist/ /usr/share/nginx/html/
 
 # API docs (gateway.conf.template: API_DOCS_ROOT, SWAGGER_UI_ROOT).
 COPY --from=api-docs --chown=101:0 /out/api-docs/ /usr/share/nginx/api-docs/

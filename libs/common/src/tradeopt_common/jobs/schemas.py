@@ -36,3 +36,6 @@ class JobRead(BaseModel):
     parent_id: uuid.UUID | None = None
     wakeups: int = 0
     state: dict[str, Any] | None = None
+    #: Intermediate reports (``{"step": n, ...}``, one per step, in order): a training run's
+    #: periodic validation results while it runs (the dashboard's live validation curve).
+    reports: list[dict[str, Any]] | None = None

@@ -1,0 +1,215 @@
+import { Component, useEffect, useRef, useState, type ErrorInfo, type ReactNode } from "react";
+import { Link } from "react-router";
+import { ApiError } from "./api";
+
+/** An API error as the API said it: title, detail, and each field/row error. Never swallowed. */
+export function ProblemView({ error }: { error: unknown }) {
+  if (!error) return null;
+  if (!(error instanceof ApiError)) {
+    return (
+      <div role="alert" className="problem">
+        <strong>Error</strong>: {String((error as Error)?.message ?? error)}
+      </div>
+    );
+  }
+  const p = error.problem;
+  const errors = Array.isArray(p.errors) ? p.errors : [];
+  const columns = Array.from(new Set(errors.flatMap((e) => Object.keys(e))));
+  return (
+    <div role="alert" className="problem">
+      <strong>
+        {p.status} {p.title}
+      </strong>
+      {p.detail ? <>: {p.detail}</> : null}
+      {typeof p.total === "number" ? <p>{String(p.total)} problem(s) in total.</p> : null}
+      {p.counts && typeof p.counts === "object" ? (
+        <p>
+          {Object.entries(p.counts as Record<string, number>)
+            .map(([k, v]) => `${k}: ${v}`)
+            .join(" · ")}
+        </p>
+      ) : null}
+      {errors.length > 0 ? (
+        <div className="scroll" tabIndex={0}>
+          <table className="errors" aria-label="Errors">
+            <thead>
+              <tr>
+                {columns.map((c) => (
+                  <th key={c} scope="col">
+                    {c}
+                  </th>
+                ))}
+              </tr>
+            </thead>
+            <tbody>
+              {errors.map((e, i) => (
+                <tr key={i}>
+                  {columns.map((c) => (
+                    <td key={c}>{c === "loc" && Array.isArray(e[c]) ? (e[c] as unknown[]).join(".") : fmtCell(e[c])}</td>
+                  ))}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+      {p.request_id ? <small> request id {p.request_id}</small> : null}
+    </div>
+  );
+}
+
+export function fmtCell(v: unknown): string {
+  if (v === null || v === undefined) return "";
+  if (Array.isArray(v)) return v.map(fmtCell).join(", ");
+  if (typeof v === "number") return fmtNum(v);
+  if (typeof v === "object") return JSON.stringify(v);
+  return String(v);
+}
+
+export function fmtNum(v: number | null | undefined, digits = 4): string {
+  if (v === null || v === undefined || Number.isNaN(v)) return "–";
+  if (typeof v !== "number") return fmtCell(v); // (a field the page took for a number is not one)
+  if (Number.isInteger(v)) return String(v);
+  const a = Math.abs(v);
+  if (a !== 0 && (a < 1e-3 || a >= 1e6)) return v.toExponential(2);
+  return v.toFixed(digits).replace(/\.?0+$/, "");
+}
+
+export function fmtPct(v: number | null | undefined): string {
+  if (v === null || v === undefined || Number.isNaN(v)) return "–";
+  if (typeof v !== "number") return fmtCell(v);
+  return `${(v * 100).toFixed(2)}%`;
+}
+
+export function fmtTime(v: string | null | undefined): string {
+  if (!v) return "–";
+  const d = new Date(v);
+  return Number.isNaN(d.getTime()) ? v : d.toISOString().replace("T", " ").slice(0, 19);
+}
+
+export function shortId(id: string | null | undefined): string {
+  return id ? id.slice(0, 8) : "–";
+}
+
+export function Status({ value }: { value: string | null | undefined }) {
+  return <span className={`status status-${value ?? "unknown"}`}>{value ?? "–"}</span>;
+}
+
+export function Progress({ value, label }: { value: number; label: string }) {
+  const pct = Math.max(0, Math.min(1, value || 0)) * 100;
+  return (
+    <div className="progress">
+      <progress max={100} value={pct} aria-label={label} />
+      <span>{pct.toFixed(0)}%</span>
+    </div>
+  );
+}
+
+export function IdLink({ to, id }: { to: string; id: string | null | undefined }) {
+  if (!id) return <>–</>;
+  return (
+    <Link to={`${to}/${id}`} title={id}>
+      <code>{shortId(id)}</code>
+    </Link>
+  );
+}
+
+export function Section({ title, children, actions }: { title: string; children: ReactNode; actions?: ReactNode }) {
+  return (
+    <section className="card">
+      <div className="card-head">
+        <h2>{title}</h2>
+        {actions}
+      </div>
+      {children}
+    </section>
+  );
+}
+
+export function Loading({ what }: { what: string }) {
+  return <p className="loading">Loading {what}…</p>;
+}
+
+/** Key/value list of a flat object. */
+export function KeyValues({ data }: { data: Record<string, unknown> }) {
+  return (
+    <dl className="kv">
+      {Object.entries(data).map(([k, v]) => (
+        <div key={k}>
+          <dt>{k}</dt>
+          <dd>{fmtCell(v)}</dd>
+        </div>
+      ))}
+    </dl>
+  );
+}
+
+export interface StreamEvent {
+  event: string;
+  data: unknown;
+}
+
+/** Subscribes to an SSE stream (the session cookie authenticates EventSource) while `enabled`. */
+export function useEventStream(
+  url: string | null,
+  onEvent: (e: StreamEvent) => void,
+  enabled = true,
+): "connecting" | "open" | "closed" {
+  const [state, setState] = useState<"connecting" | "open" | "closed">("closed");
+  const handler = useRef(onEvent);
+  handler.current = onEvent;
+  useEffect(() => {
+    if (!url || !enabled) return;
+    const source = new EventSource(url, { withCredentials: true });
+    setState("connecting");
+    source.onopen = () => setState("open");
+    const deliver = (ev: MessageEvent) => {
+      let data: unknown = ev.data;
+      try {
+        data = JSON.parse(ev.data);
+      } catch {
+        /* plain text */
+      }
+      handler.current({ event: ev.type, data });
+    };
+    // The services' streams send `job` events (the job record on every change).
+    for (const name of ["job", "message"]) {
+      source.addEventListener(name, deliver as EventListener);
+    }
+    source.onerror = () => {
+      // The server closes the stream when the job ends; do not reconnect forever.
+      if (source.readyState === EventSource.CLOSED) setState("closed");
+      else {
+        source.close();
+        setState("closed");
+      }
+    };
+    return () => {
+      source.close();
+      setState("closed");
+    };
+  }, [url, enabled]);
+  return state;
+}
+
+/** A page that throws while rendering shows the error (and the others keep working), not a
+ * blank screen. */
+export class PageBoundary extends Component<{ children: ReactNode }, { error: Error | null }> {
+  state = { error: null as Error | null };
+  static getDerivedStateFromError(error: Error) {
+    return { error };
+  }
+  componentDidCatch(error: Error, info: ErrorInfo) {
+    console.error("page failed to render", error, info.componentStack);
+  }
+  render() {
+    if (this.state.error) {
+      return (
+        <div role="alert" className="problem">
+          <strong>This page failed to render</strong>: {this.state.error.message}
+        </div>
+      );
+    }
+    return this.props.children;
+  }
+}
