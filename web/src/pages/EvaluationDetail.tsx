@@ -250,12 +250,9 @@ export function Records({ rows }: { rows: Json[] }) {
   );
 }
 
-/** Times come as ISO strings or epoch numbers (ns, ms or s, by size); others as numbers/text. */
+/** Times come as ISO 8601 UTC strings (the API's one format); others as numbers/text. */
 function fmtRecordCell(column: string, v: unknown): string {
-  if (typeof v === "number" && /(^t$|time$|_at$)/.test(column)) {
-    const ms = v > 1e17 ? v / 1e6 : v > 1e11 ? v : v * 1000;
-    return fmtTime(new Date(ms).toISOString());
-  }
+  if (typeof v === "string" && /(^t$|time$|_at$)/.test(column)) return fmtTime(v);
   return typeof v === "number" ? fmtNum(v, 4) : fmtCell(v);
 }
 

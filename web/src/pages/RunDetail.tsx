@@ -127,6 +127,18 @@ export default function RunDetail() {
           Checkpoint every {fmtNum(r.spec?.checkpoint_every ?? null)} timesteps
           {r.metrics?.train_seconds ? ` · trained in ${r.metrics.train_seconds} s` : ""}.
         </p>
+        {r.status === "succeeded" ? (
+          <p>
+            TensorBoard:{" "}
+            <a href={`/tensorboard/?runFilter=${r.id}`} target="_blank" rel="noreferrer">
+              scalars of this run
+            </a>{" "}
+            ·{" "}
+            <a href={`/api/v1/runs/${r.id}/tensorboard`} download>
+              event files (.tar.gz)
+            </a>
+          </p>
+        ) : null}
         <details>
           <summary>Full spec</summary>
           <pre>{JSON.stringify(r.spec, null, 2)}</pre>
