@@ -98,7 +98,7 @@ class Fleet:
     def gateway(self) -> str:
         return f"http://127.0.0.1:{self.gateway_port}"
 
-    def sh(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    def sh(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         """Run ``scripts/fleet.sh ARGS`` with the fleet's environment."""
         return fleet_sh(self.env, *args, timeout=timeout)
 
@@ -129,9 +129,12 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    """``fleet.sh up`` on spare ports; ``fleet.sh down`` and no leftover process afterwards."""
+    """``fleet.sh up`` on spare ports, once for every e2e module (a start costs 1-3 minutes on 2
+    cores); ``fleet.sh down`` and no leftover process afterwards. Tests never assume a fresh
+    fleet: they create what they need and find it by id.
+    """
     asyncio.run(recreate_database(E2E_DB))
     asyncio.run(drop_database(f"{E2E_DB}_optuna"))
     redis.Redis.from_url(E2E_REDIS).flushdb()
@@ -166,7 +169,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             "FLEET_ENV_FILE": "",  # the developer's .env does not leak into the test fleet
             "FLEET_S3": "on",
             # (raise it on a loaded machine: TRADEOPT_E2E_FLEET_TIMEOUT)
-            "FLEET_TIMEOUT": os.environ.get("TRADEOPT_E2E_FLEET_TIMEOUT", "60"),
+            "FLEET_TIMEOUT": os.environ.get("TRADEOPT_E2E_FLEET_TIMEOUT", "240"),
             "GATEWAY_PORT": str(gateway_port),
             **{f"{s.upper}_PORT": str(ports[s.name]) for s in MANIFEST.built()},
             "OPTUNA_DASHBOARD_PORT": str(ports["optuna-dashboard"]),

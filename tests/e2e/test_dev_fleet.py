@@ -255,7 +255,7 @@ def test_fleet_serves_the_data_api_through_the_gateway(fleet: Fleet) -> None:
         # backtests a baseline on the test split of the ingested dataset
         resp = client.get("/api/v1/evaluations", headers=auth)
         assert resp.status_code == 200, resp.text
-        assert resp.json()["items"] == []
+        assert isinstance(resp.json()["items"], list)  # the fleet is shared: others may exist
         resp = client.post(
             "/api/v1/evaluations",
             json={"baseline": "sma_crossover", "dataset_id": dataset["id"], "split": "test"},
@@ -478,3 +478,8 @@ def test_gateway_rate_limit(fleet: Fleet) -> None:
         # a forged client address does not buy a fresh budget (issue 16 #11)
         forged = client.get("/api/v1/datasets", headers={"X-Forwarded-For": "203.0.113.7"})
         assert forged.status_code == 429, forged.text
+        # the fleet is shared by the next e2e modules: wait until this address is served again
+        deadline = time.monotonic() + 10
+        while client.get("/api/v1/datasets").status_code == 429:
+            assert time.monotonic() < deadline, "the rate limit did not recover"
+            time.sleep(0.5)
