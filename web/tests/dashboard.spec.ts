@@ -151,6 +151,24 @@ test("full flow: sign in, upload SPY, chart, train a small run live, evaluate, e
   await expect(page.getByRole("img", { name: "validation reward over timesteps" })).toBeVisible();
   await audit(page, console, "06-run-finished");
 
+  // TensorBoard through the gateway shows the finished run's scalars (the session cookie
+  // passes its auth_request); without a key or cookie it is refused.
+  const runId = new URL(page.url()).pathname.split("/").pop() ?? "";
+  await expect(page.getByRole("link", { name: "scalars of this run" })).toBeVisible();
+  const board = await page.context().newPage();
+  await board.goto(`/tensorboard/?runFilter=${runId}`);
+  await expect(async () => {
+    await board.reload();
+    await expect(board.getByText(runId.slice(0, 8)).first()).toBeVisible({ timeout: 5_000 });
+  }).toPass({ timeout: 90_000 });
+  await expect(board.getByText(/rollout|eval|train/).first()).toBeVisible({ timeout: 30_000 });
+  await board.screenshot({ path: `${SHOTS}/06b-tensorboard.png`, fullPage: true });
+  await board.close();
+  const anonymous = await page.context().browser()!.newContext();
+  const refused = await anonymous.request.get(new URL("/tensorboard/", page.url()).toString());
+  expect(refused.status()).toBe(401);
+  await anonymous.close();
+
   // Evaluate it; equity vs buy-and-hold and the metrics.
   await page.getByRole("button", { name: "Evaluate on the test split" }).click();
   await expect(page.getByRole("heading", { name: /^Evaluation / })).toBeVisible();
