@@ -84,14 +84,17 @@ def test_positions_metrics():
     got = compute_metrics(EQ, bars_per_year=4, positions=pos)
     assert got["turnover"] == pytest.approx(3 / 5 * 4)  # |Δw| = 0,1,0,1,1
     assert got["exposure"] == pytest.approx(0.6)
-    assert got["n_trades"] == 3
+    # one meaning per name: orders are position changes, trades closed round trips (none given)
+    assert got["n_orders"] == 3 and got["n_trades"] is None
+    units = np.array([0.0, 10.0, 10.0, 0.0, -8.0])  # weights drift, units are what was ordered
+    assert compute_metrics(EQ, bars_per_year=4, positions=pos, units=units)["n_orders"] == 3
     assert got["avg_holding_period"] == pytest.approx(1.5)  # runs: long 2 bars, short 1 bar
 
 
 def test_multi_asset_positions():
     pos = np.array([[0.5, 0.5], [0.5, 0.5], [0.5, 0.0], [0.0, 0.0], [0.0, 0.0]])
     got = compute_metrics(EQ, bars_per_year=4, positions=pos)
-    assert got["n_trades"] == 4  # two entries, two exits
+    assert got["n_orders"] == 4  # two entries, two exits
     assert got["exposure"] == pytest.approx(0.6)
     assert got["turnover"] == pytest.approx(2.0 / 5 * 4)
     np.testing.assert_array_equal(np.sort(holding_periods(pos)), [2, 3])
@@ -138,7 +141,7 @@ def test_constant_equity_conventions():
     assert got["sharpe"] == 0.0 and got["sortino"] == 0.0 and got["volatility"] == 0.0
     assert got["max_drawdown"] == 0.0 and got["max_drawdown_duration"] == 0
     assert got["calmar"] is None and got["profit_factor"] is None
-    assert got["hit_rate"] == 0.0 and got["exposure"] == 0.0 and got["n_trades"] == 0
+    assert got["hit_rate"] == 0.0 and got["exposure"] == 0.0 and got["n_orders"] == 0
     json.dumps(got, allow_nan=False)
 
 

@@ -274,6 +274,7 @@ def compute_metrics(
     trades: np.ndarray | None = None,
     benchmark: np.ndarray | None = None,
     costs: np.ndarray | None = None,
+    units: np.ndarray | None = None,
 ) -> dict[str, float | int | None]:
     """Every metric of an equity curve, as a JSON-safe dict (non-finite values become ``None``).
 
@@ -283,13 +284,16 @@ def compute_metrics(
         positions: optional ``(T,)`` or ``(T, N)`` signed weights held at the end of each bar.
             Enables ``turnover`` (annualised traded notional per unit of equity,
             ``sum|Δw| / T * bars_per_year``: one full entry a year = 1.0), ``exposure``
-            (fraction of bars with a non-zero position), ``n_trades`` (number of (bar, asset)
-            position changes, i.e. orders) and ``avg_holding_period`` (mean bars of a
+            (fraction of bars with a non-zero position), ``n_orders`` (number of (bar, asset)
+            position changes, i.e. orders; counted on ``units`` when given, since weights also
+            drift with prices between orders) and ``avg_holding_period`` (mean bars of a
             constant non-zero position).
             Without positions, ``exposure`` falls back to the fraction of bars with a non-zero
             return and the other three are ``None``.
+        units: optional ``(T,)``/``(T, N)`` units held, for ``n_orders``.
         trades: optional ``(K,)`` returns of closed round-trip trades. When given,
-            ``n_trades = K``, and ``trade_hit_rate`` / ``trade_payoff_ratio`` are added.
+            ``n_trades = K`` (otherwise ``None``: one meaning everywhere), and
+            ``trade_hit_rate`` / ``trade_payoff_ratio`` are added.
         benchmark: optional ``(T,)`` benchmark equity on the same bars; adds ``alpha``
             (annualised, ``(mean(r) - beta * mean(b)) * bars_per_year``), ``beta``
             (``cov(r, b) / var(b)``), ``information_ratio`` (annualised, ``ddof=1``) and
@@ -345,6 +349,7 @@ def compute_metrics(
         "turnover": math.nan,
         "exposure": n_nonzero / n,
         "n_trades": math.nan,
+        "n_orders": math.nan,
         "var_95": var_95,
         "cvar_95": cvar_95,
         "skew": skew,
@@ -359,7 +364,8 @@ def compute_metrics(
         changes = position_changes(pos)
         out["turnover"] = float(changes.sum()) / t_bars * bars_per_year
         out["exposure"] = float((np.abs(pos) > _EPS).any(axis=1).mean())
-        out["n_trades"] = float((changes > _EPS).sum())
+        held = _as_positions(units, t_bars) if units is not None else pos
+        out["n_orders"] = float(order_mask(held).sum())
         periods = holding_periods(pos)
         out["avg_holding_period"] = float(periods.mean()) if periods.size else 0.0
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from tradeopt_ml.data import Panel
 from tradeopt_ml.envs.config import EnvConfig
-from tradeopt_ml.evaluation.backtest import backtest_targets
+from tradeopt_ml.evaluation.backtest import backtest_targets, trade_returns
 from tradeopt_ml.evaluation.baselines import baseline_positions
 from tradeopt_ml.evaluation.config import evaluation_config
 from tradeopt_ml.evaluation.evaluate import backtest_model
@@ -104,6 +104,7 @@ def walk_forward_report(
     benchmark: list[np.ndarray] = []
     stamps: list[np.ndarray] = []
     positions: list[np.ndarray] = []
+    units: list[np.ndarray] = []
     trades: list[dict[str, Any]] = []
     per_fold: list[dict[str, Any]] = []
     bpy = panel.bars_per_year()
@@ -131,11 +132,14 @@ def walk_forward_report(
         benchmark.append(bh.equity[: len(result.equity)])
         stamps.append(result.timestamps if not stamps else result.timestamps[1:])
         positions.append(result.positions if not positions else result.positions[1:])
+        units.append(result.units if not units else result.units[1:])
         trades += [{**t, "fold": fold.index} for t in result.trades]
         fold_metrics = compute_metrics(
             result.equity,
             bars_per_year=bpy,
             positions=result.positions,
+            units=result.units,
+            trades=trade_returns(result.trades),
             costs=result.costs,
             benchmark=bh.equity[: len(result.equity)],
         )
@@ -157,7 +161,14 @@ def walk_forward_report(
     bh_equity = stitch(benchmark, initial)
     timestamps = np.concatenate(stamps)
     held = np.concatenate(positions)
-    metrics = compute_metrics(equity, bars_per_year=bpy, positions=held, benchmark=bh_equity)
+    metrics = compute_metrics(
+        equity,
+        bars_per_year=bpy,
+        positions=held,
+        units=np.concatenate(units),
+        trades=trade_returns([t for t in trades if t.get("exit_time") is not None]),
+        benchmark=bh_equity,
+    )
     returns = equity[1:] / equity[:-1] - 1.0
     ci = bootstrap_sharpe_ci(returns, bars_per_year=bpy, seed=0)
     statistics = {
