@@ -9,11 +9,12 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tradeopt_common.db.repository import Page
+from tradeopt_common.db.session import commit_generation
 from tradeopt_common.web.deps import ReadPrincipal, ReadSessionDep, SessionDep
 from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead, page_read
 from tradeopt_common.web.problems import problem_responses
@@ -29,25 +30,53 @@ def add_list_route(
     read: type[BaseModel],
     filters: type[BaseModel],
     *,
-    read_only: bool = False,
+    read_only: bool = True,
 ) -> None:
     """Add ``GET ""`` (operation ``name``, described by the docstring of ``filters``) to
     ``router``: the page that ``list_page`` returns for ``limit``, ``cursor`` and the fields of
     ``filters`` (each an optional query parameter; unset ones do not filter), every row validated
-    into ``read``. Callers need a read key; ``read_only`` serves it from a read-only session
-    (:data:`ReadSessionDep`).
+    into ``read``. Callers need a read key; the page comes from a read-only session
+    (:data:`ReadSessionDep`: autocommit on PostgreSQL, one round trip) unless ``read_only`` is
+    false (a lister that writes; none does today). With ``TRADING_OPT_READ_CACHE_SECONDS`` > 0
+    an authorised request may be answered from the app's
+    :class:`~tradeopt_common.web.read_cache.ReadCache` (keyed by the route and the raw query
+    string).
     """
+    page_model: type[PageRead[Any]] = PageRead[read]  # type: ignore[valid-type]
 
     async def endpoint(
-        session: AsyncSession, _: object, limit: int, cursor: str | None, query: BaseModel
-    ) -> PageRead[Any]:
-        page = await list_page(session, limit=limit, cursor=cursor, **dict(query))
-        return page_read(page, read)
+        request: Request,
+        session: AsyncSession,
+        _: object,
+        limit: int,
+        cursor: str | None,
+        query: BaseModel,
+    ) -> PageRead[Any] | Response:
+        cache = request.app.state.tradeopt.read_cache
+        if not cache.enabled:
+            page = await list_page(session, limit=limit, cursor=cursor, **dict(query))
+            return page_read(page, read)
+        key = (name, request.scope.get("query_string", b""))
+        body = cache.get(key)
+        if body is None:
+            generation = commit_generation()
+            page = await list_page(session, limit=limit, cursor=cursor, **dict(query))
+            body = (
+                page_model(
+                    items=[read.model_validate(row) for row in page.items],
+                    next_cursor=page.next_cursor,
+                )
+                .model_dump_json(by_alias=True)
+                .encode()
+            )
+            cache.put(key, body, generation)
+        return Response(body, media_type="application/json")
 
     param = inspect.Parameter
     kind = param.POSITIONAL_OR_KEYWORD
     signature = inspect.Signature(
         [
+            param("request", kind, annotation=Request),
             param("session", kind, annotation=ReadSessionDep if read_only else SessionDep),
             param("_", kind, annotation=ReadPrincipal),
             param("limit", kind, annotation=LimitQuery, default=50),
