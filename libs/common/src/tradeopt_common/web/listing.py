@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tradeopt_common.db.repository import Page
 from tradeopt_common.db.session import commit_generation
-from tradeopt_common.web.deps import ReadPrincipal, ReadSessionDep, SessionDep
-from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead, page_read
+from tradeopt_common.web.deps import ReadPrincipal, SessionDep, StateDep
+from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead
 from tradeopt_common.web.problems import problem_responses
+from tradeopt_common.web.read_cache import ReadCache
 
 ListPage = Callable[..., Awaitable[Page[Any]]]
 """``list_page(session, limit=…, cursor=…, **filters)``: a page of rows (a service's lister)."""
@@ -36,7 +37,7 @@ def add_list_route(
     ``router``: the page that ``list_page`` returns for ``limit``, ``cursor`` and the fields of
     ``filters`` (each an optional query parameter; unset ones do not filter), every row validated
     into ``read``. Callers need a read key; the page comes from a read-only session
-    (:data:`ReadSessionDep`: autocommit on PostgreSQL, one round trip) unless ``read_only`` is
+    (:meth:`Database.read_only`: autocommit on PostgreSQL, one round trip) unless ``read_only`` is
     false (a lister that writes; none does today). With ``TRADING_OPT_READ_CACHE_SECONDS`` > 0
     an authorised request may be answered from the app's
     :class:`~tradeopt_common.web.read_cache.ReadCache` (keyed by the route and the raw query
@@ -44,32 +45,37 @@ def add_list_route(
     """
     page_model: type[PageRead[Any]] = PageRead[read]  # type: ignore[valid-type]
 
+    async def page_of(
+        session: AsyncSession, limit: int, cursor: str | None, query: BaseModel
+    ) -> PageRead[Any]:
+        page = await list_page(session, limit=limit, cursor=cursor, **dict(query))
+        # Validated while the session is open (deferred columns, lazy="raise" relationships).
+        return page_model(
+            items=[read.model_validate(row) for row in page.items], next_cursor=page.next_cursor
+        )
+
     async def endpoint(
         request: Request,
-        session: AsyncSession,
+        source: Any,  # the app state (read-only: the session is opened here) or the session
         _: object,
         limit: int,
         cursor: str | None,
         query: BaseModel,
     ) -> PageRead[Any] | Response:
-        cache = request.app.state.tradeopt.read_cache
-        if not cache.enabled:
-            page = await list_page(session, limit=limit, cursor=cursor, **dict(query))
-            return page_read(page, read)
+        cache: ReadCache = request.app.state.tradeopt.read_cache
         key = (name, request.scope.get("query_string", b""))
-        body = cache.get(key)
-        if body is None:
-            generation = commit_generation()
-            page = await list_page(session, limit=limit, cursor=cursor, **dict(query))
-            body = (
-                page_model(
-                    items=[read.model_validate(row) for row in page.items],
-                    next_cursor=page.next_cursor,
-                )
-                .model_dump_json(by_alias=True)
-                .encode()
-            )
-            cache.put(key, body, generation)
+        if cache.enabled and (body := cache.get(key)) is not None:
+            return Response(body, media_type="application/json")
+        generation = commit_generation()
+        if read_only:  # no session (and no pool checkout) for an answer from the cache
+            async with source.db.read_only() as session:
+                result = await page_of(session, limit, cursor, query)
+        else:
+            result = await page_of(source, limit, cursor, query)
+        if not cache.enabled:
+            return result
+        body = result.model_dump_json(by_alias=True).encode()
+        cache.put(key, body, generation)
         return Response(body, media_type="application/json")
 
     param = inspect.Parameter
@@ -77,7 +83,7 @@ def add_list_route(
     signature = inspect.Signature(
         [
             param("request", kind, annotation=Request),
-            param("session", kind, annotation=ReadSessionDep if read_only else SessionDep),
+            param("source", kind, annotation=StateDep if read_only else SessionDep),
             param("_", kind, annotation=ReadPrincipal),
             param("limit", kind, annotation=LimitQuery, default=50),
             param("cursor", kind, annotation=CursorQuery, default=None),
