@@ -277,6 +277,7 @@ def local_fleet(
         fleet_sh(env, "down", timeout=120)
         shutil.rmtree(run_dir, ignore_errors=True)
         asyncio.run(drop_database(db_name))
+        asyncio.run(drop_database(f"{db_name}_optuna"))  # the fleet's Optuna storage
 
 
 def create_read_key(env: dict[str, str]) -> str:
