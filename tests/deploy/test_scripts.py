@@ -30,6 +30,7 @@ def test_install_script_covers_the_tools_and_starts_nothing() -> None:
         "shellcheck",
         "jq",
         "curl",
+        "wrk",
     } <= set(packages[1].split())
     pip_tools = re.search(r"PIP_TOOLS=\(([^)]*)\)", text)
     assert pip_tools

@@ -28,6 +28,30 @@ log = get_logger(__name__)
 
 AfterCommit = Callable[[], Awaitable[None] | None]
 _AFTER_COMMIT_KEY = "tradeopt.after_commit"
+_WROTE_KEY = "tradeopt.wrote"
+_commits = 0
+
+
+def commit_generation() -> int:
+    """How many units of work that wrote this process has committed so far (any
+    :class:`Database`; a unit of work wrote when it flushed ORM changes or executed an
+    INSERT/UPDATE/DELETE through the session).
+
+    Caches of read results (:class:`tradeopt_common.web.read_cache.ReadCache`) remember the
+    value they were filled under and drop entries that predate a later commit in this process.
+    """
+    return _commits
+
+
+@event.listens_for(Session, "after_flush")
+def _flushed(session: Session, _: Any) -> None:
+    session.info[_WROTE_KEY] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _executed(state: Any) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[_WROTE_KEY] = True
 
 
 def is_sqlite(url: str) -> bool:
@@ -157,6 +181,9 @@ class Database:
                 session.info.pop(_AFTER_COMMIT_KEY, None)
                 raise
             callbacks: list[AfterCommit] = session.info.pop(_AFTER_COMMIT_KEY, [])
+            if session.info.pop(_WROTE_KEY, False):
+                global _commits
+                _commits += 1
         for callback in callbacks:
             try:
                 result = callback()

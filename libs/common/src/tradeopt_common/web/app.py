@@ -33,6 +33,7 @@ from tradeopt_common.web.middleware import (
     RequestIdMiddleware,
 )
 from tradeopt_common.web.problems import install_problem_handlers
+from tradeopt_common.web.read_cache import ReadCache
 from tradeopt_common.web.state import AppState
 
 log = get_logger(__name__)
@@ -133,6 +134,7 @@ def create_service_app(
                 settings.api_key.get_secret_value() if settings.api_key else None,
                 settings.auth_cache_seconds,
             ),
+            read_cache=ReadCache(settings.read_cache_seconds),
         )
         app.state.tradeopt = state
         tasks = [

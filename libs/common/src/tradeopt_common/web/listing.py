@@ -9,20 +9,16 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tradeopt_common.db.repository import Page
-from tradeopt_common.web.deps import ReadPrincipal, ReadSessionDep, SessionDep
-from tradeopt_common.web.pagination import (
-    CursorQuery,
-    LimitQuery,
-    PageRead,
-    TotalQuery,
-    page_read,
-)
+from tradeopt_common.db.session import commit_generation
+from tradeopt_common.web.deps import ReadPrincipal, SessionDep, StateDep
+from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead, TotalQuery
 from tradeopt_common.web.problems import problem_responses
+from tradeopt_common.web.read_cache import ReadCache
 
 ListPage = Callable[..., Awaitable[Page[Any]]]
 """``list_page(session, limit=…, cursor=…, **filters)``: a page of rows (a service's lister)."""
@@ -35,33 +31,67 @@ def add_list_route(
     read: type[BaseModel],
     filters: type[BaseModel],
     *,
-    read_only: bool = False,
+    read_only: bool = True,
 ) -> None:
     """Add ``GET ""`` (operation ``name``, described by the docstring of ``filters``) to
-    ``router``: the page that ``list_page`` returns for ``limit``, ``cursor`` and the fields
-    of ``filters`` (each an optional query parameter; unset ones do not filter), every row
-    validated into ``read``; ``total=true`` passes ``count=True`` and answers ``total``.
-    Callers need a read key; ``read_only`` serves it from a read-only session
-    (:data:`ReadSessionDep`).
+    ``router``: the page that ``list_page`` returns for ``limit``, ``cursor`` and the fields of
+    ``filters`` (each an optional query parameter; unset ones do not filter), every row validated
+    into ``read``; ``total=true`` passes ``count=True`` to the lister and answers ``total``.
+    Callers need a read key; the page comes from a read-only session
+    (:meth:`Database.read_only`: autocommit on PostgreSQL, one round trip) unless ``read_only`` is
+    false (a lister that writes; none does today). With ``TRADING_OPT_READ_CACHE_SECONDS`` > 0
+    an authorised request may be answered from the app's
+    :class:`~tradeopt_common.web.read_cache.ReadCache` (keyed by the route and the raw query
+    string).
     """
+    page_model: type[PageRead[Any]] = PageRead[read]  # type: ignore[valid-type]
+
+    async def page_of(
+        session: AsyncSession, limit: int, cursor: str | None, total: bool, query: BaseModel
+    ) -> PageRead[Any]:
+        filters = {**dict(query), **({"count": True} if total else {})}
+        page = await list_page(session, limit=limit, cursor=cursor, **filters)
+        counted = page.total
+        if total and counted is None and page.next_cursor is None:
+            counted = len(page.items)  # a lister without a count (a lookup) answers one page
+        # Validated while the session is open (deferred columns, lazy="raise" relationships).
+        return page_model(
+            items=[read.model_validate(row) for row in page.items],
+            next_cursor=page.next_cursor,
+            total=counted if total else None,
+        )
 
     async def endpoint(
-        session: AsyncSession,
+        request: Request,
+        source: Any,  # the app state (read-only: the session is opened here) or the session
         _: object,
         limit: int,
         cursor: str | None,
         total: bool,
         query: BaseModel,
-    ) -> PageRead[Any]:
-        filters = {**dict(query), **({"count": True} if total else {})}
-        page = await list_page(session, limit=limit, cursor=cursor, **filters)
-        return page_read(page, read, counted=total)
+    ) -> PageRead[Any] | Response:
+        cache: ReadCache = request.app.state.tradeopt.read_cache
+        key = (name, request.scope.get("query_string", b""))
+        if cache.enabled and (body := cache.get(key)) is not None:
+            return Response(body, media_type="application/json")
+        generation = commit_generation()
+        if read_only:  # no session (and no pool checkout) for an answer from the cache
+            async with source.db.read_only() as session:
+                result = await page_of(session, limit, cursor, total, query)
+        else:
+            result = await page_of(source, limit, cursor, total, query)
+        if not cache.enabled:
+            return result
+        body = result.model_dump_json(by_alias=True).encode()
+        cache.put(key, body, generation)
+        return Response(body, media_type="application/json")
 
     param = inspect.Parameter
     kind = param.POSITIONAL_OR_KEYWORD
     signature = inspect.Signature(
         [
-            param("session", kind, annotation=ReadSessionDep if read_only else SessionDep),
+            param("request", kind, annotation=Request),
+            param("source", kind, annotation=StateDep if read_only else SessionDep),
             param("_", kind, annotation=ReadPrincipal),
             param("limit", kind, annotation=LimitQuery, default=50),
             param("cursor", kind, annotation=CursorQuery, default=None),

@@ -15,6 +15,7 @@ from tradeopt_common.db.session import Database
 from tradeopt_common.errors import ServiceUnavailable
 from tradeopt_common.jobs.dispatch import Dispatcher
 from tradeopt_common.storage import ArtifactStore
+from tradeopt_common.web.read_cache import ReadCache
 
 
 class BrokerProbe:
@@ -55,7 +56,8 @@ class BrokerProbe:
 @dataclass
 class AppState:
     """Typed app state: settings, database, Redis, artifact store, job dispatcher, and the
-    request authenticator (principal cache, ``last_used_at`` recorder).
+    request authenticator (principal cache, ``last_used_at`` recorder), and the cache of list
+    pages (``TRADING_OPT_READ_CACHE_SECONDS``; off by default).
     """
 
     service: str
@@ -66,6 +68,7 @@ class AppState:
     celery: Celery
     dispatcher: Dispatcher
     auth: Authenticator
+    read_cache: ReadCache = field(default_factory=lambda: ReadCache(0.0))
     broker: BrokerProbe = field(init=False)
 
     def __post_init__(self) -> None:

@@ -181,9 +181,7 @@ class DatasetFilters(BaseModel):
     status: DatasetStatus | None = None
 
 
-add_list_route(
-    router, "list_datasets", service.list_datasets, DatasetRead, DatasetFilters, read_only=True
-)
+add_list_route(router, "list_datasets", service.list_datasets, DatasetRead, DatasetFilters)
 
 
 @router.get(
