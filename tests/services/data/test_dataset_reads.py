@@ -77,10 +77,13 @@ async def test_bars_filters_and_errors(client, spy):
         "2020-03-06",
     ]
     assert body["next_cursor"] is None and body["total"] == 5
+    # share volumes come back as the integers the source holds (issue 16 #25), in both formats
+    assert all(isinstance(b["volume"], int) for b in body["items"])
     csv = await client.get(base, params={"format": "csv", "limit": 2})
     assert csv.headers["x-total-count"] == "8222" and csv.headers["x-next-cursor"]
     assert csv.text.splitlines()[0] == "symbol,timestamp,open,high,low,close,adj_close,volume"
     assert len(csv.text.splitlines()) == 3
+    assert not csv.text.splitlines()[1].endswith(".0")  # 1003200, not 1003200.0
     for params, status in [
         ({"symbol": "QQQ"}, 422),
         ({"cursor": "nope"}, 422),

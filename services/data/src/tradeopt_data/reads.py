@@ -151,6 +151,7 @@ def bars_records(page: pd.DataFrame) -> list[dict[str, Any]]:
     """JSON rows (``t`` in ISO 8601 UTC; floats exact: JSON keeps the shortest repr)."""
     stamps = pd.DatetimeIndex(page["timestamp"]).strftime("%Y-%m-%dT%H:%M:%SZ")
     cols = {c: page[c].to_numpy(dtype=np.float64).tolist() for c in _PRICE_FIELDS}
+    cols["volume"] = _volumes(page).tolist()
     symbols = page["symbol"].astype(str).tolist()
     return [
         {"symbol": symbols[i], "t": stamps[i], **{c: cols[c][i] for c in _PRICE_FIELDS}}
@@ -161,10 +162,22 @@ def bars_records(page: pd.DataFrame) -> list[dict[str, Any]]:
 _PRICE_FIELDS = ("open", "high", "low", "close", "adj_close", "volume")
 
 
+def _volumes(page: pd.DataFrame) -> np.ndarray:
+    """Volumes as integers when every one is whole (share counts, as uploaded), else floats:
+    bars are stored as float64, which would turn an uploaded ``1003200`` into ``1003200.0``.
+    """
+    volume = page["volume"].to_numpy(dtype=np.float64)
+    whole = np.isfinite(volume).all() and (np.abs(volume) < 2.0**53).all()
+    if whole and (volume == np.floor(volume)).all():
+        return volume.astype(np.int64)
+    return volume
+
+
 def bars_csv(page: pd.DataFrame) -> str:
     """CSV with a header; floats in their shortest exact form (round-trips bit for bit)."""
     out = page.loc[:, ["symbol", "timestamp", *_PRICE_FIELDS]].copy()
     out["timestamp"] = pd.DatetimeIndex(out["timestamp"]).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out["volume"] = _volumes(page)
     buffer = io.StringIO()
     out.to_csv(buffer, index=False, float_format=None, lineterminator="\n")
     return buffer.getvalue()
