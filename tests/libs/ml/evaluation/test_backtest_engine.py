@@ -3,6 +3,8 @@ hand-computed trade-by-trade example, trade-list consistency, series and scoring
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -237,3 +239,14 @@ def test_to_series_and_evaluate_result(spy):
     assert "flags" in out["diagnostics"]
     no_dsr = evaluate_result(strat, bars_per_year=252.0, benchmark=None)
     assert no_dsr["deflated_sharpe"] is None and "beta" not in no_dsr["metrics"]
+    # one meaning per count: orders on units, in metrics and diagnostics alike
+    assert (
+        out["diagnostics"]["n_orders"]
+        == m["n_orders"]
+        == int((np.abs(np.diff(strat.units, axis=0, prepend=0.0)) > 1e-12).sum())
+    )
+    # a benchmark that went bust first (its backtest ended early) stays at its last equity
+    # instead of failing the evaluation
+    cut = dataclasses.replace(bench, equity=bench.equity[:100], timestamps=bench.timestamps[:100])
+    busted = evaluate_result(strat, bars_per_year=252.0, benchmark=cut)["metrics"]
+    assert busted["benchmark_total_return"] == pytest.approx(cut.equity[-1] / cut.equity[0] - 1)
