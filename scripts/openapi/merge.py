@@ -201,14 +201,20 @@ def service_documents(root: Path = ROOT) -> tuple[dict[str, Document], dict[str,
     from scripts.manifest.model import load
 
     manifest = load(root)
-    # Building an app reads settings (no connection is made): keep the embedded defaults quiet.
-    os.environ.setdefault("TRADING_OPT_LOG_LEVEL", "WARNING")
     docs: dict[str, Document] = {}
     routes: dict[str, str] = {}
-    for service in manifest.built():
-        app = importlib.import_module(f"{service.package}.app").create_app()
-        docs[service.name] = app.openapi()
-        routes.update(dict.fromkeys(service.gateway, service.name))
+    # Building an app reads settings (no connection is made): keep the embedded defaults quiet,
+    # and leave the caller's environment as it was (the tests build the documents in-process).
+    previous = os.environ.get("TRADING_OPT_LOG_LEVEL")
+    os.environ.setdefault("TRADING_OPT_LOG_LEVEL", "WARNING")
+    try:
+        for service in manifest.built():
+            app = importlib.import_module(f"{service.package}.app").create_app()
+            docs[service.name] = app.openapi()
+            routes.update(dict.fromkeys(service.gateway, service.name))
+    finally:
+        if previous is None:
+            os.environ.pop("TRADING_OPT_LOG_LEVEL", None)
     return docs, routes
 
 

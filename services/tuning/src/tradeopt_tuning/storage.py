@@ -47,6 +47,8 @@ def ensure_database(url: str) -> None:
                 try:
                     conn.execute(text(f'CREATE DATABASE "{quoted}"'))
                     log.info("optuna.database_created", database=parsed.database)
+                    # a storage built on a database that was dropped since has no tables here
+                    _STORAGES.pop(url, None)
                 except Exception as exc:  # created concurrently by another process
                     if "already exists" not in str(exc):
                         raise

@@ -35,17 +35,17 @@ def test_hand_checked_figures_and_nyse_gaps() -> None:
     stamps = ["2024-07-01", "2024-07-02", "2024-07-03", "2024-07-04", "2024-07-08", "2024-07-09"]
     adj = [100.0, 110.0, 99.0, 104.5, 88.0, 120.0]
     out = summarize(_bars(stamps, adj))["T"]
-    assert out["first"] == "2024-07-01T00:00:00+00:00"
-    assert out["last"] == "2024-07-09T00:00:00+00:00"
+    assert out["first"] == "2024-07-01T00:00:00Z"
+    assert out["last"] == "2024-07-09T00:00:00Z"
     assert out["rows"] == 6
     assert out["total_return"] == pytest.approx(0.2)
     logret = np.diff(np.log(adj))
     assert out["volatility"] == pytest.approx(np.std(logret, ddof=1) * math.sqrt(252))
     assert out["bars_per_year"] == 252.0
     assert out["max_drawdown"] == pytest.approx(88.0 / 110.0 - 1.0)  # -0.2
-    assert out["peak"] == "2024-07-02T00:00:00+00:00"
-    assert out["trough"] == "2024-07-08T00:00:00+00:00"
-    assert out["recovery"] == "2024-07-09T00:00:00+00:00"
+    assert out["peak"] == "2024-07-02T00:00:00Z"
+    assert out["trough"] == "2024-07-08T00:00:00Z"
+    assert out["recovery"] == "2024-07-09T00:00:00Z"
     assert out["mean_volume"] == pytest.approx(25.0)
     gaps = out["gaps"]
     assert gaps["method"] == "calendar"
@@ -74,7 +74,7 @@ def test_intraday_uses_spacing_gaps() -> None:
     assert gaps["median_spacing_seconds"] == 60.0
     assert gaps["count"] == 1
     assert gaps["gaps"] == [
-        {"start": "2024-01-02T14:33:00+00:00", "end": "2024-01-02T14:37:00+00:00", "seconds": 240.0}
+        {"start": "2024-01-02T14:33:00Z", "end": "2024-01-02T14:37:00Z", "seconds": 240.0}
     ]
     assert out["bars_per_year"] == pytest.approx(252 * 390)
 
@@ -84,7 +84,7 @@ def test_seven_day_daily_data_is_not_compared_with_nyse() -> None:
     gaps = summarize(_bars(stamps, np.linspace(1, 2, 29)))["T"]["gaps"]
     assert gaps["method"] == "spacing"
     assert gaps["count"] == 1
-    assert gaps["gaps"][0]["start"] == "2024-01-10T00:00:00+00:00"
+    assert gaps["gaps"][0]["start"] == "2024-01-10T00:00:00Z"
 
 
 def test_calendar_none_forces_spacing_and_panel_input() -> None:
