@@ -173,9 +173,11 @@ test("full flow: sign in, upload SPY, chart, train a small run live, evaluate, e
   await page.getByRole("button", { name: "Evaluate on the test split" }).click();
   await expect(page.getByRole("heading", { name: /^Evaluation / })).toBeVisible();
   await expect(page.getByRole("heading", { name: /^Evaluation / }).getByText("succeeded")).toBeVisible({ timeout: 120_000 });
-  const equity = page.locator("section", { has: page.getByRole("heading", { name: "Equity vs buy-and-hold" }) });
+  const equity = page.locator("section", { has: page.getByRole("heading", { name: "Equity vs every benchmark" }) });
   await expect(equity.locator("canvas").first()).toBeVisible();
-  await expect(equity.locator("figcaption")).toContainText("buy and hold");
+  for (const benchmark of ["buy and hold", "flat", "sma crossover", "momentum"]) {
+    await expect(equity.locator("figcaption")).toContainText(benchmark);
+  }
   const metrics = page.getByRole("table", { name: "Metrics of the subject and the benchmarks" });
   await expect(metrics.getByRole("columnheader", { name: "buy and hold" })).toBeVisible();
   await expect(metrics.getByRole("rowheader", { name: "sharpe", exact: true })).toBeVisible();

@@ -123,9 +123,10 @@ async def test_baseline_on_spy_reports_everything(evaluation_client, spy):
         assert trade["open"] is (trade["exit_time"] is None)
         assert trade["exit_time"] is None or re.match(iso_z, trade["exit_time"])
     assert [t["open"] for t in trades].count(True) <= 1 and not any(t["open"] for t in trades[:-1])
-    for subject in done["subjects"]:
+    for subject in [*done["subjects"], "flat", "sma_crossover", "momentum"]:  # every benchmark
         named = await evaluation_client.get(f"{base}/equity", params={"subject": subject})
         assert named.status_code == 200, (subject, named.text)
+        assert len(named.json()) == len(equity)
     assert done["start"] is not None and done["end"] is not None
     assert done["start"].startswith(done["bars"]["start"][:10]) and re.match(
         iso_z, done["bars"]["end"]

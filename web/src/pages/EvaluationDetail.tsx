@@ -16,6 +16,9 @@ interface Point {
   position?: number;
 }
 
+/** The reference benchmarks every evaluation backtests on the same bars and costs. */
+const BENCHMARKS = ["buy_and_hold", "flat", "sma_crossover", "momentum"];
+
 function label(subject: string): string {
   return subject.startsWith("model:") ? `model ${subject.slice(6, 14)}` : subject.replace(/_/g, " ");
 }
@@ -29,12 +32,13 @@ export default function EvaluationDetail() {
   useEventStream(`/api/v1/evaluations/${id}/events`, () => void client.invalidateQueries({ queryKey: ["evaluation", id] }), active);
   const done = e?.status === "succeeded";
 
-  // Stored equity series: every subject's and buy-and-hold's (the other benchmarks have
-  // metrics only: they are in the metrics table).
+  // Stored equity series: every subject's and every benchmark's (evaluations made before the
+  // benchmarks' curves were stored have buy-and-hold's only; the others are then skipped).
   const subjects: string[] = useMemo(() => {
     if (!e) return [];
     const own = e.subjects?.length ? e.subjects : [e.model_id ? `model:${e.model_id}` : (e.baseline ?? "subject")];
-    return own.includes("buy_and_hold") ? own : [...own, "buy_and_hold"];
+    const names = own.map((s: string) => s.replace(/^baseline:/, ""));
+    return [...own, ...BENCHMARKS.filter((b) => !names.includes(b))];
   }, [e]);
   const curves = useQueries({
     queries: subjects.map((s, i) => ({
@@ -85,7 +89,7 @@ export default function EvaluationDetail() {
       {e.error ? <div role="alert" className="problem">{e.error}</div> : null}
       {done ? (
         <>
-          <Section title="Equity vs buy-and-hold">
+          <Section title="Equity vs every benchmark">
             {curveErrors.map((err, i) => (
               <ProblemView key={i} error={err} />
             ))}

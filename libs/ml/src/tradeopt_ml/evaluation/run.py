@@ -346,7 +346,9 @@ def run_evaluation(
             row["spec"] = specs_of[name]
         comparison.append(row)
     series = {name: run.to_series() for name, run in results.items()}
-    series["buy_and_hold"] = benchmark.to_series()
+    for name in REFERENCE_BASELINES:  # every benchmark's curve, for equity vs every benchmark
+        if name not in series:
+            series[name] = (results.get(name) or benchmark_runs[name]).to_series()
     trades = {name: run.trades for name, run in results.items()}
     first, last = pd.Timestamp(primary_run.timestamps[0]), pd.Timestamp(primary_run.timestamps[-1])
     notes = [
