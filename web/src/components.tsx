@@ -1,6 +1,7 @@
 import { Component, useEffect, useRef, useState, type ErrorInfo, type ReactNode } from "react";
 import { Link } from "react-router";
 import { ApiError } from "./api";
+import type { Json } from "./types";
 
 /** An API error as the API said it: title, detail, and each field/row error. Never swallowed. */
 export function ProblemView({ error }: { error: unknown }) {
@@ -212,4 +213,40 @@ export class PageBoundary extends Component<{ children: ReactNode }, { error: Er
     }
     return this.props.children;
   }
+}
+
+/** Rows of records as a table (the union of their keys as columns; times as the API's ISO strings). */
+export function Records({ rows }: { rows: Json[] }) {
+  if (!rows.length) return <p>None.</p>;
+  const cols = Array.from(new Set(rows.flatMap((r) => Object.keys(r))));
+  return (
+    <div className="scroll" tabIndex={0}>
+      <table className="dense">
+        <thead>
+          <tr>
+            {cols.map((c) => (
+              <th key={c} scope="col">
+                {c}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((r, i) => (
+            <tr key={i}>
+              {cols.map((c) => (
+                <td key={c}>{fmtRecordCell(c, r[c])}</td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+/** Times come as ISO 8601 UTC strings (the API's one format); others as numbers/text. */
+function fmtRecordCell(column: string, v: unknown): string {
+  if (typeof v === "string" && /(^t$|time$|_at$)/.test(column)) return fmtTime(v);
+  return typeof v === "number" ? fmtNum(v, 4) : fmtCell(v);
 }

@@ -4,7 +4,7 @@ import { Link, useParams } from "react-router";
 import { get, post, qs } from "../api";
 import { useCanWrite } from "../auth";
 import { CandleChart } from "../charts";
-import { fmtCell, fmtNum, fmtPct, fmtTime, KeyValues, Loading, ProblemView, Section, Status } from "../components";
+import { fmtCell, fmtNum, fmtPct, fmtTime, KeyValues, Loading, Records, ProblemView, Section, Status } from "../components";
 import type { Bar, Dataset, Json } from "../types";
 
 export default function DatasetDetail() {
@@ -133,29 +133,5 @@ function Rows({ data }: { data: Json }) {
         : Array.isArray(data.items)
           ? data.items
           : [];
-  const cols = records.length ? Object.keys(records[0]) : [];
-  return (
-    <div className="scroll" tabIndex={0}>
-      <table className="dense">
-        <thead>
-          <tr>
-            {cols.map((c) => (
-              <th key={c} scope="col">
-                {c}
-              </th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {records.map((r, i) => (
-            <tr key={i}>
-              {cols.map((c) => (
-                <td key={c}>{fmtCell(r[c])}</td>
-              ))}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
-  );
+  return <Records rows={records} />;
 }

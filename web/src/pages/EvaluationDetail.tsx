@@ -3,7 +3,7 @@ import { useMemo } from "react";
 import { useParams } from "react-router";
 import { get, qs } from "../api";
 import { LinesChart, type Series } from "../charts";
-import { fmtCell, fmtNum, fmtPct, fmtTime, IdLink, Loading, Progress, ProblemView, Section, Status, useEventStream } from "../components";
+import { fmtCell, fmtNum, fmtPct, fmtTime, IdLink, Loading, Progress, ProblemView, Records, Section, Status, useEventStream } from "../components";
 import type { Evaluation, Json } from "../types";
 
 const ACTIVE = ["queued", "running", "waiting"];
@@ -223,41 +223,6 @@ function Diagnostics({ data }: { data: Json }) {
       ))}
     </ul>
   );
-}
-
-export function Records({ rows }: { rows: Json[] }) {
-  if (!rows.length) return <p>None.</p>;
-  const cols = Array.from(new Set(rows.flatMap((r) => Object.keys(r))));
-  return (
-    <div className="scroll" tabIndex={0}>
-      <table className="dense">
-        <thead>
-          <tr>
-            {cols.map((c) => (
-              <th key={c} scope="col">
-                {c}
-              </th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((r, i) => (
-            <tr key={i}>
-              {cols.map((c) => (
-                <td key={c}>{fmtRecordCell(c, r[c])}</td>
-              ))}
-            </tr>
-          ))}
-        </tbody>
-      </table>
-    </div>
-  );
-}
-
-/** Times come as ISO 8601 UTC strings (the API's one format); others as numbers/text. */
-function fmtRecordCell(column: string, v: unknown): string {
-  if (typeof v === "string" && /(^t$|time$|_at$)/.test(column)) return fmtTime(v);
-  return typeof v === "number" ? fmtNum(v, 4) : fmtCell(v);
 }
 
 /** Monthly returns from the equity curve, one row per year (a heatmap: green up, red down). */

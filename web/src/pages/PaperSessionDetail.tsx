@@ -3,9 +3,8 @@ import { useParams } from "react-router";
 import { get, post } from "../api";
 import { useCanWrite } from "../auth";
 import { LinesChart } from "../charts";
-import { fmtNum, fmtPct, fmtTime, IdLink, KeyValues, Loading, ProblemView, Section, Status, useEventStream } from "../components";
+import { fmtNum, fmtPct, fmtTime, IdLink, KeyValues, Loading, ProblemView, Records, Section, Status, useEventStream } from "../components";
 import type { Json } from "../types";
-import { Records } from "./EvaluationDetail";
 
 const ACTIVE = ["queued", "running"];
 
