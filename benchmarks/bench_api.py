@@ -525,6 +525,11 @@ async def _profile(key: str, n: int, path: str) -> dict[str, Any]:
 
     async with app.router.lifespan_context(app):
         engine = app.state.tradeopt.db.engine
+        cache = app.state.tradeopt.read_cache
+        for _ in range(500):  # the change feed (which the read cache needs) connects first
+            if cache.enabled or cache.ttl == 0:
+                break
+            await asyncio.sleep(0.01)
 
         @event.listens_for(engine.sync_engine, "before_cursor_execute")
         def _count(*_: Any) -> None:
@@ -764,11 +769,11 @@ def main() -> None:
     p.add_argument("--datasets", type=int, default=25, help="datasets to seed")
     p.add_argument("--runs", type=int, default=25, help="training runs to seed (kept queued)")
     p.add_argument(
-        "--read-cache",
-        type=float,
-        default=1.0,
-        help="also measure the working tree with TRADING_OPT_READ_CACHE_SECONDS at this value "
-        "(list pages cached per process; 0: skip that measurement)",
+        "--compare-uncached",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure the working tree with the read cache off "
+        "(TRADING_OPT_READ_CACHE_SECONDS=0), before the defaults",
     )
     p.add_argument("--profile-n", type=int, default=300, help="requests in the profile")
     p.add_argument(
@@ -820,12 +825,12 @@ def main() -> None:
                     check=False,
                     capture_output=True,
                 )
+        if args.compare_uncached:
+            extra = {"TRADING_OPT_READ_CACHE_SECONDS": "0"}
+            with local_fleet(args, "uncached", None, extra) as target:
+                results.append(measure(args, target, "after, read cache off"))
         with local_fleet(args, "after", None) as target:
-            results.append(measure(args, target, "after (working tree)"))
-        if args.read_cache > 0:
-            extra = {"TRADING_OPT_READ_CACHE_SECONDS": f"{args.read_cache:g}"}
-            with local_fleet(args, "cached", None, extra) as target:
-                results.append(measure(args, target, f"after + read cache {args.read_cache:g} s"))
+            results.append(measure(args, target, "after (defaults)"))
     print_report(results, args)
 
 

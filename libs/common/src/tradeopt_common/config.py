@@ -98,10 +98,11 @@ class CommonSettings(BaseSettings):
     # revocation clears every process's cache at once over Redis pub/sub; this bounds the delay
     # when a process missed the message.
     auth_cache_seconds: float = Field(default=10.0, ge=0)
-    # List pages (GET /api/v1/<resource>) are served from a per-process cache this long after
-    # they were read (0: off, every request queries). Requests are still authenticated; a commit
-    # in the same process drops the cache at once; other processes' changes show within this.
-    read_cache_seconds: float = Field(default=0.0, ge=0, le=60)
+    # Read answers (GET lists and resources of the cached routers) are served from a per-process
+    # cache at most this long after they were read (0: off). Requests are still authenticated;
+    # any committed write to our tables, by any process, drops the cache at once (PostgreSQL's
+    # change feed); without a live feed (SQLite, PostgreSQL unreachable) nothing is cached.
+    read_cache_seconds: float = Field(default=5.0, ge=0, le=60)
     # Lifetime of a browser session (POST /api/v1/auth/session -> HttpOnly cookie).
     session_ttl_seconds: int = Field(default=43200, ge=60, le=30 * 86400)
     log_level: str = "INFO"

@@ -20,6 +20,7 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 
 from tradeopt_common.asyncutil import run_sync
+from tradeopt_common.db.change_feed import install_triggers
 from tradeopt_common.db.session import create_engine, is_sqlite
 from tradeopt_common.logging import get_logger
 
@@ -144,6 +145,8 @@ def run_env(target_metadata: MetaData) -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+            if not sqlite:  # every table of the tree announces its changes (change_feed)
+                install_triggers(connection, tree.schema, frozenset({tree.version_table}))
 
     async def run_async() -> None:
         engine = create_engine(url)

@@ -27,11 +27,12 @@ from tradeopt_common.web.pagination import (
     page_read,
 )
 from tradeopt_common.web.problems import PROBLEM_JSON, problem_responses
+from tradeopt_common.web.read_cache import CachedReadRoute
 
 if TYPE_CHECKING:
     from redis.asyncio.client import PubSub
 
-router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"], route_class=CachedReadRoute)
 _PROBLEMS = problem_responses(401, 403, 404)
 
 PollQuery = Annotated[

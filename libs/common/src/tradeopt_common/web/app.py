@@ -16,7 +16,8 @@ from tradeopt_common.auth.cache import Authenticator, listen_for_revocations
 from tradeopt_common.auth.key_routes import router as keys_router
 from tradeopt_common.config import CommonSettings, get_settings
 from tradeopt_common.db.base import utcnow
-from tradeopt_common.db.session import Database
+from tradeopt_common.db.change_feed import ChangeListener
+from tradeopt_common.db.session import Database, is_sqlite
 from tradeopt_common.jobs import service as jobs
 from tradeopt_common.jobs.celery import make_celery
 from tradeopt_common.jobs.dispatch import CeleryDispatcher
@@ -141,6 +142,12 @@ def create_service_app(
             asyncio.create_task(_refresh_job_gauges(state)),
             asyncio.create_task(listen_for_revocations(redis, state.auth.cache)),
         ]
+        if state.read_cache.ttl > 0 and not is_sqlite(settings.db_uri):
+            feed = ChangeListener(
+                settings.db_uri, state.read_cache.changed, state.read_cache.set_live
+            )
+            state.read_cache.barrier = feed.sync
+            tasks.append(asyncio.create_task(feed.run()))
         tasks += [asyncio.create_task(task(state)) for task in background]
         log.info("service.started", service=service, env=settings.env.value)
         try:

@@ -127,6 +127,19 @@ async def get_principal(
     )
 
 
+async def authenticate(request: Request, scope: Scope) -> Principal:
+    """The caller of ``request`` holding ``scope`` — what ``require(scope)`` checks, for code
+    that runs before a route's dependencies (the read cache); 401/403 otherwise.
+    """
+    state: AppState = request.app.state.tradeopt
+    principal = await get_principal(
+        state, await bearer_scheme(request), await session_cookie_scheme(request)
+    )
+    if not principal.has(scope):
+        raise Forbidden(f"this operation needs the {scope.value!r} scope")
+    return principal
+
+
 def require(scope: Scope) -> object:
     """A dependency that admits callers holding ``scope`` (or a higher one); 403 otherwise."""
 
@@ -135,6 +148,7 @@ def require(scope: Scope) -> object:
             raise Forbidden(f"this operation needs the {scope.value!r} scope")
         return principal
 
+    _check.required_scope = scope  # type: ignore[attr-defined]  # read by CachedReadRoute
     return Depends(_check)
 
 

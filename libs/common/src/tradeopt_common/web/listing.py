@@ -9,16 +9,14 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tradeopt_common.db.repository import Page
-from tradeopt_common.db.session import commit_generation
 from tradeopt_common.web.deps import ReadPrincipal, SessionDep, StateDep
 from tradeopt_common.web.pagination import CursorQuery, LimitQuery, PageRead, TotalQuery
 from tradeopt_common.web.problems import problem_responses
-from tradeopt_common.web.read_cache import ReadCache
 
 ListPage = Callable[..., Awaitable[Page[Any]]]
 """``list_page(session, limit=…, cursor=…, **filters)``: a page of rows (a service's lister)."""
@@ -39,10 +37,9 @@ def add_list_route(
     into ``read``; ``total=true`` passes ``count=True`` to the lister and answers ``total``.
     Callers need a read key; the page comes from a read-only session
     (:meth:`Database.read_only`: autocommit on PostgreSQL, one round trip) unless ``read_only`` is
-    false (a lister that writes; none does today). With ``TRADING_OPT_READ_CACHE_SECONDS`` > 0
-    an authorised request may be answered from the app's
-    :class:`~tradeopt_common.web.read_cache.ReadCache` (keyed by the route and the raw query
-    string).
+    false (a lister that writes; none does today). On a router built with
+    ``route_class=CachedReadRoute`` the page may come from the app's
+    :class:`~tradeopt_common.web.read_cache.ReadCache` (keyed by the URL).
     """
     page_model: type[PageRead[Any]] = PageRead[read]  # type: ignore[valid-type]
 
@@ -62,35 +59,22 @@ def add_list_route(
         )
 
     async def endpoint(
-        request: Request,
         source: Any,  # the app state (read-only: the session is opened here) or the session
         _: object,
         limit: int,
         cursor: str | None,
         total: bool,
         query: BaseModel,
-    ) -> PageRead[Any] | Response:
-        cache: ReadCache = request.app.state.tradeopt.read_cache
-        key = (name, request.scope.get("query_string", b""))
-        if cache.enabled and (body := cache.get(key)) is not None:
-            return Response(body, media_type="application/json")
-        generation = commit_generation()
-        if read_only:  # no session (and no pool checkout) for an answer from the cache
+    ) -> PageRead[Any]:
+        if read_only:
             async with source.db.read_only() as session:
-                result = await page_of(session, limit, cursor, total, query)
-        else:
-            result = await page_of(source, limit, cursor, total, query)
-        if not cache.enabled:
-            return result
-        body = result.model_dump_json(by_alias=True).encode()
-        cache.put(key, body, generation)
-        return Response(body, media_type="application/json")
+                return await page_of(session, limit, cursor, total, query)
+        return await page_of(source, limit, cursor, total, query)
 
     param = inspect.Parameter
     kind = param.POSITIONAL_OR_KEYWORD
     signature = inspect.Signature(
         [
-            param("request", kind, annotation=Request),
             param("source", kind, annotation=StateDep if read_only else SessionDep),
             param("_", kind, annotation=ReadPrincipal),
             param("limit", kind, annotation=LimitQuery, default=50),

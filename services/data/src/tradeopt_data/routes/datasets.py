@@ -27,6 +27,7 @@ from tradeopt_common.web.deps import (
 from tradeopt_common.web.listing import add_list_route
 from tradeopt_common.web.pagination import CursorQuery
 from tradeopt_common.web.problems import problem_responses
+from tradeopt_common.web.read_cache import CachedReadRoute
 from tradeopt_data import reads, service
 from tradeopt_data.config import DataSettings
 from tradeopt_data.deps import CurrentDataset, DatasetForRead
@@ -43,7 +44,7 @@ from tradeopt_data.schemas import (
 from tradeopt_data.uploads import REPAIRS, TIMEFRAMES, staged_upload
 from tradeopt_ml.instants import UtcDateTime, UtcEndDateTime
 
-router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
+router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"], route_class=CachedReadRoute)
 
 
 _JSON_SCHEMA_REF = {"$ref": "#/components/schemas/DatasetCreateBody"}

@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter
 
 from tradeopt_common.web.deps import ReadPrincipal
+from tradeopt_common.web.read_cache import CachedReadRoute
 from tradeopt_ml.features import FeatureSpec, catalog
 
-router = APIRouter(prefix="/api/v1/features", tags=["features"])
+router = APIRouter(prefix="/api/v1/features", tags=["features"], route_class=CachedReadRoute)
 
 
 @router.get("")

@@ -27,6 +27,7 @@ from tradeopt_common.web.idempotency import accepted_route
 from tradeopt_common.web.job_events import JobEventsDep
 from tradeopt_common.web.listing import add_list_route
 from tradeopt_common.web.problems import problem_responses
+from tradeopt_common.web.read_cache import CachedReadRoute
 from tradeopt_evaluation import service
 from tradeopt_evaluation.deps import CurrentEvaluation
 from tradeopt_evaluation.models import Evaluation, EvaluationStatus
@@ -37,7 +38,7 @@ from tradeopt_evaluation.schemas import (
     WalkForwardEvaluationCreate,
 )
 
-router = APIRouter(prefix="/api/v1/evaluations", tags=["evaluations"])
+router = APIRouter(prefix="/api/v1/evaluations", tags=["evaluations"], route_class=CachedReadRoute)
 
 
 def _primary(subjects: list[str]) -> str:

@@ -29,6 +29,7 @@ from tradeopt_common.web.idempotency import accepted_route, transition_route
 from tradeopt_common.web.job_events import JobEventsDep
 from tradeopt_common.web.listing import add_list_route
 from tradeopt_common.web.problems import problem_responses
+from tradeopt_common.web.read_cache import CachedReadRoute
 from tradeopt_strategy import service
 from tradeopt_strategy.config import StrategySettings
 from tradeopt_strategy.deps import CurrentSession
@@ -41,7 +42,9 @@ from tradeopt_strategy.models import (
 )
 from tradeopt_strategy.schemas import Bar, LiveBarResult, PaperSessionCreate, PaperSessionRead
 
-router = APIRouter(prefix="/api/v1/paper-sessions", tags=["paper-sessions"])
+router = APIRouter(
+    prefix="/api/v1/paper-sessions", tags=["paper-sessions"], route_class=CachedReadRoute
+)
 Limit = Annotated[int, Query(ge=1, le=10_000)]
 AfterSeq = Annotated[int | None, Query(ge=-1, description="only bars after this sequence number")]
 _ROWS = problem_responses(401, 403, 404, 422)

@@ -25,6 +25,7 @@ from tradeopt_common.web.deps import (
 )
 from tradeopt_common.web.listing import add_list_route
 from tradeopt_common.web.problems import problem_responses
+from tradeopt_common.web.read_cache import CachedReadRoute
 from tradeopt_ml.paper import BarsProblem, RiskLimits, check_bars, compute_signal
 from tradeopt_strategy import service
 from tradeopt_strategy.config import StrategySettings
@@ -42,7 +43,7 @@ from tradeopt_strategy.schemas import (
     StrategyUpdate,
 )
 
-router = APIRouter(prefix="/api/v1/strategies", tags=["strategies"])
+router = APIRouter(prefix="/api/v1/strategies", tags=["strategies"], route_class=CachedReadRoute)
 StrategySettingsDep = Annotated[StrategySettings, Depends(service_settings(StrategySettings))]
 
 

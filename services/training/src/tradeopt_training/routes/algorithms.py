@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter
 
 from tradeopt_common.web.deps import ReadPrincipal
+from tradeopt_common.web.read_cache import CachedReadRoute
 from tradeopt_ml.agents import algorithm_names, get_algorithm, hyperparam_schema
 
-router = APIRouter(prefix="/api/v1/algorithms", tags=["algorithms"])
+router = APIRouter(prefix="/api/v1/algorithms", tags=["algorithms"], route_class=CachedReadRoute)
 
 
 @router.get("")

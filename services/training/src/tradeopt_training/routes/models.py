@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from tradeopt_common.web.deps import SessionDep, StoreDep, WritePrincipal
 from tradeopt_common.web.listing import add_list_route
 from tradeopt_common.web.problems import problem_responses
+from tradeopt_common.web.read_cache import CachedReadRoute
 from tradeopt_training import service
 from tradeopt_training.deps import CurrentModel
 from tradeopt_training.models import Model, ModelStage
@@ -24,7 +25,7 @@ from tradeopt_training.schemas import (
     StageChangeRead,
 )
 
-router = APIRouter(prefix="/api/v1/models", tags=["models"])
+router = APIRouter(prefix="/api/v1/models", tags=["models"], route_class=CachedReadRoute)
 
 
 async def _read(session: SessionDep, model: Model) -> ModelRead:

@@ -22,12 +22,13 @@ from tradeopt_common.web.idempotency import accepted_route, transition_route
 from tradeopt_common.web.job_events import JobEventsDep
 from tradeopt_common.web.listing import add_list_route
 from tradeopt_common.web.problems import problem_responses
+from tradeopt_common.web.read_cache import CachedReadRoute
 from tradeopt_training import service, tensorboard
 from tradeopt_training.deps import CurrentRun, TrainingSettingsDep
 from tradeopt_training.models import RunStatus
 from tradeopt_training.schemas import Algorithm, RunCreate, RunRead
 
-router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+router = APIRouter(prefix="/api/v1/runs", tags=["runs"], route_class=CachedReadRoute)
 
 
 @router.post("", **accepted_route(RunRead))
