@@ -211,7 +211,11 @@ class BarFeed:
             return await self._failed(s.id, f"feed: {type(exc).__name__}: {exc}"[:500], result)
         self._retry.pop(s.id, None)
         result.fetched = len(fetched)
-        problem = await self._process(s, fetched, result)
+        try:
+            problem = await self._process(s, fetched, result)
+        except Exception as exc:  # the database or the model store failed mid-way: retried
+            log.exception("feed.process_failed", session_id=str(s.id))
+            return await self._failed(s.id, f"feed: {type(exc).__name__}: {exc}"[:500], result)
         await self._record(s.id, error=problem)
         return result
 
