@@ -16,6 +16,8 @@
 #                               auto: on, unless TRADING_OPT_STORAGE_ENDPOINT names another server
 #                               (TRADING_OPT_STORAGE_ENDPOINT=local also means off)
 #   FLEET_TIMEOUT=90            seconds to wait for the gateway to answer
+#   FLEET_PAPER_FEED=off        on: also run the paper-trading bar feed (strategy-feed:
+#                               python -m tradeopt_strategy.feed; ALPACA_* from the env or .env)
 #   GATEWAY_PORT=8080  <SVC>_PORT (or <SVC>_API_PORT) = the service's port in services.yaml
 #   (DATA_PORT=8001, TRAINING_PORT=8002, EVALUATION_PORT=8004, ...)  S3_PORT=8333 (+1..+4 and
 #   +10000 for the SeaweedFS internals; S3_MASTER_PORT, S3_VOLUME_PORT, S3_FILER_PORT, S3_ADMIN_PORT)

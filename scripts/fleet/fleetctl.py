@@ -84,6 +84,20 @@ def with_tensorboard() -> bool:
     return any(s.name == "training" for s in fleet_services())
 
 
+#: The paper-trading bar feed (``python -m tradeopt_strategy.feed``: live sessions created with
+#: ``"feed": "alpaca"`` pull their bars from Alpaca's market data; ALPACA_* from the environment
+#: or .env): only with ``FLEET_PAPER_FEED=on`` (the compose profile ``paper-trading``).
+STRATEGY_FEED = "strategy-feed"
+
+
+def with_paper_feed() -> bool:
+    """Whether the fleet runs the bar feed: ``FLEET_PAPER_FEED=on`` and strategy is built."""
+    enabled = os.environ.get("FLEET_PAPER_FEED", "off").strip().lower()
+    if enabled not in {"on", "off", "1", "0", "true", "false", ""}:
+        raise FleetError(f"FLEET_PAPER_FEED={enabled!r}: expected on or off")
+    return enabled in {"on", "1", "true"} and any(s.name == "strategy" for s in fleet_services())
+
+
 def template_vars() -> tuple[str, ...]:
     """The variables gateway.conf.template uses (all must be given, like the image's ENV does)."""
     fixed = ("GATEWAY_LISTEN", "DASHBOARD_ROOT", "NGINX_LOCAL_RESOLVERS", *GATEWAY_RATE_DEFAULTS)
@@ -110,6 +124,8 @@ def app_programs() -> list[str]:
         programs.append(OPTUNA_DASHBOARD)
     if with_tensorboard():
         programs.append(TENSORBOARD)
+    if with_paper_feed():
+        programs.append(STRATEGY_FEED)
     return [*programs, "beat"]
 
 
@@ -473,6 +489,17 @@ def supervisord_conf(run_dir: Path, with_s3: bool, nginx: str) -> str:
                 f"--host 127.0.0.1 --port {tensorboard_port()}",
                 26,
                 startsecs=3,
+                run_dir=run_dir,
+            )
+        )
+    if with_paper_feed():
+        out.append(
+            _program(
+                STRATEGY_FEED,
+                f"{venv_bin}/python -m tradeopt_strategy.feed --heartbeat {run_dir}/feed-alive",
+                35,
+                startsecs=3,
+                environment='OMP_NUM_THREADS="1"',
                 run_dir=run_dir,
             )
         )

@@ -5,6 +5,7 @@ Specification JSON schema, then checked structurally on the normalised model com
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -48,7 +49,13 @@ STACKS = {
     "monitoring": ([MONITORING], []),
     "dev+monitoring": ([DEV, MONITORING], []),
     "prod+monitoring": ([PROD, MONITORING], ["--env-file", str(ENV_EXAMPLE)]),
+    # the profile of paper trading with Alpaca: the bar feed joins the stack
+    "dev+paper-trading": ([DEV], ["--profile", "paper-trading"]),
+    "prod+paper-trading": ([PROD], ["--env-file", str(ENV_EXAMPLE), "--profile", "paper-trading"]),
 }
+#: Alpaca's settings, given to the strategy API, worker and feed (empty keys unless in .env).
+ALPACA_ENV = ("ALPACA_API_KEY", "ALPACA_API_SECRET", "ALPACA_BASE_URL", "ALPACA_DATA_URL")
+FEED_ARGV = ["python", "-m", "tradeopt_strategy.feed", "--heartbeat", "/tmp/feed-alive"]
 SOFT_SHUTDOWN_DEFAULT = CommonSettings.model_fields["worker_soft_shutdown_seconds"].default
 DATA_COMMANDS = {
     "data-api": DATA_API_ARGV,
@@ -459,6 +466,11 @@ def test_env_example_covers_every_variable_and_holds_placeholders() -> None:
     for path in (DEV, PROD, MONITORING):
         used |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", path.read_text()))
     optional = {"PROMETHEUS_RETENTION", "PROMETHEUS_PORT", "ALERTMANAGER_PORT", "GRAFANA_PORT"}
+    # Alpaca's keys are optional (empty: sessions using Alpaca halt saying so) and real ones
+    # only: .env.example lists them commented out instead of with a placeholder.
+    optional |= {"ALPACA_API_KEY", "ALPACA_API_SECRET"}
+    for key in ("ALPACA_API_KEY", "ALPACA_API_SECRET"):
+        assert f"# {key}=" in ENV_EXAMPLE.read_text(), key
     missing = used - set(example) - optional
     assert not missing, f".env.example lacks {sorted(missing)}"
     for key, value in example.items():
@@ -500,3 +512,48 @@ def test_compose_files_match_the_compose_spec_schema(tmp_path: Path) -> None:
         check=False,
     )
     assert bad.returncode != 0, bad.stdout
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_paper_trading_profile(model: dict, stack: str) -> None:
+    """`--profile paper-trading` adds the bar feed (one process, the strategy image, Alpaca's
+    settings from .env, never baked in); without it the stack has no feed. The strategy API and
+    worker get Alpaca's settings either way (orders of sessions with "broker": "alpaca")."""
+    plain, paper = services(model[stack]), services(model[f"{stack}+paper-trading"])
+    assert "strategy-feed" not in plain
+    assert set(paper) - set(plain) == {"strategy-feed"}
+    feed = paper["strategy-feed"]
+    assert feed["profiles"] == ["paper-trading"]
+    assert feed["command"] == FEED_ARGV
+    assert feed["image"] == paper["strategy-api"]["image"]
+    assert "/tmp/feed-alive" in " ".join(feed["healthcheck"]["test"])
+    assert feed["depends_on"]["strategy-migrate"]["condition"] == "service_completed_successfully"
+    if stack == "prod":
+        assert feed["deploy"]["replicas"] == 1
+    for name in ("strategy-api", "strategy-worker", "strategy-feed"):
+        env = paper[name]["environment"]
+        for key in ALPACA_ENV:
+            assert key in env, (name, key)
+        assert env["ALPACA_API_KEY"] == env["ALPACA_API_SECRET"] == "", name  # not in .env
+        assert env["ALPACA_BASE_URL"] == "https://paper-api.alpaca.markets", name
+    for name in ("strategy-api", "strategy-worker"):
+        assert plain[name]["environment"]["ALPACA_API_KEY"] == ""
+    for path in (DEV, PROD):  # the keys come from the environment or .env only
+        text = path.read_text()
+        assert text.count("ALPACA_API_KEY: ${ALPACA_API_KEY:-}") == 1
+        assert text.count("ALPACA_API_SECRET: ${ALPACA_API_SECRET:-}") == 1
+
+
+def test_paper_trading_profile_takes_the_keys_from_the_environment(
+    compose_cmd: list[str],
+) -> None:
+    env = {**os.environ, "ALPACA_API_KEY": "PKFROMENV", "ALPACA_API_SECRET": "from-env-secret"}
+    out = run(
+        [*compose_cmd, "--project-directory", str(ROOT), "-f", str(DEV), "--profile",
+         "paper-trading", "config", "--format", "json"],
+        env=env,
+    ).stdout  # fmt: skip
+    svcs = json.loads(out)["services"]
+    for name in ("strategy-api", "strategy-worker", "strategy-feed"):
+        assert svcs[name]["environment"]["ALPACA_API_KEY"] == "PKFROMENV", name
+        assert svcs[name]["environment"]["ALPACA_API_SECRET"] == "from-env-secret", name

@@ -45,7 +45,9 @@ CLUSTER_SCOPED = {"Namespace"}
 CRD_KINDS = {"ScaledObject", "ServiceMonitor", "PodMonitor", "PrometheusRule"}
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "Job", "CronJob"}
 OUR_IMAGES = re.compile(r"(^|/)trading-optimization-(\w+)(:|@)")
-BUILT_IN_SECRETS = {"tradeopt-secrets", "tradeopt-infra-secrets"}
+BUILT_IN_SECRETS = {"tradeopt-secrets", "tradeopt-infra-secrets", "tradeopt-alpaca"}
+#: Singletons: one replica, Recreate, no autoscaler (the beat; the paper-trading bar feed).
+SINGLETONS = {"beat", "feed"}
 
 Objects = list[dict[str, Any]]
 
@@ -82,6 +84,13 @@ def variants(
     doc = yaml.safe_load(prod.read_text())
     doc["components"] = ["../../components/gpu-workers"]
     prod.write_text(yaml.safe_dump(doc, sort_keys=False))
+    # Paper trading as users enable it: in the prod overlay's `components:`.
+    paper = tmp / "paper" / "k8s"
+    shutil.copytree(K8S, paper)
+    prod = paper / "overlays" / "prod" / "kustomization.yaml"
+    doc = yaml.safe_load(prod.read_text())
+    doc["components"] = ["../../components/paper-trading"]
+    prod.write_text(yaml.safe_dump(doc, sort_keys=False))
     return {
         "dev": kustomize(K8S / "overlays" / "dev"),
         "prod": kustomize(K8S / "overlays" / "prod"),
@@ -96,10 +105,18 @@ def variants(
             kustomization(tmp / "external", app, ["components/external-infra"])
         ),
         "prod+gpu": kustomize(gpu / "overlays" / "prod"),
+        "prod+paper-trading": kustomize(paper / "overlays" / "prod"),
     }
 
 
-VARIANTS = ["dev", "prod", "prod+keda+monitoring", "external-infra", "prod+gpu"]
+VARIANTS = [
+    "dev",
+    "prod",
+    "prod+keda+monitoring",
+    "external-infra",
+    "prod+gpu",
+    "prod+paper-trading",
+]
 
 
 def of_kind(objs: Objects, kind: str) -> list[dict[str, Any]]:
@@ -288,8 +305,9 @@ def test_scalable_workloads_have_autoscaler_and_budget(
     pdbs = of_kind(objs, "PodDisruptionBudget")
     for dep in of_kind(objs, "Deployment"):
         name = dep["metadata"]["name"]
-        if component(dep) == "beat":
+        if component(dep) in SINGLETONS:
             assert name not in hpa_targets and name not in scaled
+            assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"] == {"type": "Recreate"}
             continue
         assert (name in hpa_targets) != (name in scaled), f"{name}: exactly one autoscaler"
         assert "replicas" not in dep["spec"], f"{name}: the autoscaler owns replicas"
@@ -758,3 +776,42 @@ def test_workflow_templates(variants: dict[str, Objects], name: str, path: str) 
     )
     scripts = named(objs, "ConfigMap", "tradeopt-workflow-scripts")
     assert scripts["data"]["submit.sh"] == (K8S / "workflows" / "submit.sh").read_text()
+
+
+def test_paper_trading_component(variants: dict[str, Objects]) -> None:
+    """Only with components/paper-trading: the bar feed (one pod of the strategy image, its
+    heartbeat checked), Alpaca's keys from the Secret tradeopt-alpaca for the feed and the
+    strategy API and worker, and HTTPS egress to Alpaca for exactly those pods."""
+    paper, prod = variants["prod+paper-trading"], variants["prod"]
+    assert not [d for d in workloads(prod) if component(d) == "feed"]
+    feed = named(paper, "Deployment", "strategy-feed")
+    assert feed["spec"]["replicas"] == 1 and feed["spec"]["strategy"] == {"type": "Recreate"}
+    assert pod_labels(feed)["app.kubernetes.io/name"] == "strategy"
+    (c,) = pod_spec(feed)["containers"]
+    assert c["args"] == [
+        "python", "-m", "tradeopt_strategy.feed", "--heartbeat", "/tmp/feed-alive"
+    ]  # fmt: skip
+    (api,) = pod_spec(named(paper, "Deployment", "strategy-api"))["containers"]
+    assert c["image"] == api["image"]
+    assert "/tmp/feed-alive" in " ".join(c["livenessProbe"]["exec"]["command"])
+    egress = named(paper, "NetworkPolicy", "alpaca-egress")
+    for name in ("strategy-api", "strategy-worker", "strategy-feed"):
+        dep = named(paper, "Deployment", name)
+        (container,) = pod_spec(dep)["containers"]
+        secrets = [s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s]
+        assert "tradeopt-alpaca" in secrets, name
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        assert env["ALPACA_BASE_URL"] == "https://paper-api.alpaca.markets", name
+        assert selects(egress["spec"]["podSelector"], pod_labels(dep)), name
+    for name in ("strategy-api", "strategy-worker"):  # without the component: no Alpaca keys
+        (plain,) = pod_spec(named(prod, "Deployment", name))["containers"]
+        assert {"secretRef": {"name": "tradeopt-alpaca"}} not in plain["envFrom"], name
+    (rule,) = egress["spec"]["egress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 443}]
+    for dep in of_kind(paper, "Deployment"):
+        if pod_labels(dep)["app.kubernetes.io/name"] != "strategy":
+            assert not selects(egress["spec"]["podSelector"], pod_labels(dep))
+    template = yaml.safe_load(
+        (K8S / "base" / "secrets" / "tradeopt-alpaca.template.yaml").read_text()
+    )
+    assert set(template["stringData"]) == {"ALPACA_API_KEY", "ALPACA_API_SECRET"}

@@ -3,6 +3,12 @@ by uvicorn on a spare loopback port in a thread: never the network.
 
 Market orders fill at once at ``price`` (or stay ``new`` with ``auto_fill=False`` so cancels
 can be exercised); requests with other keys than the configured ones get Alpaca's 401.
+
+It also serves the market-data endpoint the bar feed uses, ``GET /v2/stocks/{symbol}/bars``
+(``start`` inclusive, ``sort`` asc/desc, ``limit`` and ``next_page_token`` pages), from
+:attr:`FakeAlpaca.bars` in the order they were added; :attr:`FakeAlpaca.late` bars are served
+after them whatever ``start`` says (a provider sending an older bar late), and
+:attr:`FakeAlpaca.data_down` makes the endpoint answer that HTTP status (503: down) until reset.
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ class FakeAlpaca:
         self.orders: dict[str, dict[str, Any]] = {}
         self.positions: dict[str, float] = {}
         self.requests: list[tuple[str, str]] = []
+        #: Market data: symbol -> bars in Alpaca's shape (``t``, ``o``, ``h``, ``l``, ``c``, ``v``).
+        self.bars: dict[str, list[dict[str, Any]]] = {}
+        self.late: dict[str, list[dict[str, Any]]] = {}
+        self.data_down: int | None = None
+        self.data_requests: list[dict[str, str]] = []
 
     def _authorized(self, request: Request) -> bool:
         return (
@@ -45,6 +56,8 @@ class FakeAlpaca:
         if not self._authorized(request):
             return JSONResponse({"code": 40110000, "message": "request is not authorized"}, 401)
         path, method = request.url.path, request.method
+        if path.startswith("/v2/stocks/") and path.endswith("/bars"):
+            return self._bars(path.split("/")[3], dict(request.query_params))
         if path == "/v2/account":
             return JSONResponse(self._account())
         if path == "/v2/positions":
@@ -70,6 +83,30 @@ class FakeAlpaca:
                 return Response(status_code=204)
             return JSONResponse(order)
         return JSONResponse({"code": 40410000, "message": "not found"}, 404)
+
+    def add_bars(self, symbol: str, bars: list[dict[str, Any]], *, late: bool = False) -> None:
+        """Serve more bars of ``symbol`` (``late``: after the others, ignoring ``start``)."""
+        (self.late if late else self.bars).setdefault(symbol, []).extend(bars)
+
+    def _bars(self, symbol: str, params: dict[str, str]) -> Response:
+        self.data_requests.append(params)
+        if self.data_down is not None:
+            return JSONResponse({"code": 50010000, "message": "service unavailable"},
+                                self.data_down)  # fmt: skip
+        if params.get("timeframe") not in {"1Min", "5Min", "15Min", "30Min", "1Hour", "1Day"}:
+            return JSONResponse({"code": 42210000, "message": "invalid timeframe"}, 422)
+        rows = list(self.bars.get(symbol, []))
+        if "start" in params:
+            start = _instant(params["start"])
+            rows = [b for b in rows if _instant(b["t"]) >= start]
+        if params.get("sort") == "desc":
+            rows.reverse()
+        rows += self.late.get(symbol, [])
+        offset = int(params.get("page_token") or 0)
+        limit = int(params.get("limit") or 1000)
+        page = rows[offset : offset + limit]
+        token = str(offset + limit) if offset + limit < len(rows) else None
+        return JSONResponse({"bars": page, "symbol": symbol, "next_page_token": token})
 
     def _account(self) -> dict[str, Any]:
         equity = self.cash + sum(q * self.price for q in self.positions.values())
@@ -136,6 +173,11 @@ class FakeAlpaca:
         if self.auto_fill:
             self._fill(order, float(body["qty"]))
         return order
+
+
+def _instant(raw: str) -> datetime:
+    t = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 @contextmanager

@@ -83,6 +83,16 @@ class PaperSession(IdMixin, TimestampMixin, Base):
     #: sent to Alpaca's paper API; the book stays the simulated one).
     broker: Mapped[str] = mapped_column(String(16), default="simulated")
     status: Mapped[str] = mapped_column(String(16), default=SessionStatus.QUEUED, index=True)
+    #: Live sessions: where bars come from, ``push`` (``POST …/bars``) or ``alpaca`` (pulled from
+    #: Alpaca's market-data API by the feed process, :mod:`tradeopt_strategy.feed`).
+    feed: Mapped[str] = mapped_column(String(16), default="push", server_default="push")
+    #: The feed's bar timeframe (Alpaca's notation, ``1Day``); None for pushed bars.
+    feed_timeframe: Mapped[str | None] = mapped_column(String(8))
+    #: The feed's latest problem while it retries (provider down, a refused bar); None once a
+    #: poll succeeds.
+    feed_error: Mapped[str | None] = mapped_column(Text)
+    #: When the feed last asked the provider for this session's bars.
+    feed_polled_at: Mapped[datetime | None] = mapped_column()
     dataset_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     dataset_checksum: Mapped[str | None] = mapped_column(String(64))
     part: Mapped[str | None] = mapped_column(String(16))

@@ -13,6 +13,8 @@ from tradeopt_ml.paper import RiskLimits
 
 Part = Literal["train", "validation", "test"]
 State = Literal["active", "paused", "stopped"]
+#: Bar sizes the Alpaca feed can pull (Alpaca's timeframe notation).
+FeedTimeframe = Literal["1Min", "5Min", "15Min", "30Min", "1Hour", "1Day"]
 
 
 class StrategyCreate(BaseModel):
@@ -114,7 +116,8 @@ class SignalRead(BaseModel):
 
 class PaperSessionCreate(BaseModel):
     """``POST /api/v1/paper-sessions``: a replay over a dataset's split part or date range
-    (a job), or a live session fed with ``POST …/{id}/bars``.
+    (a job), or a live session fed with ``POST …/{id}/bars`` (``feed: push``) or by the bar
+    feed from Alpaca's market data (``feed: alpaca``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -134,6 +137,15 @@ class PaperSessionCreate(BaseModel):
         "simulated",
         description="live sessions: 'alpaca' also sends every order to Alpaca's paper API "
         "(ALPACA_* settings); bad credentials halt the session",
+    )
+    feed: Literal["push", "alpaca"] = Field(
+        "push",
+        description="live sessions: where bars come from. 'push' (POST …/{id}/bars) or 'alpaca' "
+        "(the bar feed pulls each new complete bar from Alpaca's market-data API; ALPACA_* "
+        "settings; bad credentials halt the session)",
+    )
+    feed_timeframe: FeedTimeframe | None = Field(
+        None, description="the 'alpaca' feed's bar size (Alpaca's notation); default '1Day'"
     )
 
     @field_validator("speed")
@@ -158,6 +170,12 @@ class PaperSessionCreate(BaseModel):
             raise ValueError("a live session takes no dataset range: push its bars")
         if self.broker != "simulated" and self.mode != "live":
             raise ValueError("a replay runs on the simulated broker; 'broker' is for live sessions")
+        if self.feed != "push" and self.mode != "live":
+            raise ValueError("a replay reads its dataset; 'feed' is for live sessions")
+        if self.feed_timeframe is not None and self.feed == "push":
+            raise ValueError("'feed_timeframe' is for a pulled feed ('feed': 'alpaca')")
+        if self.feed != "push" and self.feed_timeframe is None:
+            self.feed_timeframe = "1Day"
         return self
 
 
@@ -174,6 +192,10 @@ class PaperSessionRead(BaseModel):
     symbols: list[str]
     mode: str
     broker: str
+    feed: str = "push"
+    feed_timeframe: str | None = None
+    feed_error: str | None = None
+    feed_polled_at: datetime | None = None
     status: str
     dataset_id: uuid.UUID | None
     part: str | None

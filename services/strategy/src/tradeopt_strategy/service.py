@@ -261,6 +261,8 @@ async def create_session(
         symbols=list(strategy.symbols),
         mode=body.mode,
         broker=body.broker,
+        feed=body.feed,
+        feed_timeframe=body.feed_timeframe,
         part=body.split,
         start=body.start,
         end=body.end,
@@ -695,6 +697,7 @@ async def push_bar(
     bar: Bar,
     *,
     settings: StrategySettings,
+    from_feed: bool = False,
 ) -> LiveStep:
     """Feed the next bar of a live session: it fills the decision taken at the previous bar's
     close (at this bar's open, or the previous close for ``fill="close"`` models), marks the
@@ -704,6 +707,9 @@ async def push_bar(
     a duplicate is a 409 and an out-of-order bar a 422 naming the last bar, neither creating an
     order. The engine is rebuilt from the stored bars and decisions (exactly, as a resumed
     replay), so any API replica can take the next bar.
+
+    A session fed by a provider (``feed`` other than ``push``) takes its bars from the feed
+    process only (``from_feed``): a pushed bar is a 409.
     """
     from tradeopt_strategy.policies import get_policy
 
@@ -713,6 +719,10 @@ async def push_bar(
         raise SessionStateConflict(f"paper session {session_id} is a replay; it takes no bars")
     if paper.status != SessionStatus.RUNNING:
         raise SessionStateConflict(f"paper session {session_id} is {paper.status}")
+    if paper.feed != "push" and not from_feed:
+        raise SessionStateConflict(
+            f"paper session {session_id} takes its bars from the {paper.feed} feed, not pushes"
+        )
     when = bar.t if bar.t.tzinfo else bar.t.replace(tzinfo=UTC)
     exists = await session.scalar(
         select(LiveBar.id).where(LiveBar.session_id == session_id, LiveBar.t == when)
@@ -802,6 +812,23 @@ async def push_bar(
             "target": None if decision is None else _target_of(decision),
         },
     )  # fmt: skip
+
+
+async def halt_session(session: AsyncSession, session_id: uuid.UUID, reason: str) -> bool:
+    """Halt a running live session with ``reason`` (as a broker refusal does: its book stays as
+    it is, nothing is flattened since no further bar can fill an order). False when the session
+    had already ended.
+    """
+    paper = await PaperSessionRepository(session).get_or_raise(session_id, for_update=True)
+    if paper.status != SessionStatus.RUNNING:
+        return False
+    now = utcnow()
+    paper.status = SessionStatus.HALTED
+    paper.halt_reason = reason
+    paper.halted_at = paper.finished_at = paper.updated_at = now
+    paper.pending = None
+    await session.flush()
+    return True
 
 
 #: Alpaca order states after which its fill report no longer changes.

@@ -63,7 +63,8 @@ async def create_session(
 ) -> JSONResponse:
     """Paper-trade an active strategy: ``mode: replay`` steps a dataset's split part (default
     ``test``) or date range through it as a job at ``speed`` (``max`` or bars per second);
-    ``mode: live`` waits for bars pushed to ``…/{id}/bars``. Accepts ``Idempotency-Key``.
+    ``mode: live`` waits for bars pushed to ``…/{id}/bars`` (``feed: push``) or pulled from
+    Alpaca's market data by the bar feed (``feed: alpaca``). Accepts ``Idempotency-Key``.
     """
 
     async def create() -> Any:
@@ -124,7 +125,8 @@ async def push_bar(
     """Push the next bar of a live session (oldest first): it fills the order decided at the
     previous bar's close, marks the book at its close, and the strategy decides at its close
     (``decision``: filled by the next bar). A bar already processed is a 409, an out-of-order
-    one a 422 naming the last bar; neither creates an order.
+    one a 422 naming the last bar; neither creates an order. A session fed by a provider
+    (``"feed": "alpaca"``) takes no pushed bars (409).
     """
     step = await service.push_bar(session, store, paper.id, bar, settings=settings)
     channel = service.live_channel(paper.id)
