@@ -17,9 +17,11 @@
    ``/healthz`` as the baseline. Goal: p99 < 20 ms.
 
 Needs PostgreSQL on 127.0.0.1:5432 (trust) and Redis on 127.0.0.1:6379; uses its own database
-``tradeopt_bench_strategy`` (dropped afterwards), Redis db 14 and a temporary artifact folder.
+``tradeopt_bench_strategy`` (dropped afterwards), Redis db 14 and a temporary artifact folder;
+``--db``/``--redis`` (or ``TRADEOPT_BENCH_DB``/``TRADEOPT_BENCH_REDIS``) pick others, so that
+runs beside each other do not share them.
 
-``.venv/bin/python benchmarks/bench_strategy.py [--quick]``
+``.venv/bin/python benchmarks/bench_strategy.py [--quick] [--db NAME] [--redis URL]``
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DB = "tradeopt_bench_strategy"
+DB = os.environ.get("TRADEOPT_BENCH_DB", "tradeopt_bench_strategy")
+REDIS = os.environ.get("TRADEOPT_BENCH_REDIS", "redis://127.0.0.1:6379/14")
 API_KEY = "bench-bootstrap-key-0123456789abcdef"
 
 
@@ -272,7 +275,7 @@ async def bench_signal(bars, model, path, recipe, n_requests: int, tmp: Path) ->
     await asyncio.to_thread(upgrade, url)
     os.environ.update(
         TRADING_OPT_ENV="test", TRADING_OPT_DB_URI=url, TRADING_OPT_API_KEY=API_KEY,
-        TRADING_OPT_REDIS_URI="redis://127.0.0.1:6379/14", TRADING_OPT_DATA_DIR=str(tmp / "data"),
+        TRADING_OPT_REDIS_URI=REDIS, TRADING_OPT_DATA_DIR=str(tmp / "data"),
         TRADING_OPT_LOG_LEVEL="WARNING",
     )  # fmt: skip
     import hashlib
@@ -344,13 +347,17 @@ async def bench_signal(bars, model, path, recipe, n_requests: int, tmp: Path) ->
 
 
 def main() -> None:
+    global DB, REDIS
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer signal requests")
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument(
         "--batch", type=int, default=2048, help="largest replay batch (the service default)"
     )
+    parser.add_argument("--db", default=DB, help="the throwaway database (dropped afterwards)")
+    parser.add_argument("--redis", default=REDIS, help="Redis URL for the signal bench's app")
     args = parser.parse_args()
+    DB, REDIS = args.db, args.redis
     import torch
 
     torch.set_num_threads(1)
