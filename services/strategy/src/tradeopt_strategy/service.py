@@ -394,7 +394,8 @@ def _uuid7_strings(n: int) -> list[str]:
     raw[:, 7] = (high & 0xFF).astype(np.uint8)
     raw[:, 8] = 0x80 | (low >> 8).astype(np.uint8)
     raw[:, 9] = (low & 0xFF).astype(np.uint8)
-    return [row.tobytes().hex() for row in raw]
+    text = raw.tobytes().hex()
+    return [text[i : i + 32] for i in range(0, 32 * n, 32)]
 
 
 def _stamps(values: list[np.datetime64]) -> list[datetime]:

@@ -231,6 +231,15 @@ def _pick(
     return actions[:, 0] if not model.action_space.shape else actions
 
 
+def _linear(linear: Callable[..., Any], module: Any) -> Callable[[Any], Any]:
+    """``module.forward`` of an ``nn.Linear``: ``F.linear`` with its own weight and bias."""
+
+    def forward(x: Any) -> Any:
+        return linear(x, module.weight, module.bias)
+
+    return forward
+
+
 def _unrolled(mlp_extractor: Any, action_net: Any) -> list[Callable[[Any], Any]] | None:
     """The actor of an SB3 ``MlpExtractor`` followed by ``action_net`` as the functions their
     modules' ``forward`` call (``F.linear`` with the layer's own weight and bias,
@@ -255,7 +264,7 @@ def _unrolled(mlp_extractor: Any, action_net: Any) -> list[Callable[[Any], Any]]
         if module._forward_hooks or module._forward_pre_hooks or module._backward_hooks:
             return None
         if type(module) is nn.Linear:
-            layers.append(lambda x, m=module: F.linear(x, m.weight, m.bias))
+            layers.append(_linear(F.linear, module))
         elif type(module) is nn.Tanh:
             layers.append(torch.tanh)
         elif type(module) is nn.ReLU and not module.inplace:

@@ -388,7 +388,7 @@ class PaperEngine:
             # SingleCore.step's one-asset discrete branch without the observation it builds
             idx = applied.action
             mask1 = idx != core.prev_action
-            core.prev_action = idx
+            core.prev_action = idx  # type: ignore[assignment]  # scalar state: an int
             _, terminated, truncated = core._advance(core._level_list[idx], mask1)
         else:
             _, _, terminated, truncated = core.step(applied.action)
