@@ -9,7 +9,13 @@
    overlapped with the next batch) vs the previous loop (flags read per batch, 512-bar
    batches, write and wait), best of two each, with the CPU time per 1,000 bars of the replay
    process and of its PostgreSQL backends, and the CPU-bound rate (bars / the larger of the two
-   CPU times: what two idle cores give). Goal: >= 20,000 bars/s.
+   CPU times: what two idle cores give). Goal: >= 20,000 bars/s. Both loops run today's engine
+   and rows (time-ordered ids, lean indexes); only ``run_replay`` keeps the process's existing
+   objects out of the cyclic collector while it runs (``gc.freeze``).
+   ``--baseline-tree DIR`` measures only this end-to-end replay, this tree against another
+   checkout (say, the commit before a change: ``git worktree add /tmp/base HEAD~1`` or
+   ``git archive``), each run as this script with its tree's sources first on ``PYTHONPATH``,
+   alternated ``--rounds`` times: a baseline in the same run for the engine, rows and schema.
 2. **Signal latency at the API**: ``POST /api/v1/strategies/{id}/signal`` with 60 recent bars
    through the strategy app's whole ASGI stack (auth, problem handlers, middleware, the policy
    cache, features, normalisation, predict), in-process over ``httpx.ASGITransport`` (no
@@ -17,9 +23,12 @@
    ``/healthz`` as the baseline. Goal: p99 < 20 ms.
 
 Needs PostgreSQL on 127.0.0.1:5432 (trust) and Redis on 127.0.0.1:6379; uses its own database
-``tradeopt_bench_strategy`` (dropped afterwards), Redis db 14 and a temporary artifact folder.
+``tradeopt_bench_strategy`` (dropped afterwards), Redis db 14 and a temporary artifact folder;
+``--db``/``--redis`` (or ``TRADEOPT_BENCH_DB``/``TRADEOPT_BENCH_REDIS``) pick others, so that
+runs beside each other do not share them.
 
-``.venv/bin/python benchmarks/bench_strategy.py [--quick]``
+``.venv/bin/python benchmarks/bench_strategy.py [--quick] [--db NAME] [--redis URL]
+[--baseline-tree DIR [--rounds N]]``
 """
 
 from __future__ import annotations
@@ -39,7 +48,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DB = "tradeopt_bench_strategy"
+DB = os.environ.get("TRADEOPT_BENCH_DB", "tradeopt_bench_strategy")
+REDIS = os.environ.get("TRADEOPT_BENCH_REDIS", "redis://127.0.0.1:6379/14")
 API_KEY = "bench-bootstrap-key-0123456789abcdef"
 
 
@@ -227,6 +237,145 @@ def bench_replay(bars, model, recipe, batch: int) -> float:
     return rates["current"]
 
 
+def replay_only(bars, model, recipe, batch: int, runs: int) -> dict[str, float]:
+    """``run_replay`` end to end ``runs`` times (as in :func:`bench_replay`, with whatever
+    ``tradeopt_*`` code is importable): the lowest CPU per 1,000 bars of the replay process and
+    of PostgreSQL, the best wall rate and the final equity. For ``--baseline-tree``.
+    """
+    import threading
+
+    from sqlalchemy import text
+
+    from tests.support.databases import pg_url_for, recreate_database
+    from tradeopt_common.db.migrations import upgrade
+    from tradeopt_common.db.session import Database
+    from tradeopt_ml.paper import PaperEngine, RiskLimits
+    from tradeopt_strategy import service
+    from tradeopt_strategy.jobs import run_replay
+    from tradeopt_strategy.models import PaperSession, Strategy
+
+    asyncio.run(recreate_database(DB))
+    url = pg_url_for(DB)
+    upgrade(url)
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+
+    def run(coro):
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+    async def make_db() -> Database:
+        return Database(url)
+
+    db = run(make_db())
+    sid = uuid.uuid4()
+
+    async def new_session() -> uuid.UUID:
+        pid = uuid.uuid4()
+        async with db.unit_of_work() as s:
+            if await s.get(Strategy, sid) is None:
+                s.add(Strategy(id=sid, model_id=uuid.uuid4(), evaluation_id=uuid.uuid4(),
+                               algorithm="ppo", symbols=["SPY"], action_space="discrete",
+                               window=30, risk={}))  # fmt: skip
+                await s.flush()
+            s.add(
+                PaperSession(
+                    id=pid, strategy_id=sid, model_id=uuid.uuid4(), symbols=["SPY"],
+                    mode="replay", status="running", position=[0.0], units=[0.0],
+                )
+            )  # fmt: skip
+        return pid
+
+    async def record(pid, records):
+        async with db.unit_of_work() as s:
+            return await service.record_bars(s, pid, records, control=True)
+
+    async def backends() -> list[int]:
+        async with db.unit_of_work() as s:
+            rows = await s.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = :d"), {"d": DB}
+            )
+            return [r for (r,) in rows.all()]
+
+    def engine() -> PaperEngine:
+        return PaperEngine.for_range(recipe, bars, model, RiskLimits(), part=None)
+
+    out = {"client": float("inf"), "server": float("inf"), "rate": 0.0}
+    for _ in range(runs):
+        pid = run(new_session())
+        pg0, c0, t0 = _cpu_of(run(backends())), time.process_time(), time.perf_counter()
+        e = engine()
+        e.plan()
+        e = run_replay(
+            e,
+            lambda records, pid=pid: asyncio.run_coroutine_threadsafe(record(pid, records), loop),
+            engine,
+            speed=None,
+            batch=batch,
+        )
+        elapsed = time.perf_counter() - t0
+        client = time.process_time() - c0
+        pg1 = _cpu_of(run(backends()))
+        server = sum(v - pg0.get(k, 0.0) for k, v in pg1.items())
+        n = e.k
+        out["client"] = min(out["client"], 1e6 * client / n)
+        out["server"] = min(out["server"], 1e6 * server / n)
+        out["rate"] = max(out["rate"], n / elapsed)
+        out["equity"], out["bars"] = float(e.core.value), n
+    run(db.dispose())
+    loop.call_soon_threadsafe(loop.stop)
+    return out
+
+
+def compare_trees(baseline: Path, rounds: int, args: argparse.Namespace) -> None:
+    """This tree's replay end to end against ``baseline``'s (another checkout of the repo, e.g.
+    the commit before a change), each run as this script with ``--replay-only`` and the
+    ``tradeopt_*`` sources of its tree first on ``PYTHONPATH``, alternating ``rounds`` times
+    (lowest CPU per 1,000 bars and best wall rate of each over all its runs).
+    """
+    import json
+    import subprocess
+
+    def sources(tree: Path) -> str:
+        found = [*tree.glob("libs/*/src"), *tree.glob("services/*/src"), *tree.glob("cli/src")]
+        dirs = sorted(str(p) for p in found if p.is_dir())
+        return os.pathsep.join(dirs)
+
+    results: dict[str, list[dict[str, float]]] = {"baseline": [], "this tree": []}
+    for _ in range(rounds):
+        for name, tree in (("baseline", baseline), ("this tree", ROOT)):
+            env = dict(os.environ, PYTHONPATH=sources(tree))
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--replay-only", "3",
+                   "--db", DB, "--batch", str(args.batch)]  # fmt: skip
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+            results[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+    best = {
+        name: {
+            "client": min(r["client"] for r in rs),
+            "server": min(r["server"] for r in rs),
+            "rate": max(r["rate"] for r in rs),
+            "equity": rs[-1]["equity"],
+            "bars": rs[-1]["bars"],
+        }
+        for name, rs in results.items()
+    }
+    n = int(best["this tree"]["bars"])
+    print(f"replay end to end, this tree vs {baseline} ({n} bars, {rounds} x 3 runs each, "
+          "alternating; lowest CPU, best wall):")  # fmt: skip
+    for name, b in best.items():
+        print(
+            f"  {name:10s} {b['rate']:8,.0f} bars/s wall;  CPU per 1,000 bars: replay process "
+            f"{b['client']:5.1f} ms, PostgreSQL {b['server']:5.1f} ms;  final equity "
+            f"{b['equity']!r}"
+        )
+    base, this = best["baseline"], best["this tree"]
+    print(
+        f"  this tree / baseline: replay process CPU {this['client'] / base['client']:.2f}x, "
+        f"PostgreSQL CPU {this['server'] / base['server']:.2f}x, wall rate "
+        f"{this['rate'] / base['rate']:.2f}x; identical final equity: "
+        f"{'yes' if this['equity'] == base['equity'] else 'NO'}"
+    )
+
+
 def _cpu_of(pids: list[int]) -> dict[int, float]:
     """CPU seconds (user + system) used so far by each local process of ``pids`` (the
     benchmark database's PostgreSQL backends on this machine; unreadable ones left out)."""
@@ -272,7 +421,7 @@ async def bench_signal(bars, model, path, recipe, n_requests: int, tmp: Path) ->
     await asyncio.to_thread(upgrade, url)
     os.environ.update(
         TRADING_OPT_ENV="test", TRADING_OPT_DB_URI=url, TRADING_OPT_API_KEY=API_KEY,
-        TRADING_OPT_REDIS_URI="redis://127.0.0.1:6379/14", TRADING_OPT_DATA_DIR=str(tmp / "data"),
+        TRADING_OPT_REDIS_URI=REDIS, TRADING_OPT_DATA_DIR=str(tmp / "data"),
         TRADING_OPT_LOG_LEVEL="WARNING",
     )  # fmt: skip
     import hashlib
@@ -344,21 +493,45 @@ async def bench_signal(bars, model, path, recipe, n_requests: int, tmp: Path) ->
 
 
 def main() -> None:
+    global DB, REDIS
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer signal requests")
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument(
         "--batch", type=int, default=2048, help="largest replay batch (the service default)"
     )
+    parser.add_argument("--db", default=DB, help="the throwaway database (dropped afterwards)")
+    parser.add_argument("--redis", default=REDIS, help="Redis URL for the signal bench's app")
+    parser.add_argument(
+        "--baseline-tree", type=Path, default=None,
+        help="another checkout (e.g. the commit before a change): only the replay end to end, "
+        "this tree vs that one, alternating",
+    )  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=3, help="with --baseline-tree")
+    parser.add_argument("--replay-only", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    DB, REDIS = args.db, args.redis
     import torch
 
     torch.set_num_threads(1)
     from tests.support.databases import drop_database
 
+    if args.baseline_tree is not None:
+        try:
+            compare_trees(args.baseline_tree.resolve(), args.rounds, args)
+        finally:
+            asyncio.run(drop_database(DB))
+        return
     with tempfile.TemporaryDirectory(prefix="bench-strategy-") as tmp_name:
         tmp = Path(tmp_name)
         bars, model, path, recipe = _model(tmp)
+        if args.replay_only:
+            import json
+            import logging
+
+            logging.disable(logging.INFO)
+            print(json.dumps(replay_only(bars, model, recipe, args.batch, args.replay_only)))
+            return
         bench_engine(bars, model, recipe)
         try:
             bench_replay(bars, model, recipe, args.batch)

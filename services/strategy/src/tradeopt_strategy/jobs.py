@@ -29,6 +29,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import tempfile
 import time
 import uuid
@@ -178,6 +179,28 @@ def run_replay(
     is rebuilt at the last committed bar (``rebuild``) and flattens at the next one. Returns the
     engine that ran last.
     """
+    if speed is not None:
+        return _run_replay(engine, write, rebuild, speed=speed, batch=batch, progress=progress)
+    # A replay at max allocates tens of thousands of small records; with the worker's loaded
+    # model, torch and pandas (~600,000 tracked objects) each full cyclic collection they
+    # trigger walks them all. Frozen, those objects are left out of collections while the
+    # loop runs (the collector stays on for everything the loop creates), then put back.
+    gc.freeze()
+    try:
+        return _run_replay(engine, write, rebuild, speed=None, batch=batch, progress=progress)
+    finally:
+        gc.unfreeze()
+
+
+def _run_replay(
+    engine: PaperEngine,
+    write: Callable[[list[BarRecord]], Future[service.Control]],
+    rebuild: Callable[[], PaperEngine],
+    *,
+    speed: float | None,
+    batch: int,
+    progress: Callable[[int, int], None] | None,
+) -> PaperEngine:
     total = max(engine.n_decisions, 1)
     started = time.monotonic()
     done_at_start = engine.k

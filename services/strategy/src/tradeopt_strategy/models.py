@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tradeopt_common.db.base import Base, IdMixin, TimestampMixin
+from tradeopt_common.db.base import Base, IdMixin, TimestampMixin, utcnow
 
 SCHEMA = "strategy"
 
@@ -147,7 +147,8 @@ class PaperBar(IdMixin, Base):
     t: Mapped[datetime] = mapped_column()
     fill_t: Mapped[datetime] = mapped_column()
     mark_t: Mapped[datetime] = mapped_column()
-    applied: Mapped[dict[str, Any]] = mapped_column()
+    #: Plain JSON (not JSONB): written once per bar, read back whole, never queried inside.
+    applied: Mapped[dict[str, Any]] = mapped_column(JSON)
     target: Mapped[list[float]] = mapped_column(JSON)
     traded: Mapped[list[float]] = mapped_column(JSON)
     units: Mapped[list[float]] = mapped_column(JSON)
@@ -182,7 +183,11 @@ class LiveBar(IdMixin, Base):
 
 
 class PaperOrder(IdMixin, TimestampMixin, Base):
-    """An order decided at bar ``t``'s close (one per session, bar and symbol)."""
+    """An order decided at bar ``t``'s close (one per session, bar and symbol).
+
+    Indexes are only what reads use (a replay writes one order per traded bar): the unique
+    ``(session_id, t, symbol)`` also serves lookups by session; ``created_at`` is not indexed.
+    """
 
     __tablename__ = "paper_order"
     __table_args__ = (
@@ -190,8 +195,9 @@ class PaperOrder(IdMixin, TimestampMixin, Base):
         {"schema": SCHEMA},
     )
 
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     session_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey(f"{SCHEMA}.paper_session.id", ondelete="CASCADE"), index=True
+        ForeignKey(f"{SCHEMA}.paper_session.id", ondelete="CASCADE")
     )
     seq: Mapped[int] = mapped_column()
     t: Mapped[datetime] = mapped_column()
@@ -210,11 +216,14 @@ class PaperOrder(IdMixin, TimestampMixin, Base):
 
 
 class PaperFill(IdMixin, TimestampMixin, Base):
-    """The fill of an order (simulated broker: the env's execution model)."""
+    """The fill of an order (simulated broker: the env's execution model); ``created_at`` is
+    not indexed (no read orders or filters fills by it).
+    """
 
     __tablename__ = "paper_fill"
     __table_args__ = {"schema": SCHEMA}
 
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     order_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey(f"{SCHEMA}.paper_order.id", ondelete="CASCADE"), unique=True
     )

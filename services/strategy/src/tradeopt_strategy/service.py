@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -377,12 +378,26 @@ FILL_COLUMNS = (
 )  # fmt: skip
 
 
-def _uuid4_strings(n: int) -> list[str]:
-    """``n`` random (version 4) UUIDs as strings, drawn at once (asyncpg encodes strings)."""
+def _uuid7_strings(n: int) -> list[str]:
+    """``n`` time-ordered (version 7, RFC 9562) UUIDs as strings, in increasing order, drawn
+    at once (asyncpg encodes strings): the current Unix milliseconds, then a counter over the
+    batch in ``rand_a`` and the top of ``rand_b`` (RFC 9562 method 1), then 48 random bits.
+    Rows of a batch thus enter the primary-key indexes at their right-hand edge, in order, not
+    at random pages as version 4 ids do (less index work per row for a replay's batches).
+    """
+    if n >= 1 << 26:
+        raise ValueError(f"{n} ids in one batch: the counter holds 2**26")
     raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
-    return [row.tobytes().hex() for row in raw]
+    millis = time.time_ns() // 1_000_000
+    raw[:, :6] = np.frombuffer(millis.to_bytes(6, "big"), dtype=np.uint8)
+    counter = np.arange(n, dtype=np.uint32)
+    high, low = counter >> 14, counter & 0x3FFF  # 12 bits in rand_a, 14 at the top of rand_b
+    raw[:, 6] = 0x70 | (high >> 8).astype(np.uint8)
+    raw[:, 7] = (high & 0xFF).astype(np.uint8)
+    raw[:, 8] = 0x80 | (low >> 8).astype(np.uint8)
+    raw[:, 9] = (low & 0xFF).astype(np.uint8)
+    text = raw.tobytes().hex()
+    return [text[i : i + 32] for i in range(0, 32 * n, 32)]
 
 
 def _stamps(values: list[np.datetime64]) -> list[datetime]:
@@ -409,27 +424,26 @@ def bar_rows(
     n = len(records)
     stamps = _stamps([r.t for r in records] + [r.fill_t for r in records] +
                      [r.mark_t for r in records])  # fmt: skip
-    ids = _uuid4_strings(n + 2 * sum(len(r.symbols) for r in records))
+    ids = _uuid7_strings(n + 2 * sum(len(r.symbols) for r in records))
     next_id = n
     sid = str(session_id)
-    applied_json: dict[tuple[Applied, type], str] = {}
+    # the engine shares its few distinct (immutable) decisions between bars: one JSON text per
+    # object (the records keep them alive, so their ids are not reused during this call)
+    applied_json: dict[int, str] = {}
+    floats = _json_floats
     bars, orders, fills = [], [], []
     for j, rec in enumerate(records):
         applied = rec.applied
-        try:
-            key = (applied, type(applied.action))
-            a_json = applied_json.get(key)
-            if a_json is None:
-                a_json = applied_json[key] = json.dumps(applied.to_dict())
-        except TypeError:  # a list action: not hashable
-            a_json = json.dumps(applied.to_dict())
+        a_json = applied_json.get(id(applied))
+        if a_json is None:
+            a_json = applied_json[id(applied)] = json.dumps(applied.to_dict())
         t, fill_t = stamps[j], stamps[n + j]
         bars.append(
             (
                 ids[j], sid, rec.seq, t, fill_t, stamps[2 * n + j], a_json,
-                _json_floats(rec.target), _json_floats(rec.traded), _json_floats(rec.units),
-                _json_floats(rec.weights), rec.cost, rec.cash, rec.value, rec.drawdown,
-                rec.realised_pnl, rec.unrealised_pnl,
+                floats(rec.target), floats(rec.traded), floats(rec.units), floats(rec.weights),
+                rec.cost, rec.cash, rec.value, rec.drawdown, rec.realised_pnl,
+                rec.unrealised_pnl,
             )
         )  # fmt: skip
         kind = applied.kind

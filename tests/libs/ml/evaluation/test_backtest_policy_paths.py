@@ -204,6 +204,8 @@ def test_one_row_action_equals_model_predict_on_near_ties(ppo_discrete):
     _, safe = policy_mod._argmax_with_margin(heads[0], False)
     rows = np.union1d(np.flatnonzero(~safe), np.arange(0, k_max, 7))
     assert (~safe).sum() > 0  # near ties are exercised
+    # the actor's layers are called as functions (not modules) on this plain MLP policy
+    assert policy_mod._unrolled(model.policy.mlp_extractor, model.policy.action_net) is not None
     one_row = policy_mod._one_row_action(model)
     fast = np.stack([one_row(obs[i]) for i in rows])
     ref = np.stack(
@@ -211,3 +213,31 @@ def test_one_row_action_equals_model_predict_on_near_ties(ppo_discrete):
     )
     np.testing.assert_array_equal(fast, ref)
     assert len(np.unique(ref)) > 1
+
+
+def test_unrolled_actor_equals_the_modules_and_steps_aside_for_hooks(ppo_discrete):
+    """The unrolled actor (``F.linear``/``torch.tanh`` on the layers' own tensors) gives the
+    modules' logits bit for bit; a module with a forward hook is left to the modules."""
+    import torch
+
+    model, _ = ppo_discrete
+    policy = model.policy
+    layers = policy_mod._unrolled(policy.mlp_extractor, policy.action_net)
+    assert layers is not None
+    rows = torch.as_tensor(
+        np.random.default_rng(3).standard_normal((200, *policy.observation_space.shape)),
+        dtype=torch.float32,
+    )
+    with torch.no_grad():
+        for i in range(rows.shape[0]):
+            row = rows[i : i + 1]
+            expected = policy.action_net(policy.mlp_extractor.forward_actor(row))
+            got = row
+            for layer in layers:
+                got = layer(got)
+            assert torch.equal(got, expected)
+    handle = policy.action_net.register_forward_hook(lambda *_: None)
+    try:
+        assert policy_mod._unrolled(policy.mlp_extractor, policy.action_net) is None
+    finally:
+        handle.remove()

@@ -180,6 +180,18 @@ def test_max_drawdown_flattens_and_halts_at_the_first_breaching_bar():
     assert all(r.applied.kind in ("trade", "hold") for r in before)
 
 
+def test_max_daily_loss_flattens_at_the_first_day_down_by_the_limit():
+    """Daily bars: each bar's day starts at the previous bar's value (the engine's day
+    numbers, precomputed from the bar timestamps, drive the day boundaries)."""
+    engine = _crash_engine(RiskLimits(max_daily_loss=0.02))
+    records = _run(engine)
+    last = records[-1]
+    assert last.applied.kind == "flatten" and "max_daily_loss" in last.applied.reason
+    values = np.array([100_000.0] + [r.value for r in records[:-1]])
+    breaching = np.flatnonzero(values[1:] / values[:-1] - 1 <= -0.02)
+    assert breaching.tolist()[:1] == [len(records) - 2]
+
+
 def test_max_position_rejects_discrete_orders_and_kill_switch_flattens():
     engine = _crash_engine(RiskLimits(max_position=0.5))
     first = engine.step()

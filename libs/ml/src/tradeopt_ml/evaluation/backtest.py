@@ -211,8 +211,10 @@ class Recorder:
         self.units[k0 + 1 : k + 1, 0] = units
         self.costs[k0 + 1 : k + 1] = costs
 
-    def result(self, actions: np.ndarray | None) -> BacktestResult:
-        """The recorded trajectory as a :class:`BacktestResult`."""
+    def result(self, actions: np.ndarray | None, *, trades: bool = True) -> BacktestResult:
+        """The recorded trajectory as a :class:`BacktestResult` (``trades=False``: its trade
+        list left empty, for callers that only want the actions or the equity).
+        """
         core, k = self.core, self.k
         bars = np.arange(core.earliest, core.earliest + k + 1)
         equity = self.values[: k + 1].copy()
@@ -221,9 +223,13 @@ class Recorder:
         fill_prices = np.asarray(core._fill)[bars[:-1]]
         fill_bar = bars[:-1] + (1 if core.config.fill == "next_open" else 0)
         rate = core.costs.total_rate
-        trades = extract_trades(
-            units, fill_prices, prices[-1], rate, core.timestamps[fill_bar], fill_bar,
-            int(bars[-1]), core.symbols,
+        trade_list = (
+            extract_trades(
+                units, fill_prices, prices[-1], rate, core.timestamps[fill_bar], fill_bar,
+                int(bars[-1]), core.symbols,
+            )
+            if trades
+            else []
         )  # fmt: skip
         return BacktestResult(
             timestamps=np.asarray(core.timestamps[bars]),
@@ -232,7 +238,7 @@ class Recorder:
             positions=self.weights[: k + 1].copy(),
             actions=None if actions is None else np.asarray(actions)[:k].copy(),
             costs=self.costs[: k + 1].copy(),
-            trades=trades,
+            trades=trade_list,
             symbols=tuple(core.symbols),
             units=units,
             prices=prices,

@@ -231,6 +231,53 @@ def _pick(
     return actions[:, 0] if not model.action_space.shape else actions
 
 
+def _linear(linear: Callable[..., Any], module: Any) -> Callable[[Any], Any]:
+    """``module.forward`` of an ``nn.Linear``: ``F.linear`` with its own weight and bias."""
+
+    def forward(x: Any) -> Any:
+        return linear(x, module.weight, module.bias)
+
+    return forward
+
+
+def _unrolled(mlp_extractor: Any, action_net: Any) -> list[Callable[[Any], Any]] | None:
+    """The actor of an SB3 ``MlpExtractor`` followed by ``action_net`` as the functions their
+    modules' ``forward`` call (``F.linear`` with the layer's own weight and bias,
+    ``torch.tanh``, ``F.relu``): the same operations on the same tensors, without a module
+    call per layer (hooks, ``__call__`` dispatch). ``None`` when any part is not exactly one of
+    those plain modules (a subclass, another activation, a hook) or the extractor's
+    ``forward_actor`` is not SB3's own: the caller then calls the modules.
+    """
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+    from stable_baselines3.common.torch_layers import MlpExtractor
+    from torch import nn
+
+    if (
+        type(mlp_extractor) is not MlpExtractor
+        or type(mlp_extractor.policy_net) is not nn.Sequential
+    ):
+        return None
+    modules = [*mlp_extractor.policy_net, action_net]
+    layers: list[Callable[[Any], Any]] = []
+    for module in modules:
+        if module._forward_hooks or module._forward_pre_hooks or module._backward_hooks:
+            return None
+        if type(module) is nn.Linear:
+            layers.append(_linear(F.linear, module))
+        elif type(module) is nn.Tanh:
+            layers.append(torch.tanh)
+        elif type(module) is nn.ReLU and not module.inplace:
+            layers.append(F.relu)
+        else:
+            return None
+    from torch.nn.modules import module as torch_module
+
+    if torch_module._global_forward_hooks or torch_module._global_forward_pre_hooks:
+        return None
+    return layers
+
+
 def _one_row_action(model: Any) -> Callable[[np.ndarray], np.ndarray]:
     """``model.predict(row, deterministic=True)[0]`` (flattened) for one observation row.
 
@@ -262,12 +309,19 @@ def _one_row_action(model: Any) -> Callable[[np.ndarray], np.ndarray]:
 
     policy.set_training_mode(False)
     shape = policy.observation_space.shape
+    device = policy.device  # looked up once: the property walks the parameters
+    actor = _unrolled(policy.mlp_extractor, policy.action_net)
 
     def fast(row: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            obs = torch.as_tensor(np.array(row).reshape((-1, *shape)), device=policy.device)
+            obs = torch.as_tensor(np.array(row).reshape((-1, *shape)), device=device)
             features = BasePolicy.extract_features(policy, obs, policy.pi_features_extractor)
-            logits = policy.action_net(policy.mlp_extractor.forward_actor(features))
+            if actor is None:
+                logits = policy.action_net(policy.mlp_extractor.forward_actor(features))
+            else:
+                logits = features
+                for layer in actor:
+                    logits = layer(logits)
             logits = logits - logits.logsumexp(dim=-1, keepdim=True)
             action = torch.argmax(F.softmax(logits, dim=-1), dim=1)
         return action.cpu().numpy().reshape(-1)
@@ -532,7 +586,12 @@ def _differs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def fast_policy_backtest(
-    model: Any, core: SingleCore, *, max_passes: int = 50, check: bool = True
+    model: Any,
+    core: SingleCore,
+    *,
+    max_passes: int = 50,
+    check: bool = True,
+    trades: bool = True,
 ) -> tuple[BacktestResult, dict[str, int]]:
     """Run ``model`` deterministically over the core's whole range, from its first bar.
 
@@ -553,6 +612,8 @@ def fast_policy_backtest(
             for continuous policies, one-row agreement of the split scores for discrete
             ones); when row-exact batching does not hold the whole run uses per-bar
             ``model.predict``, when the split does not agree the plain batched forward is used.
+        trades: extract the trade list (False: left empty, for callers that only want the
+            actions, such as :meth:`tradeopt_ml.paper.PaperEngine.plan`).
 
     Returns:
         ``(result, stats)`` with ``stats`` = ``{"passes", "sequential_steps"}``.
@@ -571,7 +632,7 @@ def fast_policy_backtest(
         first[0] = core.observe()
         actions = np.empty((k_max, *model.action_space.shape), dtype=model.action_space.dtype)
         _sequential(model, rec, first, actions, 0, stats)
-        return rec.result(actions), stats
+        return rec.result(actions, trades=trades), stats
 
     def decide(lo: int, hi: int, tail: np.ndarray, obs: np.ndarray | None) -> np.ndarray:
         """Exact actions of decisions ``lo .. hi-1`` whose observation tails are ``tail``."""
@@ -611,7 +672,7 @@ def fast_policy_backtest(
         stats["passes"] += 1
         bad = np.flatnonzero(_differs(new, actions[m:n]))
         if bad.size == 0:
-            return rec.result(actions), stats
+            return rec.result(actions, trades=trades), stats
         m += int(bad[0])
         actions[m:n] = new[bad[0] :]
         if stats["passes"] >= max_passes:
@@ -622,7 +683,7 @@ def fast_policy_backtest(
                 rec.step(actions[i])
             obs[m] = core.observe()
             _sequential(model, rec, obs, actions, m, stats)
-            return rec.result(actions), stats
+            return rec.result(actions, trades=trades), stats
 
 
 def _sequential(

@@ -166,9 +166,20 @@ class PaperEngine:
         self._plan: list[Any] | None = None
         #: Bar timestamps as ``datetime64[ns]`` (converted once, not per bar).
         self._stamps: Any = np.asarray(core.timestamps, dtype="datetime64[ns]")
-        self._order_limits = bool(
-            limits.max_position or limits.max_order_size or limits.allowed_hours
+        #: Their UTC day numbers (the risk state's day boundaries), as Python ints.
+        self._days: list[int] = self._stamps.astype("datetime64[D]").astype(np.int64).tolist()
+        self._symbols = tuple(core.symbols)
+        #: Per-bar constants of the execution model (same values as ``core.costs``' properties).
+        self._slip = core.costs.slip_rate
+        self._commission = core.costs.cost_rate
+        self._fill_offset = 1 if core.config.fill == "next_open" else 0
+        #: One asset, discrete levels, no order limits: a decision is its level index and
+        #: whether it holds, so the few distinct (immutable) :class:`Applied` are shared.
+        self._levels_only = bool(
+            core.scalar and core.discrete and not self._order_limits_of(limits)
         )
+        self._applied: dict[tuple[Any, bool], Applied] = {}
+        self._order_limits = self._order_limits_of(limits)
         #: What builds a twin of the core (set by :meth:`for_range`).
         self._twin: tuple[Any, ...] | None = None
 
@@ -213,7 +224,7 @@ class PaperEngine:
             return 0
         panel, observations, config, lo, hi = twin
         result, _ = fast_policy_backtest(
-            self.policy, SingleCore(panel, observations, config, start=lo, stop=hi)
+            self.policy, SingleCore(panel, observations, config, start=lo, stop=hi), trades=False
         )
         if result.actions is None:
             self._plan = None
@@ -255,6 +266,10 @@ class PaperEngine:
         return cls(core, policy, limits)
 
     # ------------------------------------------------------------------------------------------
+    @staticmethod
+    def _order_limits_of(limits: RiskLimits) -> bool:
+        return bool(limits.max_position or limits.max_order_size or limits.allowed_hours)
+
     @property
     def planned(self) -> bool:
         """Whether decisions still come from the precomputed plan (:meth:`plan`)."""
@@ -314,9 +329,9 @@ class PaperEngine:
         if self.done or self.halted:
             raise RuntimeError("the session has ended")
         core = self.core
-        value, when = float(core.value), self.bar_time
-        reason = self._halt_request or breach(self.limits, self.risk, value, when)
-        self.risk.observe(value, when)
+        value, when, day = float(core.value), self._stamps[core.t], self._days[core.t]
+        reason = self._halt_request or breach(self.limits, self.risk, value, when, day)
+        self.risk.observe(value, when, day)
         if reason is not None:
             return Applied(self._flat_action(), kind="flatten", reason=reason)
         plan = self._plan
@@ -327,9 +342,18 @@ class PaperEngine:
         else:
             action, _ = self.policy.predict(core.observe(), deterministic=True)
             raw = _json_action(action)
-        if core.scalar and core.discrete and not self._order_limits:
+        if self._levels_only:
             # one asset, fixed levels, nothing to check: compare level indices
-            return Applied(raw, kind="hold" if raw == core.prev_action else "trade")
+            hold = raw == core.prev_action
+            try:
+                return self._applied[raw, hold]
+            except KeyError:
+                applied = Applied(raw, kind="hold" if hold else "trade")
+                if isinstance(raw, int):
+                    self._applied[raw, hold] = applied
+                return applied
+            except TypeError:  # not hashable
+                return Applied(raw, kind="hold" if hold else "trade")
         target = self._target_of(action)
         held = self._held_target()
         current = held if held is not None else self.weights
@@ -360,21 +384,27 @@ class PaperEngine:
                 w = applied.weights[0] if core.scalar else np.asarray(applied.weights)  # type: ignore[index]
                 mask = None
             _, terminated, truncated = core._advance(w, mask)
+        elif self._levels_only and type(applied.action) is int:
+            # SingleCore.step's one-asset discrete branch without the observation it builds
+            idx = applied.action
+            mask1 = idx != core.prev_action
+            core.prev_action = idx  # type: ignore[assignment]  # scalar state: an int
+            _, terminated, truncated = core._advance(core._level_list[idx], mask1)
         else:
             _, _, terminated, truncated = core.step(applied.action)
         self.k += 1
-        slip = core.costs.slip_rate
+        slip = self._slip
         if core.scalar:  # one asset held as floats: the same formulas on Python floats
             u1 = float(core.units)
             tr = u1 - u0
             p = float(core._fill_at[t0])
             fp = p * (1.0 + slip * (1.0 if tr > 0 else (-1.0 if tr < 0 else 0.0)))
             entry, realised = _entry_one(u0, tr, float(self.entry[0]), fp)
-            self.entry = np.asarray([entry])
+            self.entry[0] = entry
             self.realised += realised
             notional1 = abs(tr) * p
             units_l, traded_l, price_l, fill_l = [u1], [tr], [p], [fp]
-            commission_l = [notional1 * core.costs.cost_rate]
+            commission_l = [notional1 * self._commission]
             slippage_l = [notional1 * slip]
             unrealised = u1 * (float(core._close_at[core.t]) - entry)
             weights_l = [float(core.weights)]
@@ -395,7 +425,7 @@ class PaperEngine:
             self.realised += float(realised_a.sum())
             units_l, traded_l = units.tolist(), traded.tolist()
             price_l, fill_l = price.tolist(), fill_price.tolist()
-            commission_l = (notional * core.costs.cost_rate).tolist()
+            commission_l = (notional * self._commission).tolist()
             slippage_l = (notional * slip).tolist()
             unrealised = float(ex.unrealised_pnl(units, self.entry, mark).sum())
             weights_l = self.weights.tolist()
@@ -420,7 +450,7 @@ class PaperEngine:
             target = [core._level_list[int(applied.action)]]
         else:
             target = self._target_of(applied.action).tolist()
-        fill_bar = t0 + 1 if core.config.fill == "next_open" else t0
+        fill_bar = t0 + self._fill_offset
         stamps = self._stamps
         return BarRecord(
             seq=self.k - 1,
@@ -444,7 +474,7 @@ class PaperEngine:
             unrealised_pnl=unrealised,
             halted=self.halted,
             done=self.done,
-            symbols=tuple(core.symbols),
+            symbols=self._symbols,
         )
 
     def step(self) -> BarRecord:
@@ -457,7 +487,7 @@ class PaperEngine:
         """
         records = []
         for item in applied:
-            when = self.bar_time
-            self.risk.observe(float(self.core.value), when)
+            t = self.core.t
+            self.risk.observe(float(self.core.value), self._stamps[t], self._days[t])
             records.append(self.apply(item))
         return records

@@ -123,9 +123,9 @@ def check_order(
     return OrderCheck(True, target, "; ".join(reasons) or None)
 
 
-def _day(when: Any) -> np.datetime64:
-    out: Any = np.asarray(when, dtype="datetime64[D]")[()]
-    return out
+def _day(when: Any) -> int:
+    """The UTC day of a bar timestamp, as days since 1970-01-01 (a plain int: compared per bar)."""
+    return int(np.asarray(when, dtype="datetime64[D]").astype(np.int64))
 
 
 @dataclass(slots=True)
@@ -133,14 +133,17 @@ class RiskState:
     """Running peak and day-start value of a session (restored by replaying its bars)."""
 
     peak: float
-    day: np.datetime64 | None = None
+    day: int | None = None
     day_start: float = 0.0
     last: float = 0.0
 
-    def observe(self, value: float, when: np.datetime64) -> None:
-        """Record the value marked at bar ``when`` (after :func:`breach` looked at it)."""
+    def observe(self, value: float, when: np.datetime64, day: int | None = None) -> None:
+        """Record the value marked at bar ``when`` (after :func:`breach` looked at it);
+        ``day``: its UTC day number when the caller has it (see :func:`_day`).
+        """
         self.peak = max(self.peak, value)
-        day = _day(when)
+        if day is None:
+            day = _day(when)
         if self.day is None or day != self.day:
             self.day, self.day_start = day, self.last
         self.last = value
@@ -149,9 +152,16 @@ class RiskState:
         self.last = self.last or self.peak
 
 
-def breach(limits: RiskLimits, state: RiskState, value: float, when: np.datetime64) -> str | None:
-    """The reason to flatten and halt when ``value`` (marked at bar ``when``) breaks the
-    drawdown or daily-loss limit; ``None`` otherwise. Call before :meth:`RiskState.observe`.
+def breach(
+    limits: RiskLimits,
+    state: RiskState,
+    value: float,
+    when: np.datetime64,
+    day: int | None = None,
+) -> str | None:
+    """The reason to flatten and halt when ``value`` (marked at bar ``when``; ``day``: its UTC
+    day number when the caller has it) breaks the drawdown or daily-loss limit; ``None``
+    otherwise. Call before :meth:`RiskState.observe`.
     """
     peak = max(state.peak, value)
     if limits.max_drawdown is not None and value / peak - 1.0 <= -limits.max_drawdown:
@@ -160,7 +170,8 @@ def breach(limits: RiskLimits, state: RiskState, value: float, when: np.datetime
             f"peak {peak:.2f} (limit {limits.max_drawdown:.2%})"
         )
     if limits.max_daily_loss is not None:
-        day = _day(when)
+        if day is None:
+            day = _day(when)
         start = state.day_start if day == state.day else state.last
         if start > 0 and value / start - 1.0 <= -limits.max_daily_loss:
             return (
