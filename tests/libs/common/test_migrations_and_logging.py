@@ -38,7 +38,7 @@ def test_migrations_reach_head_and_match_models(backend, request, tmp_path):
         "training": "0001",
         "tuning": "0005",
         "evaluation": "0002",
-        "strategy": "0003",
+        "strategy": "0004",
     }
     assert current(url) == {t.name: heads[t.name] for t in discover_trees()}
     _import_all_models()
