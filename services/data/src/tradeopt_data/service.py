@@ -39,7 +39,7 @@ from tradeopt_data.errors import DatasetNotFound, DatasetStateConflict
 from tradeopt_data.models import Dataset, DatasetStatus
 from tradeopt_data.repository import DatasetRepository
 from tradeopt_data.schemas import DatasetCreate, DatasetCreateSample, DatasetCreateSynthetic
-from tradeopt_ml.data import Panel, bars_checksum, write_bars_parquet
+from tradeopt_ml.data import bars_checksum, bars_per_year_of_bars, write_bars_parquet
 
 log = get_logger(__name__)
 RESOURCE = "dataset"
@@ -287,10 +287,8 @@ def store_bars(
         info = store.put_file(bars_key(dataset_id), path, content_type=PARQUET)
     timestamps = frame["timestamp"]
     meta = {**loaded.meta, "file_size": info.size}
-    try:
-        meta["bars_per_year"] = Panel.from_bars(frame).bars_per_year()
-    except ValueError:  # symbols with no common dates: still a valid dataset
-        meta["bars_per_year"] = 252.0
+    # from the dates all symbols share (252 when none: still a valid dataset), without a panel
+    meta["bars_per_year"] = bars_per_year_of_bars(frame)
     meta["rows_per_symbol"] = {str(k): int(v) for k, v in frame.groupby("symbol").size().items()}
     return DatasetUpdate(
         symbols=sorted(frame["symbol"].astype(str).unique().tolist()),
