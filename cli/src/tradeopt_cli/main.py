@@ -6,15 +6,18 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tradeopt_cli.dbstate import UPGRADE_COMMAND, explain_failure, shown_url
 from tradeopt_cli.deploy import deploy as deploy_command
 from tradeopt_cli.pipeline.cli import pipeline_app
 from tradeopt_cli.strategy import strategy_app
@@ -60,10 +63,8 @@ def _database() -> str:
     password hidden): without ``TRADING_OPT_DB_URI`` it is the embedded demo SQLite, which a
     running fleet does not read — a key created there is unknown to the fleet.
     """
-    from sqlalchemy.engine import make_url
-
     settings = get_settings()
-    shown = make_url(settings.db_uri).render_as_string(hide_password=True)
+    shown = shown_url(settings.db_uri)
     note = ""
     if not os.environ.get("TRADING_OPT_DB_URI"):
         note = " (TRADING_OPT_DB_URI is unset: the embedded demo database, not a fleet's)"
@@ -83,10 +84,23 @@ def _with_session(fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
         finally:
             await db.dispose()
 
+    with _database_errors(url):
+        try:
+            return run_sync(_go())
+        except AppError as exc:
+            _console().print(f"[red]error:[/red] {exc.detail}")
+            raise typer.Exit(1) from exc
+
+
+@contextmanager
+def _database_errors(url: str) -> Iterator[None]:
+    """A database that is not migrated or cannot be reached: one clear line on stderr and exit
+    code 1, never a traceback.
+    """
     try:
-        return run_sync(_go())
-    except AppError as exc:
-        _console().print(f"[red]error:[/red] {exc.detail}")
+        yield
+    except (SQLAlchemyError, OSError) as exc:
+        typer.echo(f"error: {explain_failure(url, exc)}", err=True)
         raise typer.Exit(1) from exc
 
 
@@ -98,8 +112,10 @@ def db_upgrade(
     from tradeopt_common.db.migrations import current, upgrade
 
     url = _database()
-    upgrade(url, revision=revision)
-    for tree, rev in current(url).items():
+    with _database_errors(url):
+        upgrade(url, revision=revision)
+        revisions = current(url)
+    for tree, rev in revisions.items():
         _console().print(f"{tree}: {rev}")
 
 
@@ -108,8 +124,11 @@ def db_current() -> None:
     """Show the current revision of every migration tree."""
     from tradeopt_common.db.migrations import current
 
-    for tree, rev in current(_database()).items():
-        _console().print(f"{tree}: {rev}")
+    url = _database()
+    with _database_errors(url):
+        revisions = current(url)
+    for tree, rev in revisions.items():
+        _console().print(f"{tree}: {rev or f'not migrated (run `{UPGRADE_COMMAND}`)'}")
 
 
 @keys_app.command("create")

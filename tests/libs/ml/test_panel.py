@@ -75,3 +75,23 @@ def test_bars_per_year_from_spacing():
         "AAA", [str(t) for t in pd.date_range("2024-01-05", periods=10, freq="W-FRI")], 10
     )
     assert Panel.from_bars(weekly).bars_per_year() == 52.0
+
+
+def test_bars_per_year_of_bars_matches_the_panel_without_building_it():
+    """The data service records bars_per_year at ingest without pivoting the dataset into a
+    panel (issue 16 item 1: the pivot was the ingest job's largest allocation after parsing)."""
+    from tradeopt_ml.data import bars_per_year_of_bars
+
+    daily = pd.concat([load_sample(s) for s in SAMPLE_SYMBOLS], ignore_index=True)
+    hourly = _bars("H", [f"2024-01-02 {h:02d}:00" for h in range(9, 16)], 10.0)
+    sparse = pd.concat(  # a weekly-sampled symbol aligned with a daily one: weekly common dates
+        [load_sample("SPY").iloc[::5], load_sample("QQQ")], ignore_index=True
+    ).set_axis(range(100, 100 + len(load_sample("SPY").iloc[::5]) + len(load_sample("QQQ"))))
+    for frame in (daily, hourly, sparse, load_sample("GLD").iloc[:1]):
+        assert bars_per_year_of_bars(frame) == Panel.from_bars(frame).bars_per_year()
+    disjoint = pd.concat(
+        [_bars("A", ["2024-01-02", "2024-01-03"], 1.0), _bars("B", ["2024-01-04"], 1.0)]
+    )
+    with pytest.raises(ValueError, match="share no timestamp"):
+        Panel.from_bars(disjoint)
+    assert bars_per_year_of_bars(disjoint) == 252.0

@@ -18,7 +18,6 @@ from sqlalchemy.orm import defer
 
 from tradeopt_common.contracts.datasets import DatasetManifest, bars_key, write_manifest
 from tradeopt_common.db.repository import Page
-from tradeopt_common.db.session import after_commit
 from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.jobs import service as jobs
 from tradeopt_common.jobs.dispatch import Dispatcher
@@ -34,12 +33,13 @@ from tradeopt_common.jobs.runtime import get_runtime
 from tradeopt_common.logging import get_logger
 from tradeopt_common.references import guard_deletion, record_deletion
 from tradeopt_common.storage import ArtifactStore
+from tradeopt_common.storage.cleanup import delete_prefix_after_commit
 from tradeopt_data import sources
 from tradeopt_data.errors import DatasetNotFound, DatasetStateConflict
 from tradeopt_data.models import Dataset, DatasetStatus
 from tradeopt_data.repository import DatasetRepository
 from tradeopt_data.schemas import DatasetCreate, DatasetCreateSample, DatasetCreateSynthetic
-from tradeopt_ml.data import Panel, bars_checksum, write_bars_parquet
+from tradeopt_ml.data import bars_checksum, bars_per_year_of_bars, write_bars_parquet
 
 log = get_logger(__name__)
 RESOURCE = "dataset"
@@ -70,8 +70,7 @@ async def _drop_rejected_upload(session: AsyncSession, job: Job, dataset: Any) -
         return
     await DatasetRepository(session).delete(dataset)
     store = get_runtime().store  # terminal transitions of bound jobs run in a worker or inline
-    prefix = dataset_prefix(dataset.id)
-    after_commit(session, lambda: asyncio.to_thread(store.delete_prefix, prefix))
+    await delete_prefix_after_commit(session, store, dataset_prefix(dataset.id))
 
 
 #: A dataset follows its ingest job (feature builds are jobs *about* a dataset, not bound to it).
@@ -287,10 +286,8 @@ def store_bars(
         info = store.put_file(bars_key(dataset_id), path, content_type=PARQUET)
     timestamps = frame["timestamp"]
     meta = {**loaded.meta, "file_size": info.size}
-    try:
-        meta["bars_per_year"] = Panel.from_bars(frame).bars_per_year()
-    except ValueError:  # symbols with no common dates: still a valid dataset
-        meta["bars_per_year"] = 252.0
+    # from the dates all symbols share (252 when none: still a valid dataset), without a panel
+    meta["bars_per_year"] = bars_per_year_of_bars(frame)
     meta["rows_per_symbol"] = {str(k): int(v) for k, v in frame.groupby("symbol").size().items()}
     return DatasetUpdate(
         symbols=sorted(frame["symbol"].astype(str).unique().tolist()),
@@ -377,13 +374,7 @@ async def delete_dataset(
             raise DatasetStateConflict(f"dataset {dataset_id} is being ingested; try again later")
     await repo.delete(dataset)
     await record_deletion(session, RESOURCE, dataset_id, referrer=False)
-    prefix = dataset_prefix(dataset_id)
-
-    async def _delete_objects() -> None:
-        removed = await asyncio.to_thread(store.delete_prefix, prefix)
-        log.info("dataset.objects_deleted", dataset_id=str(dataset_id), objects=removed)
-
-    after_commit(session, _delete_objects)
+    await delete_prefix_after_commit(session, store, dataset_prefix(dataset_id))
 
 
 async def update_dataset(

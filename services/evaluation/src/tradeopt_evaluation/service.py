@@ -8,15 +8,14 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tradeopt_common.contracts.datasets import DatasetManifest, read_manifest
+from tradeopt_common.contracts.datasets import DatasetManifest, assume_utc, read_manifest
 from tradeopt_common.contracts.models import read_lineage
 from tradeopt_common.db.repository import Page
-from tradeopt_common.db.session import after_commit
 from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.jobs.dispatch import Dispatcher
 from tradeopt_common.jobs.names import TaskName
@@ -30,6 +29,7 @@ from tradeopt_common.jobs.resources import (
 from tradeopt_common.references import guard_deletion, record_deletion
 from tradeopt_common.storage import ArtifactStore
 from tradeopt_common.storage.base import ArtifactNotFound
+from tradeopt_common.storage.cleanup import delete_prefix_after_commit
 from tradeopt_evaluation.errors import EvaluationNotReady, EvaluationStateConflict
 from tradeopt_evaluation.models import Evaluation, EvaluationStatus
 from tradeopt_evaluation.repository import EvaluationRepository
@@ -94,20 +94,16 @@ async def _check_models(store: ArtifactStore, model_ids: list[uuid.UUID]) -> Non
 
 def _check_range(manifest: DatasetManifest, start: datetime | None, end: datetime | None) -> None:
     """A date range must overlap the dataset's bars (422 naming the bound otherwise)."""
-    if start is not None and start > _aware(manifest.end):
+    if start is not None and start > assume_utc(manifest.end):
         raise ValidationFailed(
             f"start is after the dataset's last bar ({manifest.span()})",
             errors=[_field_error("start", f"after the dataset's bars ({manifest.span()})")],
         )
-    if end is not None and end < _aware(manifest.start):
+    if end is not None and end < assume_utc(manifest.start):
         raise ValidationFailed(
             f"end is before the dataset's first bar ({manifest.span()})",
             errors=[_field_error("end", f"before the dataset's bars ({manifest.span()})")],
         )
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 async def create_evaluation(
@@ -218,8 +214,7 @@ async def delete_evaluation(
     await guard_deletion(session, "evaluation", evaluation_id)
     await repo.delete(evaluation)
     await record_deletion(session, "evaluation", evaluation_id)
-    prefix = f"evaluations/{evaluation_id}/"
-    after_commit(session, lambda: asyncio.to_thread(store.delete_prefix, prefix))
+    await delete_prefix_after_commit(session, store, f"evaluations/{evaluation_id}/")
 
 
 def read_artifact(store: ArtifactStore, evaluation: Evaluation, name: str) -> bytes:

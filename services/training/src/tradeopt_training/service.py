@@ -18,7 +18,6 @@ from tradeopt_common.contracts.models import StudyOutcome, read_lineage, write_l
 from tradeopt_common.db.base import utcnow
 from tradeopt_common.db.locks import lock_for_transaction
 from tradeopt_common.db.repository import Page
-from tradeopt_common.db.session import after_commit
 from tradeopt_common.errors import ValidationFailed
 from tradeopt_common.jobs import service as jobs
 from tradeopt_common.jobs.dispatch import Dispatcher
@@ -31,8 +30,9 @@ from tradeopt_common.jobs.resources import (
     statuses_by_name,
 )
 from tradeopt_common.references import guard_deletion, record_deletion
-from tradeopt_common.storage import ArtifactStore, integrity
+from tradeopt_common.storage import ArtifactStore
 from tradeopt_common.storage.base import ObjectInfo
+from tradeopt_common.storage.cleanup import delete_prefix_after_commit
 from tradeopt_ml.training import ExperimentSpec, validate_experiment
 from tradeopt_training import tensorboard
 from tradeopt_training.errors import (
@@ -314,19 +314,7 @@ async def delete_run(session: AsyncSession, store: ArtifactStore, run_id: uuid.U
     await guard_deletion(session, "run", run_id)
     await RunRepository(session).delete(run)
     await record_deletion(session, "run", run_id)
-    await _delete_objects(session, store, f"runs/{run_id}/")
-
-
-async def _delete_objects(session: AsyncSession, store: ArtifactStore, prefix: str) -> None:
-    """Forget the recorded digests under ``prefix`` now and delete its objects after commit (a
-    rolled-back deletion keeps both).
-    """
-    await integrity.forget_digests(session, prefix)
-
-    async def _delete() -> None:
-        await asyncio.to_thread(store.delete_prefix, prefix)
-
-    after_commit(session, _delete)
+    await delete_prefix_after_commit(session, store, f"runs/{run_id}/")
 
 
 async def update_run(session: AsyncSession, run_id: uuid.UUID, values: RunUpdate) -> None:
@@ -432,7 +420,7 @@ async def delete_model(session: AsyncSession, store: ArtifactStore, model_id: uu
     prefix = f"models/{model_id}/"
     await ModelRepository(session).delete_with_history(model)
     await record_deletion(session, "model", model_id, referrer=False)
-    await _delete_objects(session, store, prefix)
+    await delete_prefix_after_commit(session, store, prefix)
 
 
 async def record_study_outcome(

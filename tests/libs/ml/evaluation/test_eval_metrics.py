@@ -86,6 +86,7 @@ def test_positions_metrics():
     assert got["exposure"] == pytest.approx(0.6)
     # one meaning per name: orders are position changes, trades closed round trips (none given)
     assert got["n_orders"] == 3 and got["n_trades"] is None
+    assert isinstance(got["n_orders"], int)  # a count, like n_trades and n_bars
     units = np.array([0.0, 10.0, 10.0, 0.0, -8.0])  # weights drift, units are what was ordered
     assert compute_metrics(EQ, bars_per_year=4, positions=pos, units=units)["n_orders"] == 3
     assert got["avg_holding_period"] == pytest.approx(1.5)  # runs: long 2 bars, short 1 bar

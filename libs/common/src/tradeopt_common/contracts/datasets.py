@@ -21,12 +21,15 @@ from tradeopt_common.storage.base import ArtifactNotFound
 MANIFEST_VERSION = 1
 
 
-def _aware(value: datetime) -> datetime:
+def assume_utc(value: datetime) -> datetime:
+    """``value`` with UTC attached when it is naive (naive instants are UTC, DESIGN §3); an
+    aware value is returned as it is.
+    """
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _iso(value: datetime) -> str:
-    return _aware(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return assume_utc(value).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def bars_key(dataset_id: uuid.UUID) -> str:
@@ -48,7 +51,7 @@ class DatasetManifest(BaseModel):
 
     def outside(self, instant: datetime) -> bool:
         """Whether ``instant`` (aware) lies outside the dataset's first..last bar."""
-        return not (_aware(self.start) <= _aware(instant) <= _aware(self.end))
+        return not (assume_utc(self.start) <= assume_utc(instant) <= assume_utc(self.end))
 
     def span(self) -> str:
         """``first .. last`` bar, ISO 8601 UTC, for error messages."""

@@ -21,7 +21,7 @@ from tradeopt_ml.data.ingest import (
     read_upload,
     to_canonical_bars,
 )
-from tradeopt_ml.data.panel import FIELDS, Panel
+from tradeopt_ml.data.panel import FIELDS, Panel, bars_per_year_of_bars
 from tradeopt_ml.data.providers import ProviderError, ProviderUnavailable, fetch_yahoo
 from tradeopt_ml.data.repair import Repair, RepairAction, RepairReport, apply_repairs
 from tradeopt_ml.data.samples import SAMPLE_SYMBOLS, load_sample, sample_path
@@ -68,6 +68,7 @@ __all__ = [
     "ValidationReport",
     "apply_repairs",
     "bars_checksum",
+    "bars_per_year_of_bars",
     "fetch_yahoo",
     "gbm",
     "generate",

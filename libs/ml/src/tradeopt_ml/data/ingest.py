@@ -5,6 +5,12 @@ one-call :func:`prepare_upload`, which also repairs, validates and canonicalises
 problems raise :class:`UploadRejected` at once; row-level problems are collected by
 :func:`tradeopt_ml.data.validation.validate` into one report.
 
+A CSV is never held whole: :mod:`tradeopt_ml.data.csvfile` checks its bytes block by block and
+yields chunks of rows, each typed at once into preallocated columns (row numbers, lines and
+parse errors numbered across chunks), and the frame is assembled once from those columns. Peak
+memory is about twice the typed frame instead of ~8x the file; the result is the same for any
+chunk size (timestamp layouts are still chosen on the whole column).
+
 Decisions (documented for the data API):
 
 * **Format** by content, not by name: ``PAR1`` magic = Parquet, anything else must be UTF-8 text
@@ -26,8 +32,8 @@ Decisions (documented for the data API):
 
 from __future__ import annotations
 
-import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -37,9 +43,18 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from tradeopt_ml.data.bars import BAR_COLUMNS, BarValidationError
-from tradeopt_ml.data.columns import ALIASES, ColumnMapping, normalise_name
+from tradeopt_ml.data.buffers import ColumnBuffer
+from tradeopt_ml.data.columns import ALIASES, ColumnMapping
+from tradeopt_ml.data.csvfile import (
+    CHUNK_ROWS,
+    DELIMITERS,
+    MISSING_TOKENS,
+    inspect_csv,
+    iter_csv_chunks,
+)
+from tradeopt_ml.data.rejects import RejectKind, UploadRejected
 from tradeopt_ml.data.repair import Repair, RepairReport, apply_repairs
-from tradeopt_ml.data.timestamps import parse_timestamps
+from tradeopt_ml.data.timestamps import ChunkedTimestamps
 from tradeopt_ml.data.validation import (
     NON_NUMERIC,
     SYMBOL_MISMATCH,
@@ -48,8 +63,18 @@ from tradeopt_ml.data.validation import (
     validate,
 )
 
-RejectKind = Literal[
-    "empty", "binary", "media_type", "format", "columns", "symbol", "too_many_rows"
+__all__ = [
+    "ACCEPTED_MEDIA_TYPES",
+    "DELIMITERS",
+    "MISSING_TOKENS",
+    "BarsInvalid",
+    "ParsedUpload",
+    "PreparedBars",
+    "RejectKind",
+    "UploadRejected",
+    "prepare_upload",
+    "read_upload",
+    "to_canonical_bars",
 ]
 
 #: Declared media types accepted for an upload (parameters such as ``charset`` are ignored).
@@ -70,41 +95,7 @@ ACCEPTED_MEDIA_TYPES: frozenset[str] = frozenset(
     }
 )
 SYMBOL_PATTERN = re.compile(r"^[A-Za-z0-9.\-_^=]{1,32}$")
-DELIMITERS: tuple[str, ...] = (",", ";", "\t", "|")
-MISSING_TOKENS: frozenset[str] = frozenset({"", "na", "n/a", "nan", "null", "none", "-", "#n/a"})
 NUMERIC_FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "adj_close", "volume")
-
-_BINARY_SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (b"\x89PNG", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF8", "a GIF image"),
-    (b"%PDF", "a PDF document"),
-    (b"PK\x03\x04", "a ZIP archive (an .xlsx workbook is one; export it as CSV)"),
-    (b"\x1f\x8b", "a gzip archive (upload the CSV uncompressed)"),
-    (b"\xfd7zXZ", "an xz archive"),
-    (b"7z\xbc\xaf", "a 7z archive"),
-    (b"\x28\xb5\x2f\xfd", "a zstd archive"),
-    (b"\xd0\xcf\x11\xe0", "an OLE document (e.g. a legacy .xls workbook; export it as CSV)"),
-)
-
-
-class UploadRejected(ValueError):
-    """A file-level problem: the upload is unusable as a whole.
-
-    ``kind`` is one of ``empty, binary, media_type, format, columns, symbol, too_many_rows``; the
-    data service answers 415 for ``media_type`` and 422 for the others. ``details`` carries
-    machine-readable context (e.g. ``missing`` and ``found`` columns).
-    """
-
-    def __init__(self, kind: RejectKind, message: str, **details: object) -> None:
-        super().__init__(message)
-        self.kind: RejectKind = kind
-        self.message = message
-        self.details: dict[str, object] = details
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready ``{kind, message, **details}``."""
-        return {"kind": self.kind, "message": self.message, **self.details}
 
 
 class BarsInvalid(BarValidationError):
@@ -178,105 +169,6 @@ def _check_media_type(content_type: str | None) -> None:
         )
 
 
-def _decode_text(data: bytes, name: str) -> str:
-    for magic, what in _BINARY_SIGNATURES:
-        if data.startswith(magic):
-            raise UploadRejected("binary", f"{name} is {what}, not a CSV or Parquet file")
-    if b"\x00" in data:
-        raise UploadRejected("binary", f"{name} contains NUL bytes; it is not a text CSV file")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UploadRejected(
-            "binary",
-            f"{name} is not valid UTF-8 text (byte {exc.start}); save the CSV as UTF-8",
-        ) from None
-
-
-def _sniff_delimiter(header: str) -> str:
-    """The candidate delimiter occurring most often outside quotes (comma on a tie)."""
-    outside = re.sub(r'"[^"]*"', "", header)
-    counts = {d: outside.count(d) for d in DELIMITERS}
-    best = max(DELIMITERS, key=lambda d: (counts[d], d == ","))
-    return best if counts[best] else ","
-
-
-# --------------------------------------------------------------------------- readers
-
-
-def _read_csv(data: bytes, name: str, max_rows: int | None) -> tuple[pd.DataFrame, np.ndarray, str]:
-    """Raw frame, the physical line number of each data row, and the delimiter.
-
-    Symbol and timestamp columns are read as text; the C parser types the other columns
-    (fast path); a column with stray text stays text and is converted cell by cell later.
-    """
-    text = _decode_text(data, name)
-    if not text.strip():
-        raise UploadRejected("empty", f"{name} is empty")
-    lines_before = 0
-    start = 0
-    while True:  # leading blank lines before the header
-        end = text.find("\n", start)
-        if end == -1 or text[start:end].strip():
-            break
-        lines_before += 1
-        start = end + 1
-    text = text[start:]
-    delimiter = _sniff_delimiter(text.split("\n", 1)[0])
-    try:
-        header = pd.read_csv(io.StringIO(text), sep=delimiter, nrows=0).columns
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise UploadRejected("format", f"{name} is not a readable CSV: {exc}") from None
-    as_text = {
-        c
-        for c in header
-        if normalise_name(c) in ALIASES["symbol"] or normalise_name(c) in ALIASES["timestamp"]
-    }
-    tokens = sorted({t for m in MISSING_TOKENS for t in (m, m.upper(), m.capitalize())})
-    na_values = {c: ([""] if c in as_text else tokens) for c in header}
-
-    def read(nrows: int | None) -> pd.DataFrame:
-        try:
-            return pd.read_csv(
-                io.StringIO(text),
-                sep=delimiter,
-                dtype=dict.fromkeys(as_text, "str"),
-                keep_default_na=False,
-                na_values=na_values,
-                skip_blank_lines=False,
-                nrows=nrows,
-                engine="c",
-            )
-        except (pd.errors.ParserError, ValueError) as exc:
-            raise UploadRejected("format", f"{name} is not a readable CSV: {exc}") from None
-
-    limit = None if max_rows is None else max_rows + 1
-    raw = read(limit)
-    blank = _blank_rows(raw)
-    if max_rows is not None and len(raw) == max_rows + 1 and int((~blank).sum()) <= max_rows:
-        raw = read(None)  # blank lines ate into the limit: read all and count exactly
-        blank = _blank_rows(raw)
-    raw.columns = [str(c).strip() for c in raw.columns]
-    line = np.flatnonzero(~blank).astype(np.int64) + 2 + lines_before
-    if blank.any():
-        raw = raw.loc[~blank].reset_index(drop=True)
-    return raw, line, delimiter
-
-
-def _blank_rows(raw: pd.DataFrame) -> np.ndarray:
-    """Rows of a CSV line with nothing but whitespace."""
-    if raw.shape[1] == 0 or len(raw) == 0:
-        return np.zeros(len(raw), dtype=bool)
-    rest = raw.iloc[:, 1:].isna().all(axis=1).to_numpy() if raw.shape[1] > 1 else None
-    candidates = np.flatnonzero(rest) if rest is not None else np.arange(len(raw))
-    blank = np.zeros(len(raw), dtype=bool)
-    if candidates.size:
-        first = raw.iloc[candidates, 0]
-        empty = first.isna() | (first.astype("str").str.strip() == "")
-        blank[candidates[empty.to_numpy()]] = True
-    return blank
-
-
 def _read_parquet(path: Path, name: str, max_rows: int | None) -> pd.DataFrame:
     try:
         handle = pq.ParquetFile(path)
@@ -334,13 +226,9 @@ def _errors(rows: np.ndarray, column: str, values: pd.Series, problem: str) -> p
     )
 
 
-def _build(
-    raw: pd.DataFrame,
-    line: np.ndarray | None,
-    symbol: str | None,
-    name: str,
-) -> tuple[pd.DataFrame, pd.DataFrame, ColumnMapping, tuple[str, ...]]:
-    mapping = ColumnMapping(raw.columns)
+def _mapping(columns: list[str], symbol: str | None, name: str) -> ColumnMapping:
+    """Match the header; raise ``columns`` when a field is ambiguous or missing."""
+    mapping = ColumnMapping(columns)
     if mapping.ambiguous:
         field_, names = next(iter(mapping.ambiguous.items()))
         raise UploadRejected(
@@ -352,7 +240,7 @@ def _build(
     if "symbol" not in mapping.columns and symbol is None:
         missing.append("symbol")
     if missing:
-        found = [str(c) for c in raw.columns]
+        found = [str(c) for c in columns]
         hint = (
             " (pass the symbol argument or add a symbol/ticker column)"
             if "symbol" in missing
@@ -366,61 +254,140 @@ def _build(
             missing=missing,
             found=found,
         )
-    n = len(raw)
-    rows = np.arange(n, dtype=np.int64)
-    out: dict[str, object] = {"row": rows}
-    if line is not None:
-        out["line"] = line
-    errors: list[pd.DataFrame] = []
+    return mapping
 
-    if "symbol" in mapping.columns:
-        # Strip/compare the few distinct symbols, not a million cells.
-        codes, uniques = pd.factorize(raw[mapping.columns["symbol"]], use_na_sentinel=False)
-        cleaned = np.array(["" if pd.isna(u) else str(u).strip() for u in uniques], dtype=object)
-        sym_values = cleaned[codes] if len(cleaned) else np.array([], dtype=object)
-        if symbol is not None:
-            differs = (cleaned != symbol)[codes]
-            if differs.any():
-                errors.append(
-                    _errors(
-                        rows[differs], "symbol", pd.Series(sym_values[differs]), SYMBOL_MISMATCH
+
+def _stamp_text(raw: pd.DataFrame, mapping: ColumnMapping) -> pd.Series:
+    """The timestamp column as found (``Date`` + ``Time`` joined by a space)."""
+    if mapping.date_time is None:
+        return raw[mapping.columns["timestamp"]]
+    date_col, time_col = mapping.date_time
+    return (
+        raw[date_col].astype("str").str.strip() + " " + raw[time_col].astype("str").str.strip()
+    ).str.strip()
+
+
+class _Columns:
+    """Typed columns of an upload built chunk by chunk (rows numbered across chunks); the
+    frame is assembled once by :meth:`finish`, so a chunk's text is dropped as soon as it is
+    typed.
+    """
+
+    def __init__(self, mapping: ColumnMapping, symbol: str | None, capacity: int) -> None:
+        self.mapping = mapping
+        self.symbol = symbol
+        self.capacity = capacity
+        self.rows = 0
+        self.parts: dict[str, ColumnBuffer] = {}
+        self.symbol_errors: list[pd.DataFrame] = []
+        self.value_errors: dict[str, list[pd.DataFrame]] = {c: [] for c in NUMERIC_FIELDS}
+        self.stamps = ChunkedTimestamps(capacity)
+
+    def _keep(self, column: str, values: np.ndarray) -> None:
+        if column not in self.parts:
+            self.parts[column] = ColumnBuffer(self.capacity, values.dtype)
+        self.parts[column].append(values)
+
+    def add(self, raw: pd.DataFrame, line: np.ndarray | None) -> None:
+        """Type the next rows (``line``: their physical CSV lines, ``None`` for Parquet)."""
+        mapping, symbol = self.mapping, self.symbol
+        n = len(raw)
+        rows = np.arange(self.rows, self.rows + n, dtype=np.int64)
+        self._keep("row", rows)
+        if line is not None:
+            self._keep("line", line)
+        if "symbol" in mapping.columns:
+            # Strip/compare the few distinct symbols, not a million cells.
+            codes, uniques = pd.factorize(raw[mapping.columns["symbol"]], use_na_sentinel=False)
+            cleaned = np.array(
+                ["" if pd.isna(u) else str(u).strip() for u in uniques], dtype=object
+            )
+            sym_values = cleaned[codes] if len(cleaned) else np.array([], dtype=object)
+            if symbol is not None:
+                differs = (cleaned != symbol)[codes]
+                if differs.any():
+                    self.symbol_errors.append(
+                        _errors(
+                            rows[differs], "symbol", pd.Series(sym_values[differs]), SYMBOL_MISMATCH
+                        )
                     )
-                )
+                sym_values = np.full(n, symbol, dtype=object)
+        else:
             sym_values = np.full(n, symbol, dtype=object)
-    else:
-        sym_values = np.full(n, symbol, dtype=object)
-    out["symbol"] = sym_values
+        self._keep("symbol", sym_values)
+        self.stamps.add(_stamp_text(raw, mapping))
+        for col in NUMERIC_FIELDS:
+            if col not in mapping.columns:
+                continue
+            source = raw[mapping.columns[col]]
+            values, bad = _to_float(source)
+            if bad.any():
+                self.value_errors[col].append(_errors(rows[bad], col, source[bad], NON_NUMERIC))
+            self._keep(col, values)
+        self.rows += n
 
-    stamp_raw = raw[mapping.columns["timestamp"]]
-    if mapping.date_time is not None:
-        date_col, time_col = mapping.date_time
-        stamp_raw = (
-            raw[date_col].astype("str").str.strip() + " " + raw[time_col].astype("str").str.strip()
-        ).str.strip()
-    stamps = parse_timestamps(stamp_raw)
-    bad_ts = stamps.isna().to_numpy()
-    if bad_ts.any():
-        errors.append(_errors(rows[bad_ts], "timestamp", stamp_raw[bad_ts], UNPARSEABLE_TIMESTAMP))
-    out["timestamp"] = stamps.reset_index(drop=True)
-
-    for col in NUMERIC_FIELDS:
-        if col not in mapping.columns:
-            continue
-        source = raw[mapping.columns[col]]
-        values, bad = _to_float(source)
-        if bad.any():
-            errors.append(_errors(rows[bad], col, source[bad], NON_NUMERIC))
-        out[col] = values
-    frame = pd.DataFrame(out)
-    parse_errors = (
-        pd.concat(errors, ignore_index=True)
-        if errors
-        else pd.DataFrame(
-            {"row": np.array([], dtype=np.int64), "column": [], "value": [], "problem": []}
+    def finish(
+        self, whole_stamps: Callable[[], pd.Series]
+    ) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, ...]]:
+        """``(frame, parse errors, distinct symbols)``; ``whole_stamps`` returns the whole
+        timestamp column when the chunks cannot decide how to parse it (see
+        :class:`~tradeopt_ml.data.timestamps.ChunkedTimestamps`).
+        """
+        stamps, nat_rows, nat_values = self.stamps.finish(whole_stamps)
+        out: dict[str, object] = {}
+        for column in ("row", "line", "symbol"):
+            if column in self.parts:
+                out[column] = self.parts.pop(column).result()
+        out["timestamp"] = stamps
+        for col in NUMERIC_FIELDS:
+            if col in self.parts:
+                out[col] = self.parts.pop(col).result()
+        frame = pd.DataFrame(out, copy=False)  # the concatenated columns, not a copy
+        errors = list(self.symbol_errors)
+        if nat_rows.size:
+            errors.append(_errors(nat_rows, "timestamp", nat_values, UNPARSEABLE_TIMESTAMP))
+        for col in NUMERIC_FIELDS:
+            errors.extend(self.value_errors[col])
+        parse_errors = (
+            pd.concat(errors, ignore_index=True)
+            if errors
+            else pd.DataFrame(
+                {"row": np.array([], dtype=np.int64), "column": [], "value": [], "problem": []}
+            )
         )
-    )
-    distinct = tuple(str(s) for s in pd.unique(frame["symbol"]))
-    return frame, parse_errors, mapping, distinct
+        distinct = tuple(str(s) for s in pd.unique(frame["symbol"]))
+        return frame, parse_errors, distinct
+
+
+def _read_csv(
+    path: Path, name: str, symbol: str | None, max_rows: int | None, chunk_rows: int
+) -> tuple[pd.DataFrame, pd.DataFrame, ColumnMapping, tuple[str, ...], str]:
+    """Stream the CSV chunk by chunk into typed columns.
+
+    File-level problems are raised in the order a whole-file read finds them: unreadable rows
+    and too many rows, then no data rows, then missing or ambiguous columns.
+    """
+    layout = inspect_csv(path, name)
+    chunks = iter_csv_chunks(path, layout, name, max_rows=max_rows, chunk_rows=chunk_rows)
+    try:
+        mapping = _mapping(layout.columns, symbol, name)
+    except UploadRejected:
+        if sum(len(raw) for raw, _ in chunks) == 0:  # the rows are read first, as before
+            raise UploadRejected("empty", f"{name} has a header but no data rows") from None
+        raise
+    capacity = layout.max_rows if max_rows is None else min(layout.max_rows, max_rows)
+    columns = _Columns(mapping, symbol, capacity)
+    for raw, line in chunks:
+        columns.add(raw, line)
+    if columns.rows == 0:
+        raise UploadRejected("empty", f"{name} has a header but no data rows")
+
+    def whole_stamps() -> pd.Series:
+        again = iter_csv_chunks(path, layout, name, chunk_rows=chunk_rows)
+        return pd.concat([_stamp_text(raw, mapping) for raw, _ in again], ignore_index=True)
+
+    frame, parse_errors, symbols = columns.finish(whole_stamps)
+    return frame, parse_errors, mapping, symbols, layout.delimiter
 
 
 def read_upload(
@@ -430,8 +397,12 @@ def read_upload(
     content_type: str | None = None,
     symbol: str | None = None,
     max_rows: int | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> ParsedUpload:
     """Read an uploaded CSV or Parquet file into typed columns, rows in file order.
+
+    A CSV is read in chunks of ``chunk_rows`` rows: peak memory is about twice the typed
+    frame (its columns, then the frame assembled from them), not a multiple of the file.
 
     Args:
         path: the uploaded bytes on disk.
@@ -440,6 +411,7 @@ def read_upload(
         symbol: the symbol of a single-symbol upload (see the module notes for how it combines
             with a symbol column).
         max_rows: reject files with more data rows than this.
+        chunk_rows: CSV data rows typed at a time (the result does not depend on it).
 
     Raises:
         UploadRejected: empty, binary, wrong media type, unreadable, missing columns, bad
@@ -457,27 +429,27 @@ def read_upload(
         head = fh.read(4)
     if not head:
         raise UploadRejected("empty", f"{name} is empty")
-    line: np.ndarray | None
+    delimiter: str | None = None
+    fmt: Literal["csv", "parquet"]
     if head == b"PAR1":
+        fmt = "parquet"
         raw = _read_parquet(Path(path), name, max_rows)
-        line, delimiter, fmt = None, None, "parquet"
+        if len(raw) == 0:
+            raise UploadRejected("empty", f"{name} has a header but no data rows")
+        mapping = _mapping(list(raw.columns), symbol, name)
+        columns = _Columns(mapping, symbol, len(raw))
+        columns.add(raw, None)
+        frame, parse_errors, symbols = columns.finish(lambda: _stamp_text(raw, mapping))
     else:
-        raw, line, delimiter = _read_csv(Path(path).read_bytes(), name, max_rows)
         fmt = "csv"
-    if len(raw) == 0:
-        raise UploadRejected("empty", f"{name} has a header but no data rows")
-    if max_rows is not None and len(raw) > max_rows:
-        raise UploadRejected(
-            "too_many_rows",
-            f"{name} has more than {max_rows} data rows",
-            limit=max_rows,
+        frame, parse_errors, mapping, symbols, delimiter = _read_csv(
+            Path(path), name, symbol, max_rows, chunk_rows
         )
-    frame, parse_errors, mapping, symbols = _build(raw, line, symbol, name)
     return ParsedUpload(
         frame=frame,
         parse_errors=parse_errors,
         has_adjusted="adj_close" in frame.columns,
-        format=fmt,  # type: ignore[arg-type]
+        format=fmt,
         delimiter=delimiter,
         columns=dict(mapping.columns),
         ignored_columns=mapping.ignored,
@@ -485,24 +457,44 @@ def read_upload(
     )
 
 
+def _in_bar_order(symbols: pd.Series, timestamps: pd.DatetimeIndex) -> bool:
+    """Rows already sorted by ``(symbol, timestamp)`` (a file usually is): no sort needed."""
+    codes, uniques = pd.factorize(symbols)
+    names = list(uniques)
+    if (codes < 0).any() or names != sorted(names):
+        return False
+    step = np.diff(codes)
+    if (step < 0).any():
+        return False
+    ticks = timestamps.asi8
+    return bool((ticks[1:] >= ticks[:-1])[step == 0].all()) and not timestamps.hasnans
+
+
 def to_canonical_bars(frame: pd.DataFrame) -> pd.DataFrame:
     """A validated working frame -> the canonical bar frame of :mod:`tradeopt_ml.data.bars`.
 
     Adds ``adj_close = close`` when absent, sorts by ``(symbol, timestamp)`` and drops the
-    ``row``/``line`` bookkeeping columns.
+    ``row``/``line`` bookkeeping columns. Columns that are already float64 are shared with
+    ``frame`` (copy-on-write), and rows already in order are not sorted again.
     """
     work = frame
     if "adj_close" not in work.columns:
         work = work.assign(adj_close=work["close"])
+    stamps = pd.DatetimeIndex(work["timestamp"]).as_unit("ns")
+    symbols = work["symbol"].astype("str")
     out = pd.DataFrame(
         {
-            "symbol": work["symbol"].astype("str"),
-            "timestamp": pd.DatetimeIndex(work["timestamp"]).as_unit("ns"),
+            "symbol": symbols,
+            "timestamp": stamps,
             **{c: work[c].to_numpy(dtype="float64") for c in NUMERIC_FIELDS},
-        }
+        },
+        copy=False,
     )
-    out = out.sort_values(["symbol", "timestamp"], kind="stable")
-    return out.loc[:, list(BAR_COLUMNS)].reset_index(drop=True)
+    if not _in_bar_order(symbols, stamps):
+        out = out.sort_values(["symbol", "timestamp"], kind="stable")
+    if list(out.columns) != list(BAR_COLUMNS):
+        out = out.loc[:, list(BAR_COLUMNS)]
+    return out.reset_index(drop=True)
 
 
 def prepare_upload(

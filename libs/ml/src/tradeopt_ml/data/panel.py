@@ -40,6 +40,36 @@ def bars_per_year_for_step(step_seconds: float) -> float:
     return 252.0 * 6.5 * 3600.0 / step_seconds
 
 
+def _common(symbols: pd.Series, stamps: pd.Series, chosen: tuple[str, ...]) -> pd.Index:
+    """Sorted timestamps every chosen symbol has."""
+    common: pd.Index | None = None
+    for sym in chosen:
+        own = pd.Index(stamps[symbols == sym].unique())
+        common = own if common is None else common.intersection(own)
+    assert common is not None
+    return common.sort_values()
+
+
+def _bars_per_year_of(timestamps: np.ndarray) -> float:
+    if timestamps.shape[0] < 2:
+        return 252.0
+    step = float(np.median(np.diff(timestamps).astype("timedelta64[s]").astype(np.int64)))
+    return bars_per_year_for_step(step)
+
+
+def bars_per_year_of_bars(frame: pd.DataFrame) -> float:
+    """``Panel.from_bars(frame).bars_per_year()`` without building the panel's arrays (the
+    timestamps all symbols share are enough); 252 when they share none.
+    """
+    present = tuple(sorted(frame["symbol"].astype(str).unique().tolist()))
+    ts = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"], utc=True)).tz_convert(None)
+    stamps = pd.Series(ts.as_unit("ns"), index=frame.index)
+    common = _common(frame["symbol"].astype(str), stamps, present)
+    if len(common) == 0:
+        return 252.0
+    return _bars_per_year_of(common.to_numpy(dtype="datetime64[ns]"))
+
+
 def _frozen(values: np.ndarray) -> np.ndarray:
     """A C-contiguous, read-only copy."""
     out = np.array(values, copy=True, order="C")
@@ -100,12 +130,7 @@ class Panel:
         work = frame.assign(_ts=ts.as_unit("ns"))
         work = work[work["symbol"].isin(chosen)]
         counts = work.groupby("symbol")["_ts"].nunique()
-        common: pd.Index | None = None
-        for sym in chosen:
-            stamps = pd.Index(work.loc[work["symbol"] == sym, "_ts"].unique())
-            common = stamps if common is None else common.intersection(stamps)
-        assert common is not None
-        common = common.sort_values()
+        common = _common(work["symbol"], work["_ts"], chosen)
         if len(common) == 0:
             raise ValueError("the symbols share no timestamp")
         dropped = {s: int(counts.get(s, 0)) - len(common) for s in chosen}
@@ -147,10 +172,7 @@ class Panel:
         """Annualisation factor from the median bar spacing: 252 for daily bars, 252*6.5*60 for
         one-minute bars of a 6.5-hour session, 52 weekly, 12 monthly.
         """
-        if self.n_bars < 2:
-            return 252.0
-        step = float(np.median(np.diff(self.timestamps).astype("timedelta64[s]").astype(np.int64)))
-        return bars_per_year_for_step(step)
+        return _bars_per_year_of(self.timestamps)
 
     def to_bars(self) -> pd.DataFrame:
         """Back to a canonical long frame sorted by ``(symbol, timestamp)``."""

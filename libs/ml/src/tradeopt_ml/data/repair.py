@@ -158,5 +158,7 @@ def apply_repairs(
             out, action = steps[name](out, max_listed)
             actions.append(action)
     if out is frame:
-        out = frame.copy()
+        # A new object sharing the columns: copy-on-write keeps the input unmodified without
+        # holding every column twice.
+        out = frame.copy(deep=False)
     return out, RepairReport(actions)

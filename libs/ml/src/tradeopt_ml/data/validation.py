@@ -139,7 +139,8 @@ def validate(
     positions = np.arange(n, dtype=np.int64)
     row_ids = frame["row"].to_numpy(np.int64) if "row" in frame.columns else positions
     lines = frame["line"].to_numpy(np.int64) if "line" in frame.columns else None
-    symbol_values = frame["symbol"].to_numpy(dtype=object)
+    # Symbols as codes into their few distinct values: a listed problem looks its symbol up,
+    # instead of every row becoming a Python string.
     codes, uniques = pd.factorize(frame["symbol"], use_na_sentinel=False)
     stamps = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"], utc=True, errors="coerce"))
     nat = np.asarray(stamps.isna())
@@ -193,9 +194,15 @@ def validate(
 
     valid = np.flatnonzero(~nat)
     if valid.size > 1:
-        keyed = pd.DataFrame({"s": codes[valid], "t": ticks[valid]})
+        # (symbol, time, position) order: every repeat of a (symbol, time) pair after its
+        # first row in the file is flagged (a sort needs less memory than a hash table).
+        by_key = valid[np.lexsort((ticks[valid], codes[valid]))]
+        repeat = (codes[by_key][1:] == codes[by_key][:-1]) & (
+            ticks[by_key][1:] == ticks[by_key][:-1]
+        )
         dup = np.zeros(n, dtype=bool)
-        dup[valid[keyed.duplicated(keep="first").to_numpy()]] = True
+        dup[by_key[1:][repeat]] = True
+        del by_key, repeat
         add(DUPLICATE_TIMESTAMP, "timestamp", dup)
         order = valid[np.argsort(codes[valid], kind="stable")]
         same = codes[order][1:] == codes[order][:-1]
@@ -221,7 +228,7 @@ def validate(
             elif finding.column in values:
                 value = values[finding.column][pos]
             elif finding.column == "symbol":
-                value = symbol_values[pos]
+                value = uniques[codes[pos]]
             else:
                 value = None
             listed.append(
@@ -231,7 +238,7 @@ def validate(
                     {
                         "row": int(file_rows[i]),
                         "line": None if lines is None else int(lines[pos]),
-                        "symbol": _py(symbol_values[pos]),
+                        "symbol": _py(uniques[codes[pos]]),
                         "column": finding.column,
                         "value": _py(value),
                         "problem": finding.problem,

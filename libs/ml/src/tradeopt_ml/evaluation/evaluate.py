@@ -19,7 +19,7 @@ from tradeopt_ml.envs.single import SingleCore
 from tradeopt_ml.evaluation.backtest import BacktestResult, Recorder, trade_returns
 from tradeopt_ml.evaluation.config import evaluation_config
 from tradeopt_ml.evaluation.diagnostics import diagnose_policy
-from tradeopt_ml.evaluation.metrics import compute_metrics, order_mask
+from tradeopt_ml.evaluation.metrics import compute_metrics
 from tradeopt_ml.evaluation.policy import fast_policy_backtest
 from tradeopt_ml.evaluation.statistics import (
     bootstrap_sharpe_ci,
@@ -211,13 +211,12 @@ def evaluate_result(
         bench_eq = benchmark.equity[:n]
         if bench_eq.shape[0] < n:  # the benchmark went bust first: it stays where it ended
             bench_eq = np.concatenate([bench_eq, np.full(n - bench_eq.shape[0], bench_eq[-1])])
-    # orders: (bar, asset) pairs whose units changed (weights also drift between orders)
-    n_orders = int(order_mask(result.units).sum())
+    # orders are counted on units: weights also drift with prices between orders
     metrics = compute_metrics(
         result.equity, bars_per_year=bars_per_year, positions=result.positions,
-        trades=trade_returns(result.trades), benchmark=bench_eq, costs=result.costs,
+        units=result.units, trades=trade_returns(result.trades), benchmark=bench_eq,
+        costs=result.costs,
     )  # fmt: skip
-    metrics["n_orders"] = n_orders
     returns = result.equity[1:] / result.equity[:-1] - 1.0
     out: dict[str, Any] = {
         "metrics": metrics,

@@ -407,7 +407,7 @@ def compute_metrics(
         out["total_costs"] = float(c.sum()) / eq[0]
 
     result: dict[str, float | int | None] = {k: _json_float(v) for k, v in out.items()}
-    for key in ("max_drawdown_duration", "n_trades", "n_bars"):
+    for key in ("max_drawdown_duration", "n_trades", "n_orders", "n_bars"):
         if result.get(key) is not None:
             result[key] = int(result[key])  # type: ignore[arg-type]
     return result

@@ -32,7 +32,7 @@ from tradeopt_ml.evaluation.backtest import BacktestResult, backtest_targets, tr
 from tradeopt_ml.evaluation.baselines import baseline_positions
 from tradeopt_ml.evaluation.config import evaluation_config
 from tradeopt_ml.evaluation.evaluate import backtest_model, bar_range, evaluate_result
-from tradeopt_ml.evaluation.metrics import compute_metrics, order_mask
+from tradeopt_ml.evaluation.metrics import compute_metrics
 from tradeopt_ml.evaluation.pbo import probability_of_backtest_overfitting
 from tradeopt_ml.evaluation.report import render_report
 from tradeopt_ml.evaluation.sensitivity import cost_sensitivity
@@ -138,17 +138,15 @@ def backtest_metrics(
     """Metrics of one backtest: ``n_trades`` counts closed round trips (from the trade list),
     ``n_orders`` the bars on which a position changed, as :func:`evaluate_result` reports them.
     """
-    orders = int(order_mask(run.units).sum())
-    metrics = compute_metrics(
+    return compute_metrics(
         run.equity,
         bars_per_year=bars_per_year,
         positions=run.positions,
+        units=run.units,
         trades=trade_returns(run.trades),
         costs=run.costs,
         benchmark=benchmark,
     )
-    metrics["n_orders"] = orders
-    return metrics
 
 
 def distribution(values: Sequence[float | None]) -> dict[str, float | None]:
