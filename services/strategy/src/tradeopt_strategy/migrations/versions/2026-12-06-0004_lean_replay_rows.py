@@ -4,8 +4,8 @@
 A replay writes one bar, and per traded bar one order and one fill: every index and every JSONB
 document is paid per row at write time. None of the dropped indexes served a read.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-06 16:15:00
 """
 
