@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from functools import partial
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
@@ -23,9 +24,10 @@ from tradeopt_common.web.job_events import JobEventsDep
 from tradeopt_common.web.listing import add_list_route
 from tradeopt_common.web.problems import problem_responses
 from tradeopt_training import service, tensorboard
+from tradeopt_training.checkpoints import Checkpoint, checkpoint_prefix
 from tradeopt_training.deps import CurrentRun, TrainingSettingsDep
 from tradeopt_training.models import RunStatus
-from tradeopt_training.schemas import Algorithm, RunCreate, RunRead
+from tradeopt_training.schemas import Algorithm, CheckpointRead, RunCreate, RunRead
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
@@ -132,4 +134,58 @@ async def download_run_tensorboard(run: CurrentRun, store: StoreDep) -> Streamin
         tensorboard.iter_archive(store, run.id, objects),
         media_type="application/gzip",
         headers={"Content-Disposition": f'attachment; filename="run-{run.id}-tensorboard.tar.gz"'},
+    )
+
+
+@router.get(
+    "/{run_id}/checkpoints",
+    response_model=list[CheckpointRead],
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def list_run_checkpoints(run: CurrentRun, store: StoreDep) -> list[CheckpointRead]:
+    """The run's complete checkpoints, ascending by step: when each landed, its size and files,
+    and where to download it. Empty before the first one; training keeps the newest two.
+    """
+    found = await asyncio.to_thread(service.run_checkpoints, store, run)
+    return [_checkpoint_read(run.id, c) for c in found]
+
+
+def _checkpoint_read(run_id: uuid.UUID, checkpoint: Checkpoint) -> CheckpointRead:
+    prefix = checkpoint_prefix(run_id, checkpoint.step)
+    return CheckpointRead(
+        step=checkpoint.step,
+        created_at=checkpoint.completed_at,
+        size_bytes=checkpoint.size,
+        files=[f.key.removeprefix(prefix) for f in checkpoint.files],
+        download=f"{router.prefix}/{run_id}/checkpoints/{checkpoint.step}",
+    )
+
+
+@router.get(
+    "/{run_id}/checkpoints/{step}",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"application/gzip": {}},
+            "description": "a tar.gz of the checkpoint's files as `<run_id>-<step>/<file>`",
+        },
+        **problem_responses(401, 403, 404, 422),
+    },
+)
+async def download_run_checkpoint(
+    run: CurrentRun,
+    store: StoreDep,
+    step: Annotated[int, Path(ge=0, le=10**12 - 1, description="the checkpoint's timesteps")],
+) -> StreamingResponse:
+    """One complete checkpoint's files (the SB3 model zip, its normalisation statistics, the
+    job's state) as a streamed ``.tar.gz``; 404 when the run has none at that step.
+    """
+    checkpoint = await asyncio.to_thread(service.run_checkpoint, store, run, step)
+    root = f"{run.id}-{step}"
+    return StreamingResponse(
+        tensorboard.iter_tar_gz(
+            store, checkpoint.files, strip=checkpoint_prefix(run.id, step), root=root
+        ),
+        media_type="application/gzip",
+        headers={"Content-Disposition": f'attachment; filename="run-{root}-checkpoint.tar.gz"'},
     )
