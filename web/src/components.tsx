@@ -93,7 +93,7 @@ export function shortId(id: string | null | undefined): string {
 }
 
 export function Status({ value }: { value: string | null | undefined }) {
-  return <span className={`status status-${value ?? "unknown"}`}>{value ?? "–"}</span>;
+  return <span className={`status status-${(value ?? "unknown").replace(/\s+/g, "-")}`}>{value ?? "–"}</span>;
 }
 
 export function Progress({ value, label }: { value: number; label: string }) {

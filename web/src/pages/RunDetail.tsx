@@ -33,6 +33,13 @@ export default function RunDetail() {
     const last = rewards.current[rewards.current.length - 1];
     if (!last || last[0] !== live.timesteps) rewards.current.push([live.timesteps, live.recent_episode_reward]);
   }
+  // The complete checkpoints kept in object storage (the newest two), while it trains and after.
+  const checkpoints = useQuery({
+    queryKey: ["run", id, "checkpoints"],
+    enabled: !!r,
+    refetchInterval: active ? 5_000 : false,
+    queryFn: () => get<Checkpoint[]>(`/runs/${id}/checkpoints`),
+  });
   const cancel = useMutation({
     mutationFn: () => post<Run>(`/runs/${id}/cancel`),
     onSuccess: () => client.invalidateQueries({ queryKey: ["run", id] }),
@@ -139,6 +146,36 @@ export default function RunDetail() {
             </a>
           </p>
         ) : null}
+        <ProblemView error={checkpoints.error} />
+        {checkpoints.data && checkpoints.data.length === 0 ? <p className="muted">No checkpoint stored {active ? "yet" : ""}.</p> : null}
+        {checkpoints.data && checkpoints.data.length ? (
+          <table aria-label="Checkpoints">
+            <thead>
+              <tr>
+                <th scope="col">step</th>
+                <th scope="col">saved</th>
+                <th scope="col">size</th>
+                <th scope="col">files</th>
+                <th scope="col">download</th>
+              </tr>
+            </thead>
+            <tbody>
+              {checkpoints.data.map((c) => (
+                <tr key={c.step}>
+                  <td>{c.step}</td>
+                  <td>{fmtTime(c.created_at)}</td>
+                  <td>{fmtBytes(c.size_bytes)}</td>
+                  <td className="wrap">{c.files.join(", ")}</td>
+                  <td>
+                    <a href={c.download} download>
+                      checkpoint {c.step} (.tar.gz)
+                    </a>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : null}
         <details>
           <summary>Full spec</summary>
           <pre>{JSON.stringify(r.spec, null, 2)}</pre>
@@ -146,6 +183,18 @@ export default function RunDetail() {
       </Section>
     </>
   );
+}
+
+interface Checkpoint {
+  step: number;
+  created_at: string;
+  size_bytes: number;
+  files: string[];
+  download: string;
+}
+
+function fmtBytes(n: number): string {
+  return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MB` : `${(n / 1024).toFixed(1)} KB`;
 }
 
 function flat(obj: Json, prefix = ""): Json {

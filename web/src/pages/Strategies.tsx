@@ -1,6 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
-import { Link, useNavigate } from "react-router";
+import { Link, useNavigate, useSearchParams } from "react-router";
 import { get, post, request, type Page } from "../api";
 import { useCanWrite } from "../auth";
 import { fmtNum, fmtPct, fmtTime, IdLink, Loading, ProblemView, Section, Status } from "../components";
@@ -18,6 +18,7 @@ export default function Strategies() {
   });
   const datasets = useQuery({ queryKey: ["datasets", "ready"], enabled: canWrite, queryFn: () => get<Page<Dataset>>("/datasets?status=ready&limit=100") });
   const [replayDataset, setReplayDataset] = useState("");
+  const [replaySpeed, setReplaySpeed] = useState("");
   const setState = useMutation({
     mutationFn: ({ id, state }: { id: string; state: string }) => request<Json>(`/strategies/${id}`, { method: "PATCH", body: { state } }),
     onSuccess: () => client.invalidateQueries({ queryKey: ["strategies"] }),
@@ -30,10 +31,11 @@ export default function Strategies() {
     },
   });
   const replay = useMutation({
-    // A replay runs over a dataset's test split: the chosen one, else the model's own.
+    // A replay runs over a dataset's test split: the chosen one, else the model's own; as fast
+    // as possible, or at the chosen bars per second (to watch it live).
     mutationFn: async (strategy: Json) => {
       const datasetId = replayDataset || (await get<Model>(`/models/${strategy.model_id}`)).dataset_id;
-      return post<Json>("/paper-sessions", { strategy_id: strategy.id, mode: "replay", dataset_id: datasetId, split: "test", speed: "max" });
+      return post<Json>("/paper-sessions", { strategy_id: strategy.id, mode: "replay", dataset_id: datasetId, split: "test", speed: replaySpeed ? Number(replaySpeed) : "max" });
     },
     onSuccess: (s) => navigate(`/paper-sessions/${s.id}`),
   });
@@ -62,17 +64,23 @@ export default function Strategies() {
         {strategies.data && strategies.data.items.length ? (
           <>
             {canWrite ? (
-              <label>
-                replay on dataset{" "}
-                <select value={replayDataset} onChange={(e) => setReplayDataset(e.target.value)}>
-                  <option value="">the model's own</option>
-                  {datasets.data?.items.map((d) => (
-                    <option key={d.id} value={d.id}>
-                      {d.name}
-                    </option>
-                  ))}
-                </select>
-              </label>
+              <p>
+                <label>
+                  replay on dataset{" "}
+                  <select value={replayDataset} onChange={(e) => setReplayDataset(e.target.value)}>
+                    <option value="">the model's own</option>
+                    {datasets.data?.items.map((d) => (
+                      <option key={d.id} value={d.id}>
+                        {d.name}
+                      </option>
+                    ))}
+                  </select>
+                </label>{" "}
+                <label>
+                  replay speed (bars/s, empty: as fast as possible){" "}
+                  <input type="number" min={0} step="any" value={replaySpeed} onChange={(e) => setReplaySpeed(e.target.value)} />
+                </label>
+              </p>
             ) : null}
             <table>
               <thead>
@@ -186,12 +194,16 @@ export default function Strategies() {
 
 function NewStrategy() {
   const client = useQueryClient();
-  const [open, setOpen] = useState(false);
+  // `/strategies?model=<id>` (an evaluated model's "Promote to a strategy") opens the form on it.
+  const [params] = useSearchParams();
+  const promoted = params.get("model") ?? "";
+  const [open, setOpen] = useState(!!promoted);
   const models = useQuery({ queryKey: ["models", "all"], enabled: open, queryFn: () => get<Page<Model>>("/models?limit=100") });
-  const [modelId, setModelId] = useState("");
+  const [modelId, setModelId] = useState(promoted);
   const [name, setName] = useState("");
   const [maxDrawdown, setMaxDrawdown] = useState("0.2");
   const [maxPosition, setMaxPosition] = useState("1");
+  const [created, setCreated] = useState("");
   const create = useMutation({
     mutationFn: () =>
       post<Json>("/strategies", {
@@ -199,8 +211,9 @@ function NewStrategy() {
         ...(name ? { name } : {}),
         risk: { max_drawdown: Number(maxDrawdown), max_position: Number(maxPosition) },
       }),
-    onSuccess: () => {
+    onSuccess: (created) => {
       setOpen(false);
+      setCreated(String(created.name ?? created.id));
       void client.invalidateQueries({ queryKey: ["strategies"] });
     },
   });
@@ -214,6 +227,7 @@ function NewStrategy() {
         <button type="button" onClick={() => setOpen(true)}>
           New strategy
         </button>
+        {created ? <span role="status"> Strategy {created} created (active).</span> : null}
       </p>
     );
   return (
@@ -223,6 +237,7 @@ function NewStrategy() {
           model
           <select value={modelId} onChange={(e) => setModelId(e.target.value)} required>
             <option value="">choose…</option>
+            {promoted && models.data && !models.data.items.some((m) => m.id === promoted) ? <option value={promoted}>{promoted.slice(0, 8)}</option> : null}
             {models.data?.items.map((m) => (
               <option key={m.id} value={m.id}>
                 {m.id.slice(0, 8)} {m.algorithm} {m.stage} {m.aliases.join(",")}

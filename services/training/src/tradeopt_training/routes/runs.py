@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -113,16 +114,28 @@ async def run_events(run: CurrentRun, events: JobEventsDep) -> EventSourceRespon
     return events(run.job_id)
 
 
+def _archive_route(members: str, *problems: int) -> dict[str, Any]:
+    """``router.get`` arguments of a route that streams a ``.tar.gz`` of ``members``."""
+    return {
+        "response_class": StreamingResponse,
+        "responses": {
+            200: {"content": {"application/gzip": {}}, "description": f"a tar.gz of {members}"},
+            **problem_responses(*problems),
+        },
+    }
+
+
+def _attachment(body: Iterator[bytes], filename: str) -> StreamingResponse:
+    return StreamingResponse(
+        body,
+        media_type="application/gzip",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
 @router.get(
     "/{run_id}/tensorboard",
-    response_class=StreamingResponse,
-    responses={
-        200: {
-            "content": {"application/gzip": {}},
-            "description": "a tar.gz of the run's event files as `<run_id>/<file>`",
-        },
-        **problem_responses(401, 403, 404, 409, 422),
-    },
+    **_archive_route("the run's event files as `<run_id>/<file>`", 401, 403, 404, 409, 422),
 )
 async def download_run_tensorboard(run: CurrentRun, store: StoreDep) -> StreamingResponse:
     """The run's TensorBoard event files as a streamed ``.tar.gz`` (members ``<run_id>/…``:
@@ -130,10 +143,8 @@ async def download_run_tensorboard(run: CurrentRun, store: StoreDep) -> Streamin
     uploaded when training ends.
     """
     objects = await asyncio.to_thread(service.run_event_files, store, run)
-    return StreamingResponse(
-        tensorboard.iter_archive(store, run.id, objects),
-        media_type="application/gzip",
-        headers={"Content-Disposition": f'attachment; filename="run-{run.id}-tensorboard.tar.gz"'},
+    return _attachment(
+        tensorboard.iter_archive(store, run.id, objects), f"run-{run.id}-tensorboard.tar.gz"
     )
 
 
@@ -163,14 +174,7 @@ def _checkpoint_read(run_id: uuid.UUID, checkpoint: Checkpoint) -> CheckpointRea
 
 @router.get(
     "/{run_id}/checkpoints/{step}",
-    response_class=StreamingResponse,
-    responses={
-        200: {
-            "content": {"application/gzip": {}},
-            "description": "a tar.gz of the checkpoint's files as `<run_id>-<step>/<file>`",
-        },
-        **problem_responses(401, 403, 404, 422),
-    },
+    **_archive_route("the checkpoint's files as `<run_id>-<step>/<file>`", 401, 403, 404, 422),
 )
 async def download_run_checkpoint(
     run: CurrentRun,
@@ -182,10 +186,7 @@ async def download_run_checkpoint(
     """
     checkpoint = await asyncio.to_thread(service.run_checkpoint, store, run, step)
     root = f"{run.id}-{step}"
-    return StreamingResponse(
-        tensorboard.iter_tar_gz(
-            store, checkpoint.files, strip=checkpoint_prefix(run.id, step), root=root
-        ),
-        media_type="application/gzip",
-        headers={"Content-Disposition": f'attachment; filename="run-{root}-checkpoint.tar.gz"'},
+    body = tensorboard.iter_tar_gz(
+        store, checkpoint.files, strip=checkpoint_prefix(run.id, step), root=root
     )
+    return _attachment(body, f"run-{root}-checkpoint.tar.gz")
