@@ -1,7 +1,7 @@
 import { useQuery } from "@tanstack/react-query";
 import { Link } from "react-router";
 import { get, type Page } from "../api";
-import { fmtTime, IdLink, Loading, ProblemView, Section, Status } from "../components";
+import { DataTable, fmtTime, IdLink, Loading, ProblemView, Section, Status } from "../components";
 import type { Job, SystemStatus } from "../types";
 
 // GET /api/v1/system/status (answered by the data service for the fleet): each service's
@@ -44,38 +44,26 @@ export default function Overview() {
         <ProblemView error={status.error} />
         {status.isLoading ? <Loading what="the fleet's status" /> : null}
         {s ? (
-          <table aria-label="Services: readiness, queue and workers">
-            <thead>
-              <tr>
-                <th scope="col">service</th>
-                <th scope="col">readiness</th>
-                <th scope="col">checks</th>
-                <th scope="col">queued</th>
-                <th scope="col">workers</th>
-              </tr>
-            </thead>
-            <tbody>
-              {s.services.map((svc) => {
-                const q = queueOf.get(svc.name);
-                return (
-                  <tr key={svc.name}>
-                    <td>{svc.name}</td>
-                    <td>
-                      <Status value={svc.status} />
-                    </td>
-                    <td className="wrap">
-                      {svc.error ??
-                        Object.entries(svc.checks)
-                          .map(([k, c]) => (c.ok ? `${k} ${c.ms ?? ""} ms` : `${k}: ${c.error ?? "failed"}`))
-                          .join(" · ")}
-                    </td>
-                    <td>{q?.depth ?? "?"}</td>
-                    <td>{q ? q.workers.length : "?"}</td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
+          <DataTable
+            label="Services: readiness, queue and workers"
+            rows={s.services}
+            rowKey={(svc) => svc.name}
+            columns={[
+              { header: "service", cell: (svc) => svc.name },
+              { header: "readiness", cell: (svc) => <Status value={svc.status} /> },
+              {
+                header: "checks",
+                className: "wrap",
+                cell: (svc) =>
+                  svc.error ??
+                  Object.entries(svc.checks)
+                    .map(([k, c]) => (c.ok ? `${k} ${c.ms ?? ""} ms` : `${k}: ${c.error ?? "failed"}`))
+                    .join(" · "),
+              },
+              { header: "queued", cell: (svc) => queueOf.get(svc.name)?.depth ?? "?" },
+              { header: "workers", cell: (svc) => queueOf.get(svc.name)?.workers.length ?? "?" },
+            ]}
+          />
         ) : null}
         {s ? (
           <p className="muted">
@@ -88,46 +76,29 @@ export default function Overview() {
         <Section title="Workers">
           {s && s.workers.length === 0 ? <p>No worker answered.</p> : null}
           {s && s.workers.length ? (
-            <table aria-label="Workers and the queues they consume">
-              <thead>
-                <tr>
-                  <th scope="col">worker</th>
-                  <th scope="col">queues</th>
-                </tr>
-              </thead>
-              <tbody>
-                {s.workers.map((w) => (
-                  <tr key={w.name}>
-                    <td>
-                      <code>{w.name}</code>
-                    </td>
-                    <td>{w.queues.join(", ")}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <DataTable
+              label="Workers and the queues they consume"
+              rows={s.workers}
+              rowKey={(w) => w.name}
+              columns={[
+                { header: "worker", cell: (w) => <code>{w.name}</code> },
+                { header: "queues", cell: (w) => w.queues.join(", ") },
+              ]}
+            />
           ) : null}
         </Section>
         <Section title="Queues">
           {s ? (
-            <table aria-label="Queue depths">
-              <thead>
-                <tr>
-                  <th scope="col">queue</th>
-                  <th scope="col">waiting</th>
-                  <th scope="col">consumers</th>
-                </tr>
-              </thead>
-              <tbody>
-                {s.queues.map((q) => (
-                  <tr key={q.name}>
-                    <td>{q.name}</td>
-                    <td>{q.depth ?? "?"}</td>
-                    <td>{q.workers.length}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <DataTable
+              label="Queue depths"
+              rows={s.queues}
+              rowKey={(q) => q.name}
+              columns={[
+                { header: "queue", cell: (q) => q.name },
+                { header: "waiting", cell: (q) => q.depth ?? "?" },
+                { header: "consumers", cell: (q) => q.workers.length },
+              ]}
+            />
           ) : null}
         </Section>
       </div>
@@ -175,38 +146,20 @@ export function resourcePath(j: Job): string | null {
 }
 
 function JobRows({ jobs, showError }: { jobs: Job[]; showError?: boolean }) {
+  if (!jobs.length) return <p>No job yet.</p>;
   return (
-    <table>
-      <thead>
-        <tr>
-          <th scope="col">job</th>
-          <th scope="col">kind</th>
-          <th scope="col">status</th>
-          <th scope="col">progress</th>
-          <th scope="col">resource</th>
-          <th scope="col">created</th>
-          {showError ? <th scope="col">error</th> : null}
-        </tr>
-      </thead>
-      <tbody>
-        {jobs.map((j) => (
-          <tr key={j.id}>
-            <td>
-              <code title={j.id}>{j.id.slice(0, 8)}</code>
-            </td>
-            <td>{j.kind}</td>
-            <td>
-              <Status value={j.status} />
-            </td>
-            <td>{Math.round(j.progress * 100)}%</td>
-            <td>
-              {resourcePath(j) ? <IdLink to={resourcePath(j)!} id={j.resource_id} /> : j.resource_type ?? "–"}
-            </td>
-            <td>{fmtTime(j.created_at)}</td>
-            {showError ? <td className="wrap">{j.error}</td> : null}
-          </tr>
-        ))}
-      </tbody>
-    </table>
+    <DataTable
+      rows={jobs}
+      rowKey={(j) => j.id}
+      columns={[
+        { header: "job", cell: (j) => <code title={j.id}>{j.id.slice(0, 8)}</code> },
+        { header: "kind", cell: (j) => j.kind },
+        { header: "status", cell: (j) => <Status value={j.status} /> },
+        { header: "progress", cell: (j) => `${Math.round(j.progress * 100)}%` },
+        { header: "resource", cell: (j) => (resourcePath(j) ? <IdLink to={resourcePath(j)!} id={j.resource_id} /> : (j.resource_type ?? "–")) },
+        { header: "created", cell: (j) => fmtTime(j.created_at) },
+        !!showError && { header: "error", className: "wrap", cell: (j) => j.error },
+      ]}
+    />
   );
 }

@@ -4,7 +4,7 @@ import { Link, useNavigate, useParams } from "react-router";
 import { get, post } from "../api";
 import { useCanWrite } from "../auth";
 import { StepChart } from "../charts";
-import { fmtNum, fmtTime, IdLink, KeyValues, Loading, Progress, ProblemView, Section, Status, useEventStream } from "../components";
+import { DataTable, fmtNum, fmtTime, IdLink, KeyValues, Loading, Progress, ProblemView, Section, Status, useEventStream } from "../components";
 import type { Evaluation, Job, Json, Run } from "../types";
 
 const ACTIVE = ["queued", "running", "waiting"];
@@ -149,32 +149,25 @@ export default function RunDetail() {
         <ProblemView error={checkpoints.error} />
         {checkpoints.data && checkpoints.data.length === 0 ? <p className="muted">No checkpoint stored {active ? "yet" : ""}.</p> : null}
         {checkpoints.data && checkpoints.data.length ? (
-          <table aria-label="Checkpoints">
-            <thead>
-              <tr>
-                <th scope="col">step</th>
-                <th scope="col">saved</th>
-                <th scope="col">size</th>
-                <th scope="col">files</th>
-                <th scope="col">download</th>
-              </tr>
-            </thead>
-            <tbody>
-              {checkpoints.data.map((c) => (
-                <tr key={c.step}>
-                  <td>{c.step}</td>
-                  <td>{fmtTime(c.created_at)}</td>
-                  <td>{fmtBytes(c.size_bytes)}</td>
-                  <td className="wrap">{c.files.join(", ")}</td>
-                  <td>
-                    <a href={c.download} download>
-                      checkpoint {c.step} (.tar.gz)
-                    </a>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <DataTable
+            label="Checkpoints"
+            rows={checkpoints.data}
+            rowKey={(c) => c.step}
+            columns={[
+              { header: "step", cell: (c) => c.step },
+              { header: "saved", cell: (c) => fmtTime(c.created_at) },
+              { header: "size", cell: (c) => fmtBytes(c.size_bytes) },
+              { header: "files", className: "wrap", cell: (c) => c.files.join(", ") },
+              {
+                header: "download",
+                cell: (c) => (
+                  <a href={c.download} download>
+                    checkpoint {c.step} (.tar.gz)
+                  </a>
+                ),
+              },
+            ]}
+          />
         ) : null}
         <details>
           <summary>Full spec</summary>
