@@ -28,8 +28,8 @@ import pytest
 from tests.e2e.conftest import REPO, Fleet
 from tradeopt_ml.data import sample_path
 
-# Fleet start + build check + the browser test (about 3-4 min on an idle 2-core machine: the
-# study and the paper replays add about 1.5 min) + stop.
+# Fleet start + build check + the browser test + stop: 2.5 min on a quiet 2-core machine (the
+# browser test 85 s, of which the study and the paper replays about 30 s), 7 min on a busy one.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 WEB = REPO / "web"
