@@ -10,7 +10,7 @@ const out = process.env.TRADEOPT_WEB_ARTIFACTS ?? "test-results";
 export default defineConfig({
   testDir: "tests",
   outputDir: `${out}/playwright`,
-  timeout: 240_000,
+  timeout: 480_000,
   expect: { timeout: 15_000 },
   workers: 1,
   retries: 0,
@@ -18,6 +18,8 @@ export default defineConfig({
   use: {
     baseURL: process.env.TRADEOPT_WEB_URL ?? "http://127.0.0.1:8080",
     viewport: { width: 1360, height: 900 },
+    // an action whose target never appears fails in 30 s, not at the test's timeout
+    actionTimeout: 30_000,
     screenshot: "only-on-failure",
     trace: "off",
     launchOptions: {

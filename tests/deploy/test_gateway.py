@@ -105,8 +105,8 @@ def test_rendered_config_passes_nginx_t(contexts: dict, context: str, tmp_path: 
 )
 def test_every_service_route_is_routed_to_its_service(module: str, owner: str) -> None:
     """The gateway's resource map sends every public path of a service app to its upstream
-    (the shared ``jobs`` and ``keys`` excepted: every service answers those, the map sends them
-    to the data service)."""
+    (the shared ``jobs``, ``keys``, ``auth`` and ``system`` excepted: every service answers those,
+    the map sends them to the data service)."""
     import importlib
 
     text = (NGINX / "templates" / "gateway.conf.template").read_text()
@@ -119,7 +119,7 @@ def test_every_service_route_is_routed_to_its_service(module: str, owner: str) -
         concrete = re.sub(r"\{[^}]+\}", "x", path)
         owners = [svc for regex, svc in routes if re.search(regex[1:], concrete)]
         # shared resources: any service answers them; the map sends them to the data service
-        shared = path.startswith(("/api/v1/jobs", "/api/v1/keys", "/api/v1/auth"))
+        shared = path.startswith(("/api/v1/jobs", "/api/v1/keys", "/api/v1/auth", "/api/v1/system"))
         expected = ["DATA"] if shared else [owner]
         assert owners == expected, (path, owners)
 

@@ -2,8 +2,11 @@
 ``@playwright/test``) driving the system Chromium (Debian ``chromium``, never a downloaded one),
 with ``@axe-core/playwright`` on every page. The browser test itself is web/tests/dashboard.spec.ts:
 sign in → upload the SPY CSV → its chart → a small run watched live to the end → evaluate it →
-equity vs buy-and-hold and the metrics; a bad CSV shows the row report; a read-only key sees no
-write action; every page without console errors or serious/critical axe violations.
+equity vs buy-and-hold and the metrics → a tiny study whose trials table fills live, its history
+and importances → the evaluated model promoted to a strategy → a paper replay over the test split
+and its parity report (0 divergences) → a slow replay watched live, halted by the kill switch;
+a bad CSV shows the row report; a read-only key sees no write action; every page without
+console errors or serious/critical axe violations.
 
 Screenshots of every page are kept in ``.run/web-e2e/screenshots/`` (the first-page-interactive
 time is printed, not asserted).
@@ -25,8 +28,9 @@ import pytest
 from tests.e2e.conftest import REPO, Fleet
 from tradeopt_ml.data import sample_path
 
-# Fleet start + build check + the browser test (about 2 min on an idle 2-core machine) + stop.
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+# Fleet start + build check + the browser test + stop: 2.5 min on a quiet 2-core machine (the
+# browser test 85 s, of which the study and the paper replays about 30 s), 7 min on a busy one.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 WEB = REPO / "web"
 ARTIFACTS = REPO / ".run" / "web-e2e"
@@ -46,7 +50,11 @@ SCREENSHOTS = [
     "10-evaluations",
     "11-runs",
     "12-studies",
+    "12b-study",
     "13-strategies",
+    "13b-paper-replay-parity",
+    "13c-paper-live",
+    "13d-paper-halted",
     "14-jobs",
     "15-read-only",
 ]
@@ -107,7 +115,7 @@ def test_dashboard_in_chromium(fleet: Fleet, tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=420,
+        timeout=720,
         check=False,
     )
     elapsed = time.monotonic() - started

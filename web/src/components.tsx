@@ -93,7 +93,7 @@ export function shortId(id: string | null | undefined): string {
 }
 
 export function Status({ value }: { value: string | null | undefined }) {
-  return <span className={`status status-${value ?? "unknown"}`}>{value ?? "–"}</span>;
+  return <span className={`status status-${(value ?? "unknown").replace(/\s+/g, "-")}`}>{value ?? "–"}</span>;
 }
 
 export function Progress({ value, label }: { value: number; label: string }) {
@@ -249,4 +249,76 @@ export function Records({ rows }: { rows: Json[] }) {
 function fmtRecordCell(column: string, v: unknown): string {
   if (typeof v === "string" && /(^t$|time$|_at$)/.test(column)) return fmtTime(v);
   return typeof v === "number" ? fmtNum(v, 4) : fmtCell(v);
+}
+
+/** One column of a {@link DataTable}: its header and how a row's cell is drawn. */
+export interface Column<T> {
+  header: string;
+  cell: (row: T) => ReactNode;
+  className?: string;
+  /** A header only screen readers read (e.g. an actions column). */
+  hiddenHeader?: boolean;
+}
+
+export interface DataTableProps<T> {
+  /** Columns; `false`/`null` entries are left out (e.g. write-only actions for a read key). */
+  columns: Array<Column<T> | false | null>;
+  rows: T[];
+  rowKey: (row: T) => string | number;
+  /** The table's accessible name. */
+  label?: string;
+  className?: string;
+  rowId?: (row: T) => string | undefined;
+}
+
+/** A table of rows, one column per {@link Column}: the list pages' and details' tables. */
+export function DataTable<T>({ columns, rows, rowKey, label, className, rowId }: DataTableProps<T>) {
+  const cols = columns.filter((c): c is Column<T> => !!c);
+  return (
+    <table aria-label={label} className={className}>
+      <thead>
+        <tr>
+          {cols.map((c) => (
+            <th key={c.header} scope="col">
+              {c.hiddenHeader ? <span className="sr-only">{c.header}</span> : c.header}
+            </th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((r) => (
+          <tr key={rowKey(r)} id={rowId?.(r)}>
+            {cols.map((c) => (
+              <td key={c.header} className={c.className}>
+                {c.cell(r)}
+              </td>
+            ))}
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** A list query (a page of `items`) drawn with its states: its error, "Loading…", `empty`
+ * when it has no row, else the table. */
+export function ListTable<T>({
+  query,
+  what,
+  empty,
+  ...table
+}: Omit<DataTableProps<T>, "rows"> & {
+  query: { data?: { items: T[] }; error: unknown; isLoading: boolean };
+  what: string;
+  empty: ReactNode;
+}) {
+  const items = query.data?.items;
+  return (
+    <>
+      <ProblemView error={query.error} />
+      {query.isLoading ? <Loading what={what} /> : null}
+      {items && items.length === 0 ? <p>{empty}</p> : null}
+      {items && items.length ? <DataTable rows={items} {...table} /> : null}
+    </>
+  );
 }

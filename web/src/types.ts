@@ -104,3 +104,19 @@ export interface Evaluation {
   created_at: string;
   [field: string]: any;
 }
+
+/** `GET /api/v1/system/status`: readiness of every service, queue depths and workers. */
+export interface SystemStatus {
+  served_by: string;
+  checked_at: string;
+  services: Array<{
+    name: string;
+    status: "ready" | "degraded" | "not ready" | "unreachable";
+    checks: Record<string, { ok: boolean; ms?: number; error?: string }>;
+    ms: number | null;
+    error: string | null;
+  }>;
+  queues: Array<{ name: string; depth: number | null; workers: string[] }>;
+  workers: Array<{ name: string; queues: string[] }>;
+  errors: Record<string, string>;
+}

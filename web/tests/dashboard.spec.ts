@@ -96,11 +96,15 @@ test("full flow: sign in, upload SPY, chart, train a small run live, evaluate, e
     `FIRST-PAGE-INTERACTIVE ms=${interactive} domInteractive=${nav.domInteractive} load=${nav.load}\n`,
   );
 
-  // Overview: every service answers through the gateway.
-  await expect(page.getByRole("row", { name: /^data ready/ })).toBeVisible();
-  for (const svc of ["training", "tuning", "evaluation", "strategy"]) {
-    await expect(page.getByRole("row", { name: new RegExp(`^${svc} ready`) })).toBeVisible();
+  // Overview (GET /api/v1/system/status): every service ready (its /readyz), every queue's
+  // depth and a worker consuming it (a Celery broadcast).
+  const services = page.getByRole("table", { name: "Services: readiness, queue and workers" });
+  const queues = page.getByRole("table", { name: "Queue depths" });
+  for (const svc of ["data", "training", "tuning", "evaluation", "strategy"]) {
+    await expect(services.getByRole("row", { name: new RegExp(`^${svc} ready database`) })).toBeVisible();
+    await expect(queues.getByRole("row", { name: new RegExp(`^${svc} \\d+ [1-9]`) })).toBeVisible();
   }
+  await expect(page.getByRole("table", { name: "Workers and the queues they consume" }).getByRole("row", { name: /training/ }).first()).toBeVisible();
   await audit(page, console, "02-overview");
 
   // Datasets: a bad CSV shows the row-level report as a table.
@@ -149,6 +153,12 @@ test("full flow: sign in, upload SPY, chart, train a small run live, evaluate, e
   await expect(page.getByText("Registered model")).toBeVisible();
   // the periodic validations (eval every 1024 timesteps) as a curve
   await expect(page.getByRole("img", { name: "validation reward over timesteps" })).toBeVisible();
+  // its checkpoints (GET /api/v1/runs/{id}/checkpoints), each downloadable as a .tar.gz
+  const checkpoint = page.getByRole("table", { name: "Checkpoints" }).getByRole("link", { name: /^checkpoint \d+ \(\.tar\.gz\)$/ }).last();
+  await expect(checkpoint).toBeVisible();
+  const archive = await page.request.get((await checkpoint.getAttribute("href")) ?? "");
+  expect(archive.status()).toBe(200);
+  expect(archive.headers()["content-type"]).toBe("application/gzip");
   await audit(page, console, "06-run-finished");
 
   // TensorBoard through the gateway shows the finished run's scalars (the session cookie
@@ -185,6 +195,81 @@ test("full flow: sign in, upload SPY, chart, train a small run live, evaluate, e
   await expect(page.getByRole("table", { name: "Monthly returns" })).toBeVisible();
   await expect(page.getByRole("link", { name: "HTML report" })).toBeVisible();
   await audit(page, console, "07-evaluation");
+  const evaluationUrl = page.url();
+  const datasetId = new URL(datasetUrl).pathname.split("/").pop() ?? "";
+
+  // (a label's accessible name includes its control's value: the labels are matched by prefix)
+  // Studies: the cheapest valid study (2 A2C trials of 128 timesteps, one at a time) from the
+  // form; its trials table fills live (SSE + polling) to the end, then the history and the
+  // importances are drawn.
+  await page.getByRole("link", { name: "Studies", exact: true }).click();
+  await page.getByRole("button", { name: "New study" }).click();
+  const studyForm = page.getByRole("form", { name: "New study" });
+  await studyForm.getByLabel(/^dataset/).selectOption(datasetId);
+  await studyForm.getByLabel(/^algorithm/).selectOption("a2c");
+  await studyForm.getByLabel(/^trials/).fill("2");
+  await studyForm.getByLabel(/^parallelism/).fill("1");
+  await studyForm.getByLabel(/^timesteps per trial/).fill("128");
+  await studyForm.getByLabel(/^seed/).fill("3");
+  await studyForm.getByRole("button", { name: "Start study" }).click();
+  const studyHeading = page.getByRole("heading", { level: 1, name: /^Study / });
+  await expect(studyHeading).toBeVisible();
+  const trials = page.getByRole("table", { name: "Trials" });
+  await expect(trials.locator("tbody tr").first()).toBeVisible({ timeout: 120_000 }); // the first trial, live
+  await expect(studyHeading.getByText("succeeded")).toBeVisible({ timeout: 180_000 });
+  await expect(trials.locator("tbody tr")).toHaveCount(2);
+  for (const row of await trials.locator("tbody tr").all()) await expect(row).toContainText(/complete/i);
+  await expect(page.getByRole("img", { name: "objective per trial and best so far" })).toBeVisible();
+  await expect(page.getByRole("list", { name: "importances" }).getByRole("listitem").first()).toBeVisible({ timeout: 30_000 });
+  await expect(page.getByRole("img", { name: /^parallel coordinates/ })).toBeVisible();
+  await audit(page, console, "12b-study");
+
+  // Strategies: promote the evaluated model, replay it over the test split as fast as possible
+  // (the parity report: 0 divergences), then again at 10 bars/s to watch it live and press the
+  // kill switch.
+  await page.goto(evaluationUrl);
+  await page.getByRole("link", { name: "Promote to a strategy" }).click();
+  const strategyForm = page.getByRole("form", { name: "New strategy" });
+  await expect(strategyForm.getByLabel(/^model/)).toHaveValue(/^[0-9a-f-]{36}$/);
+  await strategyForm.getByLabel(/^name/).fill("web-e2e");
+  await strategyForm.getByLabel(/^max drawdown/).fill("0.9"); // no risk halt in the replay
+  await strategyForm.getByRole("button", { name: "Create strategy" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Strategy web-e2e created" })).toBeVisible();
+  const strategyRow = page.getByRole("row").filter({ hasText: "web-e2e" });
+  await expect(strategyRow.getByText("active", { exact: true })).toBeVisible();
+  await strategyRow.getByRole("button", { name: "Paper replay" }).click();
+  const sessionHeading = page.getByRole("heading", { level: 1, name: /^Paper session / });
+  await expect(sessionHeading).toBeVisible();
+  await expect(sessionHeading.getByText("completed")).toBeVisible({ timeout: 120_000 });
+  const parity = page.getByRole("status", { name: "parity" });
+  await expect(parity).toContainText(/^0 divergences over \d+ bars/, { timeout: 30_000 });
+  await expect(parity).toContainText("matches its backtest");
+  await expect(page.getByRole("img", { name: "paper session equity" })).toBeVisible();
+  await audit(page, console, "13b-paper-replay-parity");
+
+  await page.getByRole("link", { name: "Strategies", exact: true }).click();
+  await page.getByLabel(/^replay speed/).fill("10");
+  await page.getByRole("row").filter({ hasText: "web-e2e" }).getByRole("button", { name: "Paper replay" }).click();
+  await expect(sessionHeading.getByText("running")).toBeVisible({ timeout: 60_000 });
+  const sessionUrl = page.url();
+  const bars = page.locator("dl.kv div", { has: page.locator("dt", { hasText: /^bars$/ }) }).locator("dd");
+  await expect(bars).toHaveText(/^([3-9]|\d\d+)$/, { timeout: 60_000 }); // bars arrive live
+  const firstBars = Number(await bars.textContent());
+  await expect.poll(async () => Number(await bars.textContent()), { timeout: 30_000 }).toBeGreaterThan(firstBars);
+  await expect(page.getByRole("img", { name: "paper session equity" })).toBeVisible();
+  const positions = page.locator("section", { has: page.getByRole("heading", { name: "Positions" }) });
+  await expect(positions.locator("tbody tr").first()).toBeVisible();
+  const orders = page.locator("section", { has: page.getByRole("heading", { name: "Orders" }) });
+  await expect(orders.locator("tbody tr").first().or(orders.getByText("None.", { exact: true }))).toBeVisible();
+  await audit(page, console, "13c-paper-live");
+  await page.getByRole("link", { name: "Strategies", exact: true }).click();
+  page.once("dialog", (dialog) => void dialog.accept());
+  await page.getByRole("button", { name: "Kill switch: halt all" }).click();
+  await expect(page.getByRole("status").filter({ hasText: "Halted:" })).toBeVisible();
+  await page.goto(sessionUrl);
+  await expect(sessionHeading.getByText("halted")).toBeVisible({ timeout: 60_000 });
+  await expect(page.locator("dl.kv div", { has: page.locator("dt", { hasText: /^halted$/ }) }).locator("dd")).toContainText("kill switch");
+  await audit(page, console, "13d-paper-halted");
 
   // Every other page renders with the data made above.
   const pages: Array<[string, string, RegExp]> = [

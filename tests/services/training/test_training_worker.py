@@ -13,30 +13,11 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support.jobrun import ingest
-from tests.support.processes import celery_beat, celery_worker, free_port, wait_worker_ready
+from tests.support.processes import celery_beat
 from tests.support.runs import small_ppo
 
 pytestmark = pytest.mark.integration
-WORKER_APP = "tradeopt_training.worker:celery_app"
 PPO = small_ppo(n_steps=256, n_epochs=2, seed=5)
-
-
-@pytest.fixture
-def start_worker(fleet_env, log_dir):
-    started = []
-
-    def _start(name: str = "training-worker"):
-        env = {**fleet_env, "TRADING_OPT_WORKER_METRICS_PORT": str(free_port())}
-        worker = celery_worker(WORKER_APP, "training,maintenance", env, log_dir, name=name)
-        worker.metrics_url = f"http://127.0.0.1:{env['TRADING_OPT_WORKER_METRICS_PORT']}/metrics"
-        worker.start()
-        wait_worker_ready(worker)
-        started.append(worker)
-        return worker
-
-    yield _start
-    for worker in started:
-        worker.stop()
 
 
 async def _wait_run(client: httpx.AsyncClient, run_id: str, predicate, timeout: float = 120):

@@ -3,7 +3,7 @@ import { useRef, useState, type DragEvent, type FormEvent } from "react";
 import { Link, useNavigate } from "react-router";
 import { get, qs, request, type Page } from "../api";
 import { useCanWrite } from "../auth";
-import { fmtTime, Loading, ProblemView, Section, Status } from "../components";
+import { fmtTime, ListTable, ProblemView, Section, Status } from "../components";
 import type { Dataset } from "../types";
 
 export default function Datasets() {
@@ -32,46 +32,22 @@ export default function Datasets() {
           </label>
         }
       >
-        <ProblemView error={list.error} />
-        {list.isLoading ? <Loading what="datasets" /> : null}
-        {list.data ? (
-          list.data.items.length === 0 ? (
-            <p>No dataset yet{canWrite ? ": upload a CSV above." : "."}</p>
-          ) : (
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">name</th>
-                  <th scope="col">symbols</th>
-                  <th scope="col">source</th>
-                  <th scope="col">status</th>
-                  <th scope="col">rows</th>
-                  <th scope="col">from</th>
-                  <th scope="col">to</th>
-                  <th scope="col">created</th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.data.items.map((d) => (
-                  <tr key={d.id}>
-                    <td>
-                      <Link to={`/datasets/${d.id}`}>{d.name}</Link>
-                    </td>
-                    <td>{d.symbols.join(", ")}</td>
-                    <td>{d.source}</td>
-                    <td>
-                      <Status value={d.status} />
-                    </td>
-                    <td>{d.rows ?? "–"}</td>
-                    <td>{d.start?.slice(0, 10) ?? "–"}</td>
-                    <td>{d.end?.slice(0, 10) ?? "–"}</td>
-                    <td>{fmtTime(d.created_at)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          )
-        ) : null}
+        <ListTable
+          query={list}
+          what="datasets"
+          empty={`No dataset yet${canWrite ? ": upload a CSV above." : "."}`}
+          rowKey={(d) => d.id}
+          columns={[
+            { header: "name", cell: (d) => <Link to={`/datasets/${d.id}`}>{d.name}</Link> },
+            { header: "symbols", cell: (d) => d.symbols.join(", ") },
+            { header: "source", cell: (d) => d.source },
+            { header: "status", cell: (d) => <Status value={d.status} /> },
+            { header: "rows", cell: (d) => d.rows ?? "–" },
+            { header: "from", cell: (d) => d.start?.slice(0, 10) ?? "–" },
+            { header: "to", cell: (d) => d.end?.slice(0, 10) ?? "–" },
+            { header: "created", cell: (d) => fmtTime(d.created_at) },
+          ]}
+        />
       </Section>
     </>
   );

@@ -1,6 +1,7 @@
 import { useQueries, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useMemo } from "react";
-import { useParams } from "react-router";
+import { Link, useParams } from "react-router";
+import { useCanWrite } from "../auth";
 import { get, qs } from "../api";
 import { LinesChart, type Series } from "../charts";
 import { fmtCell, fmtNum, fmtPct, fmtTime, IdLink, Loading, Progress, ProblemView, Records, Section, Status, useEventStream } from "../components";
@@ -26,6 +27,7 @@ function label(subject: string): string {
 export default function EvaluationDetail() {
   const { id } = useParams();
   const client = useQueryClient();
+  const canWrite = useCanWrite();
   const evaluation = useQuery({ queryKey: ["evaluation", id], queryFn: () => get<Evaluation>(`/evaluations/${id}`) });
   const e = evaluation.data;
   const active = !!e && ACTIVE.includes(e.status);
@@ -82,6 +84,12 @@ export default function EvaluationDetail() {
             <a href={`/api/v1/evaluations/${e.id}/report`} target="_blank" rel="noreferrer">
               HTML report
             </a>
+            {canWrite && e.model_id ? (
+              <>
+                {" "}
+                · <Link to={`/strategies?model=${e.model_id}`}>Promote to a strategy</Link>
+              </>
+            ) : null}
           </>
         ) : null}
       </p>

@@ -3,7 +3,7 @@ import { useState, type FormEvent } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { get, post, type Page } from "../api";
 import { useCanWrite } from "../auth";
-import { fmtNum, fmtPct, fmtTime, IdLink, Loading, ProblemView, Section, Status } from "../components";
+import { fmtNum, fmtPct, fmtTime, IdLink, ListTable, ProblemView, Section, Status } from "../components";
 import type { Dataset, Evaluation, Model } from "../types";
 
 export default function Evaluations() {
@@ -19,49 +19,24 @@ export default function Evaluations() {
       <h1>Evaluations</h1>
       {canWrite ? <NewEvaluation initialModels={params.getAll("model_id")} /> : null}
       <Section title="Evaluations">
-        <ProblemView error={list.error} />
-        {list.isLoading ? <Loading what="evaluations" /> : null}
-        {list.data && list.data.items.length === 0 ? <p>No evaluation yet.</p> : null}
-        {list.data && list.data.items.length ? (
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">evaluation</th>
-                <th scope="col">kind</th>
-                <th scope="col">subjects</th>
-                <th scope="col">dataset</th>
-                <th scope="col">part</th>
-                <th scope="col">status</th>
-                <th scope="col">Sharpe</th>
-                <th scope="col">total return</th>
-                <th scope="col">max drawdown</th>
-                <th scope="col">created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.items.map((e) => (
-                <tr key={e.id}>
-                  <td>
-                    <IdLink to="/evaluations" id={e.id} />
-                  </td>
-                  <td>{e.kind}</td>
-                  <td className="wrap">{(e.subjects ?? []).map((s: string) => s.replace(/^model:(.{8}).*/, "model:$1")).join(", ")}</td>
-                  <td>
-                    <IdLink to="/datasets" id={e.dataset_id} />
-                  </td>
-                  <td>{e.part ?? "–"}</td>
-                  <td>
-                    <Status value={e.status} />
-                  </td>
-                  <td>{fmtNum(e.metrics?.sharpe, 3)}</td>
-                  <td>{fmtPct(e.metrics?.total_return)}</td>
-                  <td>{fmtPct(e.metrics?.max_drawdown)}</td>
-                  <td>{fmtTime(e.created_at)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        ) : null}
+        <ListTable
+          query={list}
+          what="evaluations"
+          empty="No evaluation yet."
+          rowKey={(e) => e.id}
+          columns={[
+            { header: "evaluation", cell: (e) => <IdLink to="/evaluations" id={e.id} /> },
+            { header: "kind", cell: (e) => e.kind },
+            { header: "subjects", className: "wrap", cell: (e) => (e.subjects ?? []).map((s: string) => s.replace(/^model:(.{8}).*/, "model:$1")).join(", ") },
+            { header: "dataset", cell: (e) => <IdLink to="/datasets" id={e.dataset_id} /> },
+            { header: "part", cell: (e) => e.part ?? "–" },
+            { header: "status", cell: (e) => <Status value={e.status} /> },
+            { header: "Sharpe", cell: (e) => fmtNum(e.metrics?.sharpe, 3) },
+            { header: "total return", cell: (e) => fmtPct(e.metrics?.total_return) },
+            { header: "max drawdown", cell: (e) => fmtPct(e.metrics?.max_drawdown) },
+            { header: "created", cell: (e) => fmtTime(e.created_at) },
+          ]}
+        />
       </Section>
     </>
   );

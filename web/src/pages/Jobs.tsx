@@ -3,7 +3,7 @@ import { useState } from "react";
 import { useSearchParams } from "react-router";
 import { get, post, qs, type Page } from "../api";
 import { useCanWrite } from "../auth";
-import { fmtTime, IdLink, Loading, Progress, ProblemView, Section, Status } from "../components";
+import { fmtTime, IdLink, ListTable, Progress, ProblemView, Section, Status } from "../components";
 import type { Job } from "../types";
 import { resourcePath } from "./Overview";
 
@@ -56,64 +56,42 @@ export default function Jobs() {
           </span>
         }
       >
-        <ProblemView error={list.error ?? cancel.error} />
-        {list.isLoading ? <Loading what="jobs" /> : null}
-        {list.data && list.data.items.length === 0 ? <p>No job matches.</p> : null}
-        {list.data && list.data.items.length ? (
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">job</th>
-                <th scope="col">kind</th>
-                <th scope="col">status</th>
-                <th scope="col">progress</th>
-                <th scope="col">message / error</th>
-                <th scope="col">attempts</th>
-                <th scope="col">worker</th>
-                <th scope="col">resource</th>
-                <th scope="col">created</th>
-                {canWrite ? (
-                  <th scope="col">
-                    <span className="sr-only">actions</span>
-                  </th>
-                ) : null}
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.items.map((j) => (
-                <tr key={j.id}>
-                  <td>
-                    <code title={j.id}>{j.id.slice(0, 8)}</code>
-                  </td>
-                  <td>{j.kind}</td>
-                  <td>
-                    <Status value={j.status} />
-                    {j.cancel_requested && ACTIVE.includes(j.status) ? " (cancel requested)" : ""}
-                  </td>
-                  <td>
-                    <Progress value={j.progress} label={`job ${j.id.slice(0, 8)} progress`} />
-                  </td>
-                  <td className="wrap">{j.error ?? j.message ?? ""}</td>
-                  <td>
-                    {j.attempts}/{j.max_attempts}
-                  </td>
-                  <td>{j.worker ?? "–"}</td>
-                  <td>{resourcePath(j) ? <IdLink to={resourcePath(j)!} id={j.resource_id} /> : (j.resource_type ?? "–")}</td>
-                  <td>{fmtTime(j.created_at)}</td>
-                  {canWrite ? (
-                    <td>
-                      {ACTIVE.includes(j.status) && !j.cancel_requested ? (
-                        <button type="button" className="danger small" onClick={() => cancel.mutate(j.id)}>
-                          Cancel
-                        </button>
-                      ) : null}
-                    </td>
-                  ) : null}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        ) : null}
+        <ProblemView error={cancel.error} />
+        <ListTable
+          query={list}
+          what="jobs"
+          empty="No job matches."
+          rowKey={(j) => j.id}
+          columns={[
+            { header: "job", cell: (j) => <code title={j.id}>{j.id.slice(0, 8)}</code> },
+            { header: "kind", cell: (j) => j.kind },
+            {
+              header: "status",
+              cell: (j) => (
+                <>
+                  <Status value={j.status} />
+                  {j.cancel_requested && ACTIVE.includes(j.status) ? " (cancel requested)" : ""}
+                </>
+              ),
+            },
+            { header: "progress", cell: (j) => <Progress value={j.progress} label={`job ${j.id.slice(0, 8)} progress`} /> },
+            { header: "message / error", className: "wrap", cell: (j) => j.error ?? j.message ?? "" },
+            { header: "attempts", cell: (j) => `${j.attempts}/${j.max_attempts}` },
+            { header: "worker", cell: (j) => j.worker ?? "–" },
+            { header: "resource", cell: (j) => (resourcePath(j) ? <IdLink to={resourcePath(j)!} id={j.resource_id} /> : (j.resource_type ?? "–")) },
+            { header: "created", cell: (j) => fmtTime(j.created_at) },
+            canWrite && {
+              header: "actions",
+              hiddenHeader: true,
+              cell: (j) =>
+                ACTIVE.includes(j.status) && !j.cancel_requested ? (
+                  <button type="button" className="danger small" onClick={() => cancel.mutate(j.id)}>
+                    Cancel
+                  </button>
+                ) : null,
+            },
+          ]}
+        />
         <p className="pager">
           <button type="button" className="secondary" disabled={!cursors.length} onClick={() => setCursors(cursors.slice(0, -1))}>
             Newer

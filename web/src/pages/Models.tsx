@@ -2,7 +2,7 @@ import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link } from "react-router";
 import { get, qs, type Page } from "../api";
-import { fmtTime, IdLink, Loading, ProblemView, Section, Status } from "../components";
+import { DataTable, fmtTime, IdLink, Loading, ProblemView, Section, Status } from "../components";
 import type { Model } from "../types";
 
 export default function Models() {
@@ -50,55 +50,33 @@ export default function Models() {
         {list.data && list.data.items.length === 0 ? <p>No model (a finished run registers one).</p> : null}
         {list.data && list.data.items.length ? (
           <>
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">
-                    <span className="sr-only">compare</span>
-                  </th>
-                  <th scope="col">model</th>
-                  <th scope="col">algorithm</th>
-                  <th scope="col">seed</th>
-                  <th scope="col">stage</th>
-                  <th scope="col">aliases</th>
-                  <th scope="col">validation Sharpe</th>
-                  <th scope="col">dataset</th>
-                  <th scope="col">run</th>
-                  <th scope="col">created</th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.data.items.map((m) => (
-                  <tr key={m.id}>
-                    <td>
-                      <input
-                        type="checkbox"
-                        aria-label={`pick model ${m.id.slice(0, 8)} to compare`}
-                        checked={picked.includes(m.id)}
-                        onChange={(e) => setPicked(e.target.checked ? [...picked, m.id] : picked.filter((p) => p !== m.id))}
-                      />
-                    </td>
-                    <td>
-                      <IdLink to="/models" id={m.id} />
-                    </td>
-                    <td>{m.algorithm}</td>
-                    <td>{m.seed}</td>
-                    <td>
-                      <Status value={m.stage} />
-                    </td>
-                    <td>{m.aliases.join(", ") || "–"}</td>
-                    <td>{typeof m.metrics?.validation?.sharpe === "number" ? m.metrics.validation.sharpe.toFixed(3) : "–"}</td>
-                    <td>
-                      <IdLink to="/datasets" id={m.dataset_id} />
-                    </td>
-                    <td>
-                      <IdLink to="/runs" id={m.run_id} />
-                    </td>
-                    <td>{fmtTime(m.created_at)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <DataTable
+              rows={list.data.items}
+              rowKey={(m) => m.id}
+              columns={[
+                {
+                  header: "compare",
+                  hiddenHeader: true,
+                  cell: (m) => (
+                    <input
+                      type="checkbox"
+                      aria-label={`pick model ${m.id.slice(0, 8)} to compare`}
+                      checked={picked.includes(m.id)}
+                      onChange={(e) => setPicked(e.target.checked ? [...picked, m.id] : picked.filter((p) => p !== m.id))}
+                    />
+                  ),
+                },
+                { header: "model", cell: (m) => <IdLink to="/models" id={m.id} /> },
+                { header: "algorithm", cell: (m) => m.algorithm },
+                { header: "seed", cell: (m) => m.seed },
+                { header: "stage", cell: (m) => <Status value={m.stage} /> },
+                { header: "aliases", cell: (m) => m.aliases.join(", ") || "–" },
+                { header: "validation Sharpe", cell: (m) => (typeof m.metrics?.validation?.sharpe === "number" ? m.metrics.validation.sharpe.toFixed(3) : "–") },
+                { header: "dataset", cell: (m) => <IdLink to="/datasets" id={m.dataset_id} /> },
+                { header: "run", cell: (m) => <IdLink to="/runs" id={m.run_id} /> },
+                { header: "created", cell: (m) => fmtTime(m.created_at) },
+              ]}
+            />
             {picked.length ? (
               <p>
                 <Link to={`/evaluations?${picked.map((p) => `model_id=${p}`).join("&")}`}>

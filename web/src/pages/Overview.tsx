@@ -1,44 +1,16 @@
-import { useQueries, useQuery } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { Link } from "react-router";
-import { ApiError, get, type Page } from "../api";
-import { fmtTime, IdLink, Loading, ProblemView, Section, Status } from "../components";
-import type { Job } from "../types";
+import { get, type Page } from "../api";
+import { DataTable, fmtTime, IdLink, Loading, ProblemView, Section, Status } from "../components";
+import type { Job, SystemStatus } from "../types";
 
-// What the public API offers about the fleet: each service answers (a cheap list of the
-// resource it owns, through the gateway), the jobs table says what is queued per queue
-// (a job's kind is "<service>.<task>") and which workers are busy with what.
-const SERVICES: Array<[string, string]> = [
-  ["data", "/datasets?limit=1"],
-  ["training", "/runs?limit=1"],
-  ["tuning", "/studies?limit=1"],
-  ["evaluation", "/evaluations?limit=1"],
-  ["strategy", "/strategies?limit=1"],
-];
-
-function queueOf(kind: string): string {
-  return kind.split(".")[0];
-}
-
+// GET /api/v1/system/status (answered by the data service for the fleet): each service's
+// /readyz, the depth of every Celery queue in Redis and the workers that answer a broadcast;
+// the jobs table adds what is running (by worker process) and the recent jobs and failures.
 export default function Overview() {
-  const services = useQueries({
-    queries: SERVICES.map(([name, path]) => ({
-      queryKey: ["service-up", name],
-      queryFn: async () => {
-        const started = performance.now();
-        try {
-          await get(path);
-          return { ok: true, ms: performance.now() - started, detail: "answers" };
-        } catch (err) {
-          const detail = err instanceof ApiError ? `${err.status} ${err.message}` : String(err);
-          return { ok: false, ms: performance.now() - started, detail };
-        }
-      },
-      refetchInterval: 10_000,
-    })),
-  });
-  const queued = useQuery({
-    queryKey: ["jobs", "queued"],
-    queryFn: () => get<Page<Job>>("/jobs?status=queued&limit=200"),
+  const status = useQuery({
+    queryKey: ["system-status"],
+    queryFn: () => get<SystemStatus>("/system/status"),
     refetchInterval: 5_000,
   });
   const running = useQuery({
@@ -57,8 +29,8 @@ export default function Overview() {
     refetchInterval: 10_000,
   });
 
-  const depth = new Map<string, number>();
-  for (const j of queued.data?.items ?? []) depth.set(queueOf(j.kind), (depth.get(queueOf(j.kind)) ?? 0) + 1);
+  const s = status.data;
+  const queueOf = new Map((s?.queues ?? []).map((q) => [q.name, q]));
   const busy = new Map<string, Job[]>();
   for (const j of running.data?.items ?? []) {
     const w = j.worker ?? "(unknown worker)";
@@ -68,46 +40,80 @@ export default function Overview() {
   return (
     <>
       <h1>Overview</h1>
+      <Section title="Services">
+        <ProblemView error={status.error} />
+        {status.isLoading ? <Loading what="the fleet's status" /> : null}
+        {s ? (
+          <DataTable
+            label="Services: readiness, queue and workers"
+            rows={s.services}
+            rowKey={(svc) => svc.name}
+            columns={[
+              { header: "service", cell: (svc) => svc.name },
+              { header: "readiness", cell: (svc) => <Status value={svc.status} /> },
+              {
+                header: "checks",
+                className: "wrap",
+                cell: (svc) =>
+                  svc.error ??
+                  Object.entries(svc.checks)
+                    .map(([k, c]) => (c.ok ? `${k} ${c.ms ?? ""} ms` : `${k}: ${c.error ?? "failed"}`))
+                    .join(" · "),
+              },
+              { header: "queued", cell: (svc) => queueOf.get(svc.name)?.depth ?? "?" },
+              { header: "workers", cell: (svc) => queueOf.get(svc.name)?.workers.length ?? "?" },
+            ]}
+          />
+        ) : null}
+        {s ? (
+          <p className="muted">
+            checked {fmtTime(s.checked_at)} by {s.served_by}
+            {Object.entries(s.errors).map(([part, err]) => ` · ${part}: ${err}`)}
+          </p>
+        ) : null}
+      </Section>
       <div className="grid2">
-        <Section title="Services">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">service</th>
-                <th scope="col">API</th>
-                <th scope="col">queued jobs</th>
-                <th scope="col">answer</th>
-              </tr>
-            </thead>
-            <tbody>
-              {SERVICES.map(([name], i) => {
-                const s = services[i].data;
-                return (
-                  <tr key={name}>
-                    <td>{name}</td>
-                    <td>{s ? <Status value={s.ok ? "ready" : "down"} /> : "…"}</td>
-                    <td>{queued.data ? (depth.get(name) ?? 0) : "…"}</td>
-                    <td>{s ? (s.ok ? `${s.ms.toFixed(0)} ms` : s.detail) : ""}</td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-          <ProblemView error={queued.error} />
+        <Section title="Workers">
+          {s && s.workers.length === 0 ? <p>No worker answered.</p> : null}
+          {s && s.workers.length ? (
+            <DataTable
+              label="Workers and the queues they consume"
+              rows={s.workers}
+              rowKey={(w) => w.name}
+              columns={[
+                { header: "worker", cell: (w) => <code>{w.name}</code> },
+                { header: "queues", cell: (w) => w.queues.join(", ") },
+              ]}
+            />
+          ) : null}
         </Section>
-        <Section title="Busy workers">
-          {running.isLoading ? <Loading what="workers" /> : null}
-          <ProblemView error={running.error} />
-          {running.data && busy.size === 0 ? <p>No job is running.</p> : null}
-          <ul className="plain">
-            {[...busy.entries()].map(([worker, jobs]) => (
-              <li key={worker}>
-                <code>{worker}</code>: {jobs.map((j) => `${j.kind} ${Math.round(j.progress * 100)}%`).join(", ")}
-              </li>
-            ))}
-          </ul>
+        <Section title="Queues">
+          {s ? (
+            <DataTable
+              label="Queue depths"
+              rows={s.queues}
+              rowKey={(q) => q.name}
+              columns={[
+                { header: "queue", cell: (q) => q.name },
+                { header: "waiting", cell: (q) => q.depth ?? "?" },
+                { header: "consumers", cell: (q) => q.workers.length },
+              ]}
+            />
+          ) : null}
         </Section>
       </div>
+      <Section title="Running jobs">
+        {running.isLoading ? <Loading what="running jobs" /> : null}
+        <ProblemView error={running.error} />
+        {running.data && busy.size === 0 ? <p>No job is running.</p> : null}
+        <ul className="plain">
+          {[...busy.entries()].map(([worker, jobs]) => (
+            <li key={worker}>
+              <code>{worker}</code>: {jobs.map((j) => `${j.kind} ${Math.round(j.progress * 100)}%`).join(", ")}
+            </li>
+          ))}
+        </ul>
+      </Section>
       <Section title="Recent jobs" actions={<Link to="/jobs">All jobs</Link>}>
         <ProblemView error={recent.error} />
         {recent.data ? <JobRows jobs={recent.data.items} /> : <Loading what="jobs" />}
@@ -140,38 +146,20 @@ export function resourcePath(j: Job): string | null {
 }
 
 function JobRows({ jobs, showError }: { jobs: Job[]; showError?: boolean }) {
+  if (!jobs.length) return <p>No job yet.</p>;
   return (
-    <table>
-      <thead>
-        <tr>
-          <th scope="col">job</th>
-          <th scope="col">kind</th>
-          <th scope="col">status</th>
-          <th scope="col">progress</th>
-          <th scope="col">resource</th>
-          <th scope="col">created</th>
-          {showError ? <th scope="col">error</th> : null}
-        </tr>
-      </thead>
-      <tbody>
-        {jobs.map((j) => (
-          <tr key={j.id}>
-            <td>
-              <code title={j.id}>{j.id.slice(0, 8)}</code>
-            </td>
-            <td>{j.kind}</td>
-            <td>
-              <Status value={j.status} />
-            </td>
-            <td>{Math.round(j.progress * 100)}%</td>
-            <td>
-              {resourcePath(j) ? <IdLink to={resourcePath(j)!} id={j.resource_id} /> : j.resource_type ?? "–"}
-            </td>
-            <td>{fmtTime(j.created_at)}</td>
-            {showError ? <td className="wrap">{j.error}</td> : null}
-          </tr>
-        ))}
-      </tbody>
-    </table>
+    <DataTable
+      rows={jobs}
+      rowKey={(j) => j.id}
+      columns={[
+        { header: "job", cell: (j) => <code title={j.id}>{j.id.slice(0, 8)}</code> },
+        { header: "kind", cell: (j) => j.kind },
+        { header: "status", cell: (j) => <Status value={j.status} /> },
+        { header: "progress", cell: (j) => `${Math.round(j.progress * 100)}%` },
+        { header: "resource", cell: (j) => (resourcePath(j) ? <IdLink to={resourcePath(j)!} id={j.resource_id} /> : (j.resource_type ?? "–")) },
+        { header: "created", cell: (j) => fmtTime(j.created_at) },
+        !!showError && { header: "error", className: "wrap", cell: (j) => j.error },
+      ]}
+    />
   );
 }

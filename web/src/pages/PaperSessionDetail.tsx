@@ -94,6 +94,12 @@ export default function PaperSessionDetail() {
       {!active ? (
         <Section title="Parity with the backtest">
           <ProblemView error={parity.error} />
+          {parity.data ? (
+            <p role="status" aria-label="parity">
+              {parity.data.n_divergences} divergences over {parity.data.bars_compared} bars (paper {parity.data.session_bars}, backtest {parity.data.backtest_bars}):{" "}
+              {parity.data.ok ? "the paper session matches its backtest" : "the paper session differs from its backtest"}
+            </p>
+          ) : null}
           {parity.data ? <KeyValues data={Object.fromEntries(Object.entries(parity.data).filter(([, v]) => typeof v !== "object" || v === null))} /> : null}
         </Section>
       ) : null}

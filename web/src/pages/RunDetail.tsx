@@ -4,7 +4,7 @@ import { Link, useNavigate, useParams } from "react-router";
 import { get, post } from "../api";
 import { useCanWrite } from "../auth";
 import { StepChart } from "../charts";
-import { fmtNum, fmtTime, IdLink, KeyValues, Loading, Progress, ProblemView, Section, Status, useEventStream } from "../components";
+import { DataTable, fmtNum, fmtTime, IdLink, KeyValues, Loading, Progress, ProblemView, Section, Status, useEventStream } from "../components";
 import type { Evaluation, Job, Json, Run } from "../types";
 
 const ACTIVE = ["queued", "running", "waiting"];
@@ -33,6 +33,13 @@ export default function RunDetail() {
     const last = rewards.current[rewards.current.length - 1];
     if (!last || last[0] !== live.timesteps) rewards.current.push([live.timesteps, live.recent_episode_reward]);
   }
+  // The complete checkpoints kept in object storage (the newest two), while it trains and after.
+  const checkpoints = useQuery({
+    queryKey: ["run", id, "checkpoints"],
+    enabled: !!r,
+    refetchInterval: active ? 5_000 : false,
+    queryFn: () => get<Checkpoint[]>(`/runs/${id}/checkpoints`),
+  });
   const cancel = useMutation({
     mutationFn: () => post<Run>(`/runs/${id}/cancel`),
     onSuccess: () => client.invalidateQueries({ queryKey: ["run", id] }),
@@ -139,6 +146,29 @@ export default function RunDetail() {
             </a>
           </p>
         ) : null}
+        <ProblemView error={checkpoints.error} />
+        {checkpoints.data && checkpoints.data.length === 0 ? <p className="muted">No checkpoint stored {active ? "yet" : ""}.</p> : null}
+        {checkpoints.data && checkpoints.data.length ? (
+          <DataTable
+            label="Checkpoints"
+            rows={checkpoints.data}
+            rowKey={(c) => c.step}
+            columns={[
+              { header: "step", cell: (c) => c.step },
+              { header: "saved", cell: (c) => fmtTime(c.created_at) },
+              { header: "size", cell: (c) => fmtBytes(c.size_bytes) },
+              { header: "files", className: "wrap", cell: (c) => c.files.join(", ") },
+              {
+                header: "download",
+                cell: (c) => (
+                  <a href={c.download} download>
+                    checkpoint {c.step} (.tar.gz)
+                  </a>
+                ),
+              },
+            ]}
+          />
+        ) : null}
         <details>
           <summary>Full spec</summary>
           <pre>{JSON.stringify(r.spec, null, 2)}</pre>
@@ -146,6 +176,18 @@ export default function RunDetail() {
       </Section>
     </>
   );
+}
+
+interface Checkpoint {
+  step: number;
+  created_at: string;
+  size_bytes: number;
+  files: string[];
+  download: string;
+}
+
+function fmtBytes(n: number): string {
+  return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MB` : `${(n / 1024).toFixed(1)} KB`;
 }
 
 function flat(obj: Json, prefix = ""): Json {

@@ -3,7 +3,7 @@ import { useMemo, useState, type FormEvent } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router";
 import { get, qs, request, type Page } from "../api";
 import { useCanWrite } from "../auth";
-import { fmtTime, IdLink, Loading, Progress, ProblemView, Section, Status } from "../components";
+import { fmtTime, IdLink, ListTable, Progress, ProblemView, Section, Status } from "../components";
 import type { Dataset, Json, Run } from "../types";
 
 export default function Runs() {
@@ -42,55 +42,24 @@ export default function Runs() {
           </label>
         }
       >
-        <ProblemView error={list.error} />
-        {list.isLoading ? <Loading what="runs" /> : null}
-        {list.data && list.data.items.length === 0 ? <p>No run yet.</p> : null}
-        {list.data && list.data.items.length > 0 ? (
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">run</th>
-                <th scope="col">algorithm</th>
-                <th scope="col">dataset</th>
-                <th scope="col">status</th>
-                <th scope="col">progress</th>
-                <th scope="col">timesteps</th>
-                <th scope="col">validation Sharpe</th>
-                <th scope="col">model</th>
-                <th scope="col">study</th>
-                <th scope="col">created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.items.map((r) => (
-                <tr key={r.id}>
-                  <td>
-                    <IdLink to="/runs" id={r.id} />
-                  </td>
-                  <td>{r.algorithm}</td>
-                  <td>
-                    <IdLink to="/datasets" id={r.dataset_id} />
-                  </td>
-                  <td>
-                    <Status value={r.status} />
-                  </td>
-                  <td>
-                    <Progress value={r.progress} label={`run ${r.id.slice(0, 8)} progress`} />
-                  </td>
-                  <td>
-                    {r.timesteps}/{r.total_timesteps}
-                  </td>
-                  <td>{fmtSharpe(r.metrics)}</td>
-                  <td>
-                    <IdLink to="/models" id={r.model_id} />
-                  </td>
-                  <td>{r.study_id ? <IdLink to="/studies" id={r.study_id} /> : "–"}</td>
-                  <td>{fmtTime(r.created_at)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        ) : null}
+        <ListTable
+          query={list}
+          what="runs"
+          empty="No run yet."
+          rowKey={(r) => r.id}
+          columns={[
+            { header: "run", cell: (r) => <IdLink to="/runs" id={r.id} /> },
+            { header: "algorithm", cell: (r) => r.algorithm },
+            { header: "dataset", cell: (r) => <IdLink to="/datasets" id={r.dataset_id} /> },
+            { header: "status", cell: (r) => <Status value={r.status} /> },
+            { header: "progress", cell: (r) => <Progress value={r.progress} label={`run ${r.id.slice(0, 8)} progress`} /> },
+            { header: "timesteps", cell: (r) => `${r.timesteps}/${r.total_timesteps}` },
+            { header: "validation Sharpe", cell: (r) => fmtSharpe(r.metrics) },
+            { header: "model", cell: (r) => <IdLink to="/models" id={r.model_id} /> },
+            { header: "study", cell: (r) => (r.study_id ? <IdLink to="/studies" id={r.study_id} /> : "–") },
+            { header: "created", cell: (r) => fmtTime(r.created_at) },
+          ]}
+        />
       </Section>
     </>
   );

@@ -1,9 +1,9 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
-import { Link, useNavigate } from "react-router";
+import { Link, useNavigate, useSearchParams } from "react-router";
 import { get, post, request, type Page } from "../api";
 import { useCanWrite } from "../auth";
-import { fmtNum, fmtPct, fmtTime, IdLink, Loading, ProblemView, Section, Status } from "../components";
+import { DataTable, fmtNum, fmtPct, fmtTime, IdLink, ListTable, Loading, ProblemView, Section, Status } from "../components";
 import type { Dataset, Json, Model } from "../types";
 
 export default function Strategies() {
@@ -18,22 +18,24 @@ export default function Strategies() {
   });
   const datasets = useQuery({ queryKey: ["datasets", "ready"], enabled: canWrite, queryFn: () => get<Page<Dataset>>("/datasets?status=ready&limit=100") });
   const [replayDataset, setReplayDataset] = useState("");
+  const [replaySpeed, setReplaySpeed] = useState("");
   const setState = useMutation({
     mutationFn: ({ id, state }: { id: string; state: string }) => request<Json>(`/strategies/${id}`, { method: "PATCH", body: { state } }),
     onSuccess: () => client.invalidateQueries({ queryKey: ["strategies"] }),
   });
   const halt = useMutation({
-    mutationFn: () => post<Json>("/strategies/halt-all", { reason: "kill switch (dashboard)" }),
+    mutationFn: () => post<Json>("/strategies/halt-all", { reason: "pressed in the dashboard" }),
     onSuccess: () => {
       void client.invalidateQueries({ queryKey: ["strategies"] });
       void client.invalidateQueries({ queryKey: ["paper-sessions"] });
     },
   });
   const replay = useMutation({
-    // A replay runs over a dataset's test split: the chosen one, else the model's own.
+    // A replay runs over a dataset's test split: the chosen one, else the model's own; as fast
+    // as possible, or at the chosen bars per second (to watch it live).
     mutationFn: async (strategy: Json) => {
       const datasetId = replayDataset || (await get<Model>(`/models/${strategy.model_id}`)).dataset_id;
-      return post<Json>("/paper-sessions", { strategy_id: strategy.id, mode: "replay", dataset_id: datasetId, split: "test", speed: "max" });
+      return post<Json>("/paper-sessions", { strategy_id: strategy.id, mode: "replay", dataset_id: datasetId, split: "test", speed: replaySpeed ? Number(replaySpeed) : "max" });
     },
     onSuccess: (s) => navigate(`/paper-sessions/${s.id}`),
   });
@@ -62,123 +64,100 @@ export default function Strategies() {
         {strategies.data && strategies.data.items.length ? (
           <>
             {canWrite ? (
-              <label>
-                replay on dataset{" "}
-                <select value={replayDataset} onChange={(e) => setReplayDataset(e.target.value)}>
-                  <option value="">the model's own</option>
-                  {datasets.data?.items.map((d) => (
-                    <option key={d.id} value={d.id}>
-                      {d.name}
-                    </option>
-                  ))}
-                </select>
-              </label>
+              <p>
+                <label>
+                  replay on dataset{" "}
+                  <select value={replayDataset} onChange={(e) => setReplayDataset(e.target.value)}>
+                    <option value="">the model's own</option>
+                    {datasets.data?.items.map((d) => (
+                      <option key={d.id} value={d.id}>
+                        {d.name}
+                      </option>
+                    ))}
+                  </select>
+                </label>{" "}
+                <label>
+                  replay speed (bars/s, empty: as fast as possible){" "}
+                  <input type="number" min={0} step="any" value={replaySpeed} onChange={(e) => setReplaySpeed(e.target.value)} />
+                </label>
+              </p>
             ) : null}
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">name</th>
-                  <th scope="col">model</th>
-                  <th scope="col">symbols</th>
-                  <th scope="col">state</th>
-                  <th scope="col">risk limits</th>
-                  <th scope="col">created</th>
-                  {canWrite ? <th scope="col">actions</th> : null}
-                </tr>
-              </thead>
-              <tbody>
-                {strategies.data.items.map((s) => (
-                  <tr key={s.id} id={s.id}>
-                    <td>{s.name ?? <code>{String(s.id).slice(0, 8)}</code>}</td>
-                    <td>
-                      <IdLink to="/models" id={s.model_id} />
-                    </td>
-                    <td>{(s.symbols ?? []).join(", ")}</td>
-                    <td>
-                      <Status value={s.state} />
-                    </td>
-                    <td className="wrap">
-                      {Object.entries(s.risk ?? {})
-                        .filter(([, v]) => v != null)
-                        .map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(" ") : v}`)
-                        .join(" · ")}
-                    </td>
-                    <td>{fmtTime(s.created_at)}</td>
-                    {canWrite ? (
-                      <td className="actions">
-                        {s.state !== "active" ? (
-                          <button type="button" className="small" onClick={() => setState.mutate({ id: s.id, state: "active" })}>
-                            Activate
-                          </button>
-                        ) : (
-                          <button type="button" className="small secondary" onClick={() => setState.mutate({ id: s.id, state: "paused" })}>
-                            Pause
-                          </button>
-                        )}
-                        {s.state !== "stopped" ? (
-                          <button type="button" className="small danger" onClick={() => setState.mutate({ id: s.id, state: "stopped" })}>
-                            Stop
-                          </button>
-                        ) : null}
-                        <button type="button" className="small" onClick={() => replay.mutate(s)} disabled={s.state !== "active"}>
-                          Paper replay
+            <DataTable
+              rows={strategies.data.items}
+              rowKey={(s) => s.id}
+              rowId={(s) => s.id}
+              columns={[
+                { header: "name", cell: (s) => s.name ?? <code>{String(s.id).slice(0, 8)}</code> },
+                { header: "model", cell: (s) => <IdLink to="/models" id={s.model_id} /> },
+                { header: "symbols", cell: (s) => (s.symbols ?? []).join(", ") },
+                { header: "state", cell: (s) => <Status value={s.state} /> },
+                {
+                  header: "risk limits",
+                  className: "wrap",
+                  cell: (s) =>
+                    Object.entries(s.risk ?? {})
+                      .filter(([, v]) => v != null)
+                      .map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(" ") : v}`)
+                      .join(" · "),
+                },
+                { header: "created", cell: (s) => fmtTime(s.created_at) },
+                canWrite && {
+                  header: "actions",
+                  className: "actions",
+                  cell: (s) => (
+                    <>
+                      {s.state !== "active" ? (
+                        <button type="button" className="small" onClick={() => setState.mutate({ id: s.id, state: "active" })}>
+                          Activate
                         </button>
-                      </td>
-                    ) : null}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+                      ) : (
+                        <button type="button" className="small secondary" onClick={() => setState.mutate({ id: s.id, state: "paused" })}>
+                          Pause
+                        </button>
+                      )}
+                      {s.state !== "stopped" ? (
+                        <button type="button" className="small danger" onClick={() => setState.mutate({ id: s.id, state: "stopped" })}>
+                          Stop
+                        </button>
+                      ) : null}
+                      <button type="button" className="small" onClick={() => replay.mutate(s)} disabled={s.state !== "active"}>
+                        Paper replay
+                      </button>
+                    </>
+                  ),
+                },
+              ]}
+            />
           </>
         ) : null}
       </Section>
       <Section title="Paper sessions">
-        <ProblemView error={sessions.error} />
-        {sessions.data && sessions.data.items.length === 0 ? <p>No paper session yet.</p> : null}
-        {sessions.data && sessions.data.items.length ? (
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">session</th>
-                <th scope="col">mode</th>
-                <th scope="col">strategy</th>
-                <th scope="col">status</th>
-                <th scope="col">equity</th>
-                <th scope="col">PnL</th>
-                <th scope="col">drawdown</th>
-                <th scope="col">position</th>
-                <th scope="col">bars / orders</th>
-                <th scope="col">halt</th>
-                <th scope="col">created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {sessions.data.items.map((p) => (
-                <tr key={p.id}>
-                  <td>
-                    <Link to={`/paper-sessions/${p.id}`}>
-                      <code>{String(p.id).slice(0, 8)}</code>
-                    </Link>
-                  </td>
-                  <td>{p.mode}</td>
-                  <td>{String(p.strategy_id).slice(0, 8)}</td>
-                  <td>
-                    <Status value={p.status} />
-                  </td>
-                  <td>{fmtNum(p.equity, 2)}</td>
-                  <td>{fmtNum(p.pnl, 2)}</td>
-                  <td>{fmtPct(p.drawdown)}</td>
-                  <td>{(p.position ?? []).map((v: number) => fmtNum(v, 3)).join(", ")}</td>
-                  <td>
-                    {p.n_bars} / {p.n_orders}
-                  </td>
-                  <td className="wrap">{p.halt_reason ?? ""}</td>
-                  <td>{fmtTime(p.created_at)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        ) : null}
+        <ListTable
+          query={sessions}
+          what="paper sessions"
+          empty="No paper session yet."
+          rowKey={(p) => p.id}
+          columns={[
+            {
+              header: "session",
+              cell: (p) => (
+                <Link to={`/paper-sessions/${p.id}`}>
+                  <code>{String(p.id).slice(0, 8)}</code>
+                </Link>
+              ),
+            },
+            { header: "mode", cell: (p) => p.mode },
+            { header: "strategy", cell: (p) => String(p.strategy_id).slice(0, 8) },
+            { header: "status", cell: (p) => <Status value={p.status} /> },
+            { header: "equity", cell: (p) => fmtNum(p.equity, 2) },
+            { header: "PnL", cell: (p) => fmtNum(p.pnl, 2) },
+            { header: "drawdown", cell: (p) => fmtPct(p.drawdown) },
+            { header: "position", cell: (p) => (p.position ?? []).map((v: number) => fmtNum(v, 3)).join(", ") },
+            { header: "bars / orders", cell: (p) => `${p.n_bars} / ${p.n_orders}` },
+            { header: "halt", className: "wrap", cell: (p) => p.halt_reason ?? "" },
+            { header: "created", cell: (p) => fmtTime(p.created_at) },
+          ]}
+        />
       </Section>
     </>
   );
@@ -186,12 +165,16 @@ export default function Strategies() {
 
 function NewStrategy() {
   const client = useQueryClient();
-  const [open, setOpen] = useState(false);
+  // `/strategies?model=<id>` (an evaluated model's "Promote to a strategy") opens the form on it.
+  const [params] = useSearchParams();
+  const promoted = params.get("model") ?? "";
+  const [open, setOpen] = useState(!!promoted);
   const models = useQuery({ queryKey: ["models", "all"], enabled: open, queryFn: () => get<Page<Model>>("/models?limit=100") });
-  const [modelId, setModelId] = useState("");
+  const [modelId, setModelId] = useState(promoted);
   const [name, setName] = useState("");
   const [maxDrawdown, setMaxDrawdown] = useState("0.2");
   const [maxPosition, setMaxPosition] = useState("1");
+  const [created, setCreated] = useState("");
   const create = useMutation({
     mutationFn: () =>
       post<Json>("/strategies", {
@@ -199,8 +182,9 @@ function NewStrategy() {
         ...(name ? { name } : {}),
         risk: { max_drawdown: Number(maxDrawdown), max_position: Number(maxPosition) },
       }),
-    onSuccess: () => {
+    onSuccess: (created) => {
       setOpen(false);
+      setCreated(String(created.name ?? created.id));
       void client.invalidateQueries({ queryKey: ["strategies"] });
     },
   });
@@ -214,6 +198,7 @@ function NewStrategy() {
         <button type="button" onClick={() => setOpen(true)}>
           New strategy
         </button>
+        {created ? <span role="status"> Strategy {created} created (active).</span> : null}
       </p>
     );
   return (
@@ -223,6 +208,7 @@ function NewStrategy() {
           model
           <select value={modelId} onChange={(e) => setModelId(e.target.value)} required>
             <option value="">choose…</option>
+            {promoted && models.data && !models.data.items.some((m) => m.id === promoted) ? <option value={promoted}>{promoted.slice(0, 8)}</option> : null}
             {models.data?.items.map((m) => (
               <option key={m.id} value={m.id}>
                 {m.id.slice(0, 8)} {m.algorithm} {m.stage} {m.aliases.join(",")}

@@ -3,7 +3,7 @@ import { useState, type FormEvent } from "react";
 import { useNavigate } from "react-router";
 import { get, post, type Page } from "../api";
 import { useCanWrite } from "../auth";
-import { fmtNum, fmtTime, IdLink, Loading, Progress, ProblemView, Section, Status } from "../components";
+import { fmtNum, fmtTime, IdLink, ListTable, Progress, ProblemView, Section, Status } from "../components";
 import type { Dataset, Json } from "../types";
 
 export default function Studies() {
@@ -25,51 +25,23 @@ export default function Studies() {
       </p>
       {canWrite ? <NewStudy /> : null}
       <Section title="Studies">
-        <ProblemView error={list.error} />
-        {list.isLoading ? <Loading what="studies" /> : null}
-        {list.data && list.data.items.length === 0 ? <p>No study yet.</p> : null}
-        {list.data && list.data.items.length ? (
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">study</th>
-                <th scope="col">algorithm</th>
-                <th scope="col">objective</th>
-                <th scope="col">sampler / pruner</th>
-                <th scope="col">status</th>
-                <th scope="col">progress</th>
-                <th scope="col">trials (complete/pruned/failed/running)</th>
-                <th scope="col">best</th>
-                <th scope="col">created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.items.map((s) => (
-                <tr key={s.id}>
-                  <td>
-                    <IdLink to="/studies" id={s.id} />
-                  </td>
-                  <td>{s.algorithm}</td>
-                  <td>{objectiveText(s.objective)}</td>
-                  <td>
-                    {s.sampler} / {s.pruner}
-                  </td>
-                  <td>
-                    <Status value={s.status} />
-                  </td>
-                  <td>
-                    <Progress value={s.progress} label={`study ${String(s.id).slice(0, 8)} progress`} />
-                  </td>
-                  <td>
-                    {s.n_complete}/{s.n_pruned}/{s.n_failed}/{s.n_running} of {s.n_trials}
-                  </td>
-                  <td>{s.best_trial ? `#${s.best_trial.number}: ${fmtNum(s.best_trial.value, 4)}` : "–"}</td>
-                  <td>{fmtTime(s.created_at)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        ) : null}
+        <ListTable
+          query={list}
+          what="studies"
+          empty="No study yet."
+          rowKey={(s) => s.id}
+          columns={[
+            { header: "study", cell: (s) => <IdLink to="/studies" id={s.id} /> },
+            { header: "algorithm", cell: (s) => s.algorithm },
+            { header: "objective", cell: (s) => objectiveText(s.objective) },
+            { header: "sampler / pruner", cell: (s) => `${s.sampler} / ${s.pruner}` },
+            { header: "status", cell: (s) => <Status value={s.status} /> },
+            { header: "progress", cell: (s) => <Progress value={s.progress} label={`study ${String(s.id).slice(0, 8)} progress`} /> },
+            { header: "trials (complete/pruned/failed/running)", cell: (s) => `${s.n_complete}/${s.n_pruned}/${s.n_failed}/${s.n_running} of ${s.n_trials}` },
+            { header: "best", cell: (s) => (s.best_trial ? `#${s.best_trial.number}: ${fmtNum(s.best_trial.value, 4)}` : "–") },
+            { header: "created", cell: (s) => fmtTime(s.created_at) },
+          ]}
+        />
       </Section>
     </>
   );

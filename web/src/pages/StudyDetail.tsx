@@ -110,7 +110,7 @@ export default function StudyDetail() {
       <Section title={`Trials (${rows.length})`}>
         <ProblemView error={trials.error} />
         <div className="scroll" tabIndex={0}>
-          <table className="dense">
+          <table className="dense" aria-label="Trials">
             <thead>
               <tr>
                 <th scope="col">#</th>

@@ -9,6 +9,12 @@ class RunNotFound(NotFound):
     code, title = "run-not-found", "Run not found"
 
 
+class CheckpointNotFound(NotFound):
+    """The run has no complete checkpoint at that step (never written, or pruned)."""
+
+    code, title = "checkpoint-not-found", "Checkpoint not found"
+
+
 class RunStateConflict(Conflict):
     """The run's state does not allow the operation (e.g. cancelling a finished run)."""
 

@@ -50,18 +50,16 @@ from tradeopt_ml.training.experiment import (
     run_experiment,
 )
 from tradeopt_training import metrics, service, tensorboard
+from tradeopt_training.checkpoints import (
+    COMPLETE,
+    KEEP_CHECKPOINTS,
+    checkpoint_prefix,
+    complete_checkpoints,
+)
 from tradeopt_training.config import get_training_settings
 from tradeopt_training.models import Model, TrainingRun
 
 log = get_logger(__name__)
-COMPLETE = "COMPLETE"
-#: Checkpoints kept in object storage per run (older ones are deleted after a new one lands).
-KEEP_CHECKPOINTS = 2
-
-
-def checkpoints_prefix(run_id: uuid.UUID) -> str:
-    """Prefix of a run's checkpoints."""
-    return f"runs/{run_id}/checkpoints/"
 
 
 def model_id_for(run_id: uuid.UUID) -> uuid.UUID:
@@ -96,7 +94,7 @@ def upload_checkpoint(ctx: JobContext, run_id: uuid.UUID, folder: Path, timestep
     :mod:`tradeopt_common.storage.integrity`); the ``COMPLETE`` marker goes last. Returns its
     prefix.
     """
-    prefix = f"{checkpoints_prefix(run_id)}{timesteps:012d}/"
+    prefix = checkpoint_prefix(run_id, timesteps)
     digests = {
         prefix + path.relative_to(folder).as_posix(): put_recorded(
             ctx.store, prefix + path.relative_to(folder).as_posix(), path
@@ -109,21 +107,10 @@ def upload_checkpoint(ctx: JobContext, run_id: uuid.UUID, folder: Path, timestep
     return prefix
 
 
-def complete_checkpoints(store: ArtifactStore, run_id: uuid.UUID) -> list[int]:
-    """Timesteps of the complete checkpoints of a run, ascending."""
-    found = []
-    for key in store.list_keys(checkpoints_prefix(run_id)):
-        rest = key[len(checkpoints_prefix(run_id)) :]
-        step, _, name = rest.partition("/")
-        if name == COMPLETE and step.isdigit():
-            found.append(int(step))
-    return sorted(found)
-
-
 def _prune(ctx: JobContext, run_id: uuid.UUID, keep: int) -> None:
     done = complete_checkpoints(ctx.store, run_id)
     for step in done[:-keep]:
-        prefix = f"{checkpoints_prefix(run_id)}{step:012d}/"
+        prefix = checkpoint_prefix(run_id, step)
         ctx.store.delete_prefix(prefix)
         ctx.db(lambda s, p=prefix: integrity.forget_digests(s, p))  # type: ignore[misc]
 
@@ -134,7 +121,7 @@ def download_checkpoint(ctx: JobContext, run_id: uuid.UUID, step: int, target: P
     :class:`~tradeopt_common.storage.integrity.UntrustedArtifact`: the job fails, nothing is
     loaded).
     """
-    prefix = f"{checkpoints_prefix(run_id)}{step:012d}/"
+    prefix = checkpoint_prefix(run_id, step)
     keys = [k for k in ctx.store.list_keys(prefix) if k[len(prefix) :] != COMPLETE]
     expected = ctx.db(lambda s: integrity.recorded_digests(s, keys))
     for key in keys:

@@ -53,6 +53,16 @@ class RunCreate(BaseModel):
         return self
 
 
+class CheckpointRead(BaseModel):
+    """One complete checkpoint of a run (the newest few are kept while it trains and after)."""
+
+    step: int = Field(description="timesteps trained when it was written")
+    created_at: datetime = Field(description="when its last file (the COMPLETE marker) landed")
+    size_bytes: int = Field(description="bytes of its files")
+    files: list[str] = Field(description="its files (the SB3 model zip, normalisation, state)")
+    download: str = Field(description="GET path of its files as a .tar.gz")
+
+
 class RunRead(BaseModel):
     """A run (DESIGN §3.1: ``{id, status, progress, job_id, metrics, model_id, error}``)."""
 

@@ -35,7 +35,9 @@ from tradeopt_common.storage.base import ObjectInfo
 from tradeopt_common.storage.cleanup import delete_prefix_after_commit
 from tradeopt_ml.training import ExperimentSpec, validate_experiment
 from tradeopt_training import tensorboard
+from tradeopt_training.checkpoints import Checkpoint, list_checkpoints
 from tradeopt_training.errors import (
+    CheckpointNotFound,
     ModelNotFound,
     ModelStateConflict,
     ModelStudyConflict,
@@ -501,3 +503,21 @@ def run_event_files(store: ArtifactStore, run: TrainingRun) -> list[ObjectInfo]:
             run_status=str(run.status),
         )
     return objects
+
+
+def run_checkpoints(store: ArtifactStore, run: TrainingRun) -> list[Checkpoint]:
+    """The run's complete checkpoints in object storage, ascending by step (none before its
+    first checkpoint; the training job keeps the newest few).
+    """
+    return list_checkpoints(store, run.id)
+
+
+def run_checkpoint(store: ArtifactStore, run: TrainingRun, step: int) -> Checkpoint:
+    """The run's complete checkpoint at ``step`` (404 when there is none)."""
+    for checkpoint in list_checkpoints(store, run.id):
+        if checkpoint.step == step:
+            return checkpoint
+    raise CheckpointNotFound(
+        f"run {run.id} has no complete checkpoint at step {step} (GET "
+        f"/api/v1/runs/{run.id}/checkpoints lists the ones kept)"
+    )

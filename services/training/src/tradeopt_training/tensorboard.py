@@ -116,14 +116,22 @@ def iter_archive(
 ) -> Iterator[bytes]:
     """Stream a ``.tar.gz`` of ``objects`` (a run's event files) as ``<run_id>/<file>`` members,
     so ``tar xzf`` then ``tensorboard --logdir .`` shows the run under its id.
-
-    Memory stays at about one chunk: each object is read from the store as it is written.
     """
-    prefix = tensorboard_prefix(run_id)
+    return iter_tar_gz(store, objects, strip=tensorboard_prefix(run_id), root=str(run_id))
+
+
+def iter_tar_gz(
+    store: ArtifactStore, objects: Sequence[ObjectInfo], *, strip: str, root: str
+) -> Iterator[bytes]:
+    """Stream a ``.tar.gz`` of stored ``objects``, each as ``<root>/<key without strip>``.
+
+    Memory stays at about one chunk: each object is read from the store (which verifies it) as
+    it is written.
+    """
     spool = _Spool()
     with tarfile.open(fileobj=spool, mode="w|gz") as tar:
         for obj in objects:
-            member = tarfile.TarInfo(f"{run_id}/{obj.key.removeprefix(prefix)}")
+            member = tarfile.TarInfo(f"{root}/{obj.key.removeprefix(strip)}")
             member.size = obj.size
             member.mtime = int(obj.last_modified.timestamp())
             member.mode = 0o644

@@ -26,6 +26,7 @@ from tradeopt_common.logging import configure_logging, get_logger
 from tradeopt_common.observability import metrics
 from tradeopt_common.storage.configured import store_from_settings
 from tradeopt_common.web import health
+from tradeopt_common.web import status as system_status
 from tradeopt_common.web.auth import router as auth_router
 from tradeopt_common.web.middleware import (
     BodySizeLimitMiddleware,
@@ -97,7 +98,8 @@ def create_service_app(
     background: Sequence[BackgroundTask] = (),
 ) -> FastAPI:
     """A FastAPI app with lifespan-managed clients, problem+json errors, auth-ready deps,
-    request ids, a body-size limit, ``/healthz``, ``/readyz``, ``/metrics`` and ``/api/v1/jobs``.
+    request ids, a body-size limit, ``/healthz``, ``/readyz``, ``/metrics``, ``/api/v1/jobs`` and
+    ``/api/v1/system/status``.
 
     ``background`` coroutines (e.g. gauges refreshed from the database) run for the app's lifetime.
     """
@@ -171,6 +173,7 @@ def create_service_app(
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(jobs_router)
+    app.include_router(system_status.router)
     app.include_router(keys_router)
     app.include_router(auth_router)
     for router in routers:

@@ -13,10 +13,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+
+if TYPE_CHECKING:
+    from tradeopt_common.web.state import AppState
 
 router = APIRouter(tags=["health"])
 
@@ -45,7 +48,14 @@ async def readyz(request: Request) -> JSONResponse:
     """200 when the database answers (``status`` ``ready``, or ``degraded`` naming Redis or
     storage when one of those does not); 503 when the database does not.
     """
-    state = request.app.state.tradeopt
+    body = await readiness(request.app.state.tradeopt)
+    return JSONResponse(body, status_code=503 if body["status"] == "not ready" else 200)
+
+
+async def readiness(state: AppState) -> dict[str, Any]:
+    """The ``/readyz`` body of this process: ``status`` (``ready``, ``degraded`` or
+    ``not ready``), ``checks`` by dependency and the ``degraded`` ones.
+    """
     results = dict(
         await asyncio.gather(
             _check("database", state.db.ping),
@@ -59,4 +69,4 @@ async def readyz(request: Request) -> JSONResponse:
     body: dict[str, Any] = {"status": status, "checks": results}
     if degraded:
         body["degraded"] = degraded
-    return JSONResponse(body, status_code=200 if ready else 503)
+    return body

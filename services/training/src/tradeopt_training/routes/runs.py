@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 from functools import partial
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
@@ -24,9 +26,10 @@ from tradeopt_common.web.listing import add_list_route
 from tradeopt_common.web.problems import problem_responses
 from tradeopt_common.web.read_cache import CachedReadRoute
 from tradeopt_training import service, tensorboard
+from tradeopt_training.checkpoints import Checkpoint, checkpoint_prefix
 from tradeopt_training.deps import CurrentRun, TrainingSettingsDep
 from tradeopt_training.models import RunStatus
-from tradeopt_training.schemas import Algorithm, RunCreate, RunRead
+from tradeopt_training.schemas import Algorithm, CheckpointRead, RunCreate, RunRead
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"], route_class=CachedReadRoute)
 
@@ -112,16 +115,28 @@ async def run_events(run: CurrentRun, events: JobEventsDep) -> EventSourceRespon
     return events(run.job_id)
 
 
+def _archive_route(members: str, *problems: int) -> dict[str, Any]:
+    """``router.get`` arguments of a route that streams a ``.tar.gz`` of ``members``."""
+    return {
+        "response_class": StreamingResponse,
+        "responses": {
+            200: {"content": {"application/gzip": {}}, "description": f"a tar.gz of {members}"},
+            **problem_responses(*problems),
+        },
+    }
+
+
+def _attachment(body: Iterator[bytes], filename: str) -> StreamingResponse:
+    return StreamingResponse(
+        body,
+        media_type="application/gzip",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
 @router.get(
     "/{run_id}/tensorboard",
-    response_class=StreamingResponse,
-    responses={
-        200: {
-            "content": {"application/gzip": {}},
-            "description": "a tar.gz of the run's event files as `<run_id>/<file>`",
-        },
-        **problem_responses(401, 403, 404, 409, 422),
-    },
+    **_archive_route("the run's event files as `<run_id>/<file>`", 401, 403, 404, 409, 422),
 )
 async def download_run_tensorboard(run: CurrentRun, store: StoreDep) -> StreamingResponse:
     """The run's TensorBoard event files as a streamed ``.tar.gz`` (members ``<run_id>/…``:
@@ -129,8 +144,50 @@ async def download_run_tensorboard(run: CurrentRun, store: StoreDep) -> Streamin
     uploaded when training ends.
     """
     objects = await asyncio.to_thread(service.run_event_files, store, run)
-    return StreamingResponse(
-        tensorboard.iter_archive(store, run.id, objects),
-        media_type="application/gzip",
-        headers={"Content-Disposition": f'attachment; filename="run-{run.id}-tensorboard.tar.gz"'},
+    return _attachment(
+        tensorboard.iter_archive(store, run.id, objects), f"run-{run.id}-tensorboard.tar.gz"
     )
+
+
+@router.get(
+    "/{run_id}/checkpoints",
+    response_model=list[CheckpointRead],
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def list_run_checkpoints(run: CurrentRun, store: StoreDep) -> list[CheckpointRead]:
+    """The run's complete checkpoints, ascending by step: when each landed, its size and files,
+    and where to download it. Empty before the first one; training keeps the newest two.
+    """
+    found = await asyncio.to_thread(service.run_checkpoints, store, run)
+    return [_checkpoint_read(run.id, c) for c in found]
+
+
+def _checkpoint_read(run_id: uuid.UUID, checkpoint: Checkpoint) -> CheckpointRead:
+    prefix = checkpoint_prefix(run_id, checkpoint.step)
+    return CheckpointRead(
+        step=checkpoint.step,
+        created_at=checkpoint.completed_at,
+        size_bytes=checkpoint.size,
+        files=[f.key.removeprefix(prefix) for f in checkpoint.files],
+        download=f"{router.prefix}/{run_id}/checkpoints/{checkpoint.step}",
+    )
+
+
+@router.get(
+    "/{run_id}/checkpoints/{step}",
+    **_archive_route("the checkpoint's files as `<run_id>-<step>/<file>`", 401, 403, 404, 422),
+)
+async def download_run_checkpoint(
+    run: CurrentRun,
+    store: StoreDep,
+    step: Annotated[int, Path(ge=0, le=10**12 - 1, description="the checkpoint's timesteps")],
+) -> StreamingResponse:
+    """One complete checkpoint's files (the SB3 model zip, its normalisation statistics, the
+    job's state) as a streamed ``.tar.gz``; 404 when the run has none at that step.
+    """
+    checkpoint = await asyncio.to_thread(service.run_checkpoint, store, run, step)
+    root = f"{run.id}-{step}"
+    body = tensorboard.iter_tar_gz(
+        store, checkpoint.files, strip=checkpoint_prefix(run.id, step), root=root
+    )
+    return _attachment(body, f"run-{root}-checkpoint.tar.gz")
