@@ -285,3 +285,32 @@ class TestCachedListPages:
             await conn.close()
         assert tables > 10
         assert [r["name"] for r in missing] == []
+
+
+@pytest.mark.unit
+def test_which_routes_may_be_answered_from_the_cache() -> None:
+    """Read-scope GETs of the cached routers are; an ``@uncached`` one (a bucket listing) and
+    everything else (writes, the keys and auth routes, public probes) are not."""
+    from fastapi.routing import APIRoute
+
+    from tradeopt_common.auth.key_routes import router as keys
+    from tradeopt_common.jobs.routes import router as jobs
+    from tradeopt_common.web.auth import router as auth
+    from tradeopt_training.routes.models import router as models
+    from tradeopt_training.routes.runs import router as runs
+
+    wrapped = {
+        (route.path, method)
+        for router in (runs, models, jobs, keys, auth)
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+        if route.get_route_handler().__name__ == "cached"
+    }
+    assert ("/api/v1/runs/{run_id}", "GET") in wrapped
+    assert ("/api/v1/runs", "GET") in wrapped
+    assert ("/api/v1/models/{model_id}", "GET") in wrapped
+    assert ("/api/v1/jobs/{job_id}", "GET") in wrapped
+    assert ("/api/v1/runs/{run_id}/checkpoints", "GET") not in wrapped
+    assert not any(path.startswith(("/api/v1/keys", "/api/v1/auth")) for path, _ in wrapped)
+    assert {method for _, method in wrapped} == {"GET"}

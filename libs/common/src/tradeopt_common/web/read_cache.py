@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Hashable
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from fastapi.dependencies.models import Dependant
@@ -148,6 +148,18 @@ class ReadCache:
         self._bytes = 0
 
 
+EndpointT = TypeVar("EndpointT", bound=Callable[..., Any])
+
+
+def uncached(endpoint: EndpointT) -> EndpointT:
+    """Mark a ``GET`` endpoint of a cached router whose answer depends on something the change
+    feed does not announce (e.g. an object-storage listing that grows while a job runs): it is
+    never answered from the cache. Put it below the ``@router.get(...)`` decorator.
+    """
+    endpoint.__tradeopt_uncached__ = True  # type: ignore[attr-defined]
+    return endpoint
+
+
 def _needs_exactly_read_scope(dependant: Dependant) -> bool:
     """Whether the route's dependencies ask for the read scope and nothing stricter."""
     scopes: set[object] = set()
@@ -170,7 +182,9 @@ class CachedReadRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         """The route's handler wrapped by the cache."""
         handler = super().get_route_handler()
-        if not _needs_exactly_read_scope(self.dependant):
+        if getattr(self.endpoint, "__tradeopt_uncached__", False) or not _needs_exactly_read_scope(
+            self.dependant
+        ):
             return handler  # public or stricter than read: never answered from the cache
         name = self.name
 

@@ -24,7 +24,7 @@ from tradeopt_common.web.idempotency import accepted_route, transition_route
 from tradeopt_common.web.job_events import JobEventsDep
 from tradeopt_common.web.listing import add_list_route
 from tradeopt_common.web.problems import problem_responses
-from tradeopt_common.web.read_cache import CachedReadRoute
+from tradeopt_common.web.read_cache import CachedReadRoute, uncached
 from tradeopt_training import service, tensorboard
 from tradeopt_training.checkpoints import Checkpoint, checkpoint_prefix
 from tradeopt_training.deps import CurrentRun, TrainingSettingsDep
@@ -154,6 +154,7 @@ async def download_run_tensorboard(run: CurrentRun, store: StoreDep) -> Streamin
     response_model=list[CheckpointRead],
     responses=problem_responses(401, 403, 404, 422),
 )
+@uncached  # the bucket's listing grows while the run trains, unannounced
 async def list_run_checkpoints(run: CurrentRun, store: StoreDep) -> list[CheckpointRead]:
     """The run's complete checkpoints, ascending by step: when each landed, its size and files,
     and where to download it. Empty before the first one; training keeps the newest two.
