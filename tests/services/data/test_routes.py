@@ -270,7 +270,18 @@ async def test_a_redis_outage_keeps_reads_serving_and_refuses_jobs_with_503(flee
                 json={"source": "synthetic", "symbols": ["SYN"], "bars": 300},
                 headers=auth,
             )
+            too_big = await anon.post(  # a client error stays one: 422, not 503
+                "/api/v1/datasets",
+                json={
+                    "source": "synthetic",
+                    "symbols": [f"S{i}" for i in range(10)],
+                    "bars": 1_000_000,  # refused by the service (dates, row cap), not the schema
+                },
+                headers=auth,
+            )
             after = await anon.get("/api/v1/datasets", headers=auth)
+    assert too_big.status_code == 422, too_big.text
+    assert "bars" in too_big.json()["detail"]  # what the service found wrong, not the broker
     assert ready.status_code == 200, ready.text
     assert ready.json()["status"] == "degraded" and ready.json()["degraded"] == ["redis"]
     assert ready.json()["checks"]["redis"]["ok"] is False

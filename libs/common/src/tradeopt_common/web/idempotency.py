@@ -139,12 +139,15 @@ class Idempotency:
         """What a create route of a job-backed resource does: replay a retry; otherwise
         ``create()`` the resource (and its job) and answer 202 with it as ``read`` and a
         ``Location`` under ``collection`` (e.g. ``/api/v1/runs``). While the broker is down a
-        new request is a 503 with ``Retry-After`` and stores nothing (a replay still answers).
+        new request is a 503 with ``Retry-After`` and stores nothing (a replay still answers) —
+        but only once ``create()`` accepted it: a request the client must fix (an unknown
+        dataset, a range the data cannot support) gets its 4xx either way. ``create()`` only adds
+        rows and queues the job after commit, so the 503 rolls everything back.
         """
         if (replayed := await self.begin()) is not None:
             return replayed
-        await self.request.app.state.tradeopt.broker.require()
         resource = await create()
+        await self.request.app.state.tradeopt.broker.require()
         return await self.respond(
             read.model_validate(resource),
             status_code=202,
