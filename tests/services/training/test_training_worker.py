@@ -13,7 +13,13 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support.jobrun import ingest
-from tests.support.processes import celery_beat, celery_worker, free_port, wait_worker_ready
+from tests.support.processes import (
+    celery_beat,
+    celery_worker,
+    free_port,
+    stop_all,
+    wait_worker_ready,
+)
 from tests.support.runs import small_ppo
 
 pytestmark = pytest.mark.integration
@@ -35,8 +41,7 @@ def start_worker(fleet_env, log_dir):
         return worker
 
     yield _start
-    for worker in started:
-        worker.stop()
+    stop_all(started)
 
 
 async def _wait_run(client: httpx.AsyncClient, run_id: str, predicate, timeout: float = 120):
