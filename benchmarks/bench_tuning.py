@@ -44,11 +44,10 @@ import redis
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the shared helpers of tests/support
 from tests.support.databases import drop_database, pg_url_for, recreate_database  # noqa: E402
-from tests.support.live import fuzz_env, starting_api  # noqa: E402
+from tests.support.live import fuzz_env, live_api  # noqa: E402
 from tests.support.processes import (  # noqa: E402
     ManagedProcess,
     celery_worker,
-    stop_all,
     wait_for,
     wait_worker_ready,
 )
@@ -106,11 +105,10 @@ class Bench:
             for name, url in urls.items()
         }
 
-    def worker(self, app: str, queues: str, name: str, *, ready: bool = True) -> None:
-        """Start a worker (once) and (unless ``ready`` is false) wait until it is ready."""
+    def worker(self, app: str, queues: str, name: str) -> None:
+        """Start a worker (once) and wait until it is ready."""
         if name not in self.workers:
             self.workers[name] = celery_worker(app, queues, self.env, self.log_dir, name).start()
-        if ready:
             wait_worker_ready(self.workers[name])
 
     def ingest_spy(self) -> str:
@@ -160,7 +158,8 @@ class Bench:
     def close(self) -> None:
         for client in self.http.values():
             client.close()
-        stop_all(list(reversed(self.workers.values())))
+        for worker in reversed(self.workers.values()):
+            worker.stop()
 
 
 @contextlib.contextmanager
@@ -184,14 +183,10 @@ def fleet(db: str, redis_url: str, workdir: Path) -> Iterator[Bench]:
         os.environ.update(env)
         upgrade(url)
         with contextlib.ExitStack() as stack:
-            urls, waits = {}, []
-            for name in ("data", "training", "tuning"):  # started together, then waited for
+            urls = {}
+            for name in ("data", "training", "tuning"):
                 app = f"tradeopt_{name}.app:create_app"
-                api = starting_api(app, env, log_dir, f"{name}-api")
-                urls[name], wait_up = stack.enter_context(api)
-                waits.append(wait_up)
-            for wait_up in waits:
-                wait_up()
+                urls[name] = stack.enter_context(live_api(app, env, log_dir, f"{name}-api"))
             bench = Bench({**env, "TRADING_OPT_TRAINING_URL": urls["training"]}, log_dir, urls)
             try:
                 yield bench
@@ -206,15 +201,9 @@ def fleet(db: str, redis_url: str, workdir: Path) -> Iterator[Bench]:
 
 def measure(plan: Plan, bench: Bench) -> dict[str, Any]:
     """Run both experiments; their figures."""
-    first = [
-        ("tradeopt_data.worker:celery_app", "data,maintenance", "data-worker"),
-        ("tradeopt_tuning.worker:celery_app", "tuning", "tuning-worker"),
-        ("tradeopt_training.worker:celery_app", "training", "training-1"),
-    ]
-    for app, queues, name in first:  # started together, then waited for
-        bench.worker(app, queues, name, ready=False)
-    for app, queues, name in first:
-        bench.worker(app, queues, name)
+    bench.worker("tradeopt_data.worker:celery_app", "data,maintenance", "data-worker")
+    bench.worker("tradeopt_tuning.worker:celery_app", "tuning", "tuning-worker")
+    bench.worker("tradeopt_training.worker:celery_app", "training", "training-1")
     spy = bench.ingest_spy()
 
     n, steps = plan.parallel_trials, plan.parallel_timesteps
