@@ -18,7 +18,7 @@ from hypothesis import settings
 
 from scripts.manifest.model import load as load_manifest
 from tests.support.databases import pg_url_for, recreate_database
-from tests.support.processes import REPO, ManagedProcess
+from tests.support.processes import REPO, ManagedProcess, stop_all
 from tradeopt_common.asyncutil import run_sync
 
 TEST_DB = os.environ.get("TRADEOPT_TEST_DB", "tradeopt_test")
@@ -220,7 +220,8 @@ def processes(
     fleet_env: dict[str, str], log_dir: Path
 ) -> Iterator[Callable[[ManagedProcess], ManagedProcess]]:
     """``processes(proc)`` starts a managed process (a worker, beat, …) of the fleet under test
-    and returns it; every process started is stopped after the test, the last first."""
+    and returns it; every process started is stopped after the test (all signalled at once, the
+    last first, so that their shutdowns overlap)."""
     started: list[ManagedProcess] = []
 
     def start(proc: ManagedProcess) -> ManagedProcess:
@@ -228,8 +229,7 @@ def processes(
         return proc
 
     yield start
-    for proc in reversed(started):
-        proc.stop()
+    stop_all(list(reversed(started)))
 
 
 __all__ = ["API_KEY", "REPO"]

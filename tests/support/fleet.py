@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.support.live import live_api
-from tests.support.processes import ManagedProcess, celery_worker, wait_worker_ready
+from tests.support.live import starting_api
+from tests.support.processes import ManagedProcess, celery_worker, stop_all, wait_worker_ready
 
 TRAINING_WORKER = "tradeopt_training.worker:celery_app"
 TUNING_WORKER = "tradeopt_tuning.worker:celery_app"
@@ -56,7 +56,8 @@ def live_training_fleet(
     until the block ends; the workers' settings point at the API and keep the evaluation
     statistics small.
     """
-    with live_api("tradeopt_training.app:create_app", fleet_env, log_dir, "training-api") as base:
+    api = starting_api("tradeopt_training.app:create_app", fleet_env, log_dir, "training-api")
+    with api as (base, wait_api_up):
         env = {
             **fleet_env,
             "TRADING_OPT_TRAINING_URL": base,
@@ -65,14 +66,15 @@ def live_training_fleet(
         }
         fleet = Fleet(base, env, log_dir)
         try:
+            # the API and the workers start together (a worker needs the API only in a job)
             for app, queues, name, *extra in workers:
                 fleet.spawn(app, queues, name, ready=False, env=extra[0] if extra else None)
+            wait_api_up()
             for worker in fleet.workers.values():
                 wait_worker_ready(worker)
             yield fleet
         finally:
-            for worker in reversed(fleet.workers.values()):
-                worker.stop()
+            stop_all(list(reversed(fleet.workers.values())))
 
 
 async def until(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,10 +31,13 @@ def fuzz_env(pg_url: str, redis_url: str, s3_server, tmp: Path, api_key: str) ->
 
 
 @contextmanager
-def live_api(app: str, env: dict[str, str], log_dir: Path, name: str) -> Iterator[str]:
-    """Run ``uvicorn <app> --factory`` on a spare port until the block ends; yields its base URL.
-
-    On exit the server log must hold no ``request.crashed`` line (an unhandled exception).
+def starting_api(
+    app: str, env: dict[str, str], log_dir: Path, name: str
+) -> Iterator[tuple[str, Callable[[], None]]]:
+    """Start ``uvicorn <app> --factory`` on a spare port and yield at once: its base URL and a
+    function that waits until it serves ``/healthz`` (so that other processes can start while it
+    does). Stopped when the block ends; its log must then hold no ``request.crashed`` line (an
+    unhandled exception).
     """
     port = free_port()
     argv = [sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1"]
@@ -50,9 +53,20 @@ def live_api(app: str, env: dict[str, str], log_dir: Path, name: str) -> Iterato
             return False
 
     try:
-        wait_for(up, 60, 0.2, name)
-        yield base
+        yield base, lambda: wait_for(up, 60, 0.2, name)
     finally:
         server.stop()
     errors = [line for line in server.log().splitlines() if "request.crashed" in line]
     assert not errors, errors
+
+
+@contextmanager
+def live_api(app: str, env: dict[str, str], log_dir: Path, name: str) -> Iterator[str]:
+    """Run ``uvicorn <app> --factory`` on a spare port until the block ends; yields its base URL
+    once it serves.
+
+    On exit the server log must hold no ``request.crashed`` line (an unhandled exception).
+    """
+    with starting_api(app, env, log_dir, name) as (base, wait_up):
+        wait_up()
+        yield base

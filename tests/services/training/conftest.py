@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.processes import celery_worker, free_port, wait_worker_ready
+from tests.support.processes import celery_worker, free_port, stop_all, wait_worker_ready
 
 WORKER_APP = "tradeopt_training.worker:celery_app"
 
@@ -25,5 +25,4 @@ def start_worker(fleet_env, log_dir):
         return worker
 
     yield _start
-    for worker in started:
-        worker.stop()
+    stop_all(started)
