@@ -104,114 +104,140 @@ def bench_engine(bars, model, recipe):
     return fast, n / t_fast
 
 
+class _ReplayDb:
+    """What both replay measurements share: a throwaway PostgreSQL database (:data:`DB`,
+    migrated), its engine on an event-loop thread (as the worker runs it), one strategy, and the
+    timing of one replay of a new session (wall, this process's CPU, PostgreSQL's CPU). Imports
+    are resolved here, with whatever ``tradeopt_*`` code is importable (``--baseline-tree``).
+    """
+
+    def __init__(self, bars, model, recipe) -> None:
+        import threading
+
+        from tests.support.databases import pg_url_for, recreate_database
+        from tradeopt_common.db.migrations import upgrade
+        from tradeopt_common.db.session import Database
+        from tradeopt_ml.paper import PaperEngine, RiskLimits
+
+        asyncio.run(recreate_database(DB))
+        url = pg_url_for(DB)
+        upgrade(url)
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+
+        async def make_db() -> Database:
+            return Database(url)
+
+        self.db = self.run(make_db())
+        self.sid = uuid.uuid4()
+        self.engine = lambda: PaperEngine.for_range(recipe, bars, model, RiskLimits(), part=None)
+
+    def run(self, coro):
+        """Run ``coro`` on the loop thread and wait for it."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    async def new_session(self) -> uuid.UUID:
+        from tradeopt_strategy.models import PaperSession, Strategy
+
+        pid = uuid.uuid4()
+        async with self.db.unit_of_work() as s:
+            if await s.get(Strategy, self.sid) is None:
+                s.add(Strategy(id=self.sid, model_id=uuid.uuid4(), evaluation_id=uuid.uuid4(),
+                               algorithm="ppo", symbols=["SPY"], action_space="discrete",
+                               window=30, risk={}))  # fmt: skip
+                await s.flush()
+            s.add(
+                PaperSession(
+                    id=pid, strategy_id=self.sid, model_id=uuid.uuid4(), symbols=["SPY"],
+                    mode="replay", status="running", position=[0.0], units=[0.0],
+                )
+            )  # fmt: skip
+        return pid
+
+    async def record(self, pid, records, control: bool):
+        from tradeopt_strategy import service
+
+        async with self.db.unit_of_work() as s:
+            return await service.record_bars(s, pid, records, control=control)
+
+    async def control(self, pid):
+        from tradeopt_strategy import service
+
+        async with self.db.unit_of_work() as s:
+            return await service.session_control(s, pid)
+
+    def writer(self, pid):
+        """The replay job's ``write``: record a batch on the loop thread, not waiting."""
+        return lambda records: asyncio.run_coroutine_threadsafe(
+            self.record(pid, records, True), self.loop
+        )
+
+    async def backends(self) -> list[int]:
+        from sqlalchemy import text
+
+        async with self.db.unit_of_work() as s:
+            rows = await s.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = :d"), {"d": DB}
+            )
+            return [r for (r,) in rows.all()]
+
+    def timed(self, replay):
+        """``replay(session id)`` of a new session: ``(pid, engine, wall s, CPU s, PG CPU s)``."""
+        pid = self.run(self.new_session())
+        pg0, c0, t0 = _cpu_of(self.run(self.backends())), time.process_time(), time.perf_counter()
+        e = replay(pid)
+        elapsed = time.perf_counter() - t0
+        client = time.process_time() - c0
+        pg1 = _cpu_of(self.run(self.backends()))
+        server = sum(v - pg0.get(k, 0.0) for k, v in pg1.items())
+        return pid, e, elapsed, client, server
+
+    def close(self) -> None:
+        self.run(self.db.dispose())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
 def bench_replay(bars, model, recipe, batch: int) -> float:
     """The replay job's loop end to end, through PostgreSQL: plan, step, record (real
     :func:`tradeopt_strategy.jobs.run_replay` and :func:`service.record_bars` on a loop thread,
     as the worker runs them) vs the previous method in the same run (plan, then per batch: read
     the stop/halt flags, step ``batch`` bars, write them and wait; nothing overlapped).
     """
-    import threading
-
-    from sqlalchemy import text
-
-    from tests.support.databases import pg_url_for, recreate_database
-    from tradeopt_common.db.migrations import upgrade
-    from tradeopt_common.db.session import Database
-    from tradeopt_ml.paper import PaperEngine, RiskLimits
-    from tradeopt_strategy import service
+    from tradeopt_ml.paper import PaperEngine
     from tradeopt_strategy.jobs import run_replay
-    from tradeopt_strategy.models import PaperSession, Strategy
 
-    asyncio.run(recreate_database(DB))
-    url = pg_url_for(DB)
-    upgrade(url)
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, daemon=True).start()
-
-    def run(coro):
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
-
-    async def make_db() -> Database:
-        return Database(url)
-
-    db = run(make_db())
-    sid = uuid.uuid4()
-
-    async def new_session() -> uuid.UUID:
-        pid = uuid.uuid4()
-        async with db.unit_of_work() as s:
-            if await s.get(Strategy, sid) is None:
-                s.add(Strategy(id=sid, model_id=uuid.uuid4(), evaluation_id=uuid.uuid4(),
-                               algorithm="ppo", symbols=["SPY"], action_space="discrete",
-                               window=30, risk={}))  # fmt: skip
-                await s.flush()
-            s.add(
-                PaperSession(
-                    id=pid, strategy_id=sid, model_id=uuid.uuid4(), symbols=["SPY"],
-                    mode="replay", status="running", position=[0.0], units=[0.0],
-                )
-            )  # fmt: skip
-        return pid
-
-    async def record(pid, records, control):
-        async with db.unit_of_work() as s:
-            return await service.record_bars(s, pid, records, control=control)
-
-    async def control(pid):
-        async with db.unit_of_work() as s:
-            return await service.session_control(s, pid)
-
-    def engine() -> PaperEngine:
-        return PaperEngine.for_range(recipe, bars, model, RiskLimits(), part=None)
+    bench = _ReplayDb(bars, model, recipe)
 
     def previous(pid) -> PaperEngine:
-        e = engine()
+        e = bench.engine()
         e.plan()
         while not e.done:
-            stop, halt = run(control(pid))
+            stop, halt = bench.run(bench.control(pid))
             if stop or halt:
                 break
             pending = []
             while not e.done and len(pending) < 512:
                 pending.append(e.step())
-            run(record(pid, pending, False))
+            bench.run(bench.record(pid, pending, False))
         return e
 
     def current(pid) -> PaperEngine:
-        e = engine()
+        e = bench.engine()
         e.plan()
-
-        def write(records):
-            return asyncio.run_coroutine_threadsafe(record(pid, records, True), loop)
-
-        return run_replay(e, write, engine, speed=None, batch=batch)
-
-    async def backends() -> list[int]:
-        async with db.unit_of_work() as s:
-            rows = await s.execute(
-                text("SELECT pid FROM pg_stat_activity WHERE datname = :d"), {"d": DB}
-            )
-            return [r for (r,) in rows.all()]
+        return run_replay(e, bench.writer(pid), bench.engine, speed=None, batch=batch)
 
     rates: dict[str, float] = {}
     cpu: dict[str, tuple[float, float]] = {}
     finals = {}
     for name, fn in (("previous", previous), ("current", current)) * 2:
-        pid = run(new_session())
-        pg0, c0, t0 = _cpu_of(run(backends())), time.process_time(), time.perf_counter()
-        e = fn(pid)
-        elapsed = time.perf_counter() - t0
-        client = time.process_time() - c0
-        pg1 = _cpu_of(run(backends()))
-        server = sum(v - pg0.get(k, 0.0) for k, v in pg1.items())
+        pid, e, elapsed, client, server = bench.timed(fn)
         n = e.k
         if n / elapsed > rates.get(name, 0.0):
             rates[name], cpu[name] = n / elapsed, (client, server)
         finals[name] = (n, float(e.core.value))
-        stored = run(_stored(db, pid))
+        stored = bench.run(_stored(bench.db, pid))
         assert stored == (n, finals[name][1]), (stored, finals[name])
-    run(db.dispose())
-    loop.call_soon_threadsafe(loop.stop)
+    bench.close()
     assert finals["previous"] == finals["current"], finals
     n = finals["current"][0]
     print(f"replay end to end (plan + step + PostgreSQL rows, {n} bars, best of 2):")
@@ -242,87 +268,24 @@ def replay_only(bars, model, recipe, batch: int, runs: int) -> dict[str, float]:
     ``tradeopt_*`` code is importable): the lowest CPU per 1,000 bars of the replay process and
     of PostgreSQL, the best wall rate and the final equity. For ``--baseline-tree``.
     """
-    import threading
-
-    from sqlalchemy import text
-
-    from tests.support.databases import pg_url_for, recreate_database
-    from tradeopt_common.db.migrations import upgrade
-    from tradeopt_common.db.session import Database
-    from tradeopt_ml.paper import PaperEngine, RiskLimits
-    from tradeopt_strategy import service
     from tradeopt_strategy.jobs import run_replay
-    from tradeopt_strategy.models import PaperSession, Strategy
 
-    asyncio.run(recreate_database(DB))
-    url = pg_url_for(DB)
-    upgrade(url)
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, daemon=True).start()
+    bench = _ReplayDb(bars, model, recipe)
 
-    def run(coro):
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
-
-    async def make_db() -> Database:
-        return Database(url)
-
-    db = run(make_db())
-    sid = uuid.uuid4()
-
-    async def new_session() -> uuid.UUID:
-        pid = uuid.uuid4()
-        async with db.unit_of_work() as s:
-            if await s.get(Strategy, sid) is None:
-                s.add(Strategy(id=sid, model_id=uuid.uuid4(), evaluation_id=uuid.uuid4(),
-                               algorithm="ppo", symbols=["SPY"], action_space="discrete",
-                               window=30, risk={}))  # fmt: skip
-                await s.flush()
-            s.add(
-                PaperSession(
-                    id=pid, strategy_id=sid, model_id=uuid.uuid4(), symbols=["SPY"],
-                    mode="replay", status="running", position=[0.0], units=[0.0],
-                )
-            )  # fmt: skip
-        return pid
-
-    async def record(pid, records):
-        async with db.unit_of_work() as s:
-            return await service.record_bars(s, pid, records, control=True)
-
-    async def backends() -> list[int]:
-        async with db.unit_of_work() as s:
-            rows = await s.execute(
-                text("SELECT pid FROM pg_stat_activity WHERE datname = :d"), {"d": DB}
-            )
-            return [r for (r,) in rows.all()]
-
-    def engine() -> PaperEngine:
-        return PaperEngine.for_range(recipe, bars, model, RiskLimits(), part=None)
+    def replay(pid):
+        e = bench.engine()
+        e.plan()
+        return run_replay(e, bench.writer(pid), bench.engine, speed=None, batch=batch)
 
     out = {"client": float("inf"), "server": float("inf"), "rate": 0.0}
     for _ in range(runs):
-        pid = run(new_session())
-        pg0, c0, t0 = _cpu_of(run(backends())), time.process_time(), time.perf_counter()
-        e = engine()
-        e.plan()
-        e = run_replay(
-            e,
-            lambda records, pid=pid: asyncio.run_coroutine_threadsafe(record(pid, records), loop),
-            engine,
-            speed=None,
-            batch=batch,
-        )
-        elapsed = time.perf_counter() - t0
-        client = time.process_time() - c0
-        pg1 = _cpu_of(run(backends()))
-        server = sum(v - pg0.get(k, 0.0) for k, v in pg1.items())
+        _, e, elapsed, client, server = bench.timed(replay)
         n = e.k
         out["client"] = min(out["client"], 1e6 * client / n)
         out["server"] = min(out["server"], 1e6 * server / n)
         out["rate"] = max(out["rate"], n / elapsed)
         out["equity"], out["bars"] = float(e.core.value), n
-    run(db.dispose())
-    loop.call_soon_threadsafe(loop.stop)
+    bench.close()
     return out
 
 

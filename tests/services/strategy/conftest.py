@@ -11,9 +11,12 @@ import pytest
 
 import tradeopt_strategy.jobs  # noqa: F401 - registers the job bodies for run_job
 from tests.conftest import API_KEY
-from tests.support.jobrun import run_job
+from tests.support.alpaca_fake import fake_alpaca
+from tests.support.jobrun import ingest, run_job
 from tests.support.runs import small_ppo
 
+#: Credentials the fake Alpaca accepts.
+ALPACA_KEY, ALPACA_SECRET = "PKFAKEKEY0000000", "fake-secret-0123456789abcdefghijkl"
 #: A small PPO (a few seconds on a CPU) on the daily SPY sample.
 RUN = small_ppo(total_timesteps=256)
 
@@ -67,3 +70,31 @@ async def replay(client: httpx.AsyncClient, body: dict) -> dict:
     assert resp.headers["location"] == f"/api/v1/paper-sessions/{created['id']}"
     await run_job(client, created["job_id"])
     return (await client.get(f"/api/v1/paper-sessions/{created['id']}")).json()
+
+
+async def evaluated_strategy(
+    client: httpx.AsyncClient,
+    training_client: httpx.AsyncClient,
+    evaluation_client: httpx.AsyncClient,
+    strategy_client: httpx.AsyncClient,
+) -> dict:
+    """The SPY sample ingested, a small PPO model trained and evaluated on it, and a strategy of
+    that model (the answer of ``POST /api/v1/strategies``)."""
+    spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
+    model_id = await train_model(training_client, spy["id"])
+    await evaluate(evaluation_client, {"model_id": model_id, "dataset_id": spy["id"]})
+    resp = await strategy_client.post("/api/v1/strategies", json={"model_id": model_id})
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+@pytest.fixture
+def alpaca(monkeypatch, fleet_env):
+    """A local fake of Alpaca's REST API (trading and market data), configured as the
+    deployment's Alpaca settings."""
+    with fake_alpaca(ALPACA_KEY, ALPACA_SECRET, price=250.0) as (url, fake):
+        monkeypatch.setenv("ALPACA_API_KEY", ALPACA_KEY)
+        monkeypatch.setenv("ALPACA_API_SECRET", ALPACA_SECRET)
+        monkeypatch.setenv("ALPACA_BASE_URL", url)
+        monkeypatch.setenv("ALPACA_DATA_URL", url)
+        yield fake

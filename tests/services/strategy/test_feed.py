@@ -14,13 +14,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tests.services.strategy.conftest import evaluate, train_model
+from tests.services.strategy.conftest import ALPACA_KEY, ALPACA_SECRET, evaluated_strategy
 from tests.support.alpaca_fake import fake_alpaca
-from tests.support.jobrun import ingest
 from tradeopt_ml.data import load_sample
 from tradeopt_strategy.alpaca_data import AlpacaBars, DataAuthError, DataUnavailable, ProviderBar
 
-KEY, SECRET = "PKFAKEKEY0000000", "fake-secret-0123456789abcdefghijkl"
+KEY, SECRET = ALPACA_KEY, ALPACA_SECRET
 DAY = timedelta(days=1)
 
 
@@ -101,17 +100,6 @@ async def test_the_client_pages_filters_and_types_its_errors():
 # feed sessions end to end (real PostgreSQL, Redis, S3; the fake Alpaca)
 
 
-@pytest.fixture
-def alpaca(monkeypatch, fleet_env):
-    """The fake Alpaca, configured as the deployment's trading and market-data endpoints."""
-    with fake_alpaca(KEY, SECRET, price=250.0) as (url, fake):
-        monkeypatch.setenv("ALPACA_API_KEY", KEY)
-        monkeypatch.setenv("ALPACA_API_SECRET", SECRET)
-        monkeypatch.setenv("ALPACA_BASE_URL", url)
-        monkeypatch.setenv("ALPACA_DATA_URL", url)
-        yield fake
-
-
 class Clock:
     """The feed's "now" (bar completeness), moved by the test."""
 
@@ -134,12 +122,7 @@ def _feed(strategy_app, clock: Clock):
 async def test_feed_sessions_trade_like_pushed_bars_and_survive_the_provider(
     alpaca, client, training_client, evaluation_client, strategy_app, strategy_client, fleet_env
 ):
-    spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
-    model_id = await train_model(training_client, spy["id"])
-    await evaluate(evaluation_client, {"model_id": model_id, "dataset_id": spy["id"]})
-    strategy = (
-        await strategy_client.post("/api/v1/strategies", json={"model_id": model_id})
-    ).json()
+    strategy = await evaluated_strategy(client, training_client, evaluation_client, strategy_client)
     sessions = "/api/v1/paper-sessions"
 
     # the request shape: a feed is for live sessions; its timeframe defaults to 1Day
@@ -171,7 +154,9 @@ async def test_feed_sessions_trade_like_pushed_bars_and_survive_the_provider(
     from tradeopt_strategy.feed import BarFeed
 
     feed: BarFeed = _feed(strategy_app, clock := Clock(_t(bars[59]) + DAY / 2))
-    need = required_bars(read_lineage(strategy_app.state.tradeopt.store, uuid.UUID(model_id)))
+    need = required_bars(
+        read_lineage(strategy_app.state.tradeopt.store, uuid.UUID(strategy["model_id"]))
+    )
     assert need < 58
     alpaca.add_bars("SPY", bars[:60])
     [result] = await feed.poll_once()
@@ -287,12 +272,7 @@ async def test_feed_sessions_trade_like_pushed_bars_and_survive_the_provider(
 async def test_feed_orders_reach_alpaca_once_and_missing_keys_halt(
     alpaca, client, training_client, evaluation_client, strategy_app, strategy_client, monkeypatch
 ):
-    spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
-    model_id = await train_model(training_client, spy["id"])
-    await evaluate(evaluation_client, {"model_id": model_id, "dataset_id": spy["id"]})
-    strategy = (
-        await strategy_client.post("/api/v1/strategies", json={"model_id": model_id})
-    ).json()
+    strategy = await evaluated_strategy(client, training_client, evaluation_client, strategy_client)
     body = {"strategy_id": strategy["id"], "mode": "live", "feed": "alpaca", "broker": "alpaca"}
     live = (await strategy_client.post("/api/v1/paper-sessions", json=body)).json()
     base = f"/api/v1/paper-sessions/{live['id']}"

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.services.strategy.conftest import evaluate, train_model
-from tests.support.alpaca_fake import fake_alpaca
-from tests.support.jobrun import ingest
+from tests.services.strategy.conftest import ALPACA_KEY, ALPACA_SECRET, evaluated_strategy
 from tradeopt_ml.data import load_sample
 
 pytestmark = pytest.mark.integration
-ALPACA_KEY, ALPACA_SECRET = "PKFAKEKEY0000000", "fake-secret-0123456789abcdefghijkl"
 
 
 def _bars(n: int) -> list[dict]:
@@ -36,12 +33,7 @@ def _bars(n: int) -> list[dict]:
 async def test_live_bars_duplicates_out_of_order_and_the_kill_switch(
     client, training_client, evaluation_client, strategy_app, strategy_client
 ):
-    spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
-    model_id = await train_model(training_client, spy["id"])
-    await evaluate(evaluation_client, {"model_id": model_id, "dataset_id": spy["id"]})
-    strategy = (
-        await strategy_client.post("/api/v1/strategies", json={"model_id": model_id})
-    ).json()
+    strategy = await evaluated_strategy(client, training_client, evaluation_client, strategy_client)
     resp = await strategy_client.post(
         "/api/v1/paper-sessions", json={"strategy_id": strategy["id"], "mode": "live"}
     )
@@ -141,25 +133,10 @@ async def _sse(client, url: str) -> list[tuple[str, dict]]:
     return events
 
 
-@pytest.fixture
-def alpaca(monkeypatch, fleet_env):
-    """A local fake of Alpaca's REST API, configured as the deployment's Alpaca settings."""
-    with fake_alpaca(ALPACA_KEY, ALPACA_SECRET, price=250.0) as (url, fake):
-        monkeypatch.setenv("ALPACA_API_KEY", ALPACA_KEY)
-        monkeypatch.setenv("ALPACA_API_SECRET", ALPACA_SECRET)
-        monkeypatch.setenv("ALPACA_BASE_URL", url)
-        yield fake
-
-
 async def test_alpaca_orders_and_bad_credentials_halt_the_session(
     alpaca, client, training_client, evaluation_client, strategy_client
 ):
-    spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
-    model_id = await train_model(training_client, spy["id"])
-    await evaluate(evaluation_client, {"model_id": model_id, "dataset_id": spy["id"]})
-    strategy = (
-        await strategy_client.post("/api/v1/strategies", json={"model_id": model_id})
-    ).json()
+    strategy = await evaluated_strategy(client, training_client, evaluation_client, strategy_client)
     body = {"strategy_id": strategy["id"], "mode": "live", "broker": "alpaca"}
     live = (await strategy_client.post("/api/v1/paper-sessions", json=body)).json()
     assert live["broker"] == "alpaca"
