@@ -1,6 +1,7 @@
-"""Peak memory of an upload's ingest: the chunked CSV reader vs a baseline ref's reader.
+"""Peak memory of an upload's ingest: the chunked reader vs a baseline ref's reader.
 
-Writes a 10-symbol bar CSV of about ``--mib`` MiB (and a copy without bad rows), then measures
+Writes a 10-symbol bar CSV of about ``--mib`` MiB (and a copy without bad rows; with
+``--format parquet`` the same rows as Parquet files instead), then measures
 three tasks, each in a fresh process (one measurement cannot inherit another's heap), with the
 working tree's ``tradeopt_ml.data`` and with the baseline ref's ``ingest``, ``validation``,
 ``repair`` and ``timestamps`` modules (``git show <ref>:...``, loaded by file path under their
@@ -18,6 +19,7 @@ growth in MiB, as a multiple of the CSV size and of the typed frame, the wall ti
 new/old, and whether the results (frames, parse errors, reports) are identical (exit 1 if not).
 
 Run: .venv/bin/python benchmarks/bench_ingest_memory.py [--mib 64] [--baseline-ref main]
+     [--format csv|parquet]
 """
 
 from __future__ import annotations
@@ -46,11 +48,15 @@ MIB = 1024 * 1024
 
 def make_csv(path: Path, mib: float, *, clean: bool = False) -> int:
     """A 10-symbol minute-bar CSV of about ``mib`` MiB (``bench_ingest_validate``'s frame, 1,000
-    bad rows unless ``clean``); returns its data rows."""
+    bad rows unless ``clean``), or the same rows as Parquet when ``path`` ends in ``.parquet``;
+    returns its data rows."""
     frame = make_frame(int(mib * MIB / 98))  # ~98 bytes a row with this layout
     if clean:
         frame = frame.assign(volume=frame["volume"].abs(), high=frame[["high", "open"]].max(axis=1))
-    frame.to_csv(path, index=False)
+    if path.suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
     return len(frame)
 
 
@@ -120,7 +126,7 @@ def child(which: str, task: str, path: str, baseline: str | None) -> None:
         from tradeopt_data import service, sources
 
         loaded = sources.load_upload(
-            Path(path), filename="bars.csv", content_type="text/csv", symbol=None, repairs=[],
+            Path(path), filename=Path(path).name, content_type=None, symbol=None, repairs=[],
             min_rows=30,
         )  # fmt: skip
         loaded = sources.finalize(loaded, max_rows=None)
@@ -150,6 +156,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mib", type=float, default=64.0, help="CSV size to generate")
     parser.add_argument("--baseline-ref", default="main", help="git ref of the baseline reader")
+    parser.add_argument("--format", choices=("csv", "parquet"), default="csv", help="upload format")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         baseline = Path(tmp) / "baseline"
@@ -160,11 +167,12 @@ def main() -> None:
                 cwd=ROOT, capture_output=True, text=True, check=True,
             ).stdout  # fmt: skip
             (baseline / f"{name}.py").write_text(source)
-        dirty, clean = Path(tmp) / "bars.csv", Path(tmp) / "clean.csv"
+        dirty, clean = Path(tmp) / f"bars.{args.format}", Path(tmp) / f"clean.{args.format}"
         rows = make_csv(dirty, args.mib)
         make_csv(clean, args.mib, clean=True)
         size = dirty.stat().st_size
-        print(f"CSV {size / MIB:.1f} MiB, {rows:,} rows, 10 symbols; baseline {args.baseline_ref}")
+        kind = args.format.upper() if args.format == "csv" else "Parquet"
+        print(f"{kind} {size / MIB:.1f} MiB, {rows:,} rows, 10 symbols; baseline {args.baseline_ref}")
         same = True
         tasks = (
             ("read", "read_upload + validate"),
@@ -181,7 +189,7 @@ def main() -> None:
                 peak = int(m["peak_kib"]) / 1024  # type: ignore[call-overload]
                 print(
                     f"  {name:9s} peak RSS growth {peak:8.1f} MiB = {peak * MIB / size:4.1f}x "
-                    f"the CSV = {peak / frame_mib:4.1f}x the frame   {m['seconds']:.2f} s"
+                    f"the file = {peak / frame_mib:4.1f}x the frame   {m['seconds']:.2f} s"
                 )
             peaks = int(new["peak_kib"]), max(int(old["peak_kib"]), 1)  # type: ignore[call-overload]
             ratio = peaks[0] / peaks[1]

@@ -224,3 +224,91 @@ def test_column_buffer_grows_past_a_short_estimate_and_trims_slack() -> None:
     kept = roomy.result()
     assert kept.tolist() == [0, 1, 2]
     assert kept.base is None  # copied: the spare capacity is not kept alive by a view
+
+
+# ----------------------------------------------------------------------------- parquet
+
+
+def _parquet_frame(n: int = 40) -> pd.DataFrame:
+    """Text prices with a stray word, a missing token, a bad stamp and a mislabelled row, so
+    parse errors must be numbered across row batches; plus columns the mapping ignores."""
+    rows = _bars(n)
+    rows[4][3] = "abc"
+    rows[7][2] = "NA"
+    rows[19][1] = "not a date"
+    rows[33][0] = "XYZ"
+    frame = pd.DataFrame(rows, columns=["symbol", "date", "open", "high", "low", "close", "volume"])
+    frame["volume"] = frame["volume"].astype(np.int64)
+    frame["notes"] = ["x" * 50] * n  # never decoded: not a mapped column
+    return frame
+
+
+def test_parquet_result_does_not_depend_on_the_batch_size(tmp_path: Path) -> None:
+    path = tmp_path / "bars.parquet"
+    # small row groups so batches cross row-group boundaries as well
+    _parquet_frame().to_parquet(path, index=False, row_group_size=6)
+    whole = read_upload(path, symbol="ABC", chunk_rows=WHOLE)
+    assert whole.format == "parquet"
+    assert whole.rows == 40
+    assert sorted(whole.parse_errors["row"].tolist()) == [4, 19, 33]
+    report = validate(whole.frame, parse_errors=whole.parse_errors, min_rows=30).to_dict()
+    for chunk_rows in CHUNKS:
+        parsed = read_upload(path, symbol="ABC", chunk_rows=chunk_rows)
+        pd.testing.assert_frame_equal(parsed.frame, whole.frame, check_exact=True)
+        pd.testing.assert_frame_equal(parsed.parse_errors, whole.parse_errors, check_exact=True)
+        again = validate(parsed.frame, parse_errors=parsed.parse_errors, min_rows=30).to_dict()
+        assert again == report, chunk_rows
+
+
+def test_parquet_epoch_stamps_are_decided_on_the_whole_column(tmp_path: Path) -> None:
+    """Non-text stamps make the chunked parser ask for the whole column again; it is re-read
+    from the file (the stamp column only)."""
+    frame = _parquet_frame().drop(columns=["notes"]).iloc[:28].copy()
+    days = pd.date_range("2020-01-01", periods=28, freq="D", tz="UTC")
+    frame["date"] = days.as_unit("s").asi8  # epoch seconds
+    path = tmp_path / "epochs.parquet"
+    frame.to_parquet(path, index=False, row_group_size=5)
+    whole = read_upload(path, symbol="ABC", chunk_rows=WHOLE).frame
+    chunked = read_upload(path, symbol="ABC", chunk_rows=3).frame
+    pd.testing.assert_frame_equal(chunked, whole, check_exact=True)
+    assert chunked["timestamp"].iloc[0] == pd.Timestamp("2020-01-01", tz="UTC")
+
+
+def test_parquet_saved_with_a_named_date_index_keeps_its_dates(tmp_path: Path) -> None:
+    """``df.set_index("Date").to_parquet(...)``, the usual way a pandas user saves bars: the
+    index is the timestamp column, not something to drop."""
+    n = 35
+    frame = pd.DataFrame(
+        {
+            "Open": np.linspace(10, 20, n),
+            "High": np.linspace(11, 21, n),
+            "Low": np.linspace(9, 19, n),
+            "Close": np.linspace(10.5, 20.5, n),
+            "Volume": np.arange(1, n + 1, dtype=np.int64),
+        },
+        index=pd.Index(pd.date_range("2024-01-01", periods=n, freq="D"), name="Date"),
+    )
+    path = tmp_path / "indexed.parquet"
+    frame.to_parquet(path)
+    parsed = read_upload(path, symbol="IDX", chunk_rows=4)
+    assert parsed.rows == n
+    assert parsed.frame["timestamp"].tolist() == list(frame.index.tz_localize("UTC"))
+    unnamed = tmp_path / "unnamed.parquet"
+    frame.reset_index().set_index(pd.Index(range(100, 100 + n))).to_parquet(unnamed)
+    again = read_upload(unnamed, symbol="IDX", chunk_rows=4)
+    assert "__index_level_0__" not in again.ignored_columns
+    assert again.frame["timestamp"].tolist() == parsed.frame["timestamp"].tolist()
+
+
+def test_parquet_row_limit_and_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "limit.parquet"
+    _parquet_frame().to_parquet(path, index=False)
+    assert read_upload(path, symbol="ABC", max_rows=40, chunk_rows=3).rows == 40
+    with pytest.raises(UploadRejected) as info:
+        read_upload(path, symbol="ABC", max_rows=39, chunk_rows=3)
+    assert info.value.kind == "too_many_rows"
+    empty = tmp_path / "empty.parquet"
+    _parquet_frame().iloc[:0].to_parquet(empty, index=False)
+    with pytest.raises(UploadRejected) as info:
+        read_upload(empty, symbol="ABC")
+    assert info.value.kind == "empty"

@@ -9,7 +9,10 @@ A CSV is never held whole: :mod:`tradeopt_ml.data.csvfile` checks its bytes bloc
 yields chunks of rows, each typed at once into preallocated columns (row numbers, lines and
 parse errors numbered across chunks), and the frame is assembled once from those columns. Peak
 memory is about twice the typed frame instead of ~8x the file; the result is the same for any
-chunk size (timestamp layouts are still chosen on the whole column).
+chunk size (timestamp layouts are still chosen on the whole column). A Parquet file is read
+the same way, row batch by row batch, decoding only the columns the mapping uses; a pandas index
+saved with the data counts as a column when it is named (``df.to_parquet`` of a frame indexed by
+``Date``) and is dropped when it is unnamed.
 
 Decisions (documented for the data API):
 
@@ -33,7 +36,7 @@ Decisions (documented for the data API):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -169,22 +172,67 @@ def _check_media_type(content_type: str | None) -> None:
         )
 
 
-def _read_parquet(path: Path, name: str, max_rows: int | None) -> pd.DataFrame:
+_INDEX_LEVEL = re.compile(r"__index_level_\d+__")
+
+
+def _open_parquet(path: Path, name: str, max_rows: int | None) -> tuple[pq.ParquetFile, list[str]]:
+    """The file and its column names as they will be matched (stripped; a pandas index saved
+    with the data is a column like any other when named, and dropped when it is an unnamed
+    ``__index_level_N__``).
+    """
     try:
         handle = pq.ParquetFile(path)
         n = handle.metadata.num_rows
-        if max_rows is not None and n > max_rows:
-            raise UploadRejected(
-                "too_many_rows", f"{name} has {n} rows; the limit is {max_rows}", rows=n
-            )
-        table = handle.read()
-    except UploadRejected:
-        raise
+        names = [str(c) for c in handle.schema_arrow.names]
     except Exception as exc:  # pyarrow raises several types for corrupt files
         raise UploadRejected("format", f"{name} is not a readable Parquet file: {exc}") from None
-    frame = table.to_pandas()
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame.reset_index(drop=True)
+    if max_rows is not None and n > max_rows:
+        raise UploadRejected(
+            "too_many_rows", f"{name} has {n} rows; the limit is {max_rows}", rows=n
+        )
+    return handle, [c for c in names if not _INDEX_LEVEL.fullmatch(c)]
+
+
+def _parquet_chunks(
+    handle: pq.ParquetFile, name: str, wanted: list[str], chunk_rows: int
+) -> Iterator[pd.DataFrame]:
+    """The ``wanted`` columns (stripped names) ``chunk_rows`` rows at a time, as pandas
+    columns; only those columns are decoded.
+    """
+    source = {str(c).strip(): str(c) for c in handle.schema_arrow.names}
+    columns = [source[c] for c in wanted]
+    try:
+        for batch in handle.iter_batches(batch_size=chunk_rows, columns=columns):
+            frame = batch.to_pandas(ignore_metadata=True)
+            frame.columns = [str(c).strip() for c in frame.columns]
+            yield frame
+    except Exception as exc:  # a corrupt page surfaces only when it is decoded
+        raise UploadRejected("format", f"{name} is not a readable Parquet file: {exc}") from None
+
+
+def _read_parquet(
+    path: Path, name: str, symbol: str | None, max_rows: int | None, chunk_rows: int
+) -> tuple[pd.DataFrame, pd.DataFrame, ColumnMapping, tuple[str, ...]]:
+    """Read a Parquet file row batch by row batch into typed columns, decoding only the columns
+    the mapping uses (as the CSV path, peak memory is about twice the typed frame).
+    """
+    handle, names = _open_parquet(path, name, max_rows)
+    if handle.metadata.num_rows == 0:
+        raise UploadRejected("empty", f"{name} has a header but no data rows")
+    stripped = [c.strip() for c in names]
+    mapping = _mapping(stripped, symbol, name)
+    wanted = list(dict.fromkeys([*mapping.columns.values(), *(mapping.date_time or ())]))
+    columns = _Columns(mapping, symbol, handle.metadata.num_rows)
+    for raw in _parquet_chunks(handle, name, wanted, chunk_rows):
+        columns.add(raw, None)
+
+    def whole_stamps() -> pd.Series:
+        stamp_columns = list(mapping.date_time or (mapping.columns["timestamp"],))
+        parts = _parquet_chunks(handle, name, stamp_columns, chunk_rows)
+        return pd.concat([_stamp_text(raw, mapping) for raw in parts], ignore_index=True)
+
+    frame, parse_errors, symbols = columns.finish(whole_stamps)
+    return frame, parse_errors, mapping, symbols
 
 
 # --------------------------------------------------------------------------- typing
@@ -401,8 +449,8 @@ def read_upload(
 ) -> ParsedUpload:
     """Read an uploaded CSV or Parquet file into typed columns, rows in file order.
 
-    A CSV is read in chunks of ``chunk_rows`` rows: peak memory is about twice the typed
-    frame (its columns, then the frame assembled from them), not a multiple of the file.
+    Either format is read in chunks of ``chunk_rows`` rows: peak memory is about twice the
+    typed frame (its columns, then the frame assembled from them), not a multiple of the file.
 
     Args:
         path: the uploaded bytes on disk.
@@ -411,7 +459,7 @@ def read_upload(
         symbol: the symbol of a single-symbol upload (see the module notes for how it combines
             with a symbol column).
         max_rows: reject files with more data rows than this.
-        chunk_rows: CSV data rows typed at a time (the result does not depend on it).
+        chunk_rows: data rows typed at a time (the result does not depend on it).
 
     Raises:
         UploadRejected: empty, binary, wrong media type, unreadable, missing columns, bad
@@ -433,13 +481,9 @@ def read_upload(
     fmt: Literal["csv", "parquet"]
     if head == b"PAR1":
         fmt = "parquet"
-        raw = _read_parquet(Path(path), name, max_rows)
-        if len(raw) == 0:
-            raise UploadRejected("empty", f"{name} has a header but no data rows")
-        mapping = _mapping(list(raw.columns), symbol, name)
-        columns = _Columns(mapping, symbol, len(raw))
-        columns.add(raw, None)
-        frame, parse_errors, symbols = columns.finish(lambda: _stamp_text(raw, mapping))
+        frame, parse_errors, mapping, symbols = _read_parquet(
+            Path(path), name, symbol, max_rows, chunk_rows
+        )
     else:
         fmt = "csv"
         frame, parse_errors, mapping, symbols, delimiter = _read_csv(
