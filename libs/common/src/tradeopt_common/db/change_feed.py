@@ -79,7 +79,7 @@ def install_triggers(
             continue
         connection.execute(
             text(
-                f'CREATE TRIGGER {TRIGGER} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE '
+                f"CREATE TRIGGER {TRIGGER} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
                 f'ON "{schema}"."{table}" FOR EACH STATEMENT EXECUTE FUNCTION {function}()'
             )
         )

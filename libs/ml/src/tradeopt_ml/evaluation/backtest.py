@@ -389,6 +389,20 @@ def extract_trades(
     return [out[i] for i in order]
 
 
+#: How the report's notes name each price basis (see :func:`price_basis`).
+PRICE_BASIS_TEXT = {
+    "adjusted": "adjusted prices (open/close x adj_close/close: total return)",
+    "raw": "raw prices (as traded; splits and dividends not adjusted)",
+}
+
+
+def price_basis(config: EnvConfig) -> str:
+    """The prices fills and marks used, as every answer states them: ``"adjusted"`` (open and
+    close scaled by ``adj_close / close``: total-return accounting) or ``"raw"``.
+    """
+    return "adjusted" if config.adjust_prices else "raw"
+
+
 def trade_returns(trades: list[dict[str, Any]], *, closed_only: bool = True) -> np.ndarray:
     """Net return of each trade: ``pnl / (size * entry_price)``."""
     rows = [t for t in trades if not closed_only or t["exit_time"] is not None]

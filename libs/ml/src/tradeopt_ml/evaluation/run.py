@@ -28,7 +28,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tradeopt_ml.data import Panel
 from tradeopt_ml.envs.config import EnvConfig
-from tradeopt_ml.evaluation.backtest import BacktestResult, backtest_targets, trade_returns
+from tradeopt_ml.evaluation.backtest import (
+    PRICE_BASIS_TEXT,
+    BacktestResult,
+    backtest_targets,
+    price_basis,
+    trade_returns,
+)
 from tradeopt_ml.evaluation.baselines import baseline_positions
 from tradeopt_ml.evaluation.config import evaluation_config
 from tradeopt_ml.evaluation.evaluate import backtest_model, bar_range, evaluate_result
@@ -264,6 +270,7 @@ def run_evaluation(
         raise EvaluationError("nothing to evaluate")
     report_progress = progress or (lambda fraction, message: None)
     results: dict[str, BacktestResult] = {}
+    bases: dict[str, str] = {}  # the prices each subject's fills used (a model's own env)
     frame: _Frame | None = None
     for i, subject in enumerate(subjects):
         report_progress(0.1 + 0.5 * i / len(subjects), f"backtesting {subject.name}")
@@ -272,6 +279,7 @@ def run_evaluation(
             if frame is None:
                 frame = _Frame(panel, start, stop, config)
             results[subject.name] = result
+            bases[subject.name] = price_basis(config)
     if frame is None:  # baselines only
         panel = Panel.from_bars(bars)
         try:
@@ -347,12 +355,17 @@ def run_evaluation(
     for name in REFERENCE_BASELINES:  # every benchmark's curve, for equity vs every benchmark
         if name not in series:
             series[name] = (results.get(name) or benchmark_runs[name]).to_series()
-    trades = {name: run.trades for name, run in results.items()}
+    basis = price_basis(frame.config)
+    trades = {
+        name: [{**trade, "prices": bases.get(name, basis)} for trade in run.trades]
+        for name, run in results.items()
+    }
     first, last = pd.Timestamp(primary_run.timestamps[0]), pd.Timestamp(primary_run.timestamps[-1])
     notes = [
         f"Bars {first.date()} to {last.date()} ({len(primary_run.equity) - 1} decisions), "
-        f"fills at {frame.config.fill}, costs {frame.config.cost_bps} bps + slippage "
-        f"{frame.config.slippage_bps} bps, out of sample: {request.part or 'date range'}.",
+        f"fills at {frame.config.fill} on {PRICE_BASIS_TEXT[basis]}, costs "
+        f"{frame.config.cost_bps} bps + slippage {frame.config.slippage_bps} bps, out of "
+        f"sample: {request.part or 'date range'}.",
         "Sharpe: simple returns, risk-free 0, annualised with "
         f"{bpy:g} bars per year; CI: stationary block bootstrap.",
     ]
@@ -397,6 +410,7 @@ def run_evaluation(
             "terminated_early": bool(getattr(primary_run, "terminated", False)),
             "bars_per_year": bpy,
             "fill": frame.config.fill,
+            "prices": basis,
             "cost_bps": frame.config.cost_bps,
             "slippage_bps": frame.config.slippage_bps,
         },

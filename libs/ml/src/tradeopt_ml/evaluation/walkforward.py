@@ -16,7 +16,12 @@ import pandas as pd
 
 from tradeopt_ml.data import Panel
 from tradeopt_ml.envs.config import EnvConfig
-from tradeopt_ml.evaluation.backtest import backtest_targets, trade_returns
+from tradeopt_ml.evaluation.backtest import (
+    PRICE_BASIS_TEXT,
+    backtest_targets,
+    price_basis,
+    trade_returns,
+)
 from tradeopt_ml.evaluation.baselines import baseline_positions
 from tradeopt_ml.evaluation.config import evaluation_config
 from tradeopt_ml.evaluation.evaluate import backtest_model
@@ -133,7 +138,8 @@ def walk_forward_report(
         stamps.append(result.timestamps if not stamps else result.timestamps[1:])
         positions.append(result.positions if not positions else result.positions[1:])
         units.append(result.units if not units else result.units[1:])
-        trades += [{**t, "fold": fold.index} for t in result.trades]
+        basis = price_basis(config)
+        trades += [{**t, "fold": fold.index, "prices": basis} for t in result.trades]
         fold_metrics = compute_metrics(
             result.equity,
             bars_per_year=bpy,
@@ -191,6 +197,7 @@ def walk_forward_report(
         notes=[
             f"{len(folds)} folds; each model trained only on its fold's training window and "
             "evaluated on the following test window; test windows stitched out of sample.",
+            f"Fills at {config.fill} on {PRICE_BASIS_TEXT[price_basis(config)]}.",
         ],
     )
     values = {
@@ -205,6 +212,7 @@ def walk_forward_report(
             "decisions": int(len(equity) - 1),
             "bars_per_year": bpy,
             "fill": config.fill,
+            "prices": price_basis(config),
             "cost_bps": config.cost_bps,
             "slippage_bps": config.slippage_bps,
             "folds": len(folds),
