@@ -39,6 +39,11 @@ CACHE_BYTES = 256 * 1024 * 1024
 _cache: OrderedDict[tuple[uuid.UUID, str], pd.DataFrame] = OrderedDict()
 _cache_sizes: dict[tuple[uuid.UUID, str], int] = {}
 _cache_lock = threading.Lock()
+#: Datasets with more rows than this are read from storage one at a time per process, so the
+#: API's peak is the cache plus one such read (tests/deploy/test_limits.py sizes the row cap
+#: against the data API's memory this way); smaller ones load concurrently.
+LARGE_LOAD_ROWS = 250_000
+_large_load = threading.Lock()
 
 
 def require_ready(dataset: Dataset) -> None:
@@ -53,10 +58,25 @@ def load_frame(store: ArtifactStore, dataset: Dataset) -> pd.DataFrame:
     """The dataset's canonical bars (cached per process; callers must not mutate the frame)."""
     require_ready(dataset)
     key = (dataset.id, dataset.checksum or "")
+    cached = _cached(key)
+    if cached is not None:
+        return cached
+    if (dataset.rows or 0) <= LARGE_LOAD_ROWS:
+        return _load(store, dataset, key)
+    with _large_load:  # one large read at a time; a wait may find the frame cached
+        cached = _cached(key)
+        return cached if cached is not None else _load(store, dataset, key)
+
+
+def _cached(key: tuple[uuid.UUID, str]) -> pd.DataFrame | None:
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
+    return None
+
+
+def _load(store: ArtifactStore, dataset: Dataset, key: tuple[uuid.UUID, str]) -> pd.DataFrame:
     with tempfile.TemporaryDirectory(prefix="tradeopt-bars-") as tmp:
         path = Path(tmp) / "bars.parquet"
         store.download_file(dataset.storage_key or "", path)

@@ -35,6 +35,7 @@ from tradeopt_common.references import guard_deletion, record_deletion
 from tradeopt_common.storage import ArtifactStore
 from tradeopt_common.storage.cleanup import delete_prefix_after_commit
 from tradeopt_data import sources
+from tradeopt_data.config import DataSettings
 from tradeopt_data.errors import DatasetNotFound, DatasetStateConflict
 from tradeopt_data.models import Dataset, DatasetStatus
 from tradeopt_data.repository import DatasetRepository
@@ -46,7 +47,7 @@ RESOURCE = "dataset"
 PARQUET = "application/vnd.apache.parquet"
 DEFAULT_MIN_ROWS = 30
 #: Rows per dataset (all symbols) unless the settings say otherwise (``dataset_max_rows``).
-DEFAULT_MAX_ROWS = 5_000_000
+DEFAULT_MAX_ROWS: int = DataSettings.model_fields["dataset_max_rows"].default
 
 
 class DatasetUpdate(TypedDict, total=False):
