@@ -582,3 +582,51 @@ def test_submit_client_retries_the_gateways_rate_limit(monkeypatch):
     )
     with pytest.raises(remote.RemoteError, match="429"):
         always.call("GET", "/datasets")
+
+
+def test_submit_prints_a_rounded_validation_sharpe(monkeypatch):
+    """Hardening item 25: ``pipeline submit`` printed ``validation Sharpe 0.123456789``."""
+    import httpx
+
+    from tradeopt_cli.pipeline import progress
+    from tradeopt_cli.pipeline.remote import RemoteError, submit_pipeline
+
+    printed: list[str] = []
+    original = progress.StepBars.done
+
+    def recording(self, task, text, *args, **kwargs):
+        printed.append(text)
+        return original(self, task, text, *args, **kwargs)
+
+    monkeypatch.setattr(progress.StepBars, "done", recording)
+    raw = {k: v for k, v in TINY.items() if k not in ("tune", "paper")}
+    config = parse_config(raw)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path.removeprefix("/api/v1")
+        if request.method == "POST":
+            if path.startswith("/evaluations"):
+                return httpx.Response(422, json={"title": "Unprocessable", "detail": "stop here"})
+            json.loads(request.content)
+            return httpx.Response(202, json={"id": str(uuid.uuid4()), "status": "queued"})
+        rid = path.split("/")[2]
+        if path.startswith("/datasets/"):
+            return httpx.Response(
+                200, json={"id": rid, "status": "ready", "name": "SYN", "rows": 500}
+            )
+        return httpx.Response(
+            200,
+            json={
+                "id": rid, "status": "succeeded", "progress": 1, "model_id": f"m-{rid}",
+                "algorithm": "ppo", "seed": 0,
+                "metrics": {"validation": {"sharpe": 0.123456789}},
+            },
+        )  # fmt: skip
+
+    with pytest.raises(RemoteError, match="stop here"):
+        submit_pipeline(
+            config, api="http://gw", api_key="k", poll=0.01, transport=httpx.MockTransport(handler)
+        )
+    sharpe_lines = [t for t in printed if "Sharpe" in t]
+    assert sharpe_lines, printed
+    assert all("0.123456789" not in t and "0.12" in t for t in sharpe_lines), sharpe_lines
