@@ -134,3 +134,57 @@ async def test_a_dataset_can_be_renamed(client):
         assert resp.status_code == 422, (body, resp.text)
     missing = await client.patch(f"/api/v1/datasets/{uuid.uuid4()}", json={"name": "x"})
     assert missing.status_code == 404
+
+
+async def test_a_lost_end_notification_is_mirrored_on_the_dataset_by_the_reaper(client, data_app):
+    """Hardening item 6, end to end on a real resource: a job ended where its dataset was not
+    known and the notification was lost (broker down) used to leave the dataset ``queued``
+    forever. The reaper of a process that knows the binding (a data worker's) mirrors the end
+    on the dataset and clears ``end_pending``; later passes send nothing more."""
+    from datetime import timedelta
+
+    from tradeopt_common.db.base import utcnow
+    from tradeopt_common.jobs import service as jobs
+    from tradeopt_common.jobs.models import Job, JobStatus
+
+    created = await client.post("/api/v1/datasets", json={"source": "sample", "symbol": "SPY"})
+    assert created.status_code == 202, created.text
+    dataset, job_id = created.json(), created.json()["job_id"]
+    db = data_app.state.tradeopt.db
+    async with db.unit_of_work() as s:  # canceled elsewhere, its job_ended message never sent
+        await s.execute(
+            update(Job)
+            .where(Job.id == uuid.UUID(job_id))
+            .values(status=JobStatus.CANCELED, finished_at=utcnow(), end_pending=True)
+        )
+    assert (await client.get(f"/api/v1/datasets/{dataset['id']}")).json()["status"] == "queued"
+
+    sent: list[tuple[str, str]] = []
+
+    class Recording:
+        def send(self, job_id: str, task_name: str, queue: str, task_id: str | None = None):
+            sent.append((job_id, task_name))
+
+    async def reap(after: timedelta) -> jobs.ReapReport:
+        async with db.unit_of_work() as s:
+            report = await jobs.reap(
+                s,
+                stale_after=timedelta(minutes=5),
+                requeue_after=timedelta(seconds=1),
+                in_broker=set(),
+                now=utcnow() + after,
+                dispatcher=Recording(),
+            )
+            jobs.publish_all(s, Recording(), report)
+        return report
+
+    import tradeopt_data.jobs  # noqa: F401 - this process now knows the dataset binding
+
+    first = await reap(timedelta(seconds=30))
+    assert first.renotified == []  # mirrored here, nothing to send
+    after = (await client.get(f"/api/v1/datasets/{dataset['id']}")).json()
+    assert after["status"] == "canceled", after
+    async with db.unit_of_work() as s:
+        assert (await s.get(Job, uuid.UUID(job_id))).end_pending is False
+    later = await reap(timedelta(minutes=2))
+    assert later.renotified == [] and sent == []
