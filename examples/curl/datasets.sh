@@ -16,7 +16,7 @@ if [[ -n "${BAD_CSV:-}" ]]; then
   # A file that fails validation answers 422 problem+json with the offending rows and why.
   log "upload of $BAD_CSV (expected to be rejected):"
   report=$(curl "${CURL_OPTS[@]}" -H "Authorization: Bearer $KEY" \
-    -H "Idempotency-Key: $IDEMPOTENCY_PREFIX-bad-upload" \
+    -H "Idempotency-Key: $({ sha256sum <"$BAD_CSV"; echo "$SYMBOL"; } | idempotency_key bad-upload)" \
     -F "file=@$BAD_CSV" -F "symbol=$SYMBOL" "$API_V1/datasets")
   # errors: [{row, line, symbol, column, value, problem}] (the first 50), counts per problem
   jq -r '"  \(.status) \(.title): \(.detail)",
@@ -28,7 +28,8 @@ fi
 if [[ -n "${CSV:-}" ]]; then
   log "dataset: upload $CSV ($SYMBOL)"
   out=$(curl "${CURL_OPTS[@]}" -H "Authorization: Bearer $KEY" \
-    -H "Idempotency-Key: $IDEMPOTENCY_PREFIX-upload" -w '\n%{http_code}' \
+    -H "Idempotency-Key: $({ sha256sum <"$CSV"; echo "$SYMBOL"; } | idempotency_key upload)" \
+    -w '\n%{http_code}' \
     -F "file=@$CSV" -F "symbol=$SYMBOL" "$API_V1/datasets")
   status=${out##*$'\n'}
   dataset=${out%$'\n'*}

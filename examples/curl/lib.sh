@@ -3,20 +3,26 @@
 #
 #   API                  gateway base URL (default http://localhost:8080)
 #   TRADING_OPT_API_KEY  an API key; `write` scope for the scripts that create things
-#   IDEMPOTENCY_PREFIX   prefix of the Idempotency-Key of every creating POST (default: random per
-#                        run). A POST retried with the same key returns the first response, so
-#                        curl's retries (--retry: timeouts, 429, 5xx) never create twice.
+#   IDEMPOTENCY_PREFIX   prefix of the Idempotency-Key of every creating POST (default "curl").
+#                        Each key ends with a digest of what the POST sends, and a POST repeated
+#                        with the same key returns the first response: curl's retries (--retry:
+#                        timeouts, 429, 5xx) never create twice, re-running a script with the same
+#                        inputs returns what the first run created (keys are per API key), and a
+#                        changed input creates anew. Another prefix starts over.
 #   POLL_SECONDS         interval of wait_for (default 2)
 # Progress goes to stderr; stdout carries only the results (ids, JSON), so scripts compose.
 
 API_ROOT="${API:-http://localhost:8080}"
 API_V1="$API_ROOT/api/v1"
 KEY="${TRADING_OPT_API_KEY:?set TRADING_OPT_API_KEY to an API key (write scope to create)}"
-IDEMPOTENCY_PREFIX="${IDEMPOTENCY_PREFIX:-curl-$(od -An -tx1 -N6 /dev/urandom | tr -d ' \n')}"
+IDEMPOTENCY_PREFIX="${IDEMPOTENCY_PREFIX:-curl}"
 POLL_SECONDS="${POLL_SECONDS:-2}"
 CURL_OPTS=(-sS --retry 3 --retry-delay 1 --connect-timeout 10)
 
 log() { printf '%s\n' "$*" >&2; }
+
+# idempotency_key NAME < CONTENT: "$IDEMPOTENCY_PREFIX-NAME-<16 hex digits of CONTENT's sha256>".
+idempotency_key() { printf '%s-%s-%s' "$IDEMPOTENCY_PREFIX" "$1" "$(sha256sum | cut -c1-16)"; }
 
 # request METHOD PATH [JSON [IDEMPOTENCY_NAME]]: prints the response body; on 4xx/5xx logs the
 # problem+json to stderr and fails (status 22, like curl -f).
@@ -27,7 +33,7 @@ request() {
     args+=(-H 'Content-Type: application/json' --data "$3")
   fi
   if [[ $# -ge 4 ]]; then
-    args+=(-H "Idempotency-Key: $IDEMPOTENCY_PREFIX-$4")
+    args+=(-H "Idempotency-Key: $(idempotency_key "$4" <<<"$method $path $3")")
   fi
   out=$(curl "${args[@]}" "$API_V1$path")
   status=${out##*$'\n'}
@@ -42,7 +48,7 @@ request() {
 # api METHOD PATH [JSON]: a call without an idempotency key (reads, cancel, ...).
 api() { request "$@"; }
 
-# create PATH JSON NAME: a creating POST with Idempotency-Key "$IDEMPOTENCY_PREFIX-NAME".
+# create PATH JSON NAME: a creating POST whose Idempotency-Key is idempotency_key NAME of it.
 create() { request POST "$1" "$2" "$3"; }
 
 # wait_for PATH: polls until the resource is ready/succeeded (prints it) or failed/canceled (fails).

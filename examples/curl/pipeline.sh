@@ -9,8 +9,8 @@
 #
 # Needs a running fleet (`make dev` or docker compose) and a key with the `write` scope
 # (`tradeopt keys create --name demo --scope write`). Every creating POST carries an
-# Idempotency-Key (lib.sh): re-running with the same IDEMPOTENCY_PREFIX returns the same
-# resources instead of training again.
+# Idempotency-Key derived from what it sends (lib.sh): re-running with the same inputs returns
+# the same resources instead of training again.
 set -euo pipefail
 HERE="$(dirname "${BASH_SOURCE[0]}")"
 # shellcheck source=lib.sh
@@ -25,7 +25,7 @@ dataset_id=$(bash "$HERE/datasets.sh")
 
 run_ids=()
 for seed in "${SEEDS[@]}"; do
-  # same body and key as train.sh's: with one IDEMPOTENCY_PREFIX, a run train.sh started is reused
+  # same body and key as train.sh's: a run train.sh started with these inputs is reused
   body=$(run_body "$dataset_id" ppo "$TIMESTEPS" "$seed")
   run_ids+=("$(create /runs "$body" "run-ppo-$seed" | jq -r .id)")
 done
