@@ -153,11 +153,13 @@ def build_report(soak: Soak) -> Report:
 
     calls = [c for c in soak.api.calls if c.source not in ("bad", "final")]
     fault_rates = []
-    for fault in soak.faults:
-        if fault.name == "bad":
-            continue
+    outages = [f for f in soak.faults if f.name != "bad"]  # bad requests break nothing
+    for fault in outages:
+        # "after": up to 15 s after recovery, but never into the next outage (its errors are
+        # that fault's, not a slow recovery from this one)
+        until = min([f.start for f in outages if f.start > fault.start] + [fault.recovered + 15])
         during = [c for c in calls if fault.start <= c.t <= fault.recovered]
-        after = [c for c in calls if fault.recovered < c.t <= fault.recovered + 15]
+        after = [c for c in calls if fault.recovered < c.t <= until]
         fault_rates.append(
             {
                 "fault": fault.name,
@@ -240,7 +242,7 @@ def format_report(r: Report) -> str:
         "API error rate (5xx + connection errors / requests; load, poll and probe traffic):",
         f"  whole soak: {_pct((r.api_errors, r.api_total))}, of which HTTP 500: {r.api_500}",
         f"  {'fault':<24}{'at':>7}{'down':>7}  {'during':<18}{'500s':>5}  "
-        f"{'15 s after':<16}{'500s':>5}",
+        f"{'after (<= 15 s)':<16}{'500s':>5}",
     ]
     for f in r.fault_rates:
         lines.append(
