@@ -77,7 +77,11 @@ async def test_readiness_queue_depths_and_workers(data_client, fleet_env, log_di
                 break
             await asyncio.sleep(0.2)
         assert job["status"] == "succeeded", job
-        body = await _status(data_client)
+        for _ in range(60):  # the last broadcast's answer is reused for WORKERS_TTL_SECONDS
+            body = await _status(data_client)
+            if body["workers"]:
+                break
+            await asyncio.sleep(0.25)
         assert body["errors"] == {}
         (seen,) = body["workers"]
         assert seen["name"].startswith("data-worker-") and seen["queues"] == ["data", "maintenance"]
@@ -98,3 +102,27 @@ async def test_read_scope_and_no_key(client):
     anonymous = await client.get("/api/v1/system/status", headers={"Authorization": ""})
     assert anonymous.status_code == 401
     assert anonymous.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_concurrent_and_repeated_requests_share_one_broadcast(client, monkeypatch):
+    """A Celery broadcast waits its whole timeout for answers (over a second): a process reuses
+    its last answer for WORKERS_TTL_SECONDS and concurrent requests wait for one broadcast."""
+    from tradeopt_common.web import status
+
+    calls = 0
+    real = status._broadcast
+
+    async def counted(state):
+        nonlocal calls
+        calls += 1
+        return await real(state)
+
+    monkeypatch.setattr(status, "_broadcast", counted)
+    monkeypatch.setattr(status, "_workers_cache", status._WorkersCache())
+    bodies = await asyncio.gather(*(_status(client) for _ in range(5)))
+    assert calls == 1 and all(b["workers"] == bodies[0]["workers"] for b in bodies)
+    await _status(client)
+    assert calls == 1
+    monkeypatch.setattr(status, "WORKERS_TTL_SECONDS", 0.0)
+    await _status(client)
+    assert calls == 2

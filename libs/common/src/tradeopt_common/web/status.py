@@ -10,7 +10,10 @@ to the data service (services.yaml), which answers for the whole fleet:
   shares; kombu's priority sub-queues are counted too);
 - **workers**: the Celery workers answering a broadcast ``active_queues`` within a second, and the
   queues each consumes. A worker busy with a long task still answers (the broadcast is served by
-  its consumer thread), so a missing worker is a dead or unreachable one.
+  its consumer thread), so a missing worker is a dead or unreachable one. The broadcast waits its
+  whole timeout for answers, so each process reuses its last one for ``WORKERS_TTL_SECONDS`` and
+  concurrent requests share one broadcast (a dashboard polling every few seconds costs one
+  broadcast per period, and a request answers in milliseconds instead of over a second).
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ PRIORITY_SEPARATOR = "\x06\x16"
 PRIORITY_STEPS = (3, 6, 9)
 READY_TIMEOUT_SECONDS = 3.0
 INSPECT_TIMEOUT_SECONDS = 1.0
+#: How long a process reuses the workers that answered its last broadcast.
+WORKERS_TTL_SECONDS = 5.0
 
 ServiceState = Literal["ready", "degraded", "not ready", "unreachable"]
 
@@ -168,7 +173,39 @@ async def _depths(state: AppState) -> tuple[dict[str, int], str | None]:
     return {q: int(sum(counts[i * per : (i + 1) * per])) for i, q in enumerate(QUEUES)}, None
 
 
+class _WorkersCache:
+    """The last broadcast's answer per Celery app, and one lock so one broadcast runs at a time."""
+
+    def __init__(self) -> None:
+        self.answers: dict[int, tuple[float, tuple[dict[str, list[str]], str | None]]] = {}
+        self.locks: dict[int, asyncio.Lock] = {}
+
+    def fresh(self, key: int) -> tuple[dict[str, list[str]], str | None] | None:
+        hit = self.answers.get(key)
+        return hit[1] if hit and time.monotonic() - hit[0] < WORKERS_TTL_SECONDS else None
+
+
+_workers_cache = _WorkersCache()
+
+
 async def _workers(state: AppState) -> tuple[dict[str, list[str]], str | None]:
+    """The workers that answered a broadcast in the last ``WORKERS_TTL_SECONDS`` (one
+    broadcast at a time per process; concurrent callers wait for it and share its answer).
+    """
+    key = id(state.celery)
+    cached = _workers_cache.fresh(key)
+    if cached is not None:
+        return cached
+    lock = _workers_cache.locks.setdefault(key, asyncio.Lock())
+    async with lock:
+        cached = _workers_cache.fresh(key)
+        if cached is None:
+            cached = await _broadcast(state)
+            _workers_cache.answers[key] = (time.monotonic(), cached)
+        return cached
+
+
+async def _broadcast(state: AppState) -> tuple[dict[str, list[str]], str | None]:
     def inspect() -> dict[str, Any] | None:
         control = state.celery.control.inspect(timeout=INSPECT_TIMEOUT_SECONDS)
         return control.active_queues()
