@@ -1,6 +1,7 @@
 """Hardening item 10: a job's calls to the training service survive the service being down for
 a few seconds (a restart, a rolling deploy): connection errors and 5xx are retried, a client
-error is answered at once. The training API is a real uvicorn process that starts late."""
+error is answered at once. The training API is a real uvicorn process that starts late (or a
+mock transport that answers 5xx first)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import threading
 import time
 import uuid
 
+import httpx
 import pytest
 
 from tests.conftest import API_KEY, REDIS_URL
@@ -60,3 +62,28 @@ def test_a_training_api_that_stays_down_is_a_service_unavailable_after_the_retri
         client.get_run(str(uuid.uuid4()))
     assert time.monotonic() - start >= 0.3
     client.close()
+
+
+def test_a_5xx_answer_is_retried_until_the_training_api_answers():
+    """Item 10: a 5xx (an API restarting behind its proxy) was raised at once; it is retried
+    like a connection error, and the answer that follows is used."""
+    answers = iter([503, 502, 200])
+    seen: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        status = next(answers)
+        seen.append(status)
+        if status == 200:
+            return httpx.Response(200, json={"id": "r1", "status": "running"})
+        return httpx.Response(status, text="restarting")
+
+    client = TrainingClient("http://training.test", API_KEY, retry_delays=(0.01, 0.01, 0.01))
+    client.http.close()
+    client.http = httpx.Client(
+        base_url="http://training.test", transport=httpx.MockTransport(handler)
+    )
+    try:
+        assert client.get_run("r1")["status"] == "running"
+    finally:
+        client.close()
+    assert seen == [503, 502, 200]

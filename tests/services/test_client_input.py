@@ -136,6 +136,19 @@ async def test_instants_outside_the_bar_range_are_a_422_naming_the_field(
     assert bars.status_code == 422, bars.text
 
 
+async def test_an_extreme_normalization_end_on_a_preview_is_a_422_naming_the_field(client):
+    """Item 20: ``normalize_train_end`` of 0001 or 9999 on features/preview raised
+    ``OverflowError`` (a 500) where the statistics were fitted."""
+    spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
+    for when in ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"):
+        preview = await client.post(
+            f"/api/v1/datasets/{spy['id']}/features/preview", json={"normalize_train_end": when}
+        )
+        assert preview.status_code == 422, (when, preview.text)
+        assert [e["loc"][-1] for e in preview.json()["errors"]] == ["normalize_train_end"]
+        assert "supported range" in preview.json()["detail"]
+
+
 async def test_a_cursor_with_a_naive_timestamp_is_read_as_utc(client):
     for _ in range(3):
         await ingest(client, {"source": "sample", "symbol": "SPY"})
@@ -179,6 +192,54 @@ async def test_a_crash_logs_a_plain_traceback_without_locals_or_the_key(data_app
         err = capfd.readouterr().err
         assert "request.crashed" in err and "RuntimeError: boom" in err
         assert secret_local not in err and API_KEY not in err
+    finally:
+        logging.getLogger().handlers[:] = []
+
+
+async def test_logging_a_crash_does_not_stall_other_requests(data_app, capfd):
+    """Item 19: a 500's console traceback was rendered with every local variable on the event
+    loop (1-3 MB, seconds per crash): ``/healthz`` waited for it. A request sent while a crash
+    with large locals is logged is answered at once, and the crash itself too."""
+    import asyncio
+    import time
+
+    import httpx
+
+    crash = APIRouter()
+
+    @crash.get("/api/v1/crash-with-large-locals-for-test")
+    async def _crash() -> None:
+        # locals a real handler holds (request frames, a frame of data, ...)
+        table = {f"row-{i}": list(range(50)) for i in range(20_000)}
+        blob = "x" * 1_000_000
+        raise RuntimeError(f"boom {len(table)} {len(blob)}")
+
+    data_app.include_router(crash)
+    configure_logging("INFO", json=False)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=data_app, raise_app_exceptions=False),
+            base_url="http://data.test",
+            headers={"Authorization": f"Bearer {API_KEY}"},
+        ) as c:
+            assert (await c.get("/healthz")).status_code == 200  # warm
+            origin = time.perf_counter()
+
+            async def timed(path: str, delay: float = 0.0) -> tuple[int, float]:
+                # timed from when the request was due: a blocked event loop delays the wake-up
+                # itself, which a timer started after the sleep would miss
+                await asyncio.sleep(delay)
+                resp = await c.get(path)
+                return resp.status_code, time.perf_counter() - origin - delay
+
+            (crash_status, crash_s), (health_status, health_s) = await asyncio.gather(
+                timed("/api/v1/crash-with-large-locals-for-test"), timed("/healthz", 0.3)
+            )
+        logging.getLogger().handlers[0].flush()
+        assert "RuntimeError: boom" in capfd.readouterr().err
+        assert crash_status == 500 and health_status == 200
+        assert health_s < 0.5, f"/healthz took {health_s:.2f} s while a crash was being logged"
+        assert crash_s < 0.5, f"logging one crash took {crash_s:.2f} s"
     finally:
         logging.getLogger().handlers[:] = []
 

@@ -116,3 +116,13 @@ async def test_sse_stream_reports_progress_until_done(fleet_env, log_dir, idle_d
 async def test_unknown_job_stream_is_404(client):
     resp = await client.get("/api/v1/jobs/00000000-0000-0000-0000-000000000000/events")
     assert resp.status_code == 404
+
+
+async def test_a_job_event_stream_polls_no_faster_than_every_half_second(client):
+    """Item 11: ``poll=0.1`` was accepted (a database query every 0.1 s per open stream)."""
+    url = "/api/v1/jobs/00000000-0000-0000-0000-000000000000/events"
+    too_fast = await client.get(url, params={"poll": 0.1})
+    assert too_fast.status_code == 422, too_fast.text
+    assert [e["loc"][-1] for e in too_fast.json()["errors"]] == ["poll"]
+    # the minimum is accepted: the unknown job is then looked up
+    assert (await client.get(url, params={"poll": 0.5})).status_code == 404

@@ -201,6 +201,36 @@ async def test_a_trained_model_out_of_sample_and_a_comparison(
     assert (await client.delete(f"/api/v1/datasets/{spy['id']}")).status_code == 409
 
 
+async def test_a_model_evaluation_on_a_split_states_the_dates_it_covered(
+    training_client, evaluation_client, spy
+):
+    """Item 24: an evaluation on a split part reported ``start``/``end`` as null; a model's
+    evaluation (its own split) states the first and last bar it covered, like a baseline's."""
+    model = await _model(training_client, spy["id"], 1)
+    done = await _evaluate(
+        evaluation_client, {"dataset_id": spy["id"], "model_id": model, "split": "test"}
+    )
+    assert done["part"] == "test"
+    assert done["start"] is not None and done["end"] is not None, done
+    assert done["start"][:10] == done["bars"]["start"][:10] == "2020-01-02"
+    assert done["end"][:10] == done["bars"]["end"][:10]
+
+
+async def test_plain_dates_on_a_comparison_of_models_are_utc(
+    training_client, evaluation_client, spy
+):
+    """Item 20: plain dates on ``/evaluations/compare`` (the most natural input) were a 500
+    ("naive datetime given"); a date is UTC, and an inclusive ``end`` covers its whole day."""
+    model = await _model(training_client, spy["id"], 1)
+    done = await _evaluate(
+        evaluation_client,
+        {"dataset_id": spy["id"], "model_ids": [model], "start": "2020-01-02", "end": "2023-09-29"},
+        path="/api/v1/evaluations/compare",
+    )
+    # the row states the bars it covered: the end date's own bar is in
+    assert (done["start"], done["end"]) == ("2020-01-02T00:00:00Z", "2023-09-29T00:00:00Z")
+
+
 async def test_a_model_that_busts_early_is_reported_not_crashed(
     training_client, evaluation_client, spy
 ):

@@ -55,6 +55,21 @@ async def test_invalid_walk_forward_requests_are_422(client, evaluation_client):
         assert resp.status_code == 422, (body, resp.text)
 
 
+async def test_plain_dates_bounding_the_folds_are_utc(client, evaluation_client):
+    """Item 20: plain dates as the folds' ``start``/``end`` (the most natural input) were a 500
+    ("naive datetime given"); a date is UTC, and an inclusive ``end`` covers its whole day."""
+    spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
+    folds = {"train_bars": 500, "test_bars": 100, "start": "2015-01-02", "end": "2020-12-31"}
+    resp = await evaluation_client.post(
+        "/api/v1/evaluations/walk-forward",
+        json={"dataset_id": spy["id"], "run": RUN, "folds": folds},
+    )
+    assert resp.status_code == 202, resp.text
+    created = (await evaluation_client.get(f"/api/v1/evaluations/{resp.json()['id']}")).json()
+    assert created["start"] == "2015-01-02T00:00:00Z"
+    assert created["end"] == "2020-12-31T23:59:59.999999Z"
+
+
 @pytest.fixture
 def live_fleet(fleet_env, log_dir):
     """A live training API, one training worker and ONE evaluation worker (concurrency 1), all
