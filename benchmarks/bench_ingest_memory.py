@@ -172,7 +172,9 @@ def main() -> None:
         make_csv(clean, args.mib, clean=True)
         size = dirty.stat().st_size
         kind = args.format.upper() if args.format == "csv" else "Parquet"
-        print(f"{kind} {size / MIB:.1f} MiB, {rows:,} rows, 10 symbols; baseline {args.baseline_ref}")
+        print(
+            f"{kind} {size / MIB:.1f} MiB, {rows:,} rows, 10 symbols; baseline {args.baseline_ref}"
+        )
         same = True
         tasks = (
             ("read", "read_upload + validate"),

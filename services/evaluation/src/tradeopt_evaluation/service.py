@@ -9,7 +9,7 @@ import asyncio
 import json
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,7 +38,9 @@ from tradeopt_evaluation.schemas import (
     EvaluationCreate,
     WalkForwardEvaluationCreate,
 )
-from tradeopt_ml.evaluation import EvaluationReport
+
+if TYPE_CHECKING:
+    from tradeopt_ml.evaluation import EvaluationReport  # arch, scipy: only the job needs them
 
 RESOURCE = "evaluation"
 ARTIFACTS = ("equity.json", "trades.json", "report.html")

@@ -25,7 +25,6 @@ from tradeopt_ml.evaluation.config import evaluation_config
 from tradeopt_ml.features import FeatureSet, FeatureSpec, Normalizer, compute_features
 from tradeopt_ml.instants import UtcDateTime
 from tradeopt_ml.lineage import ModelRecipe, NormalizerState, SplitLayout
-from tradeopt_ml.training.runner import train
 from tradeopt_ml.training.spec import TrainHooks, TrainResult, TrainSpec
 
 
@@ -163,6 +162,8 @@ def run_experiment(
 
     def make_eval_env() -> Any:
         return make_env(data.panel, data.observations, eval_config, start=val_start, stop=val_stop)
+
+    from tradeopt_ml.training.runner import train  # stable-baselines3 and torch: only to train
 
     result = train(
         spec.train_spec(),
