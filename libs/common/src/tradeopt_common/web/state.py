@@ -22,10 +22,22 @@ class BrokerProbe:
     """Whether Redis, the job broker, answers — asked at most once per ``ttl`` seconds, so a
     create route can refuse work it could not queue (503 + ``Retry-After``) before storing
     anything, at no per-request cost.
+
+    A refused or broken connection is an answer at once. A ``PING`` that times out is asked
+    ``attempts`` times before Redis counts as down: the timeout runs on this process's event
+    loop, which a pause of its own (a large garbage collection, a CPU-bound moment) can hold
+    past it while Redis answered in time.
     """
 
-    def __init__(self, redis: aioredis.Redis, *, ttl: float = 1.0, timeout: float = 1.0) -> None:
-        self.redis, self.ttl, self.timeout = redis, ttl, timeout
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        ttl: float = 1.0,
+        timeout: float = 1.0,
+        attempts: int = 2,
+    ) -> None:
+        self.redis, self.ttl, self.timeout, self.attempts = redis, ttl, timeout, attempts
         self._checked_at = -float("inf")
         self._ok = True
 
@@ -33,13 +45,20 @@ class BrokerProbe:
         """The (cached) answer: ``True`` when a ``PING`` succeeded within the last ``ttl``."""
         now = time.monotonic()
         if now - self._checked_at >= self.ttl:
-            try:
-                await asyncio.wait_for(self.redis.ping(), timeout=self.timeout)
-                self._ok = True
-            except Exception:  # any failure to answer means "not now"
-                self._ok = False
+            self._ok = await self._ping()
             self._checked_at = time.monotonic()
         return self._ok
+
+    async def _ping(self) -> bool:
+        for _ in range(self.attempts):
+            try:
+                await asyncio.wait_for(self.redis.ping(), timeout=self.timeout)
+                return True
+            except TimeoutError:
+                continue  # slow, not refused: ask again
+            except Exception:  # refused, reset, unknown host: not now
+                return False
+        return False
 
     async def require(self) -> None:
         """Raise :class:`ServiceUnavailable` (503, ``Retry-After``) while the broker is down."""
