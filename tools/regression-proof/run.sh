@@ -30,7 +30,7 @@ export TRADEOPT_E2E_DB=proof_c20_e2e TRADEOPT_E2E_REDIS=redis://127.0.0.1:6379/1
 cd "$WT"
 for group in proofa proofb proofc; do
   echo "== $group on $(git rev-parse --short HEAD) (expected: failures, see README.md)"
-  # each failure's place and assertion (one line), then one line per test and the counts
-  .venv/bin/python -m pytest "proof/$group" -q --tb=line -rA -p no:warnings 2>&1 \
-    | grep -E "^/.*:[0-9]+: |^(FAILED|ERROR|SKIPPED|PASSED) |^[0-9]+ (passed|failed)" || true
+  # one line per test: PASSED, or FAILED with the first line of why; then the counts
+  COLUMNS=250 .venv/bin/python -m pytest "proof/$group" -q --tb=no -rA -p no:warnings 2>&1 \
+    | grep -E "^(FAILED|ERROR|SKIPPED|PASSED) proof/|^[0-9]+ (passed|failed)" || true
 done

@@ -10,12 +10,13 @@ images without torch — e.g. by the typed model lineage that every service read
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tradeopt_ml.envs.config import EnvConfig
 from tradeopt_ml.envs.core import TradingCore
 from tradeopt_ml.envs.registration import ENV_ID, register
 from tradeopt_ml.envs.trading import TradingEnv
+from tradeopt_ml.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from tradeopt_ml.envs.factory import make_env, make_vec_env
@@ -30,14 +31,7 @@ _NEEDS_RL = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import the stable-baselines3-backed names on first use."""
-    module = _NEEDS_RL.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_attributes(__name__, _NEEDS_RL)
 
 
 __all__ = [

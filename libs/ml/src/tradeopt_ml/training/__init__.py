@@ -4,8 +4,9 @@ with checkpoints, resume, eval-best, TensorBoard logs and job-layer hooks.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tradeopt_ml.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from tradeopt_ml.training.checkpoint import (
@@ -25,10 +26,7 @@ if TYPE_CHECKING:
         TrainSpec,
     )
 
-#: Where each public name lives: its module is imported on first use (PEP 562), so importing
-#: one light part of the package (a config, a schema) does not import the heavy ones (torch,
-#: stable-baselines3, arch) with it: an API process that never trains starts in a fraction of
-#: the time.
+#: Where each public name lives: imported on first use (:mod:`tradeopt_ml.lazy`).
 _WHERE: dict[str, str] = {
     "CheckpointState": "tradeopt_ml.training.checkpoint",
     "EvalRecord": "tradeopt_ml.training.spec",
@@ -44,20 +42,7 @@ _WHERE: dict[str, str] = {
     "train": "tradeopt_ml.training.runner",
     "validate_experiment": "tradeopt_ml.training.experiment",
 }
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
-
+__getattr__, __dir__ = lazy_attributes(__name__, _WHERE)
 
 __all__ = [
     "CheckpointState",
