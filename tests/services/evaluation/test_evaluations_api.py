@@ -215,6 +215,27 @@ async def test_a_model_evaluation_on_a_split_states_the_dates_it_covered(
     assert done["start"][:10] == done["bars"]["start"][:10] == "2020-01-02"
     assert done["end"][:10] == done["bars"]["end"][:10]
 
+    # one rule for split parts: a baseline given the model run's split covers the same bars;
+    # without it, its own default 70/15/15 split (and says so in start/end)
+    baseline = {"dataset_id": spy["id"], "baseline": "buy_and_hold", "split": "test"}
+    same = await _evaluate(evaluation_client, {**baseline, "split_spec": RUN["split"]})
+    assert (same["start"], same["end"]) == (done["start"], done["end"])
+    assert same["bars"]["decisions"] == done["bars"]["decisions"]
+    default = await _evaluate(evaluation_client, baseline)
+    assert default["start"][:10] != done["start"][:10]
+    for body, field in (
+        ({**baseline, "split_spec": RUN["split"], "baseline": None, "model_id": model}, None),
+        ({**baseline, "split": None, "start": "2020-01-02", "split_spec": RUN["split"]}, None),
+        ({**baseline, "split_spec": {"train_end": "1990-01-01"}}, "train_end"),
+        ({**baseline, "split_spec": {"embargo": 10**9}}, "embargo"),
+        ({**baseline, "split_spec": {"train": 0.7, "train_end": "2015-12-31"}}, None),
+    ):
+        resp = await evaluation_client.post("/api/v1/evaluations", json=body)
+        assert resp.status_code == 422, (body, resp.text)
+        assert "split_spec" in resp.text, resp.text
+        if field:
+            assert resp.json()["errors"][0]["loc"] == ["body", "split_spec", field]
+
 
 async def test_plain_dates_on_a_comparison_of_models_are_utc(
     training_client, evaluation_client, spy

@@ -85,6 +85,7 @@ def evaluate(
         raise ValidationFailed(f"dataset {evaluation.dataset_id} is gone or changed")
     request = EvaluationRequest(
         part=evaluation.part,
+        split=evaluation.request.get("split_spec"),
         start=evaluation.start,
         end=evaluation.end,
         cost_bps=evaluation.cost_bps,

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tradeopt_ml.data.splits import SplitSpec
 from tradeopt_ml.evaluation.baselines import validate_baseline_params
 from tradeopt_ml.instants import UtcDateTime, UtcEndDateTime
 
@@ -45,11 +46,22 @@ class _Bars(BaseModel):
 
 
 class EvaluationCreate(_Bars):
-    """``POST /api/v1/evaluations``: a model or a baseline on a split or date range."""
+    """``POST /api/v1/evaluations``: a model or a baseline on a split or date range.
+
+    One rule for split parts: ``split`` names a part of the evaluated model's own split (its
+    lineage), or, for a baseline, of ``split_spec`` (default 70/15/15). A baseline given the
+    model run's ``split`` as ``split_spec`` covers the same dates as the model.
+    """
 
     model_id: uuid.UUID | None = None
     baseline: Baseline | None = None
     baseline_params: dict[str, Any] = Field(default_factory=dict)
+    split_spec: SplitSpec | None = Field(
+        None,
+        description="How a baseline's bars are cut into train/validation/test (a run's "
+        "'split': fractions or dates); default 70/15/15. A model is always evaluated on its "
+        "own split.",
+    )
 
     @model_validator(mode="after")
     def _subject(self) -> EvaluationCreate:
@@ -59,6 +71,14 @@ class EvaluationCreate(_Bars):
             raise ValueError("'baseline_params' needs a 'baseline'")
         if self.baseline is not None:
             validate_baseline_params(self.baseline, self.baseline_params)
+        if self.split_spec is not None:
+            if self.model_id is not None:
+                raise ValueError(
+                    "'split_spec' is for a baseline: a model is evaluated on its own split "
+                    "(its lineage)"
+                )
+            if self.split is None:
+                raise ValueError("'split_spec' cuts the parts 'split' names: give 'split'")
         return self
 
 

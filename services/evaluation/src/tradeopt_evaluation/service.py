@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -108,6 +108,44 @@ def _check_range(manifest: DatasetManifest, start: datetime | None, end: datetim
         )
 
 
+def _check_split_spec(manifest: DatasetManifest, body: object) -> None:
+    """A baseline's ``split_spec`` dates must fall within the dataset's bars (422 naming the
+    field); whether every part holds bars is the job's exact check.
+    """
+    spec = getattr(body, "split_spec", None)
+    if spec is None:
+        return
+    if spec.embargo >= manifest.bars_per_symbol():
+        raise ValidationFailed(
+            f"split_spec.embargo of {spec.embargo} bars leaves no bars to evaluate "
+            f"(the dataset has {manifest.bars_per_symbol()} per symbol)",
+            errors=[
+                {
+                    "loc": ["body", "split_spec", "embargo"],
+                    "msg": f"at most {manifest.bars_per_symbol() - 1} bars",
+                    "type": "value_error",
+                }
+            ],
+        )
+    for name in ("train_end", "validation_end"):
+        bound = getattr(spec, name)
+        if bound is None:
+            continue
+        if not isinstance(bound, datetime):
+            bound = datetime.combine(bound, time(0), UTC)
+        if manifest.outside(bound):
+            raise ValidationFailed(
+                f"split_spec.{name} is outside the dataset's bars ({manifest.span()})",
+                errors=[
+                    {
+                        "loc": ["body", "split_spec", name],
+                        "msg": f"outside the dataset's bars ({manifest.span()})",
+                        "type": "value_error",
+                    }
+                ],
+            )
+
+
 async def create_evaluation(
     session: AsyncSession,
     store: ArtifactStore,
@@ -143,6 +181,7 @@ async def create_evaluation(
         model_id, baseline = body.model_id, body.baseline
     await _check_models(store, model_ids)
     _check_range(manifest, start, end)
+    _check_split_spec(manifest, body)
     evaluation = Evaluation(
         id=uuid.uuid4(),
         status=EvaluationStatus.QUEUED,

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from tradeopt_ml.data import Panel
+from tradeopt_ml.data import Panel, SplitSpec
 from tradeopt_ml.envs.config import EnvConfig
 from tradeopt_ml.evaluation.backtest import (
     PRICE_BASIS_TEXT,
@@ -83,7 +83,8 @@ Subject = ModelSubject | BaselineSubject
 class EvaluationRequest(BaseModel):
     """Which bars and costs, and how much statistics.
 
-    ``part`` picks a split part (the models' split; the default split for baselines only);
+    ``part`` picks a split part (the models' split; for baselines only, ``split``, by default
+    70/15/15);
     ``start``/``end`` (inclusive) pick a date range instead. ``cost_bps``/``slippage_bps``
     override the models' trained costs (the env default for baselines only).
     """
@@ -91,6 +92,7 @@ class EvaluationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     part: Literal["train", "validation", "test"] | None = "test"
+    split: SplitSpec | None = None
     start: UtcDateTime | None = None
     end: UtcEndDateTime | None = None
     cost_bps: float | None = Field(None, ge=0)
@@ -268,6 +270,8 @@ def run_evaluation(
     """
     if not subjects:
         raise EvaluationError("nothing to evaluate")
+    if request.split is not None and any(isinstance(s, ModelSubject) for s in subjects):
+        raise EvaluationError("a model is evaluated on its own split: 'split' is for baselines")
     report_progress = progress or (lambda fraction, message: None)
     results: dict[str, BacktestResult] = {}
     bases: dict[str, str] = {}  # the prices each subject's fills used (a model's own env)
@@ -284,7 +288,7 @@ def run_evaluation(
         panel = Panel.from_bars(bars)
         try:
             start, stop = bar_range(
-                panel, None, part=request.part, start=request.start, end=request.end
+                panel, request.split, part=request.part, start=request.start, end=request.end
             )
         except ValueError as exc:
             raise EvaluationError(str(exc)) from exc
