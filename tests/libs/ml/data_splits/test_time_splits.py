@@ -260,3 +260,13 @@ def test_property_parts_disjoint_ordered_and_cover(
     assert parts[0].start == 0
     assert parts[-1].stop == n
     assert (covered == 1).all()  # union covers the data exactly once
+
+
+@pytest.mark.parametrize("text", ["", "  ", "NaT", "nan", "not a date"])
+def test_a_split_date_that_is_no_time_at_all_is_a_validation_error(text: str) -> None:
+    """pandas reads "", "NaT" and "nan" as NaT instead of failing; a split bound given one was
+    a TypeError deep in the validator (a 500 from the evaluation API, found by schemathesis)."""
+    with pytest.raises(ValidationError, match="not an ISO 8601 date or date-time"):
+        SplitSpec.model_validate({"train_end": "2000-01-01", "validation_end": text})
+    with pytest.raises(ValidationError, match="not an ISO 8601 date or date-time"):
+        SplitSpec.model_validate({"train_end": text})

@@ -56,10 +56,15 @@ def _parse_when(value: Any) -> Any:
         if _DATE_ONLY.match(text):
             return date.fromisoformat(text)
         try:
-            return pd.Timestamp(text).to_pydatetime()
-        except (ValueError, TypeError) as exc:
+            stamp = pd.Timestamp(text)
+        except (ValueError, TypeError, OverflowError) as exc:
             raise ValueError(f"not an ISO 8601 date or date-time: {value!r}") from exc
+        if pd.isna(stamp):  # "", "NaT", "nan": pandas reads them as no time at all
+            raise ValueError(f"not an ISO 8601 date or date-time: {value!r}")
+        return stamp.to_pydatetime()
     if isinstance(value, np.datetime64):
+        if np.isnat(value):
+            raise ValueError("not a date or date-time: NaT")
         return pd.Timestamp(value).to_pydatetime()
     return value
 
