@@ -142,10 +142,13 @@ async def _running_app(module: str) -> AsyncIterator[object]:
 
 
 @asynccontextmanager
-async def _admin_client(app: object, host: str) -> AsyncIterator[httpx.AsyncClient]:
-    """An in-process client authenticated with the bootstrap admin key."""
+async def _admin_client(
+    app: object, host: str, *, raise_app_exceptions: bool = True
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process client authenticated with the bootstrap admin key
+    (``raise_app_exceptions=False``: an unhandled error is the 500 a real client gets)."""
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions),
         base_url=f"http://{host}",
         headers={"Authorization": f"Bearer {API_KEY}"},
     ) as c:

@@ -7,47 +7,34 @@ same inputs sends the same keys, a changed input changes only the keys of what i
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from tests.deploy.support import ROOT
+from tests.support.http_fake import JsonHandler, serving
 
 pytestmark = pytest.mark.unit
 
 
-class _FakeApi(BaseHTTPRequestHandler):
+class _FakeApi(JsonHandler):
     """Creates on a new Idempotency-Key, replays the first answer on a repeated one."""
 
     posts: list[tuple[str, str | None]] = []
     answers: dict[str, dict[str, str]] = {}
 
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _json(self, body: object, status: int = 200) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.body()
         path, key = self.path.removeprefix("/api/v1"), self.headers.get("Idempotency-Key")
         type(self).posts.append((path, key))
         fresh = {"id": f"{path.strip('/').replace('/', '-')}-{len(self.posts)}"}
-        self._json(self.answers.setdefault(key, fresh) if key else fresh, 202)
+        self.reply(202, self.answers.setdefault(key, fresh) if key else fresh)
 
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: N802
         path = self.path.removeprefix("/api/v1")
         if path.endswith("/report"):
             data = b"<html>report</html>"
@@ -57,23 +44,19 @@ class _FakeApi(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data)
         elif path.startswith("/runs/"):
-            self._json({"status": "succeeded", "model_id": "m-" + path.rsplit("-", 1)[-1]})
+            self.reply(200, {"status": "succeeded", "model_id": "m-" + path.rsplit("-", 1)[-1]})
         elif path.startswith("/evaluations/"):
-            self._json({"status": "succeeded", "comparison": [], "sharpe_ci": [0, 1]})
+            self.reply(200, {"status": "succeeded", "comparison": [], "sharpe_ci": [0, 1]})
         else:
-            self._json({"status": "ready", "symbols": {}})
+            self.reply(200, {"status": "ready", "symbols": {}})
 
 
 @pytest.fixture
 def api() -> Iterator[str]:
     assert shutil.which("curl") and shutil.which("jq"), "curl and jq are needed"
     _FakeApi.posts, _FakeApi.answers = [], {}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+    with serving(_FakeApi) as url:
+        yield url
 
 
 def _pipeline(api: str, out: Path, **env: str) -> list[tuple[str, str | None]]:

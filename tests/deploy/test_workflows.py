@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.deploy.support import ROOT, find_tool, run
+from tests.support.http_fake import JsonHandler, serving
 
 pytestmark = pytest.mark.unit
 
@@ -36,46 +35,28 @@ class FakeGateway:
 def gateway() -> Iterator[FakeGateway]:
     fake = FakeGateway()
 
-    class Handler(BaseHTTPRequestHandler):
-        def _reply(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", 0))
-            body = json.loads(self.rfile.read(length) or b"null")
+    class Handler(JsonHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            body = json.loads(self.body() or b"null")
             fake.calls.append(
                 {"method": "POST", "path": self.path, "body": body, "headers": dict(self.headers)}
             )
             if fake.post_status >= 400:
-                self._reply(
+                self.reply(
                     fake.post_status,
                     {"type": "about:blank", "title": "Invalid", "status": fake.post_status},
                 )
             else:
-                self._reply(fake.post_status, {"id": "res-1", "status": "queued"})
+                self.reply(fake.post_status, {"id": "res-1", "status": "queued"})
 
-        def do_GET(self) -> None:
+        def do_GET(self) -> None:  # noqa: N802
             fake.calls.append({"method": "GET", "path": self.path, "headers": dict(self.headers)})
             status = fake.statuses.pop(0) if len(fake.statuses) > 1 else fake.statuses[0]
-            self._reply(200, {"id": "res-1", "status": status, "progress": 0.5})
+            self.reply(200, {"id": "res-1", "status": status, "progress": 0.5})
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as url:
+        fake.url = url
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(scope="module")

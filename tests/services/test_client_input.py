@@ -15,7 +15,7 @@ import uuid
 import pytest
 from fastapi import APIRouter
 
-from tests.conftest import API_KEY
+from tests.conftest import API_KEY, _admin_client
 from tests.support.jobrun import ingest, run_job
 from tradeopt_common.logging import configure_logging
 from tradeopt_common.web.middleware import MAX_JSON_DEPTH, json_body_problem
@@ -167,8 +167,6 @@ async def test_a_cursor_with_a_naive_timestamp_is_read_as_utc(client):
 async def test_a_crash_logs_a_plain_traceback_without_locals_or_the_key(data_app, capfd):
     """Item 14/19: the console log printed tracebacks with local variables (the bearer key 72
     times, megabytes per crash, seconds on the event loop)."""
-    import httpx
-
     secret_local = f"sk-{uuid.uuid4().hex}"
     crash = APIRouter()
 
@@ -180,11 +178,7 @@ async def test_a_crash_logs_a_plain_traceback_without_locals_or_the_key(data_app
     data_app.include_router(crash)
     configure_logging("INFO", json=False)
     try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=data_app, raise_app_exceptions=False),
-            base_url="http://data.test",
-            headers={"Authorization": f"Bearer {API_KEY}"},
-        ) as c:
+        async with _admin_client(data_app, "data.test", raise_app_exceptions=False) as c:
             resp = await c.get("/api/v1/crash-for-test")
         assert resp.status_code == 500
         assert resp.headers["content-type"].startswith(PROBLEM)
@@ -203,8 +197,6 @@ async def test_logging_a_crash_does_not_stall_other_requests(data_app, capfd):
     import asyncio
     import time
 
-    import httpx
-
     crash = APIRouter()
 
     @crash.get("/api/v1/crash-with-large-locals-for-test")
@@ -217,11 +209,7 @@ async def test_logging_a_crash_does_not_stall_other_requests(data_app, capfd):
     data_app.include_router(crash)
     configure_logging("INFO", json=False)
     try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=data_app, raise_app_exceptions=False),
-            base_url="http://data.test",
-            headers={"Authorization": f"Bearer {API_KEY}"},
-        ) as c:
+        async with _admin_client(data_app, "data.test", raise_app_exceptions=False) as c:
             assert (await c.get("/healthz")).status_code == 200  # warm
             origin = time.perf_counter()
 

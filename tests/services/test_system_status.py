@@ -6,6 +6,7 @@ tests' real PostgreSQL, Redis and S3, a live strategy API and a real data worker
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -118,7 +119,7 @@ async def test_concurrent_and_repeated_requests_share_one_broadcast(client, monk
         return await real(state)
 
     monkeypatch.setattr(status, "_broadcast", counted)
-    monkeypatch.setattr(status, "_workers_cache", status._WorkersCache())
+    monkeypatch.setattr(status, "_last_broadcast", weakref.WeakKeyDictionary())
     bodies = await asyncio.gather(*(_status(client) for _ in range(5)))
     assert calls == 1 and all(b["workers"] == bodies[0]["workers"] for b in bodies)
     await _status(client)

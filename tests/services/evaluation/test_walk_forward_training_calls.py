@@ -5,14 +5,12 @@ refuses the second fold run; the job runs in this process through the real job p
 
 from __future__ import annotations
 
-import json
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from tests.conftest import API_KEY, _clear_settings_caches
+from tests.support.http_fake import JsonHandler, serving
 from tests.support.jobrun import ingest, run_job
 from tradeopt_common.auth.keys import service_key_for
 
@@ -36,44 +34,24 @@ class RefusingTraining:
         self.canceled: list[str] = []
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _send(self, status: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        class Handler(JsonHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                self.body()
                 fake.auth.append(self.headers.get("Authorization", ""))
                 if self.path == "/api/v1/runs":
                     if fake.created:
-                        self._send(422, {"status": 422, "detail": "fold refused for the test"})
+                        self.reply(422, {"status": 422, "detail": "fold refused for the test"})
                         return
                     run_id = str(uuid.uuid4())
                     fake.created.append(run_id)
-                    body = {"id": run_id, "job_id": str(uuid.uuid4()), "status": "queued"}
-                    self._send(202, body)
+                    self.reply(202, {"id": run_id, "job_id": str(uuid.uuid4()), "status": "queued"})
                 elif self.path.endswith("/cancel"):
                     fake.canceled.append(self.path.split("/")[-2])
-                    self._send(202, {})
+                    self.reply(202, {})
                 else:
-                    self._send(404, {"detail": "not in the fake"})
+                    self.reply(404, {"detail": "not in the fake"})
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        self.handler = Handler
 
 
 @pytest.fixture
@@ -82,11 +60,11 @@ def refusing_training(fleet_env, monkeypatch):
     from tradeopt_common.jobs.runtime import reset_runtime
 
     fake = RefusingTraining()
-    monkeypatch.setenv("TRADING_OPT_TRAINING_URL", fake.url)
-    _clear_settings_caches()
-    reset_runtime()
-    yield fake
-    fake.close()
+    with serving(fake.handler) as url:
+        monkeypatch.setenv("TRADING_OPT_TRAINING_URL", url)
+        _clear_settings_caches()
+        reset_runtime()
+        yield fake
 
 
 async def _failed_walk_forward(client, evaluation_client) -> dict:

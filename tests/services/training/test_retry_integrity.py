@@ -56,25 +56,33 @@ def _swap(data: bytes) -> bytes:
     return out.getvalue()
 
 
+async def _first_attempt_dies_after(
+    client, training_client, monkeypatch, step: str, body: dict
+) -> dict:
+    """Create a run on SPY and execute its job until ``training_jobs.<step>`` has run, then kill
+    the attempt (``SystemExit``); the job is back to ``queued``. Returns the run."""
+    spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
+    created = await training_client.post("/api/v1/runs", json={"dataset_id": spy["id"], **body})
+    run = created.json()
+    real = getattr(training_jobs, step)
+
+    def then_die(*args, **kwargs):
+        real(*args, **kwargs)
+        raise SystemExit(f"worker killed right after {step}")
+
+    monkeypatch.setattr(training_jobs, step, then_die)
+    with pytest.raises(SystemExit):
+        await run_job(training_client, run["job_id"])
+    monkeypatch.setattr(training_jobs, step, real)
+    job = (await training_client.get(f"/api/v1/jobs/{run['job_id']}")).json()
+    assert job["status"] == "queued", job  # released: a retry will run it
+    return run
+
+
 async def test_a_retry_after_registration_never_rewrites_the_models_files(
     client, training_client, training_app, monkeypatch
 ):
-    spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
-    run = (
-        await training_client.post("/api/v1/runs", json={"dataset_id": spy["id"], **SMALL})
-    ).json()
-    real_register = training_jobs._register
-
-    def register_then_die(*args, **kwargs):
-        real_register(*args, **kwargs)
-        raise SystemExit("worker killed right after registering the model")
-
-    monkeypatch.setattr(training_jobs, "_register", register_then_die)
-    with pytest.raises(SystemExit):
-        await run_job(training_client, run["job_id"])
-    monkeypatch.setattr(training_jobs, "_register", real_register)
-    job = (await training_client.get(f"/api/v1/jobs/{run['job_id']}")).json()
-    assert job["status"] == "queued", job  # released: a retry will run it
+    run = await _first_attempt_dies_after(client, training_client, monkeypatch, "_register", SMALL)
 
     store = training_app.state.tradeopt.store
     listed = (await training_client.get("/api/v1/models")).json()["items"]
@@ -106,21 +114,9 @@ async def test_a_retry_after_registration_never_rewrites_the_models_files(
 async def test_a_checkpoint_changed_in_the_bucket_is_refused_on_resume(
     client, training_client, training_app, monkeypatch
 ):
-    spy = await ingest(client, {"source": "sample", "symbol": "SPY"})
-    run = (
-        await training_client.post("/api/v1/runs", json={"dataset_id": spy["id"], **BODY})
-    ).json()
-    real_upload = training_jobs.upload_checkpoint
-
-    def upload_then_die(*args, **kwargs):
-        real_upload(*args, **kwargs)
-        raise SystemExit("worker killed right after its first checkpoint")
-
-    monkeypatch.setattr(training_jobs, "upload_checkpoint", upload_then_die)
-    with pytest.raises(SystemExit):
-        await run_job(training_client, run["job_id"])
-    monkeypatch.setattr(training_jobs, "upload_checkpoint", real_upload)
-    assert (await training_client.get(f"/api/v1/jobs/{run['job_id']}")).json()["status"] == "queued"
+    run = await _first_attempt_dies_after(
+        client, training_client, monkeypatch, "upload_checkpoint", BODY
+    )
 
     store = training_app.state.tradeopt.store
     prefix = f"runs/{run['id']}/checkpoints/"

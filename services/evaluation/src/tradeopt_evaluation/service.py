@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -82,7 +82,8 @@ def artifact_key(evaluation_id: uuid.UUID, name: str) -> str:
 
 
 def _field_error(field: str, msg: str) -> dict[str, Any]:
-    return {"loc": ["body", field], "msg": msg, "type": "value_error"}
+    """A 422 ``errors`` item for a body field (``a.b`` for a nested one)."""
+    return {"loc": ["body", *field.split(".")], "msg": msg, "type": "value_error"}
 
 
 async def _check_models(store: ArtifactStore, model_ids: list[uuid.UUID]) -> None:
@@ -115,35 +116,16 @@ def _check_split_spec(manifest: DatasetManifest, body: object) -> None:
     spec = getattr(body, "split_spec", None)
     if spec is None:
         return
-    if spec.embargo >= manifest.bars_per_symbol():
-        raise ValidationFailed(
-            f"split_spec.embargo of {spec.embargo} bars leaves no bars to evaluate "
-            f"(the dataset has {manifest.bars_per_symbol()} per symbol)",
-            errors=[
-                {
-                    "loc": ["body", "split_spec", "embargo"],
-                    "msg": f"at most {manifest.bars_per_symbol() - 1} bars",
-                    "type": "value_error",
-                }
-            ],
-        )
-    for name in ("train_end", "validation_end"):
-        bound = getattr(spec, name)
-        if bound is None:
-            continue
-        if not isinstance(bound, datetime):
-            bound = datetime.combine(bound, time(0), UTC)
-        if manifest.outside(bound):
-            raise ValidationFailed(
-                f"split_spec.{name} is outside the dataset's bars ({manifest.span()})",
-                errors=[
-                    {
-                        "loc": ["body", "split_spec", name],
-                        "msg": f"outside the dataset's bars ({manifest.span()})",
-                        "type": "value_error",
-                    }
-                ],
-            )
+    bars = manifest.bars_per_symbol()
+    errors = [
+        _field_error(f"split_spec.{name}", f"outside the dataset's bars ({manifest.span()})")
+        for name in manifest.split_dates_outside(spec)
+    ]
+    if spec.embargo >= bars:
+        errors.append(_field_error("split_spec.embargo", f"at most {bars - 1} bars"))
+    if errors:
+        first = errors[0]
+        raise ValidationFailed(f"{'.'.join(first['loc'][1:])}: {first['msg']}", errors=errors)
 
 
 async def create_evaluation(

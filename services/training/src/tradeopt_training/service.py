@@ -160,14 +160,8 @@ def dataset_fit_errors(spec: ExperimentSpec, manifest: DatasetManifest) -> list[
 
     if spec.start is not None and manifest.outside(spec.start):
         refuse(["start"], f"outside the dataset's bars ({manifest.span()})")
-    for name in ("train_end", "validation_end"):
-        bound = getattr(spec.split, name)
-        if bound is None:
-            continue
-        if not isinstance(bound, datetime):
-            bound = datetime.combine(bound, time(0), UTC)
-        if manifest.outside(bound):
-            refuse(["split", name], f"outside the dataset's bars ({manifest.span()})")
+    for name in manifest.split_dates_outside(spec.split):
+        refuse(["split", name], f"outside the dataset's bars ({manifest.span()})")
     train = _training_bars(spec, manifest)
     if spec.env.window + 2 > train * SLACK:
         refuse(

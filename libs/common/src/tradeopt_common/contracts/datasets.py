@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -49,9 +49,19 @@ class DatasetManifest(BaseModel):
         """Bars of one symbol (rows are stored long: one per bar and symbol)."""
         return self.rows // max(1, len(self.symbols))
 
-    def outside(self, instant: datetime) -> bool:
-        """Whether ``instant`` (aware) lies outside the dataset's first..last bar."""
+    def outside(self, when: date | datetime) -> bool:
+        """Whether ``when`` lies outside the dataset's first..last bar (a date counts as its
+        midnight UTC, a naive date-time as UTC).
+        """
+        instant = when if isinstance(when, datetime) else datetime.combine(when, time(), UTC)
         return not (assume_utc(self.start) <= assume_utc(instant) <= assume_utc(self.end))
+
+    def split_dates_outside(self, split: Any) -> list[str]:
+        """The date bounds of a split spec (``train_end``, ``validation_end``; a run's
+        ``split`` or an evaluation's ``split_spec``) that lie outside the dataset's bars.
+        """
+        names = ("train_end", "validation_end")
+        return [n for n in names if (b := getattr(split, n)) is not None and self.outside(b)]
 
     def span(self) -> str:
         """``first .. last`` bar, ISO 8601 UTC, for error messages."""

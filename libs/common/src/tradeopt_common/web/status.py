@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -173,39 +174,41 @@ async def _depths(state: AppState) -> tuple[dict[str, int], str | None]:
     return {q: int(sum(counts[i * per : (i + 1) * per])) for i, q in enumerate(QUEUES)}, None
 
 
-class _WorkersCache:
-    """The last broadcast's answer per Celery app, and one lock so one broadcast runs at a time."""
+WorkersAnswer = tuple[dict[str, list[str]], str | None]
+
+
+class _LastBroadcast:
+    """One Celery app's last broadcast answer and when it came, and the lock that lets one
+    broadcast run at a time.
+    """
 
     def __init__(self) -> None:
-        self.answers: dict[int, tuple[float, tuple[dict[str, list[str]], str | None]]] = {}
-        self.locks: dict[int, asyncio.Lock] = {}
+        self.at = -float("inf")
+        self.answer: WorkersAnswer = ({}, None)
+        self.lock = asyncio.Lock()
 
-    def fresh(self, key: int) -> tuple[dict[str, list[str]], str | None] | None:
-        hit = self.answers.get(key)
-        return hit[1] if hit and time.monotonic() - hit[0] < WORKERS_TTL_SECONDS else None
-
-
-_workers_cache = _WorkersCache()
+    def fresh(self) -> bool:
+        return time.monotonic() - self.at < WORKERS_TTL_SECONDS
 
 
-async def _workers(state: AppState) -> tuple[dict[str, list[str]], str | None]:
+#: Per Celery app (weakly: an app that is gone takes its answer with it).
+_last_broadcast: weakref.WeakKeyDictionary[Any, _LastBroadcast] = weakref.WeakKeyDictionary()
+
+
+async def _workers(state: AppState) -> WorkersAnswer:
     """The workers that answered a broadcast in the last ``WORKERS_TTL_SECONDS`` (one
     broadcast at a time per process; concurrent callers wait for it and share its answer).
     """
-    key = id(state.celery)
-    cached = _workers_cache.fresh(key)
-    if cached is not None:
-        return cached
-    lock = _workers_cache.locks.setdefault(key, asyncio.Lock())
-    async with lock:
-        cached = _workers_cache.fresh(key)
-        if cached is None:
-            cached = await _broadcast(state)
-            _workers_cache.answers[key] = (time.monotonic(), cached)
-        return cached
+    last = _last_broadcast.setdefault(state.celery, _LastBroadcast())
+    if not last.fresh():
+        async with last.lock:
+            if not last.fresh():
+                last.answer = await _broadcast(state)
+                last.at = time.monotonic()
+    return last.answer
 
 
-async def _broadcast(state: AppState) -> tuple[dict[str, list[str]], str | None]:
+async def _broadcast(state: AppState) -> WorkersAnswer:
     def inspect() -> dict[str, Any] | None:
         control = state.celery.control.inspect(timeout=INSPECT_TIMEOUT_SECONDS)
         return control.active_queues()

@@ -176,9 +176,8 @@ _INDEX_LEVEL = re.compile(r"__index_level_\d+__")
 
 
 def _open_parquet(path: Path, name: str, max_rows: int | None) -> tuple[pq.ParquetFile, list[str]]:
-    """The file and its column names as they will be matched (stripped; a pandas index saved
-    with the data is a column like any other when named, and dropped when it is an unnamed
-    ``__index_level_N__``).
+    """The file and the names of its columns (a pandas index saved with the data is a column
+    like any other when named, and left out when it is an unnamed ``__index_level_N__``).
     """
     try:
         handle = pq.ParquetFile(path)
@@ -194,13 +193,11 @@ def _open_parquet(path: Path, name: str, max_rows: int | None) -> tuple[pq.Parqu
 
 
 def _parquet_chunks(
-    handle: pq.ParquetFile, name: str, wanted: list[str], chunk_rows: int
+    handle: pq.ParquetFile, name: str, columns: list[str], chunk_rows: int
 ) -> Iterator[pd.DataFrame]:
-    """The ``wanted`` columns (stripped names) ``chunk_rows`` rows at a time, as pandas
-    columns; only those columns are decoded.
+    """The given columns (names in the file) ``chunk_rows`` rows at a time as pandas columns
+    named as matched (stripped); only those columns are decoded.
     """
-    source = {str(c).strip(): str(c) for c in handle.schema_arrow.names}
-    columns = [source[c] for c in wanted]
     try:
         for batch in handle.iter_batches(batch_size=chunk_rows, columns=columns):
             frame = batch.to_pandas(ignore_metadata=True)
@@ -219,16 +216,16 @@ def _read_parquet(
     handle, names = _open_parquet(path, name, max_rows)
     if handle.metadata.num_rows == 0:
         raise UploadRejected("empty", f"{name} has a header but no data rows")
-    stripped = [c.strip() for c in names]
-    mapping = _mapping(stripped, symbol, name)
-    wanted = list(dict.fromkeys([*mapping.columns.values(), *(mapping.date_time or ())]))
+    mapping = _mapping([c.strip() for c in names], symbol, name)  # matched stripped
+    in_file = {c.strip(): c for c in names}
+    used = dict.fromkeys([*mapping.columns.values(), *(mapping.date_time or ())])
     columns = _Columns(mapping, symbol, handle.metadata.num_rows)
-    for raw in _parquet_chunks(handle, name, wanted, chunk_rows):
+    for raw in _parquet_chunks(handle, name, [in_file[c] for c in used], chunk_rows):
         columns.add(raw, None)
 
     def whole_stamps() -> pd.Series:
-        stamp_columns = list(mapping.date_time or (mapping.columns["timestamp"],))
-        parts = _parquet_chunks(handle, name, stamp_columns, chunk_rows)
+        stamps = mapping.date_time or (mapping.columns["timestamp"],)
+        parts = _parquet_chunks(handle, name, [in_file[c] for c in stamps], chunk_rows)
         return pd.concat([_stamp_text(raw, mapping) for raw in parts], ignore_index=True)
 
     frame, parse_errors, symbols = columns.finish(whole_stamps)
